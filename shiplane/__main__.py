@@ -1,0 +1,3 @@
+from shiplane.cli.main import run
+
+run()

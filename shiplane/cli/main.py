@@ -1,0 +1,225 @@
+"""The `shiplane` command. Thin: parse, call shiplane.api, render, exit with the result's code.
+
+The mapping from errors to exit codes lives here and only here (ShiplaneError.exit_code).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from shiplane import api
+from shiplane.cli import render
+from shiplane.cli.server_cmd import server_app
+from shiplane.errors import EXIT_CODES, ShiplaneError
+from shiplane.layout import shiplane_home
+from shiplane.results import Result
+
+app = typer.Typer(
+    name="shiplane",
+    help="Safe deployments for git-based web apps: deploy, verify, promote, roll back.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(server_app, name="server")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout (default when piped).")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Path to shiplane.toml (default: search up).")
+]
+EnvArg = Annotated[str, typer.Argument(help="Environment name from shiplane.toml.")]
+
+
+def _finish(command: str, call: Callable[[], Result], as_json: bool, env: str | None = None) -> None:
+    try:
+        result = call()
+    except ShiplaneError as exc:
+        result = Result(command=command, env=env, ok=False, exit_code=exc.exit_code)
+        result.error = {**exc.to_dict(), "undone": []}
+    except Exception as exc:  # noqa: BLE001 - the one place unexpected errors are caught
+        crash = shiplane_home() / "crash.log"
+        crash.parent.mkdir(parents=True, exist_ok=True)
+        with crash.open("a") as handle:
+            handle.write(f"--- {datetime.now(UTC).isoformat()} {command}\n{traceback.format_exc()}")
+        result = Result(command=command, env=env, ok=False, exit_code=3)
+        result.error = {
+            "step": None,
+            "message": f"internal error: {type(exc).__name__} (traceback in {crash})",
+            "next_action": "run `shiplane status`; report the traceback",
+            "undone": [],
+        }
+    render.emit(result, render.wants_json(as_json))
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def deploy(
+    env: EnvArg,
+    ref: Annotated[str | None, typer.Option(help="Branch, tag or sha (default: env branch).")] = None,
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Ship a commit to ENV: build, back up, migrate, start green, health-check, switch, drain."""
+    _finish(
+        "deploy", lambda: api.deploy(env, ref=ref, config_path=config, progress=render.progress),
+        json_, env,
+    )  # fmt: skip
+
+
+@app.command()
+def rollback(
+    env: EnvArg,
+    to: Annotated[str | None, typer.Option(help="Release name or sha (default: previous).")] = None,
+    restore_db: Annotated[
+        bool, typer.Option("--restore-db", help="Restore the database backup instead of down.")
+    ] = False,
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Go back to the previous (or named) release, reverting newer migrations."""
+    _finish(
+        "rollback",
+        lambda: api.rollback(env, to=to, restore_db=restore_db, config_path=config,
+                             progress=render.progress),
+        json_, env,
+    )  # fmt: skip
+
+
+@app.command()
+def status(
+    env: Annotated[str | None, typer.Argument(help="One environment (default: all).")] = None,
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """What runs where: release, sha served by the front door, health, migrations, lock."""
+    _finish("status", lambda: api.status(env, config_path=config), json_, env)
+
+
+@app.command()
+def history(
+    env: Annotated[str | None, typer.Argument(help="One environment (default: all).")] = None,
+    limit: Annotated[int, typer.Option(help="How many deployments.")] = 20,
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Past deployments and rollbacks, newest first."""
+    _finish("history", lambda: api.history(env, limit=limit, config_path=config), json_, env)
+
+
+@app.command()
+def logs(
+    deployment_id: Annotated[str, typer.Argument(help="A deployment id from `history`.")],
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """The full log of one deployment."""
+    _finish("logs", lambda: api.logs(deployment_id, config_path=config), json_)
+
+
+@app.command()
+def migrate(
+    env: EnvArg,
+    action: Annotated[str, typer.Argument(help="status | up | down")] = "status",
+    to: Annotated[int | None, typer.Option(help="Target migration number.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, change nothing.")] = False,
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Migration status, or apply/revert migrations of the serving release (backup first)."""
+    _finish(
+        f"migrate {action}",
+        lambda: api.migrate(env, action, to=to, dry_run=dry_run, config_path=config),
+        json_, env,
+    )  # fmt: skip
+
+
+@app.command()
+def backup(env: EnvArg, json_: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """Back up ENV's database now (online, gzip, manifest with sha256)."""
+    _finish("backup", lambda: api.backup(env, config_path=config), json_, env)
+
+
+@app.command()
+def backups(env: EnvArg, json_: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """List ENV's backups, newest first."""
+    _finish("backups", lambda: api.backups(env, config_path=config), json_, env)
+
+
+@app.command()
+def restore(
+    env: EnvArg,
+    backup_id: Annotated[str, typer.Argument(help="A backup id from `backups`.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask (required when not at a terminal).")] = False,
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Restore ENV's database from a backup (its checksum is verified first)."""
+    if not yes:
+        if not sys.stdin.isatty():
+            _finish("restore", lambda: _usage("restore overwrites the database: pass --yes"), json_, env)
+        typer.confirm(f"Overwrite {env}'s database with backup {backup_id}?", abort=True)
+    _finish("restore", lambda: api.restore(env, backup_id, config_path=config), json_, env)
+
+
+@app.command()
+def recover(json_: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """Resolve deployments a killed shiplane left behind (also runs before every command)."""
+
+    def call() -> Result:
+        from shiplane.operations.session import open_app
+
+        with open_app(config) as (loaded, layout, db):
+            result = Result(command="recover")
+            result.data["recovered"] = api.recover_stale(loaded, layout, db)
+            return result
+
+    _finish("recover", call, json_)
+
+
+@app.command()
+def init(
+    name: Annotated[str | None, typer.Option(help="App name (default: directory name).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Write a commented shiplane.toml for the repository in the current directory."""
+    _finish("init", lambda: api.init(name=name, force=force), json_)
+
+
+@app.command("exit-codes")
+def exit_codes(json_: JsonOpt = False) -> None:
+    """The exit codes every command uses."""
+    result = Result(command="exit-codes")
+    result.data["exit_codes"] = {str(k): v for k, v in EXIT_CODES.items()}
+    render.emit(result, render.wants_json(json_))
+
+
+def _usage(message: str) -> Result:
+    raise ShiplaneError(message, next_action="re-run with --yes")
+
+
+def run() -> None:
+    try:
+        code = app(standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        result = Result(command=" ".join(sys.argv[1:2]) or "shiplane", ok=False, exit_code=64)
+        hint = exc.ctx.get_help().splitlines()[0] if exc.ctx else "shiplane --help"
+        result.error = {"step": "usage", "message": exc.format_message(), "next_action": hint,
+                        "undone": []}  # fmt: skip
+        render.emit(result, render.wants_json("--json" in sys.argv))
+        sys.exit(64)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,58 @@
+"""Rendering results: JSON on stdout for agents, Rich text for people; progress on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from shiplane.results import Result
+
+stderr = Console(stderr=True)
+stdout = Console()
+
+ICONS = {"done": "[green]✓[/]", "failed": "[red]✗[/]", "started": "…", "undoing": "[yellow]↶[/]"}
+
+
+def wants_json(flag: bool) -> bool:
+    return flag or not sys.stdout.isatty()
+
+
+def progress(step: str, status: str) -> None:
+    if stderr.is_terminal and status != "started":
+        stderr.print(f"  {ICONS.get(status, status)} {step}")
+
+
+def emit(result: Result, as_json: bool) -> None:
+    payload = result.to_dict()
+    if as_json:
+        sys.stdout.write(json.dumps(payload, default=str) + "\n")
+        sys.stdout.flush()
+        return
+    _human(payload)
+
+
+def _human(payload: dict[str, Any]) -> None:
+    if payload.get("steps"):
+        table = Table(title=f"{payload['command']} {payload.get('env') or ''}".strip())
+        for column in ("step", "status", "ms", "detail"):
+            table.add_column(column)
+        for step in payload["steps"]:
+            table.add_row(
+                step["name"], step["status"], str(step["duration_ms"]), step.get("detail") or ""
+            )
+        stdout.print(table)
+    rest = {k: v for k, v in payload.items() if k not in ("steps", "log") and v not in (None, [], {})}
+    if payload.get("command") == "logs" and payload.get("log"):
+        stdout.print(payload["log"], markup=False, highlight=False)
+    stdout.print_json(json.dumps(rest, default=str))
+    if payload["ok"]:
+        stdout.print("[green]ok[/]")
+    else:
+        error = payload.get("error") or {}
+        stdout.print(f"[red]failed[/] at {error.get('step')}: {error.get('message')}", markup=True)
+        if error.get("next_action"):
+            stdout.print(f"next: {error['next_action']}")

@@ -1,0 +1,120 @@
+"""Pydantic models of ``shiplane.toml``. Unknown keys are errors: a typo must not pass silently."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AppConfig(Strict):
+    name: str = Field(description="App name; names the deploy root and the server.")
+    build: list[str] = Field(default_factory=list, description="Commands run in the release dir.")
+    run: str = Field(description="Command that serves the app; {port} is replaced by the port.")
+    health: str = Field(default="/healthz", description="Path that answers 2xx when healthy.")
+    stop_timeout: float = Field(default=10.0, gt=0, description="Seconds between TERM and KILL.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError("use lowercase letters, digits, '-' or '_', starting with a letter")
+        return value
+
+    @field_validator("health")
+    @classmethod
+    def _health(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must be a URL path starting with '/', e.g. \"/healthz\"")
+        return value
+
+    @field_validator("run")
+    @classmethod
+    def _run(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be a command, e.g. \"python -m gunicorn -b 127.0.0.1:{port} app:app\"")
+        return value
+
+
+class HealthConfig(Strict):
+    interval: float = Field(default=1.0, gt=0, description="Seconds between health polls.")
+    timeout: float = Field(default=30.0, gt=0, description="Seconds until an instance is unhealthy.")
+    request_timeout: float = Field(default=5.0, gt=0, description="Seconds per health request.")
+
+
+class DeployConfig(Strict):
+    drain_timeout: float = Field(default=30.0, ge=0, description="Seconds in-flight requests get.")
+    releases_kept: int = Field(default=5, ge=1, description="Releases kept per environment.")
+    build_timeout: float = Field(default=900.0, gt=0, description="Seconds per build command.")
+
+
+def _check_database_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith("sqlite:///"):
+        raise ValueError("only sqlite:///PATH is supported by this version, e.g. \"sqlite:///app.db\"")
+    return value
+
+
+class DatabaseConfig(Strict):
+    url: str | None = Field(default=None, description="sqlite:///file.db (relative to shared/)")
+    migrations: str = Field(default="migrations", description="Migrations dir in the repo.")
+
+    _url = field_validator("url")(_check_database_url)
+
+
+class EnvDatabase(Strict):
+    url: str | None = Field(default=None, description="Overrides database.url for this env.")
+
+    _url = field_validator("url")(_check_database_url)
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Environment(Strict):
+    branch: str = Field(description="Git branch this environment deploys.")
+    port: Port = Field(description="Port of the environment's front door.")
+    database: EnvDatabase = Field(default_factory=EnvDatabase)
+    env: dict[str, str] = Field(default_factory=dict, description="Variables for the app.")
+    env_file: str | None = Field(default=None, description="KEY=VALUE file; values are secrets.")
+    backup: bool = Field(default=False, description="Back up the database before every deploy.")
+    auto_merge: bool = Field(
+        default=False, description="Deploying from another branch merges it into `branch` first."
+    )
+    releases_kept: int | None = Field(default=None, ge=1)
+
+
+class Config(Strict):
+    app: AppConfig
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    environments: dict[str, Environment]
+
+    @field_validator("environments")
+    @classmethod
+    def _envs(cls, value: dict[str, Environment]) -> dict[str, Environment]:
+        if not value:
+            raise ValueError("define at least one, e.g. [environments.dev] branch=\"dev\" port=8001")
+        for name in value:
+            if not NAME_RE.match(name):
+                raise ValueError(f"environment name {name!r}: use lowercase letters and digits")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> Config:
+        seen: dict[int, str] = {}
+        for name, env in self.environments.items():
+            if env.port in seen:
+                raise ValueError(
+                    f"environments.{name}.port = {env.port} is also the port of "
+                    f"environments.{seen[env.port]}; give each environment its own port"
+                )
+            seen[env.port] = name
+        return self

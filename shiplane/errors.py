@@ -1,0 +1,96 @@
+"""The one exception tree of shiplane.
+
+    ShiplaneError                 exit 64 unless a subclass says otherwise
+    ├── ConfigError               64  bad shiplane.toml, env file, CLI usage
+    ├── GitError                  64  bad ref, not a repository, merge conflict
+    ├── RefusedError              6   gate or policy refuses the operation
+    │   └── LockHeldError         6   another deployment holds the environment
+    ├── ChecksFailedError         1   checks failed before any traffic switched
+    ├── BuildError                2   a build command failed
+    ├── DeployFailedError         3   a step failed; what was done has been undone
+    ├── SmokeFailedError          4   the switched version failed its smoke check; rolled back
+    ├── MigrationError            3   a migration failed, was edited after apply, or cannot run
+    ├── BackupError               3   a backup could not be written, read or restored
+    ├── ServerError               3   the shiplane server could not be reached or refused
+    └── RollbackFailedError       5   CRITICAL: undo or rollback failed, a person must look
+
+Third-party exceptions are translated where they cross into shiplane
+(``raise ShiplaneError(...) from exc``); the CLI maps ``exit_code`` to the process exit status.
+"""
+
+from __future__ import annotations
+
+
+class ShiplaneError(Exception):
+    exit_code = 64
+
+    def __init__(
+        self, message: str, *, step: str | None = None, next_action: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.step = step
+        self.next_action = next_action
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"step": self.step, "message": self.message, "next_action": self.next_action}
+
+
+class ConfigError(ShiplaneError):
+    exit_code = 64
+
+
+class GitError(ShiplaneError):
+    exit_code = 64
+
+
+class RefusedError(ShiplaneError):
+    exit_code = 6
+
+
+class LockHeldError(RefusedError):
+    exit_code = 6
+
+
+class ChecksFailedError(ShiplaneError):
+    exit_code = 1
+
+
+class BuildError(ShiplaneError):
+    exit_code = 2
+
+
+class DeployFailedError(ShiplaneError):
+    exit_code = 3
+
+
+class SmokeFailedError(ShiplaneError):
+    exit_code = 4
+
+
+class MigrationError(ShiplaneError):
+    exit_code = 3
+
+
+class BackupError(ShiplaneError):
+    exit_code = 3
+
+
+class ServerError(ShiplaneError):
+    exit_code = 3
+
+
+class RollbackFailedError(ShiplaneError):
+    exit_code = 5
+
+
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "checks or tests failed, nothing switched",
+    2: "build failed, nothing switched",
+    3: "deploy failed, everything undone (the old version kept serving)",
+    4: "smoke check failed after the switch, rolled back",
+    5: "rollback or undo failed: CRITICAL, a person must look",
+    6: "refused (promotion gate, policy, lock held)",
+    64: "usage or configuration error, nothing changed",
+}

@@ -1,0 +1,169 @@
+"""Git operations: resolve refs, merge a feature branch into an env branch, export a commit.
+
+Nothing here touches the user's working tree or index: merges are computed with
+``git merge-tree --write-tree`` and land with a compare-and-swap ``git update-ref``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from shiplane.errors import GitError
+
+GIT_TIMEOUT = 120
+
+
+def git(repo: Path, *args: str, check: bool = True, timeout: float = GIT_TIMEOUT) -> str:
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(repo), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise GitError(f"git {args[0]} failed: {exc}", step="resolve") from exc
+    if check and proc.returncode != 0:
+        raise GitError(
+            f"git {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}",
+            step="resolve",
+        )
+    return proc.stdout.strip()
+
+
+def ensure_repo(repo: Path) -> Path:
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--show-toplevel"],
+        capture_output=True,
+        text=True,
+        timeout=GIT_TIMEOUT,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise GitError(
+            f"{repo} is not inside a git repository",
+            step="resolve",
+            next_action="run shiplane from your app's git repository (git init; git commit)",
+        )
+    return Path(proc.stdout.strip())
+
+
+def resolve(repo: Path, ref: str) -> str:
+    if ref.startswith("-"):
+        raise GitError(f"ref {ref!r} is not a valid git ref", step="resolve")
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        timeout=GIT_TIMEOUT,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise GitError(
+            f"ref {ref!r} does not name a commit in {repo}",
+            step="resolve",
+            next_action="pass --ref with an existing branch, tag or sha (see `git log --oneline`)",
+        )
+    return proc.stdout.strip()
+
+
+def branch_exists(repo: Path, branch: str) -> bool:
+    return bool(git(repo, "branch", "--list", branch))
+
+
+def current_branch(repo: Path) -> str | None:
+    name = git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    return name or None
+
+
+def is_dirty(repo: Path) -> bool:
+    return bool(git(repo, "status", "--porcelain", "--untracked-files=no"))
+
+
+def commit_subject(repo: Path, sha: str) -> str:
+    return git(repo, "log", "-1", "--format=%s", sha)
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    branch: str
+    before: str | None
+    after: str
+    kind: str  # "created" | "fast-forward" | "merge" | "up-to-date"
+
+
+def merge_into(repo: Path, source: str, target: str) -> MergeResult:
+    """Merge branch ``source`` into branch ``target``; a conflict raises and changes nothing."""
+    source_sha = resolve(repo, source)
+    if not branch_exists(repo, target):
+        git(repo, "update-ref", f"refs/heads/{target}", source_sha, "")
+        return MergeResult(target, None, source_sha, "created")
+    target_sha = resolve(repo, target)
+    if _is_ancestor(repo, source_sha, target_sha):
+        return MergeResult(target, target_sha, target_sha, "up-to-date")
+    if _is_ancestor(repo, target_sha, source_sha):
+        new = source_sha
+        kind = "fast-forward"
+    else:
+        proc = subprocess.run(
+            ["git", "-C", str(repo), "merge-tree", "--write-tree", "--name-only",
+             target_sha, source_sha],
+            capture_output=True, text=True, timeout=GIT_TIMEOUT, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            files = [line for line in proc.stdout.splitlines()[1:] if line and " " not in line]
+            raise GitError(
+                f"merging {source} into {target} conflicts"
+                + (f" in: {', '.join(files)}" if files else "")
+                + "; nothing was changed",
+                step="merge",
+                next_action=f"git checkout {source} && git merge {target}, resolve, commit, deploy",
+            )
+        tree = proc.stdout.splitlines()[0].strip()
+        new = git(
+            repo, "commit-tree", tree, "-p", target_sha, "-p", source_sha,
+            "-m", f"Merge branch '{source}' into {target} (shiplane deploy)",
+        )  # fmt: skip
+        kind = "merge"
+    git(repo, "update-ref", f"refs/heads/{target}", new, target_sha)
+    return MergeResult(target, target_sha, new, kind)
+
+
+def reset_branch(repo: Path, branch: str, to: str | None, expected: str) -> None:
+    """Undo of merge_into: put the branch back, only if nobody moved it since."""
+    if to is None:
+        git(repo, "update-ref", "-d", f"refs/heads/{branch}", expected)
+    else:
+        git(repo, "update-ref", f"refs/heads/{branch}", to, expected)
+
+
+def _is_ancestor(repo: Path, maybe_ancestor: str, of: str) -> bool:
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "merge-base", "--is-ancestor", maybe_ancestor, of],
+        capture_output=True, timeout=GIT_TIMEOUT, check=False,
+    )  # fmt: skip
+    return proc.returncode == 0
+
+
+def export(repo: Path, sha: str, dest: Path) -> None:
+    """Write the tree of commit ``sha`` (not the working tree) into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=False)
+    try:
+        with subprocess.Popen(
+            ["git", "-C", str(repo), "archive", "--format=tar", sha],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as proc:
+            assert proc.stdout is not None
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
+                archive.extractall(dest, filter="data")
+            stderr = proc.stderr.read().decode() if proc.stderr else ""
+            code = proc.wait(timeout=GIT_TIMEOUT)
+    except (OSError, tarfile.TarError, subprocess.TimeoutExpired) as exc:
+        raise GitError(f"exporting {sha[:7]} failed: {exc}", step="export") from exc
+    if code != 0:
+        raise GitError(f"git archive {sha[:7]} failed: {stderr.strip()}", step="export")

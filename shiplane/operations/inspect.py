@@ -1,0 +1,108 @@
+"""Read-only operations: status, history, logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shiplane.errors import ConfigError
+from shiplane.migrate import SqliteMigrator, discover
+from shiplane.operations.recover import recover_stale
+from shiplane.operations.session import database_path, open_app
+from shiplane.config.loader import env_settings
+from shiplane.results import Result, StepResult
+from shiplane.server.client import ServerClient
+from shiplane.state import lock
+
+
+def _frontdoor(port: int) -> dict[str, Any]:
+    try:
+        with httpx.Client(timeout=3) as client:
+            version = client.get(f"http://127.0.0.1:{port}/_deploy/version").json()
+            health = client.get(f"http://127.0.0.1:{port}/_deploy/health")
+        return {"reachable": True, "sha": version.get("sha"), "healthy": health.status_code == 200}
+    except (httpx.HTTPError, ValueError):
+        return {"reachable": False, "sha": None, "healthy": False}
+
+
+def status(env: str | None = None, config_path: Path | None = None) -> Result:
+    with open_app(config_path) as (loaded, layout, db):
+        recovered = recover_stale(loaded, layout, db)
+        names = [env] if env else sorted(loaded.config.environments)
+        envs: dict[str, Any] = {}
+        server = ServerClient(layout)
+        server_info = server.ping()
+        for name in names:
+            settings = env_settings(loaded, name)
+            state = db.env_state(name)
+            door = _frontdoor(settings.env.port) if server_info else {
+                "reachable": False, "sha": None, "healthy": False
+            }  # fmt: skip
+            db_path = database_path(layout, settings)
+            migrations: dict[str, Any] = {}
+            if db_path and state and state.get("release"):
+                release_dir = Path(state["spec"].get("release_dir", ""))
+                files = discover(release_dir / loaded.config.database.migrations)
+                migrations = SqliteMigrator(Path(db_path)).plan(files).to_dict()
+            holder = lock.holder(db, name)
+            recorded_sha = state["sha"] if state else None
+            envs[name] = {
+                "release": state["release"] if state else None,
+                "sha": recorded_sha,
+                "deployed_at": state["updated_at"] if state else None,
+                "port": settings.env.port,
+                "url": f"http://127.0.0.1:{settings.env.port}/",
+                "serving_sha": door["sha"],
+                "healthy": door["healthy"],
+                "consistent": door["sha"] == recorded_sha,
+                "migrations": migrations,
+                "lock": holder["deployment_id"] if holder else None,
+                "last_deployments": [_brief(d) for d in db.deployments(name, limit=3)],
+            }
+        result = Result(command="status", env=env)
+        result.data.update(
+            app=loaded.config.app.name,
+            root=str(layout.root),
+            server={"running": server_info is not None, "pid": (server_info or {}).get("pid")},
+            envs=envs,
+            recovered=recovered,
+        )
+        return result
+
+
+def _brief(d: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "kind", "status", "sha", "release", "started_at", "finished_at", "exit_code")
+    return {k: d.get(k) for k in keys}
+
+
+def history(env: str | None = None, limit: int = 20, config_path: Path | None = None) -> Result:
+    with open_app(config_path) as (loaded, _layout, db):
+        if env is not None:
+            env_settings(loaded, env)
+        result = Result(command="history", env=env)
+        rows = db.deployments(env, limit=limit)
+        result.data["deployments"] = [
+            {**_brief(d), "error": d.get("error"), "forced": d.get("forced")} for d in rows
+        ]
+        return result
+
+
+def logs(deployment_id: str, config_path: Path | None = None) -> Result:
+    with open_app(config_path) as (_loaded, _layout, db):
+        deployment = db.deployment(deployment_id)
+        if deployment is None:
+            raise ConfigError(
+                f"no deployment {deployment_id!r}",
+                next_action="list deployments with `shiplane history`",
+            )
+        result = Result(command="logs", env=deployment["env"], deployment_id=deployment_id)
+        path = Path(deployment["log_path"] or "")
+        text = path.read_text(errors="replace") if path.is_file() else ""
+        result.steps = [
+            StepResult(s["name"], s["status"], s["duration_ms"] or 0, s["error"])
+            for s in db.steps(deployment_id)
+        ]
+        result.data.update(deployment=_brief(deployment), log_path=str(path), log=text)
+        return result

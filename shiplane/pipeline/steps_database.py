@@ -1,0 +1,131 @@
+"""Steps that protect and change the database: backup, migrate up, migrate down (rollback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from shiplane.backup import create_backup, restore_backup
+from shiplane.errors import MigrationError
+from shiplane.migrate import SqliteMigrator, discover
+from shiplane.pipeline.context import Context
+from shiplane.pipeline.saga import Step
+
+
+def _migrations_dir(ctx: Context, release_dir: str) -> Path:
+    return Path(release_dir) / ctx.config.database.migrations
+
+
+def _restore(ctx: Context, backup_id: str, db_path: str) -> str:
+    restore_backup(ctx.layout.backups(ctx.env) / backup_id, Path(db_path))
+    return f"database restored from backup {backup_id}"
+
+
+class BackupStep(Step):
+    """Back up when the env asks for it or when migrations are pending."""
+
+    name = "backup"
+
+    def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+        db_path = ctx.facts.get("db_path")
+        if db_path is None:
+            data["summary"] = "no database"
+            return data
+        migrator = SqliteMigrator(Path(db_path), log=ctx.log)
+        plan = migrator.plan(discover(_migrations_dir(ctx, ctx.facts["release_dir"])))
+        migrator.check_not_edited(plan)
+        ctx.facts["pending"] = [m.label for m in plan.pending]
+        assert ctx.settings is not None
+        if not ctx.settings.env.backup and not plan.pending and not ctx.options.get("backup"):
+            data["summary"] = "skipped (no pending migrations, backup = false)"
+            return data
+        manifest = create_backup(
+            Path(db_path),
+            ctx.layout.backups(ctx.env),
+            {
+                "env": ctx.env,
+                "sha": ctx.facts.get("previous_sha"),
+                "release": ctx.facts.get("previous_release"),
+                "deployment_id": ctx.deployment_id,
+                "migrations": plan.to_dict()["applied"],
+            },
+        )
+        ctx.facts["backup_id"] = manifest["id"]
+        data.update(backup_id=manifest["id"], summary=f"backup {manifest['id']}")
+        return data
+
+
+class MigrateStep(Step):
+    name = "migrate"
+
+    def prepare(self, ctx: Context) -> dict[str, Any]:
+        return {"db_path": ctx.facts.get("db_path"), "backup_id": ctx.facts.get("backup_id")}
+
+    def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+        if data["db_path"] is None:
+            data["summary"] = "no database"
+            return data
+        migrator = SqliteMigrator(Path(data["db_path"]), log=ctx.log)
+        applied = migrator.up(discover(_migrations_dir(ctx, ctx.facts["release_dir"])))
+        data["applied"] = applied
+        data["summary"] = f"applied {', '.join(applied)}" if applied else "up to date"
+        return data
+
+    def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
+        # One transaction per run: a failed run left nothing applied; the backup covers a crash.
+        if data.get("db_path") is None:
+            return None
+        if data.get("backup_id"):
+            return _restore(ctx, data["backup_id"], data["db_path"])
+        if data.get("applied"):
+            raise MigrationError("migrations ran but no backup was taken", step="migrate")
+        return None
+
+
+class MigrateDownStep(Step):
+    """Rollback: bring the schema back to the target release's migrations."""
+
+    name = "migrate"
+
+    def prepare(self, ctx: Context) -> dict[str, Any]:
+        return {
+            "db_path": ctx.facts.get("db_path"),
+            "backup_id": ctx.facts.get("backup_id"),
+            "restore_from": ctx.facts.get("restore_from"),
+        }
+
+    def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+        if data["db_path"] is None:
+            data.update(action="none", summary="no database")
+            return data
+        db_path = Path(data["db_path"])
+        target = discover(_migrations_dir(ctx, ctx.facts["release_dir"]))
+        migrator = SqliteMigrator(db_path, log=ctx.log)
+        known = {m.version for m in target}
+        newer = [a for a in migrator.applied() if a["version"] not in known]
+        if not newer and not ctx.options.get("restore_db"):
+            data.update(action="none", summary="schema already matches")
+            return data
+        if not ctx.options.get("restore_db"):
+            current_files = discover(_migrations_dir(ctx, ctx.facts["current_release_dir"]))
+            try:
+                reverted = migrator.down(current_files, to=max(known, default=0))
+                data.update(action="down", reverted=reverted, summary=f"down {', '.join(reverted)}")
+                return data
+            except MigrationError as exc:
+                ctx.log(f"down migrations unavailable ({exc.message}); restoring the backup")
+                data["down_error"] = exc.message
+        if not data.get("restore_from"):
+            raise MigrationError(
+                "no backup matches the target release's migrations, and down migrations "
+                "could not revert the schema",
+                next_action="pick a backup with `shiplane backups ENV` and `shiplane restore`",
+            )
+        what = _restore(ctx, data["restore_from"], data["db_path"])
+        data.update(action="restore", summary=what)
+        return data
+
+    def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
+        if data.get("action") in ("down", "restore") and data.get("backup_id"):
+            return _restore(ctx, data["backup_id"], data["db_path"])
+        return None

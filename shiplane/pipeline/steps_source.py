@@ -1,0 +1,142 @@
+"""Steps that turn a ref into an immutable, built release directory."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from shiplane import gitops
+from shiplane.errors import BuildError
+from shiplane.pipeline.context import Context
+from shiplane.pipeline.saga import Step
+from shiplane.state import lock
+
+
+class LockStep(Step):
+    name = "lock"
+
+    def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+        taken = lock.acquire(ctx.db, ctx.env, ctx.deployment_id)
+        return {"summary": f"took the {ctx.env} lock", "took_over_from": taken.stale_holder}
+
+    def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
+        lock.release(ctx.db, ctx.env, ctx.deployment_id)
+        return None
+
+
+class ResolveStep(Step):
+    """Resolve the ref to a commit; from a feature branch with auto_merge, merge it first."""
+
+    name = "resolve"
+
+    def prepare(self, ctx: Context) -> dict[str, Any]:
+        assert ctx.loaded is not None and ctx.settings is not None
+        repo = gitops.ensure_repo(ctx.loaded.repo_dir)
+        env = ctx.settings.env
+        ref = ctx.options.get("ref")
+        branch = gitops.current_branch(repo)
+        data: dict[str, Any] = {"repo": str(repo), "branch": env.branch}
+        if ref is None and env.auto_merge and branch and branch != env.branch:
+            data["merge_from"] = branch
+            exists = gitops.branch_exists(repo, env.branch)
+            data["branch_before"] = gitops.resolve(repo, env.branch) if exists else None
+        data["ref"] = ref or env.branch
+        return data
+
+    def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+        repo = Path(data["repo"])
+        if data.get("merge_from"):
+            merged = gitops.merge_into(repo, data["merge_from"], data["branch"])
+            data["merge"] = merged.kind
+            data["branch_after"] = merged.after
+            ctx.log(f"merged {data['merge_from']} into {data['branch']} ({merged.kind})")
+        sha = gitops.resolve(repo, data["ref"])
+        ctx.facts["sha"] = sha
+        data["sha"] = sha
+        data["subject"] = gitops.commit_subject(repo, sha)
+        ctx.db.update_deployment(ctx.deployment_id, sha=sha, ref=data["ref"])
+        data["summary"] = f"{data['ref']} -> {sha[:7]}"
+        return data
+
+    def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
+        after = data.get("branch_after")
+        if not after or after == data.get("branch_before"):
+            return None
+        gitops.reset_branch(Path(data["repo"]), data["branch"], data.get("branch_before"), after)
+        return f"branch {data['branch']} put back to {str(data.get('branch_before'))[:7]}"
+
+
+class ExportStep(Step):
+    name = "export"
+
+    def prepare(self, ctx: Context) -> dict[str, Any]:
+        sha: str = ctx.facts["sha"]
+        releases = ctx.layout.releases(ctx.env)
+        numbers = [int(p.name.split("-")[0]) for p in releases.glob("*-*") if p.name[0].isdigit()]
+        name = f"{max(numbers, default=0) + 1}-{sha[:7]}"
+        return {"release": name, "path": str(releases / name)}
+
+    def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+        assert ctx.loaded is not None
+        gitops.export(ctx.loaded.repo_dir, ctx.facts["sha"], Path(data["path"]))
+        ctx.facts["release"] = data["release"]
+        ctx.facts["release_dir"] = data["path"]
+        ctx.db.update_deployment(ctx.deployment_id, release=data["release"])
+        data["summary"] = data["release"]
+        return data
+
+    def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
+        path = Path(data["path"])
+        state = ctx.db.env_state(ctx.env)
+        if state and state.get("release") == data["release"]:
+            return None  # it serves; never remove the current release
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            return f"removed release dir {data['release']}"
+        return None
+
+
+class BuildStep(Step):
+    name = "build"
+
+    def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+        commands: list[str] = list(ctx.config.app.build)
+        timeout: float = ctx.config.deploy.build_timeout
+        env = ctx.facts.get("process_env", {})
+        for command in commands:
+            ctx.log(f"$ {command}")
+            started = time.monotonic()
+            try:
+                proc = subprocess.run(
+                    shlex.split(command),
+                    cwd=ctx.facts["release_dir"],
+                    env=env or None,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise BuildError(
+                    f"build command {command!r} timed out after {timeout:.0f}s",
+                    next_action="speed up the build or raise deploy.build_timeout",
+                ) from exc
+            except OSError as exc:
+                raise BuildError(
+                    f"build command {command!r} could not start: {exc.strerror}",
+                    next_action="fix app.build in shiplane.toml",
+                ) from exc
+            ctx.log(proc.stdout + proc.stderr)
+            if proc.returncode != 0:
+                tail = ctx.redact((proc.stderr or proc.stdout).strip())[-400:]
+                raise BuildError(
+                    f"build command {command!r} exited {proc.returncode}: {tail}",
+                    next_action=f"fix the build and commit; full output in {ctx.log.path}",
+                )
+            ctx.log(f"({time.monotonic() - started:.1f}s)")
+        data["summary"] = f"{len(commands)} command(s)"
+        return data

@@ -1,0 +1,50 @@
+"""The typed result every operation returns; the CLI renders it as JSON or Rich text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str
+    duration_ms: int
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name, "status": self.status, "duration_ms": self.duration_ms
+        }  # fmt: skip
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass
+class Result:
+    command: str
+    ok: bool = True
+    env: str | None = None
+    deployment_id: str | None = None
+    steps: list[StepResult] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    exit_code: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ok": self.ok,
+            "command": self.command,
+            "env": self.env,
+            "deployment_id": self.deployment_id,
+            "exit_code": self.exit_code,
+            "steps": [s.to_dict() for s in self.steps],
+            "error": self.error,
+        }
+        if self.warnings:
+            out["warnings"] = self.warnings
+        out.update(self.data)
+        return out

@@ -1,0 +1,120 @@
+"""The CLI's side of the control API; starts the server in the background when it is not up."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+
+from shiplane.errors import ServerError
+from shiplane.layout import Layout
+from shiplane.state.procs import process_alive
+
+START_TIMEOUT = 20.0
+
+
+class ServerClient:
+    def __init__(self, layout: Layout, timeout: float = 120.0) -> None:
+        self.layout = layout
+        self.timeout = timeout
+
+    def _client(self) -> httpx.Client:
+        token = self.layout.server_token.read_text().strip() if self.layout.server_token.exists() else ""
+        return httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(self.layout.server_socket)),
+            base_url="http://shiplane",
+            headers={"x-shiplane-token": token},
+            timeout=self.timeout,
+        )
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            with self._client() as client:
+                response = client.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise ServerError(
+                f"shiplane server unreachable at {self.layout.server_socket}: {exc}",
+                next_action="run `shiplane server` to start it, then retry",
+            ) from exc
+        data = response.json()
+        if response.status_code >= 400:
+            raise ServerError(f"shiplane server: {data.get('error', response.text)}")
+        return data
+
+    def ping(self) -> dict[str, Any] | None:
+        if not self.layout.server_socket.exists():
+            return None
+        try:
+            with self._client() as client:
+                response = client.get("/ping", timeout=3)
+        except httpx.HTTPError:
+            return None
+        return response.json() if response.status_code == 200 else None
+
+    def ensure_running(self) -> dict[str, Any]:
+        info = self.ping()
+        if info is not None:
+            return info
+        self.layout.ensure()
+        lock_path = self.layout.root / "server.start.lock"
+        with open(lock_path, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            info = self.ping()
+            if info is not None:
+                return info
+            self._spawn()
+            deadline = time.monotonic() + START_TIMEOUT
+            while time.monotonic() < deadline:
+                info = self.ping()
+                if info is not None:
+                    return info
+                time.sleep(0.05)
+        raise ServerError(
+            f"shiplane server did not start within {START_TIMEOUT:.0f}s",
+            next_action=f"read {self.layout.server_log}",
+        )
+
+    def _spawn(self) -> None:
+        log_fd = os.open(self.layout.server_log, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+        env = {k: v for k, v in os.environ.items() if k != "SHIPLANE_FAULT"}
+        try:
+            subprocess.Popen(
+                [sys.executable, "-m", "shiplane", "server", "--foreground",
+                 "--root", str(self.layout.root)],
+                stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
+                start_new_session=True, env=env, close_fds=True,
+            )  # fmt: skip
+        finally:
+            os.close(log_fd)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Ask the server to stop; fall back to signals. True when a server was running."""
+        pid = self._pid()
+        if self.ping() is not None:
+            with contextlib.suppress(ServerError):
+                self.request("POST", "/shutdown")
+        elif pid is None:
+            return False
+        if pid is None:
+            return True
+        deadline = time.monotonic() + timeout
+        while process_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if process_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return True
+
+    def _pid(self) -> int | None:
+        try:
+            pid = int(self.layout.server_pid.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if process_alive(pid) else None

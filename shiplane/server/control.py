@@ -1,0 +1,115 @@
+"""The control API: JSON over a Unix socket, every request carrying the server token."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from shiplane import __version__
+from shiplane.errors import ShiplaneError
+from shiplane.runtime.local import InstanceSpec
+from shiplane.server.core import PortInUse, ServerCore
+
+TOKEN_HEADER = "x-shiplane-token"
+
+
+class TokenRequired(BaseHTTPMiddleware):
+    def __init__(self, app: Any, token: str) -> None:
+        super().__init__(app)
+        self.token = token
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        supplied = request.headers.get(TOKEN_HEADER, "")
+        if not supplied or not hmac.compare_digest(supplied, self.token):
+            return JSONResponse({"error": "missing or wrong token"}, status_code=401)
+        return await call_next(request)
+
+
+def build_control_app(core: ServerCore, stop: asyncio.Event) -> Starlette:
+    async def ping(_: Request) -> Response:
+        return JSONResponse({"ok": True, "pid": os.getpid(), "version": __version__})
+
+    async def status(_: Request) -> Response:
+        return JSONResponse(await core.status())
+
+    async def start_instance(request: Request) -> Response:
+        body = await request.json()
+        try:
+            instance = await core.start_instance(InstanceSpec(**body["spec"]))
+        except (ShiplaneError, OSError, TypeError, ValueError) as exc:
+            return JSONResponse({"error": f"cannot start instance: {exc}"}, status_code=400)
+        return JSONResponse(instance.describe())
+
+    async def instance_info(request: Request) -> Response:
+        instance = core.instances.get(request.path_params["instance_id"])
+        if instance is None:
+            return JSONResponse({"error": "no such instance"}, status_code=404)
+        return JSONResponse(instance.describe())
+
+    async def stop_instance(request: Request) -> Response:
+        stopped = await core.stop_instance(request.path_params["instance_id"])
+        return JSONResponse({"stopped": stopped})
+
+    async def switch(request: Request) -> Response:
+        body = await request.json()
+        env = request.path_params["env"]
+        try:
+            previous = core.switch(env, int(body["port"]), body.get("instance_id"), body.get("info"))
+        except KeyError:
+            return JSONResponse({"error": "no such instance"}, status_code=404)
+        except PortInUse as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        return JSONResponse({"previous": previous})
+
+    async def drain(request: Request) -> Response:
+        body = await request.json()
+        try:
+            drained = await core.drain(
+                request.path_params["env"], body["instance_id"], float(body["timeout"])
+            )
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        return JSONResponse({"drained": drained})
+
+    async def active(request: Request) -> Response:
+        door = core.frontdoors.get(request.path_params["env"])
+        upstream = door.active if door else None
+        return JSONResponse(
+            {"instance_id": upstream.instance_id if upstream else None,
+             "info": upstream.info if upstream else None,
+             "port": door.port if door else None}
+        )  # fmt: skip
+
+    async def restore(request: Request) -> Response:
+        try:
+            instance_id = await core.restore_env(request.path_params["env"])
+        except (ShiplaneError, PortInUse, OSError) as exc:
+            return JSONResponse({"error": f"restore failed: {exc}"}, status_code=500)
+        return JSONResponse({"instance_id": instance_id})
+
+    async def shutdown(_: Request) -> Response:
+        stop.set()
+        return JSONResponse({"stopping": True})
+
+    routes = [
+        Route("/ping", ping),
+        Route("/status", status),
+        Route("/instances", start_instance, methods=["POST"]),
+        Route("/instances/{instance_id}", instance_info),
+        Route("/instances/{instance_id}/stop", stop_instance, methods=["POST"]),
+        Route("/envs/{env}/active", active),
+        Route("/envs/{env}/switch", switch, methods=["POST"]),
+        Route("/envs/{env}/drain", drain, methods=["POST"]),
+        Route("/envs/{env}/restore", restore, methods=["POST"]),
+        Route("/shutdown", shutdown, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(TokenRequired, token=core.token)])

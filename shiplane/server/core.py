@@ -1,0 +1,213 @@
+"""The server's state: app instances, one front door per environment, restore after restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shiplane.config.envfile import read_env_file
+from shiplane.config.redact import Redactor
+from shiplane.errors import ShiplaneError
+from shiplane.layout import Layout
+from shiplane.migrate.runner import SqliteMigrator
+from shiplane.proxy.frontdoor import FrontDoor, Upstream
+from shiplane.runtime.local import Instance, InstanceSpec, free_port
+from shiplane.server.listener import Listener, tcp_socket
+from shiplane.state.db import StateDB
+
+log = logging.getLogger("shiplane.server")
+
+
+class PortInUse(Exception):
+    pass
+
+
+class ServerCore:
+    def __init__(self, layout: Layout, token: str) -> None:
+        self.layout = layout
+        self.token = token
+        self.instances: dict[str, Instance] = {}
+        self.frontdoors: dict[str, FrontDoor] = {}
+        self.listeners: dict[str, Listener] = {}
+        self.started_at = time.time()
+        self.redactor = Redactor()
+
+    # instances ---------------------------------------------------------------------------
+    async def start_instance(self, spec: InstanceSpec) -> Instance:
+        secrets = read_env_file(Path(spec.env_file), field="env_file") if spec.env_file else {}
+        self.redactor.add(secrets.values())
+        instance = Instance(spec=spec, port=free_port(), secrets=secrets)
+        self.instances[instance.id] = instance
+        await instance.start(self.redactor)
+        return instance
+
+    async def stop_instance(self, instance_id: str) -> bool:
+        instance = self.instances.pop(instance_id, None)
+        if instance is None:
+            return False
+        await instance.stop()
+        return True
+
+    # front doors -------------------------------------------------------------------------
+    def ensure_frontdoor(self, env: str, port: int) -> FrontDoor:
+        door = self.frontdoors.get(env)
+        if door is not None and door.port == port:
+            return door
+        try:
+            sock = tcp_socket(port)
+        except OSError as exc:
+            raise PortInUse(f"port {port} for environment {env!r} is in use: {exc}") from exc
+        new = FrontDoor(env, port, self.token, self.env_status, self.env_migrations)
+        if door is not None:
+            new.active = door.active  # the port changed in config; keep serving
+            asyncio.create_task(self._close_frontdoor(env))
+        listener = Listener(new, sock)
+        listener.start()
+        self.frontdoors[env] = new
+        self.listeners[env] = listener
+        return new
+
+    async def _close_frontdoor(self, env: str) -> None:
+        listener = self.listeners.pop(env, None)
+        if listener is not None:
+            await listener.stop()
+
+    def switch(
+        self, env: str, port: int, instance_id: str | None, info: dict[str, Any] | None
+    ) -> str | None:
+        """Point the env's front door at an instance (None: serve nothing, 503)."""
+        if instance_id is None:
+            door = self.frontdoors.get(env)
+            previous = door.active if door else None
+            if door is not None:
+                door.active = None
+            return previous.instance_id if previous else None
+        instance = self.instances.get(instance_id)
+        if instance is None:
+            raise KeyError(instance_id)
+        door = self.ensure_frontdoor(env, port)
+        previous = door.switch(Upstream(instance_id, instance.port, info or {}))
+        return previous.instance_id if previous else None
+
+    async def restore_env(self, env: str) -> str | None:
+        """Serve what state.db records for ``env`` (undo when the old instance is gone)."""
+        db = StateDB(self.layout.state_db)
+        try:
+            state = db.env_state(env)
+        finally:
+            db.close()
+        if not state or not state.get("spec"):
+            self.switch(env, 0, None, None)
+            return None
+        return await self._restore_env(state, InstanceSpec(**state["spec"]))
+
+    async def drain(self, env: str, instance_id: str, timeout: float) -> bool:
+        door = self.frontdoors.get(env)
+        drained = True
+        if door is not None:
+            if door.active is not None and door.active.instance_id == instance_id:
+                raise ValueError(f"instance {instance_id} is serving {env}; switch first")
+            drained = await door.drain(instance_id, timeout)
+        await self.stop_instance(instance_id)
+        return drained
+
+    # status providers --------------------------------------------------------------------
+    async def env_status(self, env: str) -> dict[str, Any]:
+        door = self.frontdoors.get(env)
+        active = door.active if door else None
+        instances = [i.describe() for i in self.instances.values() if i.spec.env == env]
+        for item in instances:
+            item["inflight"] = door.inflight[item["id"]] if door else 0
+            item["serving"] = active is not None and active.instance_id == item["id"]
+        return {
+            "env": env,
+            "port": door.port if door else None,
+            "active": active.info if active else None,
+            "requests": door.requests if door else 0,
+            "instances": instances,
+        }
+
+    async def env_migrations(self, env: str) -> dict[str, Any]:
+        door = self.frontdoors.get(env)
+        if door is None or door.active is None:
+            return {"env": env, "applied": []}
+        instance = self.instances.get(door.active.instance_id)
+        url = instance.spec.database_url if instance else None
+        if not url:
+            return {"env": env, "database": None, "applied": []}
+        path = Path(url.removeprefix("sqlite:///"))
+        applied = await asyncio.to_thread(SqliteMigrator(path).applied)
+        return {"env": env, "database": "sqlite", "applied": applied}
+
+    async def status(self) -> dict[str, Any]:
+        return {
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "envs": {env: await self.env_status(env) for env in sorted(self.frontdoors)},
+        }
+
+    # restore after a restart -------------------------------------------------------------
+    async def restore(self) -> None:
+        """Start what state.db says serves each environment (after a server restart)."""
+        if not self.layout.state_db.exists():
+            return
+        db = StateDB(self.layout.state_db)
+        try:
+            states = db.all_env_states()
+        finally:
+            db.close()
+        for state in states:
+            spec_data = state.get("spec") or {}
+            if not spec_data or not state.get("port"):
+                continue
+            try:
+                await self._restore_env(state, InstanceSpec(**spec_data))
+            except (ShiplaneError, PortInUse, OSError, TypeError) as exc:
+                log.error("restoring %s failed: %s", state["env"], exc)
+
+    async def _restore_env(self, state: dict[str, Any], spec: InstanceSpec) -> str:
+        instance = await self.start_instance(spec)
+        health = state.get("health") or "/"
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient(timeout=2) as client:
+            while time.monotonic() < deadline:
+                with contextlib.suppress(httpx.HTTPError):
+                    response = await client.get(f"http://127.0.0.1:{instance.port}{health}")
+                    if response.status_code < 400:
+                        break
+                await asyncio.sleep(0.2)
+        info = {
+            "sha": state["sha"],
+            "release": state["release"],
+            "deployment_id": state.get("deployment_id"),
+            "deployed_at": state.get("updated_at"),
+        }
+        previous = self.switch(state["env"], int(state["port"]), instance.id, info)
+        self._record_instance(state["env"], instance.id)
+        if previous and previous != instance.id:
+            door = self.frontdoors[state["env"]]
+            await door.drain(previous, 30)
+            await self.stop_instance(previous)
+        return instance.id
+
+    def _record_instance(self, env: str, instance_id: str) -> None:
+        db = StateDB(self.layout.state_db)
+        try:
+            db.conn.execute(
+                "UPDATE env_state SET instance_id = ? WHERE env = ?", (instance_id, env)
+            )
+        finally:
+            db.close()
+
+    async def shutdown(self) -> None:
+        for env in list(self.listeners):
+            await self._close_frontdoor(env)
+        for door in self.frontdoors.values():
+            await door.close()
+        await asyncio.gather(*(i.stop() for i in self.instances.values()), return_exceptions=True)
+        self.instances.clear()

@@ -1,0 +1,59 @@
+"""Running the server in the foreground (what `shiplane server --foreground` and systemd do)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+from pathlib import Path
+
+from shiplane.layout import Layout
+from shiplane.server.control import build_control_app
+from shiplane.server.core import ServerCore
+from shiplane.server.listener import Listener, unix_socket
+
+
+def load_or_create_token(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token)
+    return token
+
+
+async def serve(layout: Layout) -> None:
+    layout.ensure()
+    token = load_or_create_token(layout.server_token)
+    core = ServerCore(layout, token)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    control = Listener(build_control_app(core, stop), unix_socket(layout.server_socket))
+    control.start()
+    layout.server_pid.write_text(str(os.getpid()))
+    restore = asyncio.create_task(core.restore())
+    try:
+        await stop.wait()
+    finally:
+        restore.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await restore
+        await core.shutdown()
+        await control.stop()
+        with contextlib.suppress(FileNotFoundError):
+            layout.server_socket.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            if layout.server_pid.read_text().strip() == str(os.getpid()):
+                layout.server_pid.unlink()
+
+
+def run_foreground(layout: Layout) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    asyncio.run(serve(layout))

@@ -1,0 +1,241 @@
+"""state.db: one SQLite file (WAL) holding deployments, their steps, releases and locks."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deployments (
+    id TEXT PRIMARY KEY,
+    env TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    ref TEXT,
+    sha TEXT,
+    release TEXT,
+    previous_release TEXT,
+    status TEXT NOT NULL,
+    pid INTEGER,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    exit_code INTEGER,
+    error TEXT,
+    forced INTEGER NOT NULL DEFAULT 0,
+    log_path TEXT
+);
+CREATE INDEX IF NOT EXISTS deployments_env ON deployments(env, started_at);
+CREATE TABLE IF NOT EXISTS steps (
+    deployment_id TEXT NOT NULL REFERENCES deployments(id),
+    seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    duration_ms INTEGER,
+    data TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    PRIMARY KEY (deployment_id, seq)
+);
+CREATE TABLE IF NOT EXISTS releases (
+    env TEXT NOT NULL,
+    name TEXT NOT NULL,
+    sha TEXT NOT NULL,
+    path TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    deployment_id TEXT,
+    migrations TEXT NOT NULL DEFAULT '[]',
+    backup_id TEXT,
+    PRIMARY KEY (env, name)
+);
+CREATE TABLE IF NOT EXISTS env_state (
+    env TEXT PRIMARY KEY,
+    release TEXT,
+    sha TEXT,
+    port INTEGER,
+    health TEXT,
+    instance_id TEXT,
+    deployment_id TEXT,
+    updated_at TEXT NOT NULL,
+    spec TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS locks (
+    env TEXT PRIMARY KEY,
+    deployment_id TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    pid_start TEXT,
+    host TEXT NOT NULL,
+    acquired_at TEXT NOT NULL
+);
+"""
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class StateDB:
+    """A thin, typed wrapper; every write is its own short transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA busy_timeout=30000")
+        self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # deployments -------------------------------------------------------------------------
+    def create_deployment(self, **fields: Any) -> None:
+        fields.setdefault("started_at", now())
+        fields.setdefault("status", "running")
+        columns = ", ".join(fields)
+        marks = ", ".join("?" for _ in fields)
+        self.conn.execute(f"INSERT INTO deployments ({columns}) VALUES ({marks})", [*fields.values()])
+
+    def update_deployment(self, deployment_id: str, **fields: Any) -> None:
+        if "error" in fields and isinstance(fields["error"], dict):
+            fields["error"] = json.dumps(fields["error"])
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        self.conn.execute(
+            f"UPDATE deployments SET {assignments} WHERE id = ?", [*fields.values(), deployment_id]
+        )
+
+    def deployment(self, deployment_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM deployments WHERE id = ?", (deployment_id,)).fetchone()
+        return _deployment_dict(row) if row else None
+
+    def deployments(self, env: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        if env is None:
+            rows = self.conn.execute(
+                "SELECT * FROM deployments ORDER BY started_at DESC, id DESC LIMIT ?", (limit,)
+            )
+        else:
+            rows = self.conn.execute(
+                "SELECT * FROM deployments WHERE env = ? ORDER BY started_at DESC, id DESC LIMIT ?",
+                (env, limit),
+            )
+        return [_deployment_dict(r) for r in rows]
+
+    def running_deployments(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM deployments WHERE status = 'running'")
+        return [_deployment_dict(r) for r in rows]
+
+    # steps -------------------------------------------------------------------------------
+    def step_started(self, deployment_id: str, seq: int, name: str, data: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO steps (deployment_id, seq, name, status, started_at, data)"
+            " VALUES (?, ?, ?, 'started', ?, ?)",
+            (deployment_id, seq, name, now(), json.dumps(data)),
+        )
+
+    def step_finished(
+        self,
+        deployment_id: str,
+        seq: int,
+        status: str,
+        duration_ms: int,
+        data: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        if data is None:
+            self.conn.execute(
+                "UPDATE steps SET status=?, finished_at=?, duration_ms=?, error=?"
+                " WHERE deployment_id=? AND seq=?",
+                (status, now(), duration_ms, error, deployment_id, seq),
+            )
+        else:
+            self.conn.execute(
+                "UPDATE steps SET status=?, finished_at=?, duration_ms=?, error=?, data=?"
+                " WHERE deployment_id=? AND seq=?",
+                (status, now(), duration_ms, error, json.dumps(data), deployment_id, seq),
+            )
+
+    def set_step_status(self, deployment_id: str, seq: int, status: str) -> None:
+        self.conn.execute(
+            "UPDATE steps SET status=? WHERE deployment_id=? AND seq=?", (status, deployment_id, seq)
+        )
+
+    def steps(self, deployment_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT * FROM steps WHERE deployment_id = ? ORDER BY seq", (deployment_id,)
+        )
+        return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+
+    # releases and what serves ------------------------------------------------------------
+    def add_release(self, env: str, name: str, sha: str, path: str, **extra: Any) -> None:
+        migrations = json.dumps(extra.pop("migrations", []))
+        self.conn.execute(
+            "INSERT OR REPLACE INTO releases (env, name, sha, path, created_at, deployment_id,"
+            " migrations) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (env, name, sha, path, now(), extra.get("deployment_id"), migrations),
+        )
+
+    def set_release_backup(self, env: str, name: str, backup_id: str | None) -> None:
+        self.conn.execute(
+            "UPDATE releases SET backup_id = ? WHERE env = ? AND name = ?", (backup_id, env, name)
+        )
+
+    def release(self, env: str, name: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT * FROM releases WHERE env = ? AND name = ?", (env, name)
+        ).fetchone()
+        return {**dict(row), "migrations": json.loads(row["migrations"])} if row else None
+
+    def releases(self, env: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT * FROM releases WHERE env = ? ORDER BY created_at DESC, name DESC", (env,)
+        )
+        return [{**dict(r), "migrations": json.loads(r["migrations"])} for r in rows]
+
+    def delete_release(self, env: str, name: str) -> None:
+        self.conn.execute("DELETE FROM releases WHERE env = ? AND name = ?", (env, name))
+
+    def env_state(self, env: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM env_state WHERE env = ?", (env,)).fetchone()
+        return {**dict(row), "spec": json.loads(row["spec"])} if row else None
+
+    def all_env_states(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM env_state ORDER BY env")
+        return [{**dict(r), "spec": json.loads(r["spec"])} for r in rows]
+
+    def set_env_state(self, env: str, **fields: Any) -> None:
+        fields["spec"] = json.dumps(fields.get("spec", {}))
+        fields["updated_at"] = now()
+        columns = ", ".join(["env", *fields])
+        marks = ", ".join("?" for _ in range(len(fields) + 1))
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO env_state ({columns}) VALUES ({marks})", [env, *fields.values()]
+        )
+
+
+def _deployment_dict(row: sqlite3.Row) -> dict[str, Any]:
+    result = dict(row)
+    if result.get("error"):
+        try:
+            result["error"] = json.loads(result["error"])
+        except ValueError:
+            result["error"] = {"message": result["error"]}
+    result["forced"] = bool(result.get("forced"))
+    return result
