@@ -41,7 +41,10 @@ def choose_target(db: StateDB, env: str, to: str | None) -> tuple[dict[str, Any]
                 next_action=f"use one of: {names}",
             )  # fmt: skip
         return current, matches[0]
-    older = [r for r in releases if r["created_at"] < current["created_at"]]
+    # A redeploy of the same commit makes a new release; going back means another commit.
+    older = [
+        r for r in releases if r["created_at"] < current["created_at"] and r["sha"] != current["sha"]
+    ]
     if not older:
         raise ConfigError(
             f"{env} has no release older than {current['name']} to roll back to", step="target",
