@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
+from typer.exceptions import TyperException
 
 from shiplane import api
 from shiplane.cli import render
@@ -209,15 +209,16 @@ def _usage(message: str) -> Result:
 def run() -> None:
     try:
         code = app(standalone_mode=False)
-    except click.exceptions.UsageError as exc:
-        result = Result(command=" ".join(sys.argv[1:2]) or "shiplane", ok=False, exit_code=64)
-        hint = exc.ctx.get_help().splitlines()[0] if exc.ctx else "shiplane --help"
-        result.error = {"step": "usage", "message": exc.format_message(), "next_action": hint,
-                        "undone": []}  # fmt: skip
+    except typer.Abort:
+        sys.exit(130)
+    except TyperException as exc:  # usage errors: click would exit 2, which means "build failed"
+        command = " ".join(a for a in sys.argv[1:3] if not a.startswith("-")) or "shiplane"
+        result = Result(command=command, ok=False, exit_code=64)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        result.error = {"step": "usage", "message": message,
+                        "next_action": f"see `shiplane {command} --help`", "undone": []}  # fmt: skip
         render.emit(result, render.wants_json("--json" in sys.argv))
         sys.exit(64)
-    except click.exceptions.Abort:
-        sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -59,7 +59,7 @@ def migrate(
         raise ConfigError(f"unknown migrate action {action!r}", next_action="use status, up or down")
     if action == "down" and to is None:
         raise ConfigError("migrate down needs --to N", next_action="e.g. shiplane migrate dev down --to 1")
-    with open_app(config_path) as (loaded, layout, db):
+    with open_app(config_path, env) as (loaded, layout, db):
         recover_stale(loaded, layout, db)
         db_path = _db_path(loaded, layout, env)
         layout.ensure(env)
@@ -100,7 +100,7 @@ def migrate(
 
 
 def backup(env: str, config_path: Path | None = None) -> Result:
-    with open_app(config_path) as (loaded, layout, db):
+    with open_app(config_path, env) as (loaded, layout, db):
         db_path = _db_path(loaded, layout, env)
         layout.ensure(env)
         state = db.env_state(env)
@@ -116,7 +116,7 @@ def backup(env: str, config_path: Path | None = None) -> Result:
 
 
 def backups(env: str, config_path: Path | None = None) -> Result:
-    with open_app(config_path) as (loaded, layout, _db):
+    with open_app(config_path, env) as (loaded, layout, _db):
         env_settings(loaded, env)
         result = Result(command="backups", env=env)
         result.data["backups"] = [_public(m) for m in list_backups(layout.backups(env))]
@@ -124,7 +124,7 @@ def backups(env: str, config_path: Path | None = None) -> Result:
 
 
 def restore(env: str, backup_id: str, config_path: Path | None = None) -> Result:
-    with open_app(config_path) as (loaded, layout, db):
+    with open_app(config_path, env) as (loaded, layout, db):
         db_path = _db_path(loaded, layout, env)
         directory = layout.backups(env) / backup_id
         if "/" in backup_id or not directory.is_dir():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shiplane import gitops
+from shiplane.config.loader import env_settings, load_config
 from shiplane.errors import ShiplaneError
 from shiplane.operations.recover import recover_stale
 from shiplane.operations.session import check_port, execute, fill_error, make_context, open_app
@@ -38,12 +39,14 @@ def deploy(
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
-    with open_app(config_path) as (loaded, layout, db):
+    loaded = load_config(config_path)
+    env_settings(loaded, env)
+    repo = gitops.ensure_repo(loaded.repo_dir)
+    if ref is not None:
+        gitops.resolve(repo, ref)  # a bad ref is a usage error: exit 64, nothing recorded
+    with open_app(config_path, env) as (loaded, layout, db):
         settings_env = loaded.config.environments.get(env)
         recovered = recover_stale(loaded, layout, db)
-        repo = gitops.ensure_repo(loaded.repo_dir)
-        if ref is not None:
-            gitops.resolve(repo, ref)  # a bad ref is a usage error: exit 64, nothing recorded
         ctx = make_context(loaded, layout, db, env, "deploy", progress, {"ref": ref})
         assert settings_env is not None
         try:

@@ -97,7 +97,7 @@ def rollback(
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
-    with open_app(config_path) as (loaded, layout, db):
+    with open_app(config_path, env) as (loaded, layout, db):
         recovered = recover_stale(loaded, layout, db)
         options = {"to": to, "restore_db": restore_db, "backup": True}
         ctx = make_context(loaded, layout, db, env, "rollback", progress, options)

@@ -29,8 +29,13 @@ def new_deployment_id(env: str) -> str:
 
 
 @contextmanager
-def open_app(config_path: Path | None) -> Iterator[tuple[LoadedConfig, Layout, StateDB]]:
+def open_app(
+    config_path: Path | None, env: str | None = None
+) -> Iterator[tuple[LoadedConfig, Layout, StateDB]]:
+    """Load and validate first (bad input changes nothing), then open the deploy root."""
     loaded = load_config(config_path)
+    if env is not None:
+        env_settings(loaded, env)
     layout = Layout.for_app(loaded.config.app.name)
     layout.ensure()
     db = StateDB(layout.state_db)

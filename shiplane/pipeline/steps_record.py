@@ -71,17 +71,23 @@ def roll_forward(ctx: Context, data: dict[str, Any]) -> None:
 
 
 class PruneStep(Step):
-    """Keep the newest N releases; never the one serving."""
+    """Keep the newest N releases, the one serving, and the one `rollback` would go back to."""
 
     name = "prune"
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         assert ctx.settings is not None
         keep = ctx.settings.env.releases_kept or ctx.config.deploy.releases_kept
-        serving = ctx.facts["release"]
+        releases = ctx.db.releases(ctx.env)
+        serving = next(r for r in releases if r["name"] == ctx.facts["release"])
+        fallback = next(
+            (r["name"] for r in releases
+             if r["created_at"] < serving["created_at"] and r["sha"] != serving["sha"]),
+            None,
+        )  # fmt: skip
         removed = []
-        for release in ctx.db.releases(ctx.env)[keep:]:
-            if release["name"] == serving:
+        for release in releases[keep:]:
+            if release["name"] in (serving["name"], fallback):
                 continue
             shutil.rmtree(release["path"], ignore_errors=True)
             ctx.db.delete_release(ctx.env, release["name"])
