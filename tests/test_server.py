@@ -1,0 +1,99 @@
+"""The shiplane server: instance restart with backoff, secrets, token, restore after restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import AppRepo
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "sup3r-s3cret-Value-91"
+
+
+def wait_for(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_crashed_instance_is_restarted(app_repo: AppRepo) -> None:
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    before = app_repo.shiplane("server", "status").data["envs"]["dev"]["instances"][0]
+    os.killpg(before["pid"], signal.SIGKILL)
+
+    def restarted() -> bool:
+        now = app_repo.shiplane("server", "status").data["envs"]["dev"]["instances"][0]
+        return now["restarts"] >= 1 and now["state"] == "running" and now["pid"] != before["pid"]
+
+    assert wait_for(restarted)
+    assert wait_for(lambda: _ok(app_repo.url("dev", "/api/notes")))
+
+
+def _ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_secrets_never_leave_the_env_file(app_repo: AppRepo) -> None:
+    config = app_repo.path / "shiplane.toml"
+    config.write_text(
+        config.read_text().replace("auto_merge = true", 'auto_merge = true\nenv_file = ".env.dev"')
+    )
+    app_repo.git("checkout", "-q", "dev")
+    app_repo.commit("print the env", {
+        "app.py": (app_repo.path / "app.py").read_text().replace(
+            "app = Flask(__name__)", "import sys\nprint(dict(os.environ), file=sys.stderr)\n"
+            "app = Flask(__name__)"),
+    })  # fmt: skip
+    (app_repo.path / ".env.dev").write_text(f"API_TOKEN={SECRET}\n")
+    run = app_repo.shiplane("deploy", "dev")
+    assert run.code == 0, run.stdout
+    # The app got it...
+    status = app_repo.shiplane("status")
+    assert status.code == 0
+    # ...and it is nowhere in what shiplane printed or wrote.
+    for text in (run.stdout, run.stderr, status.stdout):
+        assert SECRET not in text
+    leaked = [p for p in app_repo.root.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert leaked == []
+    app_log = next((app_repo.root / "dev" / "logs").glob("app-*.log")).read_text()
+    assert "API_TOKEN" in app_log and "***" in app_log  # the app printed it; the log masks it
+
+
+def test_token_required(app_repo: AppRepo) -> None:
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    sock = str(app_repo.root / "server.sock")
+    with httpx.Client(transport=httpx.HTTPTransport(uds=sock), base_url="http://x") as client:
+        assert client.get("/status").status_code == 401
+        assert client.get("/status", headers={"x-shiplane-token": "wrong"}).status_code == 401
+        token = (app_repo.root / "server.token").read_text()
+        assert client.get("/status", headers={"x-shiplane-token": token}).status_code == 200
+    assert Path(sock).stat().st_mode & 0o777 == 0o600
+    assert (app_repo.root / "server.token").stat().st_mode & 0o777 == 0o600
+    # public endpoints on the front door; status from loopback is allowed
+    assert httpx.get(app_repo.url("dev", "/_deploy/health"), timeout=5).json()["ok"] is True
+    migrations = httpx.get(app_repo.url("dev", "/_deploy/migrations"), timeout=5).json()
+    assert [m["name"] for m in migrations["applied"]] == ["create_notes", "add_tags"]
+
+
+def test_server_restart_restores_what_serves(app_repo: AppRepo) -> None:
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    sha = httpx.get(app_repo.url("dev", "/_deploy/version"), timeout=5).json()["sha"]
+    pid = int((app_repo.root / "server.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: not _ok(app_repo.url("dev", "/_deploy/health")))
+    assert app_repo.shiplane("server").code == 0  # starts it again in the background
+    assert wait_for(lambda: _ok(app_repo.url("dev", "/api/notes")))
+    assert httpx.get(app_repo.url("dev", "/_deploy/version"), timeout=5).json()["sha"] == sha
