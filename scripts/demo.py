@@ -29,8 +29,9 @@ def sh(repo: Path, *args: str) -> None:
 
 
 def shiplane(repo: Path, env: dict[str, str], *args: str) -> dict:
-    proc = subprocess.run([SHIPLANE, *args, "--json"], cwd=repo, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [SHIPLANE, *args, "--json"], cwd=repo, env=env, capture_output=True, text=True, timeout=300
+    )
     result = json.loads(proc.stdout)
     steps = ", ".join(f"{s['name']} {s['duration_ms']}ms" for s in result["steps"])
     verdict = "ok" if result["ok"] else f"FAILED: {result['error']}"
@@ -56,12 +57,18 @@ def main() -> None:
     dev_port, prod_port = free_port(), free_port()
     config = repo / "shiplane.toml"
     config.write_text(
-        config.read_text().replace("port = 8001", f"port = {dev_port}")
+        config.read_text()
+        .replace("port = 8001", f"port = {dev_port}")
         .replace("port = 8000", f"port = {prod_port}")
     )
-    env = {**os.environ, "SHIPLANE_HOME": str(work / "home"), "GIT_AUTHOR_NAME": "demo",
-           "GIT_AUTHOR_EMAIL": "demo@example.com", "GIT_COMMITTER_NAME": "demo",
-           "GIT_COMMITTER_EMAIL": "demo@example.com"}
+    env = {
+        **os.environ,
+        "SHIPLANE_HOME": str(work / "home"),
+        "GIT_AUTHOR_NAME": "demo",
+        "GIT_AUTHOR_EMAIL": "demo@example.com",
+        "GIT_COMMITTER_NAME": "demo",
+        "GIT_COMMITTER_EMAIL": "demo@example.com",
+    }
     git = ["git", "-c", "user.name=demo", "-c", "user.email=demo@example.com"]
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "git", "add", "-A")
@@ -73,10 +80,15 @@ def main() -> None:
     try:
         shiplane(repo, env, "deploy", "dev")
         print(f"    dev  serves {get(f'http://127.0.0.1:{dev_port}/api/version')}")
-        urllib.request.urlopen(urllib.request.Request(
-            f"http://127.0.0.1:{dev_port}/api/notes", method="POST",
-            data=json.dumps({"title": "shipped by shiplane"}).encode(),
-            headers={"content-type": "application/json"}), timeout=5).read()
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"http://127.0.0.1:{dev_port}/api/notes",
+                method="POST",
+                data=json.dumps({"title": "shipped by shiplane"}).encode(),
+                headers={"content-type": "application/json"},
+            ),
+            timeout=5,
+        ).read()
         shiplane(repo, env, "deploy", "prod", "--ref", "dev")
         print(f"    prod serves {get(f'http://127.0.0.1:{prod_port}/api/version')}")
         (repo / "VERSION").write_text("1.2.0\n")
@@ -88,11 +100,14 @@ def main() -> None:
         print(f"    dev  notes  {get(f'http://127.0.0.1:{dev_port}/api/notes')}")
         status = shiplane(repo, env, "status")
         for name, info in status["envs"].items():
-            print(f"    {name}: {info['release']} healthy={info['healthy']} "
-                  f"consistent={info['consistent']} url={info['url']}")
+            print(
+                f"    {name}: {info['release']} healthy={info['healthy']} "
+                f"consistent={info['consistent']} url={info['url']}"
+            )
     finally:
-        subprocess.run([SHIPLANE, "server", "stop"], cwd=repo, env=env, capture_output=True,
-                       timeout=60)
+        subprocess.run(
+            [SHIPLANE, "server", "stop"], cwd=repo, env=env, capture_output=True, timeout=60
+        )
     print("\ndemo finished: dev and prod deployed, dev rolled back; server stopped.")
 
 

@@ -67,7 +67,12 @@ class Layout:
         self.root.mkdir(exist_ok=True, mode=0o700)
         if env is not None:
             self.env_dir(env).mkdir(exist_ok=True, mode=0o700)
-            for directory in (self.releases(env), self.shared(env), self.backups(env), self.logs(env)):
+            for directory in (
+                self.releases(env),
+                self.shared(env),
+                self.backups(env),
+                self.logs(env),
+            ):
                 directory.mkdir(exist_ok=True, mode=0o700)
 
     def database_path(self, env: str, url: str) -> Path:

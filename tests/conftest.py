@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -87,10 +88,8 @@ class AppRepo:
                        capture_output=True, timeout=60)  # fmt: skip
         pid_file = self.root / "server.pid"
         if pid_file.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
 
 
 def make_repo(tmp_path: Path) -> AppRepo:
@@ -149,7 +148,5 @@ def _wait_no_children(root: Path, timeout: float = 10) -> None:
             return
         time.sleep(0.1)
     for pid in _pids_under(root):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass

@@ -32,13 +32,16 @@ def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (GOOD.replace('branch = "dev"', 'branch = "dev"\nbrnach = "x"'), "unknown key 'environments.dev.brnach'"),
+        (
+            GOOD.replace('branch = "dev"', 'branch = "dev"\nbrnach = "x"'),
+            "unknown key 'environments.dev.brnach'",
+        ),
         (GOOD.replace("port = 8001", 'port = "eight"'), "environments.dev.port = 'eight'"),
         (GOOD.replace("port = 8001", "port = 70000"), "less than or equal to 65535"),
         (GOOD.replace('name = "demo"', 'name = "Bad Name"'), "app.name = 'Bad Name'"),
         (GOOD.replace('run = "python -m http.server {port}"', ""), "missing key 'app.run'"),
-        (GOOD + "[database]\nurl = \"mysql://x\"\n", "database.url = 'mysql://x'"),
-        (GOOD + "[environments.prod]\nbranch = \"main\"\nport = 8001\n", "also the port of"),
+        (GOOD + '[database]\nurl = "mysql://x"\n', "database.url = 'mysql://x'"),
+        (GOOD + '[environments.prod]\nbranch = "main"\nport = 8001\n', "also the port of"),
         ("[app\n", "not valid TOML"),
     ],
 )
@@ -59,12 +62,15 @@ def test_missing_env_lists_known_ones(tmp_path: Path) -> None:
 
 def test_env_file_values_are_secrets(tmp_path: Path) -> None:
     path = tmp_path / "shiplane.toml"
-    path.write_text(GOOD.replace('port = 8001', 'port = 8001\nenv_file = ".env"'))
+    path.write_text(GOOD.replace("port = 8001", 'port = 8001\nenv_file = ".env"'))
     (tmp_path / ".env").write_text("# comment\nexport API_TOKEN='s3cr3t-value'\nPLAIN=ok\n")
     settings = env_settings(load_config(path), "dev")
     assert settings.secrets == {"API_TOKEN": "s3cr3t-value", "PLAIN": "ok"}
     redact = settings.redactor()
-    assert redact("token=s3cr3t-value url=postgresql://u:pw12@h/db") == "token=*** url=postgresql://u:***@h/db"
+    assert (
+        redact("token=s3cr3t-value url=postgresql://u:pw12@h/db")
+        == "token=*** url=postgresql://u:***@h/db"
+    )
 
 
 def _snapshot(root: Path) -> list[str]:
@@ -82,7 +88,9 @@ def _snapshot(root: Path) -> list[str]:
         ("usage", ["deploy"]),
     ],
 )
-def test_cli_bad_input_exit_64_nothing_changed(app_repo: AppRepo, case: str, args: list[str]) -> None:
+def test_cli_bad_input_exit_64_nothing_changed(
+    app_repo: AppRepo, case: str, args: list[str]
+) -> None:
     config = app_repo.path / "shiplane.toml"
     text = config.read_text()
     if case == "unknown key":
@@ -90,7 +98,9 @@ def test_cli_bad_input_exit_64_nothing_changed(app_repo: AppRepo, case: str, arg
     elif case == "wrong type":
         config.write_text(text.replace("releases_kept = 5", 'releases_kept = "five"'))
     elif case == "unreadable env file":
-        config.write_text(text.replace("auto_merge = true", 'auto_merge = true\nenv_file = "missing.env"'))
+        config.write_text(
+            text.replace("auto_merge = true", 'auto_merge = true\nenv_file = "missing.env"')
+        )
     before = _snapshot(app_repo.home)
     branches = app_repo.git("branch", "--list")
     run = app_repo.shiplane(*args, "--json")

@@ -118,8 +118,14 @@ def test_never_healthy_exits_3_and_old_version_serves(app_repo: AppRepo) -> None
     before = get_json(app_repo.url("dev", "/_deploy/version"))["sha"]
     app_repo.git("checkout", "-q", "dev")
     config = (app_repo.path / "shiplane.toml").read_text()
-    app_repo.commit("unhealthy", {"app.py": (app_repo.path / "app.py").read_text().replace(
-        'return jsonify(ok=True, version=VERSION)', 'return jsonify(ok=False), 500')})
+    app_repo.commit(
+        "unhealthy",
+        {
+            "app.py": (app_repo.path / "app.py")
+            .read_text()
+            .replace("return jsonify(ok=True, version=VERSION)", "return jsonify(ok=False), 500")
+        },
+    )
     (app_repo.path / "shiplane.toml").write_text(config.replace("timeout = 8.0", "timeout = 2.0"))
     run = app_repo.shiplane("deploy", "dev")
     assert run.code == 3
@@ -197,9 +203,12 @@ def test_lock_held_refuses_second_deploy(app_repo: AppRepo) -> None:
     app_repo.commit("v2", {"VERSION": "2.0.0\n"})
     slow = dict(app_repo.env)
     config = app_repo.path / "shiplane.toml"
-    config.write_text(config.read_text().replace(
-        'build = ["python -m compileall -q app.py migrations"]',
-        'build = ["python -m compileall -q app.py migrations", "sleep 3"]'))
+    config.write_text(
+        config.read_text().replace(
+            'build = ["python -m compileall -q app.py migrations"]',
+            'build = ["python -m compileall -q app.py migrations", "sleep 3"]',
+        )
+    )
     first = subprocess.Popen([*SHIPLANE, "deploy", "dev", "--json"], cwd=app_repo.path,
                              env=slow, stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:

@@ -62,7 +62,7 @@ def test_failure_rolls_back_the_whole_run(tmp_path: Path) -> None:
     bad = "-- up\nCREATE TABLE half (id INTEGER);\nINSERT INTO missing VALUES (1);\n-- down\n"
     directory = write(tmp_path / "m", {"001_create.py": PY_001, "002_bad.sql": bad})
     migrator = SqliteMigrator(tmp_path / "app.db")
-    with pytest.raises(MigrationError, match="002_bad .up. failed"):
+    with pytest.raises(MigrationError, match=r"002_bad \(up\) failed"):
         migrator.up(discover(directory))
     assert migrator.applied() == []
     assert tables(tmp_path / "app.db") == {"shiplane_migrations"}  # not even 001 stayed

@@ -66,7 +66,9 @@ def test_secrets_never_leave_the_env_file(app_repo: AppRepo) -> None:
     # ...and it is nowhere in what shiplane printed or wrote.
     for text in (run.stdout, run.stderr, status.stdout):
         assert SECRET not in text
-    leaked = [p for p in app_repo.root.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    leaked = [
+        p for p in app_repo.root.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()
+    ]
     assert leaked == []
     app_log = next((app_repo.root / "dev" / "logs").glob("app-*.log")).read_text()
     assert "API_TOKEN" in app_log and "***" in app_log  # the app printed it; the log masks it

@@ -54,9 +54,12 @@ def create_backup(db_path: Path, backups_dir: Path, meta: dict[str, Any]) -> dic
                 dest.close()
                 if source is not None:
                     source.close()
-            with copy.open("rb") as raw, os.fdopen(_private_file(archive), "wb") as out:
-                with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as gz:
-                    shutil.copyfileobj(raw, gz, 1 << 20)
+            with (
+                copy.open("rb") as raw,
+                os.fdopen(_private_file(archive), "wb") as out,
+                gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as gz,
+            ):
+                shutil.copyfileobj(raw, gz, 1 << 20)
         manifest = {
             **meta,
             "id": backup_id,

@@ -38,13 +38,15 @@ ConfigOpt = Annotated[
 EnvArg = Annotated[str, typer.Argument(help="Environment name from shiplane.toml.")]
 
 
-def _finish(command: str, call: Callable[[], Result], as_json: bool, env: str | None = None) -> None:
+def _finish(
+    command: str, call: Callable[[], Result], as_json: bool, env: str | None = None
+) -> None:
     try:
         result = call()
     except ShiplaneError as exc:
         result = Result(command=command, env=env, ok=False, exit_code=exc.exit_code)
         result.error = {**exc.to_dict(), "undone": []}
-    except Exception as exc:  # noqa: BLE001 - the one place unexpected errors are caught
+    except Exception as exc:
         crash = shiplane_home() / "crash.log"
         crash.parent.mkdir(parents=True, exist_ok=True)
         with crash.open("a") as handle:
@@ -63,7 +65,9 @@ def _finish(command: str, call: Callable[[], Result], as_json: bool, env: str | 
 @app.command()
 def deploy(
     env: EnvArg,
-    ref: Annotated[str | None, typer.Option(help="Branch, tag or sha (default: env branch).")] = None,
+    ref: Annotated[
+        str | None, typer.Option(help="Branch, tag or sha (default: env branch).")
+    ] = None,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -157,14 +161,18 @@ def backups(env: EnvArg, json_: JsonOpt = False, config: ConfigOpt = None) -> No
 def restore(
     env: EnvArg,
     backup_id: Annotated[str, typer.Argument(help="A backup id from `backups`.")],
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask (required when not at a terminal).")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask (required when not at a terminal).")
+    ] = False,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Restore ENV's database from a backup (its checksum is verified first)."""
     if not yes:
         if not sys.stdin.isatty():
-            _finish("restore", lambda: _usage("restore overwrites the database: pass --yes"), json_, env)
+            _finish(
+                "restore", lambda: _usage("restore overwrites the database: pass --yes"), json_, env
+            )
         typer.confirm(f"Overwrite {env}'s database with backup {backup_id}?", abort=True)
     _finish("restore", lambda: api.restore(env, backup_id, config_path=config), json_, env)
 
@@ -215,8 +223,12 @@ def run() -> None:
         command = " ".join(a for a in sys.argv[1:3] if not a.startswith("-")) or "shiplane"
         result = Result(command=command, ok=False, exit_code=64)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        result.error = {"step": "usage", "message": message,
-                        "next_action": f"see `shiplane {command} --help`", "undone": []}  # fmt: skip
+        result.error = {
+            "step": "usage",
+            "message": message,
+            "next_action": f"see `shiplane {command} --help`",
+            "undone": [],
+        }
         render.emit(result, render.wants_json("--json" in sys.argv))
         sys.exit(64)
     sys.exit(code if isinstance(code, int) else 0)

@@ -45,7 +45,9 @@ def _human(payload: dict[str, Any]) -> None:
                 step["name"], step["status"], str(step["duration_ms"]), step.get("detail") or ""
             )
         stdout.print(table)
-    rest = {k: v for k, v in payload.items() if k not in ("steps", "log") and v not in (None, [], {})}
+    rest = {
+        k: v for k, v in payload.items() if k not in ("steps", "log") and v not in (None, [], {})
+    }
     if payload.get("command") == "logs" and payload.get("log"):
         stdout.print(payload["log"], markup=False, highlight=False)
     stdout.print_json(json.dumps(rest, default=str))

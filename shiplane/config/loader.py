@@ -90,7 +90,7 @@ def parse_config(text: str, path: Path) -> Config:
 
 
 def load_config(path: Path | None = None) -> LoadedConfig:
-    config_path = (path.resolve() if path else find_config())
+    config_path = path.resolve() if path else find_config()
     try:
         text = config_path.read_text(encoding="utf-8")
     except OSError as exc:

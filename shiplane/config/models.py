@@ -39,13 +39,17 @@ class AppConfig(Strict):
     @classmethod
     def _run(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("must be a command, e.g. \"python -m gunicorn -b 127.0.0.1:{port} app:app\"")
+            raise ValueError(
+                'must be a command, e.g. "python -m gunicorn -b 127.0.0.1:{port} app:app"'
+            )
         return value
 
 
 class HealthConfig(Strict):
     interval: float = Field(default=1.0, gt=0, description="Seconds between health polls.")
-    timeout: float = Field(default=30.0, gt=0, description="Seconds until an instance is unhealthy.")
+    timeout: float = Field(
+        default=30.0, gt=0, description="Seconds until an instance is unhealthy."
+    )
     request_timeout: float = Field(default=5.0, gt=0, description="Seconds per health request.")
 
 
@@ -57,7 +61,9 @@ class DeployConfig(Strict):
 
 def _check_database_url(value: str | None) -> str | None:
     if value is not None and not value.startswith("sqlite:///"):
-        raise ValueError("only sqlite:///PATH is supported by this version, e.g. \"sqlite:///app.db\"")
+        raise ValueError(
+            'only sqlite:///PATH is supported by this version, e.g. "sqlite:///app.db"'
+        )
     return value
 
 
@@ -101,7 +107,7 @@ class Config(Strict):
     @classmethod
     def _envs(cls, value: dict[str, Environment]) -> dict[str, Environment]:
         if not value:
-            raise ValueError("define at least one, e.g. [environments.dev] branch=\"dev\" port=8001")
+            raise ValueError('define at least one, e.g. [environments.dev] branch="dev" port=8001')
         for name in value:
             if not NAME_RE.match(name):
                 raise ValueError(f"environment name {name!r}: use lowercase letters and digits")

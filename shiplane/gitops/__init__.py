@@ -1,8 +1,8 @@
 """Git: resolve refs, merge for deploy, export commits."""
 
 from shiplane.gitops.git import (
-    branch_exists,
     MergeResult,
+    branch_exists,
     commit_subject,
     current_branch,
     ensure_repo,
@@ -14,8 +14,8 @@ from shiplane.gitops.git import (
 )
 
 __all__ = [
-    "branch_exists",
     "MergeResult",
+    "branch_exists",
     "commit_subject",
     "current_branch",
     "ensure_repo",

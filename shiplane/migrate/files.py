@@ -1,4 +1,5 @@
-"""Migration files: ``NNN_name.py`` with ``up(db)``/``down(db)``, ``NNN_name.sql`` with ``-- down``."""
+"""Migration files: ``NNN_name.py`` with ``up(db)``/``down(db)``; ``NNN_name.sql`` with a
+``-- down`` section."""
 
 from __future__ import annotations
 
@@ -122,9 +123,7 @@ def split_statements(sql: str) -> list[str]:
 
 
 def _meaningful(sql: str) -> bool:
-    return any(
-        line.strip() and not line.strip().startswith("--") for line in sql.splitlines()
-    )
+    return any(line.strip() and not line.strip().startswith("--") for line in sql.splitlines())
 
 
 def discover(directory: Path) -> list[Migration]:

@@ -57,7 +57,9 @@ class SqliteMigrator:
             return []
         conn = self._connect()
         try:
-            rows = conn.execute(f"SELECT version, name, checksum, applied_at FROM {TABLE} ORDER BY version")
+            rows = conn.execute(
+                f"SELECT version, name, checksum, applied_at FROM {TABLE} ORDER BY version"
+            )
             return [
                 {"version": r[0], "name": r[1], "checksum": r[2], "applied_at": r[3]} for r in rows
             ]
@@ -97,17 +99,21 @@ class SqliteMigrator:
         return [m.label for m in todo]
 
     def down(self, migrations: list[Migration], to: int) -> list[str]:
-        """Revert applied migrations newer than ``to``, newest first, using ``migrations``' files."""
+        """Revert applied migrations newer than ``to``, newest first, with these files' down."""
         by_version = {m.version: m for m in migrations}
         targets = [a for a in reversed(self.applied()) if a["version"] > to]
-        missing = [f"{a['version']:03d}_{a['name']}" for a in targets if a["version"] not in by_version]
+        missing = [
+            f"{a['version']:03d}_{a['name']}" for a in targets if a["version"] not in by_version
+        ]
         if missing:
             raise MigrationError(
                 f"cannot revert {', '.join(missing)}: no migration file for it in this release",
                 step="migrate",
                 next_action="roll back with --restore-db to restore the pre-deploy backup",
             )
-        actions = [(by_version[a["version"]], by_version[a["version"]].down_action()) for a in targets]
+        actions = [
+            (by_version[a["version"]], by_version[a["version"]].down_action()) for a in targets
+        ]
         self._run(actions, direction="down")
         return [m.label for m, _ in actions]
 
@@ -124,7 +130,8 @@ class SqliteMigrator:
                 action(conn)
                 if direction == "up":
                     conn.execute(
-                        f"INSERT INTO {TABLE} (version, name, checksum, applied_at) VALUES (?,?,?,?)",
+                        f"INSERT INTO {TABLE} (version, name, checksum, applied_at)"
+                        " VALUES (?, ?, ?, ?)",
                         (migration.version, migration.name, migration.checksum, now()),
                     )
                 else:

@@ -26,7 +26,7 @@ def _db_path(loaded: LoadedConfig, layout: Layout, env: str) -> Path:
     if path is None:
         raise ConfigError(
             f"environment {env!r} has no database (database.url is not set)",
-            next_action="set [database] url = \"sqlite:///app.db\" in shiplane.toml",
+            next_action='set [database] url = "sqlite:///app.db" in shiplane.toml',
         )
     return Path(path)
 
@@ -56,9 +56,13 @@ def migrate(
     config_path: Path | None = None,
 ) -> Result:
     if action not in ("status", "up", "down"):
-        raise ConfigError(f"unknown migrate action {action!r}", next_action="use status, up or down")
+        raise ConfigError(
+            f"unknown migrate action {action!r}", next_action="use status, up or down"
+        )
     if action == "down" and to is None:
-        raise ConfigError("migrate down needs --to N", next_action="e.g. shiplane migrate dev down --to 1")
+        raise ConfigError(
+            "migrate down needs --to N", next_action="e.g. shiplane migrate dev down --to 1"
+        )
     with open_app(config_path, env) as (loaded, layout, db):
         recover_stale(loaded, layout, db)
         db_path = _db_path(loaded, layout, env)
@@ -133,7 +137,9 @@ def restore(env: str, backup_id: str, config_path: Path | None = None) -> Result
                 next_action=f"list them with `shiplane backups {env}`",
             )
         with _locked(db, env, "restore"):
-            safety = create_backup(db_path, layout.backups(env), {"env": env, "reason": "pre-restore"})
+            safety = create_backup(
+                db_path, layout.backups(env), {"env": env, "reason": "pre-restore"}
+            )
             try:
                 manifest = restore_backup(directory, db_path)
             except BackupError:

@@ -66,7 +66,9 @@ def deploy(
             recovered=recovered,
         )
         if gitops.is_dirty(repo):
-            result.warnings.append("the working tree has uncommitted changes: they were not deployed")
+            result.warnings.append(
+                "the working tree has uncommitted changes: they were not deployed"
+            )
         if not result.ok and result.error is not None:
             result.error.setdefault("next_action", None)
         return result

@@ -9,7 +9,7 @@ from shiplane.config.loader import CONFIG_NAME, parse_config
 from shiplane.errors import ConfigError
 from shiplane.results import Result
 
-TEMPLATE = '''# shiplane.toml: how shiplane builds, runs and checks {name}.
+TEMPLATE = """# shiplane.toml: how shiplane builds, runs and checks {name}.
 # Reference: see "Config file reference" in shiplane's README.
 
 [app]
@@ -44,7 +44,7 @@ env = {{ APP_MODE = "development" }}
 branch = "main"
 port = 8000
 backup = true          # back up the database before every deploy
-'''
+"""
 
 
 def _guess_run(repo: Path) -> str:

@@ -7,11 +7,11 @@ from typing import Any
 
 import httpx
 
+from shiplane.config.loader import env_settings
 from shiplane.errors import ConfigError
 from shiplane.migrate import SqliteMigrator, discover
 from shiplane.operations.recover import recover_stale
 from shiplane.operations.session import database_path, open_app
-from shiplane.config.loader import env_settings
 from shiplane.results import Result, StepResult
 from shiplane.server.client import ServerClient
 from shiplane.state import lock

@@ -25,9 +25,15 @@ _COMMON: list[type[Step]] = [
     LockStep, ResolveStep, ExportStep, BuildStep, BackupStep, StartStep, HealthStep,
     SwitchStep, SmokeStep, DrainStep, RecordStep, PruneStep,
 ]  # fmt: skip
+
+
+def _registry(*classes: type[Step]) -> dict[str, type[Step]]:
+    return {cls.name: cls for cls in classes}
+
+
 STEPS: dict[str, dict[str, type[Step]]] = {
-    "deploy": {cls.name: cls for cls in [*_COMMON, MigrateStep]},
-    "rollback": {cls.name: cls for cls in [*_COMMON, MigrateDownStep]},
+    "deploy": _registry(*_COMMON, MigrateStep),
+    "rollback": _registry(*_COMMON, MigrateDownStep),
 }
 
 
@@ -80,11 +86,19 @@ def _recover_one(
             ]
             undone = undo_steps(ctx, todo)
             status, action = "recovered", "undone: " + ("; ".join(undone) or "nothing to undo")
+        failed = status != "succeeded"
+        error = {
+            "step": _last_step(steps),
+            "message": f"interrupted; recovery {action}",
+            "next_action": "deploy again",
+        }
         db.update_deployment(
-            deployment["id"], status=status, finished_at=now(), exit_code=3 if status != "succeeded" else 0,
-            error={"step": _last_step(steps), "message": f"interrupted; recovery {action}",
-                   "next_action": "deploy again"} if status != "succeeded" else None,
-        )  # fmt: skip
+            deployment["id"],
+            status=status,
+            finished_at=now(),
+            exit_code=3 if failed else 0,
+            error=error if failed else None,
+        )
     finally:
         lock.release(db, env, recovery_id)
         lock.release(db, env, deployment["id"])

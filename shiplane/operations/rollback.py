@@ -43,7 +43,9 @@ def choose_target(db: StateDB, env: str, to: str | None) -> tuple[dict[str, Any]
         return current, matches[0]
     # A redeploy of the same commit makes a new release; going back means another commit.
     older = [
-        r for r in releases if r["created_at"] < current["created_at"] and r["sha"] != current["sha"]
+        r
+        for r in releases
+        if r["created_at"] < current["created_at"] and r["sha"] != current["sha"]
     ]
     if not older:
         raise ConfigError(
@@ -60,9 +62,7 @@ class TargetStep(Step):
         current, target = choose_target(ctx.db, ctx.env, ctx.options.get("to"))
         if target["name"] == current["name"]:
             raise ConfigError(f"{target['name']} already serves {ctx.env}", step="target")
-        labels = [
-            m.label for m in discover(Path(target["path"]) / ctx.config.database.migrations)
-        ]
+        labels = [m.label for m in discover(Path(target["path"]) / ctx.config.database.migrations)]
         match = next(
             (b for b in list_backups(ctx.layout.backups(ctx.env)) if b.get("migrations") == labels),
             None,

@@ -131,7 +131,9 @@ def execute(ctx: Context, command: str, steps: list[Step]) -> Result:
     result = Result(command=command, env=ctx.env, deployment_id=ctx.deployment_id)
     try:
         run_steps(ctx, steps, result.steps)
-        ctx.db.update_deployment(ctx.deployment_id, status="succeeded", finished_at=now(), exit_code=0)
+        ctx.db.update_deployment(
+            ctx.deployment_id, status="succeeded", finished_at=now(), exit_code=0
+        )
     except SagaFailed as failed:
         error = failed.error
         status = "refused" if isinstance(error, LockHeldError) else "rolled_back"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.config.loader import EnvSettings, LoadedConfig
+from shiplane.config.models import Config
 from shiplane.config.redact import Redactor
 from shiplane.layout import Layout
 from shiplane.server.client import ServerClient
@@ -55,7 +56,7 @@ class Context:
     facts: dict[str, Any] = field(default_factory=dict)  # what earlier steps found out
 
     @property
-    def config(self) -> Any:
+    def config(self) -> Config:
         assert self.loaded is not None
         return self.loaded.config
 

@@ -21,8 +21,6 @@ def point_current(link: Path, release_dir: Path) -> None:
     os.replace(tmp, link)
 
 
-
-
 class RecordStep(Step):
     name = "record"
 

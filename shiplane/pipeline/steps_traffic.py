@@ -141,7 +141,11 @@ class SwitchStep(Step):
 
     def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
         ctx.server.ensure_running()
-        body = {"instance_id": data["previous"], "port": data["port"], "info": data["previous_info"]}
+        body = {
+            "instance_id": data["previous"],
+            "port": data["port"],
+            "info": data["previous_info"],
+        }
         try:
             ctx.server.request("POST", f"/envs/{ctx.env}/switch", body)
         except ServerError:

@@ -128,9 +128,7 @@ class FrontDoor:
         self.inflight[upstream.instance_id] += 1
         try:
             body = await request.body()
-            headers = [
-                (k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP
-            ]
+            headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
             client_host = request.client.host if request.client else ""
             headers += [
                 ("host", request.headers.get("host", f"127.0.0.1:{self.port}")),
@@ -146,9 +144,7 @@ class FrontDoor:
             )
             if request.url.query:
                 url = url.copy_with(query=request.url.query.encode())
-            status, upstream_headers, content = await self._send(
-                request.method, url, headers, body
-            )
+            status, upstream_headers, content = await self._send(request.method, url, headers, body)
             response = Response(content=content, status_code=status)
             for key, value in upstream_headers:
                 if key.lower() not in HOP_BY_HOP:

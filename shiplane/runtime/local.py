@@ -70,6 +70,7 @@ class Instance:
     started_at: float = field(default_factory=time.time)
     _stopping: bool = False
     _watcher: asyncio.Task[None] | None = None
+    _pumps: set[asyncio.Task[None]] = field(default_factory=set)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -123,7 +124,7 @@ class Instance:
             preexec_fn=_die_with_parent,
         )
         self.state = "running"
-        asyncio.create_task(self._pump_output(self.process, redact))
+        self._pumps.add(asyncio.create_task(self._pump_output(self.process, redact)))
 
     async def _pump_output(self, process: asyncio.subprocess.Process, redact: Redactor) -> None:
         assert process.stdout is not None

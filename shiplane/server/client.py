@@ -26,7 +26,11 @@ class ServerClient:
         self.timeout = timeout
 
     def _client(self) -> httpx.Client:
-        token = self.layout.server_token.read_text().strip() if self.layout.server_token.exists() else ""
+        token = (
+            self.layout.server_token.read_text().strip()
+            if self.layout.server_token.exists()
+            else ""
+        )
         return httpx.Client(
             transport=httpx.HTTPTransport(uds=str(self.layout.server_socket)),
             base_url="http://shiplane",

@@ -63,7 +63,9 @@ def build_control_app(core: ServerCore, stop: asyncio.Event) -> Starlette:
         body = await request.json()
         env = request.path_params["env"]
         try:
-            previous = core.switch(env, int(body["port"]), body.get("instance_id"), body.get("info"))
+            previous = core.switch(
+                env, int(body["port"]), body.get("instance_id"), body.get("info")
+            )
         except KeyError:
             return JSONResponse({"error": "no such instance"}, status_code=404)
         except PortInUse as exc:

@@ -37,6 +37,7 @@ class ServerCore:
         self.listeners: dict[str, Listener] = {}
         self.started_at = time.time()
         self.redactor = Redactor()
+        self._background: set[asyncio.Task[None]] = set()
 
     # instances ---------------------------------------------------------------------------
     async def start_instance(self, spec: InstanceSpec) -> Instance:
@@ -66,7 +67,7 @@ class ServerCore:
         new = FrontDoor(env, port, self.token, self.env_status, self.env_migrations)
         if door is not None:
             new.active = door.active  # the port changed in config; keep serving
-            asyncio.create_task(self._close_frontdoor(env))
+            self._background.add(asyncio.create_task(self._close_frontdoor(env)))
         listener = Listener(new, sock)
         listener.start()
         self.frontdoors[env] = new

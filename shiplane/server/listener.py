@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 
 
-class _QuietServer(uvicorn.Server):  # type: ignore[misc]
+class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield

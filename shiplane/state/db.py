@@ -112,7 +112,9 @@ class StateDB:
         fields.setdefault("status", "running")
         columns = ", ".join(fields)
         marks = ", ".join("?" for _ in fields)
-        self.conn.execute(f"INSERT INTO deployments ({columns}) VALUES ({marks})", [*fields.values()])
+        self.conn.execute(
+            f"INSERT INTO deployments ({columns}) VALUES ({marks})", [*fields.values()]
+        )
 
     def update_deployment(self, deployment_id: str, **fields: Any) -> None:
         if "error" in fields and isinstance(fields["error"], dict):
@@ -123,7 +125,9 @@ class StateDB:
         )
 
     def deployment(self, deployment_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT * FROM deployments WHERE id = ?", (deployment_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT * FROM deployments WHERE id = ?", (deployment_id,)
+        ).fetchone()
         return _deployment_dict(row) if row else None
 
     def deployments(self, env: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
@@ -174,7 +178,8 @@ class StateDB:
 
     def set_step_status(self, deployment_id: str, seq: int, status: str) -> None:
         self.conn.execute(
-            "UPDATE steps SET status=? WHERE deployment_id=? AND seq=?", (status, deployment_id, seq)
+            "UPDATE steps SET status=? WHERE deployment_id=? AND seq=?",
+            (status, deployment_id, seq),
         )
 
     def steps(self, deployment_id: str) -> list[dict[str, Any]]:
@@ -226,7 +231,8 @@ class StateDB:
         columns = ", ".join(["env", *fields])
         marks = ", ".join("?" for _ in range(len(fields) + 1))
         self.conn.execute(
-            f"INSERT OR REPLACE INTO env_state ({columns}) VALUES ({marks})", [env, *fields.values()]
+            f"INSERT OR REPLACE INTO env_state ({columns}) VALUES ({marks})",
+            [env, *fields.values()],
         )
 
 
