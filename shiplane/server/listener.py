@@ -50,6 +50,7 @@ def tcp_socket(port: int, host: str = "0.0.0.0") -> socket.socket:
     except OSError:
         sock.close()
         raise
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.listen(1024)
     sock.set_inheritable(False)
     return sock

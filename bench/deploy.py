@@ -1,0 +1,151 @@
+"""Deploy benchmark: tool overhead, rollback time, and failed requests under a steady client.
+
+Run: .venv/bin/python bench/deploy.py [--cycles N]
+Prints, from one run on this machine:
+  * deploy wall time vs the app's own start-to-healthy time (measured on the same release dir,
+    started by hand with the same command) -> the tool's overhead;
+  * rollback wall time;
+  * failed/total requests of a client loop during N deploy+rollback cycles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPLANE = [sys.executable, "-m", "shiplane"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run(repo: Path, env: dict[str, str], *args: str) -> tuple[float, dict]:
+    started = time.perf_counter()
+    proc = subprocess.run([*SHIPLANE, *args, "--json"], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    elapsed = time.perf_counter() - started
+    data = json.loads(proc.stdout)
+    if proc.returncode != 0:
+        raise SystemExit(f"shiplane {' '.join(args)} failed: {data['error']}")
+    return elapsed, data
+
+
+def app_start_to_healthy(release_dir: Path, run_cmd: str, db_url: str) -> float:
+    port = free_port()
+    argv = shlex.split(run_cmd.replace("{port}", str(port)))
+    env = {**os.environ, "PORT": str(port), "DATABASE_URL": db_url,
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=release_dir, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cycles", type=int, default=10)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="shiplane-bench-"))
+    repo = work / "notes"
+    shutil.copytree(ROOT / "examples" / "notes", repo)
+    port = free_port()
+    config = repo / "shiplane.toml"
+    config.write_text(config.read_text().replace("port = 8001", f"port = {port}")
+                      .replace("port = 8000", f"port = {free_port()}")
+                      .replace("interval = 0.2", "interval = 0.05"))  # fmt: skip
+    env = {
+        **os.environ,
+        "SHIPLANE_HOME": str(work / "home"),
+        "GIT_AUTHOR_NAME": "b",
+        "GIT_AUTHOR_EMAIL": "b@x",
+        "GIT_COMMITTER_NAME": "b",
+        "GIT_COMMITTER_EMAIL": "b@x",
+    }
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, env=env, check=True,  # noqa: E731
+                                    capture_output=True)  # fmt: skip
+    git("init", "-q", "-b", "dev")
+    git("add", "-A")
+    git("commit", "-qm", "v1")
+    try:
+        first, data = run(repo, env, "deploy", "dev")
+        (repo / "VERSION").write_text("2.0.0\n")
+        git("commit", "-qam", "v2")
+        deploys, rollbacks = [], []
+        stop = threading.Event()
+        counts = {"total": 0, "failed": 0}
+
+        def client() -> None:
+            with httpx.Client(timeout=10) as http:
+                while not stop.is_set():
+                    counts["total"] += 1
+                    try:
+                        if http.get(f"http://127.0.0.1:{port}/api/version").status_code != 200:
+                            counts["failed"] += 1
+                    except httpx.HTTPError:
+                        counts["failed"] += 1
+
+        thread = threading.Thread(target=client)
+        thread.start()
+        try:
+            for _ in range(args.cycles):
+                deploys.append(run(repo, env, "deploy", "dev")[0])
+                rollbacks.append(run(repo, env, "rollback", "dev")[0])
+        finally:
+            stop.set()
+            thread.join()
+        release = next((work / "home" / "notes" / "dev" / "releases").iterdir())
+        db = work / "home" / "notes" / "dev" / "shared" / "notes.db"
+        starts = [app_start_to_healthy(release, _run_cmd(config), f"sqlite:///{db}")
+                  for _ in range(5)]  # fmt: skip
+    finally:
+        subprocess.run([*SHIPLANE, "server", "stop"], cwd=repo, env=env, capture_output=True)
+    app = statistics.median(starts)
+    deploy = statistics.median(deploys)
+    rollback = statistics.median(rollbacks)
+    print(f"{'figure':44} value")
+    print(f"{'app start-to-healthy (median of 5)':44} {app * 1000:8.0f} ms")
+    print(f"{'first deploy (server start + migrations)':44} {first * 1000:8.0f} ms")
+    print(f"{'deploy wall time (median of %d)' % len(deploys):44} {deploy * 1000:8.0f} ms")
+    print(f"{'deploy / app start (ratio)':44} {deploy / app:8.2f} x")
+    print(f"{'deploy overhead (deploy - app start)':44} {(deploy - app) * 1000:8.0f} ms")
+    print(f"{'rollback wall time (median)':44} {rollback * 1000:8.0f} ms")
+    print(f"{'rollback / app start (ratio)':44} {rollback / app:8.2f} x")
+    print(f"{'requests during %d deploy+rollback cycles' % args.cycles:44} {counts['total']:8d}")
+    print(f"{'failed requests':44} {counts['failed']:8d}")
+
+
+def _run_cmd(config: Path) -> str:
+    import tomllib
+
+    return str(tomllib.loads(config.read_text())["app"]["run"])
+
+
+if __name__ == "__main__":
+    main()
