@@ -94,7 +94,7 @@ def main() -> None:
     git("add", "-A")
     git("commit", "-qm", "v1")
     try:
-        first, data = run(repo, env, "deploy", "dev")
+        first, _ = run(repo, env, "deploy", "dev")
         (repo / "VERSION").write_text("2.0.0\n")
         git("commit", "-qam", "v2")
         deploys, rollbacks = [], []
@@ -132,12 +132,13 @@ def main() -> None:
     print(f"{'figure':44} value")
     print(f"{'app start-to-healthy (median of 5)':44} {app * 1000:8.0f} ms")
     print(f"{'first deploy (server start + migrations)':44} {first * 1000:8.0f} ms")
-    print(f"{'deploy wall time (median of %d)' % len(deploys):44} {deploy * 1000:8.0f} ms")
+    print(f"{f'deploy wall time (median of {len(deploys)})':44} {deploy * 1000:8.0f} ms")
     print(f"{'deploy / app start (ratio)':44} {deploy / app:8.2f} x")
     print(f"{'deploy overhead (deploy - app start)':44} {(deploy - app) * 1000:8.0f} ms")
     print(f"{'rollback wall time (median)':44} {rollback * 1000:8.0f} ms")
     print(f"{'rollback / app start (ratio)':44} {rollback / app:8.2f} x")
-    print(f"{'requests during %d deploy+rollback cycles' % args.cycles:44} {counts['total']:8d}")
+    label = f"requests during {args.cycles} deploy+rollback cycles"
+    print(f"{label:44} {counts['total']:8d}")
     print(f"{'failed requests':44} {counts['failed']:8d}")
 
 
