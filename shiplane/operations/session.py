@@ -154,6 +154,9 @@ def execute(ctx: Context, command: str, steps: list[Step]) -> Result:
         lock.release(ctx.db, ctx.env, ctx.deployment_id)
         ctx.log.close()
     result.data["log"] = str(ctx.log.path)
+    if result.error is not None:
+        result.error["message"] = ctx.redact(str(result.error["message"]))
+        result.error["undone"] = [ctx.redact(u) for u in result.error["undone"]]
     return result
 
 
