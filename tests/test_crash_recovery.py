@@ -48,7 +48,7 @@ def test_kill_at_step_then_recover(app_repo: AppRepo, step: str) -> None:
     expected_sha = new_sha if step == "record" else old_sha
     assert served == expected_sha
     after = schema(db)
-    assert after == before or "pinned" in " ".join(after) and served == new_sha
+    assert after == before or ("pinned" in " ".join(after) and served == new_sha)
     server = app_repo.shiplane("server", "status").data["envs"]["dev"]["instances"]
     assert len(server) == 1 and server[0]["serving"]  # no leftover instance
 
