@@ -16,9 +16,9 @@ from shiplane.errors import GitError
 GIT_TIMEOUT = 120
 
 
-def git(repo: Path, *args: str, check: bool = True, timeout: float = GIT_TIMEOUT) -> str:
+def _run(repo: Path, args: tuple[str, ...], timeout: float) -> subprocess.CompletedProcess[str]:
     try:
-        proc = subprocess.run(
+        return subprocess.run(
             ["git", "-C", str(repo), *args],
             capture_output=True,
             text=True,
@@ -27,6 +27,10 @@ def git(repo: Path, *args: str, check: bool = True, timeout: float = GIT_TIMEOUT
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise GitError(f"git {args[0]} failed: {exc}", step="resolve") from exc
+
+
+def git(repo: Path, *args: str, check: bool = True, timeout: float = GIT_TIMEOUT) -> str:
+    proc = _run(repo, args, timeout)
     if check and proc.returncode != 0:
         raise GitError(
             f"git {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}",
@@ -36,13 +40,7 @@ def git(repo: Path, *args: str, check: bool = True, timeout: float = GIT_TIMEOUT
 
 
 def ensure_repo(repo: Path) -> Path:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--show-toplevel"],
-        capture_output=True,
-        text=True,
-        timeout=GIT_TIMEOUT,
-        check=False,
-    )
+    proc = _run(repo, ("rev-parse", "--show-toplevel"), GIT_TIMEOUT)
     if proc.returncode != 0:
         raise GitError(
             f"{repo} is not inside a git repository",
@@ -55,13 +53,7 @@ def ensure_repo(repo: Path) -> Path:
 def resolve(repo: Path, ref: str) -> str:
     if ref.startswith("-"):
         raise GitError(f"ref {ref!r} is not a valid git ref", step="resolve")
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-        capture_output=True,
-        text=True,
-        timeout=GIT_TIMEOUT,
-        check=False,
-    )
+    proc = _run(repo, ("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"), GIT_TIMEOUT)
     if proc.returncode != 0:
         raise GitError(
             f"ref {ref!r} does not name a commit in {repo}",
@@ -109,11 +101,9 @@ def merge_into(repo: Path, source: str, target: str) -> MergeResult:
         new = source_sha
         kind = "fast-forward"
     else:
-        proc = subprocess.run(
-            ["git", "-C", str(repo), "merge-tree", "--write-tree", "--name-only",
-             target_sha, source_sha],
-            capture_output=True, text=True, timeout=GIT_TIMEOUT, check=False,
-        )  # fmt: skip
+        proc = _run(
+            repo, ("merge-tree", "--write-tree", "--name-only", target_sha, source_sha), GIT_TIMEOUT
+        )
         if proc.returncode != 0:
             files = [line for line in proc.stdout.splitlines()[1:] if line and " " not in line]
             raise GitError(
@@ -142,11 +132,9 @@ def reset_branch(repo: Path, branch: str, to: str | None, expected: str) -> None
 
 
 def _is_ancestor(repo: Path, maybe_ancestor: str, of: str) -> bool:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "merge-base", "--is-ancestor", maybe_ancestor, of],
-        capture_output=True, timeout=GIT_TIMEOUT, check=False,
-    )  # fmt: skip
-    return proc.returncode == 0
+    return (
+        _run(repo, ("merge-base", "--is-ancestor", maybe_ancestor, of), GIT_TIMEOUT).returncode == 0
+    )
 
 
 def export(repo: Path, sha: str, dest: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from shiplane.backup import create_backup, list_backups, restore_backup
 from shiplane.config.loader import LoadedConfig, env_settings
-from shiplane.errors import BackupError, ConfigError
+from shiplane.errors import ConfigError
 from shiplane.layout import Layout
 from shiplane.migrate import SqliteMigrator, discover
 from shiplane.operations.recover import recover_stale
@@ -140,10 +140,7 @@ def restore(env: str, backup_id: str, config_path: Path | None = None) -> Result
             safety = create_backup(
                 db_path, layout.backups(env), {"env": env, "reason": "pre-restore"}
             )
-            try:
-                manifest = restore_backup(directory, db_path)
-            except BackupError:
-                raise
+            manifest = restore_backup(directory, db_path)
             applied = SqliteMigrator(db_path).applied()
         result = Result(command="restore", env=env)
         result.data.update(
