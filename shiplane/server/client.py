@@ -31,8 +31,9 @@ class ServerClient:
             if self.layout.server_token.exists()
             else ""
         )
+        # No TLS on a Unix socket: verify=False skips loading the CA bundle (~25 ms a client).
         return httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(self.layout.server_socket)),
+            transport=httpx.HTTPTransport(uds=str(self.layout.server_socket), verify=False),
             base_url="http://shiplane",
             headers={"x-shiplane-token": token},
             timeout=self.timeout,
