@@ -126,11 +126,14 @@ def test_never_healthy_exits_3_and_old_version_serves(app_repo: AppRepo) -> None
             .replace("return jsonify(ok=True, version=VERSION)", "return jsonify(ok=False), 500")
         },
     )
-    (app_repo.path / "shiplane.toml").write_text(config.replace("timeout = 8.0", "timeout = 2.0"))
+    (app_repo.path / "shiplane.toml").write_text(
+        config.replace("timeout = 8.0", "timeout = 8.0\nretries = 3")
+    )
     run = app_repo.shiplane("deploy", "dev")
     assert run.code == 3
     assert run.data["error"]["step"] == "health"
     assert "never became healthy" in run.data["error"]["message"]
+    assert "(3 checks)" in run.data["error"]["message"]
     assert get_json(app_repo.url("dev", "/_deploy/version"))["sha"] == before
     status = app_repo.shiplane("server", "status")
     instances = status.data["envs"]["dev"]["instances"]

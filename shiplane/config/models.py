@@ -51,6 +51,9 @@ class HealthConfig(Strict):
         default=30.0, gt=0, description="Seconds until an instance is unhealthy."
     )
     request_timeout: float = Field(default=5.0, gt=0, description="Seconds per health request.")
+    retries: int | None = Field(
+        default=None, ge=1, description="Most checks before giving up (default: until timeout)."
+    )
 
 
 class DeployConfig(Strict):

@@ -101,6 +101,8 @@ class HealthStep(Step):
                     last = type(exc).__name__
                 if time.monotonic() + health.interval > deadline:
                     break
+                if health.retries is not None and attempts >= health.retries:
+                    break
                 time.sleep(health.interval)
         spec: InstanceSpec = ctx.facts["spec"]
         ctx.log(f"instance output:\n{_tail(spec.log_path, 40)}")
