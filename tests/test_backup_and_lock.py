@@ -12,6 +12,7 @@ import pytest
 from shiplane.backup import create_backup, list_backups, prune_backups, restore_backup
 from shiplane.errors import BackupError, LockHeldError
 from shiplane.state import StateDB, acquire, holder, release
+from tests.sqlite_util import dump
 
 
 def make_db(path: Path, rows: int) -> None:
@@ -20,14 +21,6 @@ def make_db(path: Path, rows: int) -> None:
     conn.executemany("INSERT INTO t (v) VALUES (?)", [(f"row {i}",) for i in range(rows)])
     conn.commit()
     conn.close()
-
-
-def dump(path: Path) -> list[str]:
-    conn = sqlite3.connect(path)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
 
 
 def test_round_trip_preserves_every_row(tmp_path: Path) -> None:

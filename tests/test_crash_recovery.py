@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import AppRepo
+from tests.sqlite_util import query
 
 pytestmark = pytest.mark.e2e
 
@@ -17,11 +17,7 @@ STEPS = ["resolve", "export", "build", "backup", "migrate", "start", "health", "
 
 
 def schema(db: Path) -> list[str]:
-    conn = sqlite3.connect(db)
-    try:
-        return sorted(r[0] or "" for r in conn.execute("SELECT sql FROM sqlite_master"))
-    finally:
-        conn.close()
+    return sorted(row[0] or "" for row in query(db, "SELECT sql FROM sqlite_master"))
 
 
 @pytest.mark.parametrize("step", STEPS)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import httpx
 import pytest
 
 from tests.conftest import AppRepo
+from tests.sqlite_util import columns, dump
 
 pytestmark = pytest.mark.e2e
 
@@ -72,13 +71,13 @@ def test_rollback_reverts_migration_with_down(app_repo: AppRepo) -> None:
     )
     assert app_repo.shiplane("deploy", "dev").code == 0
     db = app_repo.root / "dev" / "shared" / "notes.db"
-    assert "pinned" in _columns(db)
+    assert "pinned" in columns(db, "notes")
 
     run = app_repo.shiplane("rollback", "dev")
     assert run.code == 0, run.stdout
     assert run.data["database"]["action"] == "down"
     assert run.data["database"]["reverted"] == ["003_add_pinned"]
-    assert "pinned" not in _columns(db)
+    assert "pinned" not in columns(db, "notes")
     assert get_json(app_repo.url("dev", "/api/version"))["version"] == "1.0.0"
     titles = [n["title"] for n in get_json(app_repo.url("dev", "/api/notes"))["notes"]]
     assert titles == ["kept"]  # the down migration kept the data written after the deploy
@@ -88,15 +87,7 @@ def test_rollback_reverts_migration_with_down(app_repo: AppRepo) -> None:
     run = app_repo.shiplane("rollback", "dev", "--restore-db")
     assert run.code == 0, run.stdout
     assert run.data["database"]["action"] == "restore"
-    assert "pinned" not in _columns(db)
-
-
-def _columns(db) -> set[str]:
-    conn = sqlite3.connect(db)
-    try:
-        return {row[1] for row in conn.execute("PRAGMA table_info(notes)")}
-    finally:
-        conn.close()
+    assert "pinned" not in columns(db, "notes")
 
 
 def test_build_failure_exits_2_and_old_version_serves(app_repo: AppRepo) -> None:
@@ -145,7 +136,7 @@ def test_failing_migration_restores_database_exit_3(app_repo: AppRepo) -> None:
     for title in ("one", "two"):
         httpx.post(app_repo.url("dev", "/api/notes"), json={"title": title}, timeout=5)
     db = app_repo.root / "dev" / "shared" / "notes.db"
-    before = _dump(db)
+    before = dump(db)
     app_repo.git("checkout", "-q", "dev")
     app_repo.commit(
         "bad migration",
@@ -164,16 +155,8 @@ def test_failing_migration_restores_database_exit_3(app_repo: AppRepo) -> None:
     assert run.code == 3, run.stdout
     assert run.data["error"]["step"] == "migrate"
     assert "003_half" in run.data["error"]["message"]
-    assert _dump(db) == before
+    assert dump(db) == before
     assert get_json(app_repo.url("dev", "/api/version"))["version"] == "1.0.0"
-
-
-def _dump(db) -> list[str]:
-    conn = sqlite3.connect(db)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
 
 
 def test_crash_at_switch_is_recovered_by_status(app_repo: AppRepo) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from shiplane.errors import MigrationError
 from shiplane.migrate import SqliteMigrator, discover
+from tests.sqlite_util import query, tables
 
 
 def write(directory: Path, files: dict[str, str]) -> Path:
@@ -24,14 +24,6 @@ SQL_002 = "-- up\nALTER TABLE t ADD COLUMN w TEXT;\nINSERT INTO t (v, w) VALUES 
           "-- down\nDELETE FROM t;\nALTER TABLE t DROP COLUMN w;\n"  # fmt: skip
 
 
-def tables(db: Path) -> set[str]:
-    conn = sqlite3.connect(db)
-    try:
-        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    finally:
-        conn.close()
-
-
 def test_up_down_and_status(tmp_path: Path) -> None:
     migrations = discover(write(tmp_path / "m", {"001_create.py": PY_001, "002_w.sql": SQL_002}))
     assert [m.label for m in migrations] == ["001_create", "002_w"]
@@ -40,9 +32,7 @@ def test_up_down_and_status(tmp_path: Path) -> None:
     assert migrator.up(migrations, to=1) == ["001_create"]
     assert migrator.up(migrations) == ["002_w"]
     assert migrator.up(migrations) == []
-    conn = sqlite3.connect(tmp_path / "app.db")
-    assert conn.execute("SELECT v, w FROM t").fetchall() == [("a;b", "x")]  # ';' inside a string
-    conn.close()
+    assert query(tmp_path / "app.db", "SELECT v, w FROM t") == [("a;b", "x")]  # ';' in a string
     assert migrator.down(migrations, to=0) == ["002_w", "001_create"]
     assert tables(tmp_path / "app.db") == {"shiplane_migrations"}
 

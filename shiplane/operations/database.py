@@ -120,8 +120,7 @@ def backup(env: str, config_path: Path | None = None) -> Result:
 
 
 def backups(env: str, config_path: Path | None = None) -> Result:
-    with open_app(config_path, env) as (loaded, layout, _db):
-        env_settings(loaded, env)
+    with open_app(config_path, env) as (_loaded, layout, _db):
         result = Result(command="backups", env=env)
         result.data["backups"] = [_public(m) for m in list_backups(layout.backups(env))]
         return result

@@ -5,10 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from shiplane import gitops
-from shiplane.config.loader import env_settings, load_config
 from shiplane.errors import ShiplaneError
 from shiplane.operations.recover import recover_stale
-from shiplane.operations.session import check_port, execute, fill_error, make_context, open_app
+from shiplane.operations.session import (
+    check_port,
+    execute,
+    fill_error,
+    load_validated,
+    make_context,
+    open_root,
+)
 from shiplane.pipeline.context import Progress
 from shiplane.pipeline.saga import Step
 from shiplane.pipeline.steps_database import BackupStep, MigrateStep
@@ -39,12 +45,11 @@ def deploy(
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
-    loaded = load_config(config_path)
-    env_settings(loaded, env)
+    loaded = load_validated(config_path, env)
     repo = gitops.ensure_repo(loaded.repo_dir)
     if ref is not None:
         gitops.resolve(repo, ref)  # a bad ref is a usage error: exit 64, nothing recorded
-    with open_app(config_path, env) as (loaded, layout, db):
+    with open_root(loaded) as (layout, db):
         settings_env = loaded.config.environments.get(env)
         recovered = recover_stale(loaded, layout, db)
         ctx = make_context(loaded, layout, db, env, "deploy", progress, {"ref": ref})
@@ -69,6 +74,4 @@ def deploy(
             result.warnings.append(
                 "the working tree has uncommitted changes: they were not deployed"
             )
-        if not result.ok and result.error is not None:
-            result.error.setdefault("next_action", None)
         return result

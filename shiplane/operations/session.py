@@ -28,21 +28,33 @@ def new_deployment_id(env: str) -> str:
     return f"{env}-{stamp}-{secrets.token_hex(2)}"
 
 
+def load_validated(config_path: Path | None, env: str | None = None) -> LoadedConfig:
+    """Load the config and check the env exists, before anything is written to disk."""
+    loaded = load_config(config_path)
+    if env is not None:
+        env_settings(loaded, env)
+    return loaded
+
+
+@contextmanager
+def open_root(loaded: LoadedConfig) -> Iterator[tuple[Layout, StateDB]]:
+    layout = Layout.for_app(loaded.config.app.name)
+    layout.ensure()
+    db = StateDB(layout.state_db)
+    try:
+        yield layout, db
+    finally:
+        db.close()
+
+
 @contextmanager
 def open_app(
     config_path: Path | None, env: str | None = None
 ) -> Iterator[tuple[LoadedConfig, Layout, StateDB]]:
     """Load and validate first (bad input changes nothing), then open the deploy root."""
-    loaded = load_config(config_path)
-    if env is not None:
-        env_settings(loaded, env)
-    layout = Layout.for_app(loaded.config.app.name)
-    layout.ensure()
-    db = StateDB(layout.state_db)
-    try:
+    loaded = load_validated(config_path, env)
+    with open_root(loaded) as (layout, db):
         yield loaded, layout, db
-    finally:
-        db.close()
 
 
 def database_path(layout: Layout, settings: EnvSettings) -> str | None:

@@ -139,6 +139,7 @@ class SwitchStep(Step):
             ctx.server.request("POST", f"/envs/{ctx.env}/switch", body)
         except ServerError as exc:
             raise DeployFailedError(exc.message) from exc
+        ctx.facts["previous_instance"] = data["previous"]
         data["summary"] = f"port {data['port']} -> {ctx.facts['release']}"
         return data
 
@@ -195,9 +196,7 @@ class DrainStep(Step):
     pivot = True
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
-        previous = ctx.db.steps(ctx.deployment_id)
-        switch = next((s for s in previous if s["name"] == "switch"), None)
-        return {"previous": switch["data"].get("previous") if switch else None}
+        return {"previous": ctx.facts.get("previous_instance")}
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         if not data["previous"]:
