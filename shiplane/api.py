@@ -4,10 +4,13 @@ from shiplane.operations.database import backup, backups, migrate, restore
 from shiplane.operations.deploy import deploy
 from shiplane.operations.init import init
 from shiplane.operations.inspect import history, logs, status
+from shiplane.operations.promote import approve, promote, reject
 from shiplane.operations.recover import recover_stale
 from shiplane.operations.rollback import rollback
+from shiplane.operations.verify import show_report, verify
 
 __all__ = [
+    "approve",
     "backup",
     "backups",
     "deploy",
@@ -15,8 +18,12 @@ __all__ = [
     "init",
     "logs",
     "migrate",
+    "promote",
     "recover_stale",
+    "reject",
     "restore",
     "rollback",
+    "show_report",
     "status",
+    "verify",
 ]

@@ -78,6 +78,48 @@ def get_note(note_id: int):
     return jsonify(note_dict(row))
 
 
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "notes", "version": VERSION},
+    "paths": {
+        "/healthz": {"get": {"responses": {"200": {"description": "healthy", "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}},
+        "/api/notes": {
+            "get": {"responses": {"200": {"description": "all notes", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/NoteList"}}}}}},
+            "post": {"responses": {"201": {"description": "created", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Note"}}}}}},
+        },
+        "/api/notes/{note_id}": {"get": {
+            "parameters": [{"name": "note_id", "in": "path", "required": True,
+                            "schema": {"type": "integer", "example": 1}}],
+            "responses": {"200": {"description": "one note", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Note"}}}},
+                          "404": {"description": "no such note"}},
+        }},
+        "/api/version": {"get": {"responses": {"200": {"description": "version", "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Version"}}}}}}},
+    },
+    "components": {"schemas": {
+        "Health": {"type": "object", "required": ["ok"], "properties": {
+            "ok": {"type": "boolean"}, "version": {"type": "string"}}},
+        "Note": {"type": "object", "required": ["id", "title", "body", "tags"], "properties": {
+            "id": {"type": "integer"}, "title": {"type": "string"},
+            "body": {"type": "string"}, "tags": {"type": "string"}}},
+        "NoteList": {"type": "object", "required": ["notes"], "properties": {
+            "notes": {"type": "array", "items": {"$ref": "#/components/schemas/Note"}},
+            "version": {"type": "string"}}},
+        "Version": {"type": "object", "required": ["version"], "properties": {
+            "version": {"type": "string"}, "sha": {"type": ["string", "null"]}}},
+    }},
+}
+
+
+@app.get("/openapi.json")
+def openapi():
+    return jsonify(OPENAPI)
+
+
 @app.get("/api/version")
 def version():
     return jsonify(version=VERSION, sha=os.environ.get("SHIPLANE_SHA"))

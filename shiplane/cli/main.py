@@ -68,14 +68,80 @@ def deploy(
     ref: Annotated[
         str | None, typer.Option(help="Branch, tag or sha (default: env branch).")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="A person at a terminal deploys to a gated env.")
+    ] = False,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Ship a commit to ENV: build, back up, migrate, start green, health-check, switch, drain."""
+    """Ship a commit to ENV: build, back up, migrate, start green, verify, switch, smoke, drain."""
     _finish(
-        "deploy", lambda: api.deploy(env, ref=ref, config_path=config, progress=render.progress),
+        "deploy",
+        lambda: api.deploy(env, ref=ref, config_path=config, progress=render.progress,
+                           force=force),
         json_, env,
     )  # fmt: skip
+
+
+@app.command()
+def verify(
+    env: EnvArg,
+    only: Annotated[str | None, typer.Option(help="Only this group or check name.")] = None,
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Run every check against what ENV serves; record the verdict for its sha."""
+    _finish("verify", lambda: api.verify(env, only=only, config_path=config), json_, env)
+
+
+@app.command()
+def report(
+    verification_id: Annotated[str, typer.Argument(help="A verification id.")],
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Show a stored verification report again."""
+    _finish("report", lambda: api.show_report(verification_id, config_path=config), json_)
+
+
+@app.command()
+def promote(
+    env: EnvArg,
+    approve: Annotated[
+        bool, typer.Option("--approve", help="A person at a terminal approves it at once.")
+    ] = False,
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Deploy to ENV exactly the commit verified in its promote_from env."""
+    _finish(
+        "promote",
+        lambda: api.promote(env, approve=approve, config_path=config, progress=render.progress),
+        json_, env,
+    )  # fmt: skip
+
+
+@app.command()
+def approve(
+    promotion_id: Annotated[str, typer.Argument(help="A pending promotion id.")],
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """A person at a terminal lets a pending promotion proceed."""
+    _finish(
+        "approve",
+        lambda: api.approve(promotion_id, config_path=config, progress=render.progress), json_,
+    )  # fmt: skip
+
+
+@app.command()
+def reject(
+    promotion_id: Annotated[str, typer.Argument(help="A pending promotion id.")],
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """End a pending promotion."""
+    _finish("reject", lambda: api.reject(promotion_id, config_path=config), json_)
 
 
 @app.command()

@@ -45,6 +45,17 @@ def _human(payload: dict[str, Any]) -> None:
                 step["name"], step["status"], str(step["duration_ms"]), step.get("detail") or ""
             )
         stdout.print(table)
+    verification = payload.get("verification")
+    if isinstance(verification, dict):
+        table = Table(title=f"verification {verification['id']} ({verification['sha'][:7]})")
+        for column in ("check", "kind", "group", "status", "ms", "message"):
+            table.add_column(column)
+        colours = {"passed": "green", "failed": "red", "skipped": "yellow"}
+        for check in verification["results"]:
+            status = f"[{colours[check['status']]}]{check['status']}[/]"
+            table.add_row(check["name"], check["kind"], check["group"], status,
+                          str(check["duration_ms"]), check["message"])  # fmt: skip
+        stdout.print(table)
     rest = {
         k: v for k, v in payload.items() if k not in ("steps", "log") and v not in (None, [], {})
     }

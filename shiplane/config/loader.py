@@ -72,6 +72,10 @@ def _describe(error: Any) -> str:
     return f"{location} = {shown}: {message}"
 
 
+def describe_validation_error(exc: ValidationError) -> str:
+    return "; ".join(_describe(e) for e in exc.errors())
+
+
 def parse_config(text: str, path: Path) -> Config:
     try:
         raw = tomllib.loads(text)
@@ -82,9 +86,8 @@ def parse_config(text: str, path: Path) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(_describe(e) for e in exc.errors())
         raise ConfigError(
-            f"{path}: {problems}",
+            f"{path}: {describe_validation_error(exc)}",
             next_action=f"edit {path} (see the config reference in the README)",
         ) from None
 

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shiplane.verify.models import VerifyConfig
+
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
@@ -20,6 +22,10 @@ class AppConfig(Strict):
     run: str = Field(description="Command that serves the app; {port} is replaced by the port.")
     health: str = Field(default="/healthz", description="Path that answers 2xx when healthy.")
     stop_timeout: float = Field(default=10.0, gt=0, description="Seconds between TERM and KILL.")
+    reuse_build: bool = Field(
+        default=True,
+        description="The build does not depend on the environment: promote copies the release.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -97,6 +103,12 @@ class Environment(Strict):
         default=False, description="Deploying from another branch merges it into `branch` first."
     )
     releases_kept: int | None = Field(default=None, ge=1)
+    promote_from: str | None = Field(
+        default=None, description="Gated: new code arrives only by `shiplane promote` from here."
+    )
+    requires_approval: bool = Field(
+        default=False, description="`promote` waits for `shiplane approve ID` by a person."
+    )
 
 
 class Config(Strict):
@@ -105,6 +117,7 @@ class Config(Strict):
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     environments: dict[str, Environment]
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
 
     @field_validator("environments")
     @classmethod
@@ -126,4 +139,12 @@ class Config(Strict):
                     f"environments.{seen[env.port]}; give each environment its own port"
                 )
             seen[env.port] = name
+        for name, env in self.environments.items():
+            source = env.promote_from
+            if source is not None and (source == name or source not in self.environments):
+                known = ", ".join(n for n in self.environments if n != name)
+                raise ValueError(
+                    f"environments.{name}.promote_from = {source!r}: name another environment "
+                    f"({known})"
+                )
         return self

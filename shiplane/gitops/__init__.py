@@ -7,10 +7,13 @@ from shiplane.gitops.git import (
     current_branch,
     ensure_repo,
     export,
+    fast_forward,
+    is_ancestor,
     is_dirty,
     merge_into,
     reset_branch,
     resolve,
+    undo_fast_forward,
 )
 
 __all__ = [
@@ -20,8 +23,11 @@ __all__ = [
     "current_branch",
     "ensure_repo",
     "export",
+    "fast_forward",
+    "is_ancestor",
     "is_dirty",
     "merge_into",
     "reset_branch",
     "resolve",
+    "undo_fast_forward",
 ]

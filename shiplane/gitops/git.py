@@ -11,7 +11,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from shiplane.errors import GitError
+from shiplane.errors import GitError, RefusedError
 
 GIT_TIMEOUT = 120
 
@@ -95,9 +95,9 @@ def merge_into(repo: Path, source: str, target: str) -> MergeResult:
         git(repo, "update-ref", f"refs/heads/{target}", source_sha, "")
         return MergeResult(target, None, source_sha, "created")
     target_sha = resolve(repo, target)
-    if _is_ancestor(repo, source_sha, target_sha):
+    if is_ancestor(repo, source_sha, target_sha):
         return MergeResult(target, target_sha, target_sha, "up-to-date")
-    if _is_ancestor(repo, target_sha, source_sha):
+    if is_ancestor(repo, target_sha, source_sha):
         new = source_sha
         kind = "fast-forward"
     else:
@@ -131,7 +131,40 @@ def reset_branch(repo: Path, branch: str, to: str | None, expected: str) -> None
         git(repo, "update-ref", f"refs/heads/{branch}", to, expected)
 
 
-def _is_ancestor(repo: Path, maybe_ancestor: str, of: str) -> bool:
+def fast_forward(repo: Path, branch: str, sha: str, before: str | None) -> str:
+    """Move ``branch`` forward to ``sha``; a branch that is not an ancestor refuses."""
+    if before == sha:
+        return "up-to-date"
+    if before is not None and not is_ancestor(repo, before, sha):
+        raise RefusedError(
+            f"{branch} has diverged from {sha[:7]} (it has commits the verified commit lacks); "
+            "nothing was changed",
+            step="resolve",
+            next_action=f"merge {branch} into the source branch, deploy and verify it, promote",
+        )
+    if current_branch(repo) == branch:
+        # Checked out: move the working tree with it, refusing local changes in the way.
+        proc = _run(repo, ("merge", "--ff-only", "--quiet", sha), GIT_TIMEOUT)
+        if proc.returncode != 0:
+            raise RefusedError(
+                f"cannot fast-forward the checked-out {branch}: {proc.stderr.strip()}",
+                step="resolve",
+                next_action="commit or stash local changes, or check out another branch",
+            )
+    else:
+        git(repo, "update-ref", f"refs/heads/{branch}", sha, before or "")
+    return "fast-forward" if before else "created"
+
+
+def undo_fast_forward(repo: Path, branch: str, before: str | None, after: str) -> None:
+    if current_branch(repo) == branch and before is not None:
+        if resolve(repo, "HEAD") == after:
+            git(repo, "reset", "--keep", "--quiet", before)
+        return
+    reset_branch(repo, branch, before, after)
+
+
+def is_ancestor(repo: Path, maybe_ancestor: str, of: str) -> bool:
     return (
         _run(repo, ("merge-base", "--is-ancestor", maybe_ancestor, of), GIT_TIMEOUT).returncode == 0
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from shiplane import gitops
-from shiplane.errors import ShiplaneError
+from shiplane.actor import at_terminal
+from shiplane.errors import RefusedError, ShiplaneError
 from shiplane.operations.recover import recover_stale
 from shiplane.operations.session import (
     check_port,
@@ -20,13 +21,8 @@ from shiplane.pipeline.saga import Step
 from shiplane.pipeline.steps_database import BackupStep, MigrateStep
 from shiplane.pipeline.steps_record import PruneStep, RecordStep
 from shiplane.pipeline.steps_source import BuildStep, ExportStep, LockStep, ResolveStep
-from shiplane.pipeline.steps_traffic import (
-    DrainStep,
-    HealthStep,
-    SmokeStep,
-    StartStep,
-    SwitchStep,
-)
+from shiplane.pipeline.steps_traffic import DrainStep, HealthStep, StartStep, SwitchStep
+from shiplane.pipeline.steps_verify import SmokeStep, VerifyStep
 from shiplane.results import Result
 from shiplane.server.client import ServerClient
 
@@ -34,8 +30,8 @@ from shiplane.server.client import ServerClient
 def deploy_steps() -> list[Step]:
     return [
         LockStep(), ResolveStep(), ExportStep(), BuildStep(), BackupStep(), MigrateStep(),
-        StartStep(), HealthStep(), SwitchStep(), SmokeStep(), DrainStep(), RecordStep(),
-        PruneStep(),
+        StartStep(), HealthStep(), VerifyStep(), SwitchStep(), SmokeStep(), DrainStep(),
+        RecordStep(), PruneStep(),
     ]  # fmt: skip
 
 
@@ -44,15 +40,25 @@ def deploy(
     ref: str | None = None,
     config_path: Path | None = None,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> Result:
     loaded = load_validated(config_path, env)
+    source = loaded.config.environments[env].promote_from
+    if source is not None and not (force and at_terminal()):
+        raise RefusedError(
+            f"{env} is gated (promote_from = {source!r}): new code arrives only by promotion"
+            + ("; --force needs a person at a terminal" if force else ""),
+            step="gate",
+            next_action=f"shiplane verify {source} && shiplane promote {env}",
+        )
     repo = gitops.ensure_repo(loaded.repo_dir)
     if ref is not None:
         gitops.resolve(repo, ref)  # a bad ref is a usage error: exit 64, nothing recorded
     with open_root(loaded) as (layout, db):
         settings_env = loaded.config.environments.get(env)
         recovered = recover_stale(loaded, layout, db)
-        ctx = make_context(loaded, layout, db, env, "deploy", progress, {"ref": ref})
+        options = {"ref": ref, "force": force and source is not None}
+        ctx = make_context(loaded, layout, db, env, "deploy", progress, options)
         assert settings_env is not None
         try:
             check_port(ServerClient(layout), env, settings_env.port)

@@ -14,8 +14,15 @@ from shiplane.pipeline.context import Context, DeployLog
 from shiplane.pipeline.saga import Step, undo_steps
 from shiplane.pipeline.steps_database import BackupStep, MigrateDownStep, MigrateStep
 from shiplane.pipeline.steps_record import PruneStep, RecordStep, roll_forward
-from shiplane.pipeline.steps_source import BuildStep, ExportStep, LockStep, ResolveStep
-from shiplane.pipeline.steps_traffic import DrainStep, HealthStep, SmokeStep, StartStep, SwitchStep
+from shiplane.pipeline.steps_source import (
+    BuildStep,
+    ExportStep,
+    LockStep,
+    PromoteRefStep,
+    ResolveStep,
+)
+from shiplane.pipeline.steps_traffic import DrainStep, HealthStep, StartStep, SwitchStep
+from shiplane.pipeline.steps_verify import SmokeStep, VerifyStep
 from shiplane.server.client import ServerClient
 from shiplane.state import lock
 from shiplane.state.db import StateDB, now
@@ -23,7 +30,7 @@ from shiplane.state.procs import process_alive
 
 _COMMON: list[type[Step]] = [
     LockStep, ResolveStep, ExportStep, BuildStep, BackupStep, StartStep, HealthStep,
-    SwitchStep, SmokeStep, DrainStep, RecordStep, PruneStep,
+    VerifyStep, SwitchStep, SmokeStep, DrainStep, RecordStep, PruneStep,
 ]  # fmt: skip
 
 
@@ -33,6 +40,7 @@ def _registry(*classes: type[Step]) -> dict[str, type[Step]]:
 
 STEPS: dict[str, dict[str, type[Step]]] = {
     "deploy": _registry(*_COMMON, MigrateStep),
+    "promote": {**_registry(*_COMMON, MigrateStep), "resolve": PromoteRefStep},
     "rollback": _registry(*_COMMON, MigrateDownStep),
 }
 
@@ -120,5 +128,5 @@ def _forward_data(deployment: dict[str, Any], steps: list[dict[str, Any]]) -> di
         "sha": spec["sha"],
         "spec": spec,
         "instance_id": start["instance_id"],
-        "new_release": deployment["kind"] == "deploy",
+        "new_release": deployment["kind"] in ("deploy", "promote"),
     }

@@ -15,7 +15,8 @@ from shiplane.pipeline.saga import Step
 from shiplane.pipeline.steps_database import BackupStep, MigrateDownStep
 from shiplane.pipeline.steps_record import RecordStep
 from shiplane.pipeline.steps_source import LockStep
-from shiplane.pipeline.steps_traffic import DrainStep, HealthStep, SmokeStep, StartStep, SwitchStep
+from shiplane.pipeline.steps_traffic import DrainStep, HealthStep, StartStep, SwitchStep
+from shiplane.pipeline.steps_verify import SmokeStep
 from shiplane.results import Result
 from shiplane.state.db import StateDB
 

@@ -70,6 +70,36 @@ class ResolveStep(Step):
         return f"branch {data['branch']} put back to {str(data.get('branch_before'))[:7]}"
 
 
+class PromoteRefStep(Step):
+    """Fast-forward the gated env's branch to the verified commit; diverged is a refusal."""
+
+    name = "resolve"
+
+    def prepare(self, ctx: Context) -> dict[str, Any]:
+        assert ctx.loaded is not None and ctx.settings is not None
+        repo = gitops.ensure_repo(ctx.loaded.repo_dir)
+        branch = ctx.settings.env.branch
+        before = gitops.resolve(repo, branch) if gitops.branch_exists(repo, branch) else None
+        return {"repo": str(repo), "branch": branch, "branch_before": before,
+                "sha": ctx.options["sha"]}  # fmt: skip
+
+    def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+        repo, branch, sha = Path(data["repo"]), data["branch"], data["sha"]
+        data["kind"] = gitops.fast_forward(repo, branch, sha, data["branch_before"])
+        ctx.facts["sha"] = sha
+        ctx.db.update_deployment(ctx.deployment_id, sha=sha, ref=branch)
+        data["summary"] = f"{branch} -> {sha[:7]} ({data['kind']})"
+        return data
+
+    def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
+        if data.get("kind") in (None, "up-to-date"):
+            return None
+        gitops.undo_fast_forward(
+            Path(data["repo"]), data["branch"], data["branch_before"], data["sha"]
+        )
+        return f"branch {data['branch']} put back to {str(data['branch_before'])[:7]}"
+
+
 class ExportStep(Step):
     name = "export"
 
@@ -82,7 +112,13 @@ class ExportStep(Step):
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         assert ctx.loaded is not None
-        gitops.export(ctx.loaded.repo_dir, ctx.facts["sha"], Path(data["path"]))
+        reuse = ctx.options.get("reuse_release")
+        if reuse and Path(reuse).is_dir():
+            # Same commit, environment-independent build: promote the very artifact.
+            shutil.copytree(reuse, data["path"], symlinks=True)
+            ctx.facts["reused"] = data["reused_from"] = reuse
+        else:
+            gitops.export(ctx.loaded.repo_dir, ctx.facts["sha"], Path(data["path"]))
         ctx.facts["release"] = data["release"]
         ctx.facts["release_dir"] = data["path"]
         ctx.db.update_deployment(ctx.deployment_id, release=data["release"])
@@ -104,6 +140,9 @@ class BuildStep(Step):
     name = "build"
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+        if ctx.facts.get("reused"):
+            data["summary"] = f"reused the build of {Path(ctx.facts['reused']).name}"
+            return data
         commands: list[str] = list(ctx.config.app.build)
         timeout: float = ctx.config.deploy.build_timeout
         env = ctx.facts.get("process_env", {})

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from shiplane.errors import DeployFailedError, ServerError, SmokeFailedError
+from shiplane.errors import DeployFailedError, ServerError
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.runtime.local import InstanceSpec
@@ -157,35 +157,6 @@ class SwitchStep(Step):
             restored = ctx.server.request("POST", f"/envs/{ctx.env}/restore")
             return f"traffic back on the recorded release (instance {restored['instance_id']})"
         return f"traffic back on {data['previous'] or 'nothing (first deploy)'}"
-
-
-class SmokeStep(Step):
-    """Through the front door: /_deploy/version reports the new sha and the health route is 2xx."""
-
-    name = "smoke"
-
-    def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        assert ctx.settings is not None
-        base = f"http://127.0.0.1:{ctx.settings.env.port}"
-        sha = ctx.facts["sha"]
-        try:
-            with httpx.Client(timeout=ctx.config.health.request_timeout, verify=False) as client:
-                version = client.get(f"{base}/_deploy/version").json()
-                health = client.get(f"{base}{ctx.config.app.health}")
-        except (httpx.HTTPError, ValueError) as exc:
-            raise SmokeFailedError(f"front door did not answer: {exc}") from exc
-        if version.get("sha") != sha:
-            raise SmokeFailedError(
-                f"front door reports sha {version.get('sha')!r}, expected {sha}",
-                next_action="run `shiplane status` and retry the deploy",
-            )
-        if not 200 <= health.status_code < 300:
-            raise SmokeFailedError(
-                f"{ctx.config.app.health} through the front door gave HTTP {health.status_code}",
-                next_action="check the app log; the previous version serves again",
-            )
-        data["summary"] = f"front door serves {sha[:7]}"
-        return data
 
 
 class DrainStep(Step):

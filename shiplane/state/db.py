@@ -64,6 +64,33 @@ CREATE TABLE IF NOT EXISTS env_state (
     updated_at TEXT NOT NULL,
     spec TEXT NOT NULL DEFAULT '{}'
 );
+CREATE TABLE IF NOT EXISTS verifications (
+    id TEXT PRIMARY KEY,
+    env TEXT NOT NULL,
+    sha TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    only_group TEXT,
+    passed INTEGER NOT NULL,
+    deployment_id TEXT,
+    created_at TEXT NOT NULL,
+    created_epoch REAL NOT NULL,
+    results TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS verifications_env_sha ON verifications(env, sha, created_epoch);
+CREATE TABLE IF NOT EXISTS promotions (
+    id TEXT PRIMARY KEY,
+    env TEXT NOT NULL,
+    source TEXT NOT NULL,
+    sha TEXT NOT NULL,
+    verification_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    decided_by TEXT,
+    decided_at TEXT,
+    deployment_id TEXT
+);
 CREATE TABLE IF NOT EXISTS locks (
     env TEXT PRIMARY KEY,
     deployment_id TEXT NOT NULL,

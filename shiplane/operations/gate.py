@@ -1,0 +1,69 @@
+"""The promotion gate: only a commit with a fresh, passing verification in the source env."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shiplane import gitops
+from shiplane.config.loader import LoadedConfig
+from shiplane.errors import RefusedError
+from shiplane.state.db import StateDB
+from shiplane.verify import report
+from shiplane.verify.runner import checks_hash, load_checks
+
+
+def evidence_for(
+    loaded: LoadedConfig, db: StateDB, env: str, source: str, sha: str | None = None
+) -> dict[str, Any]:
+    """The verification that lets ``sha`` (default: what serves in ``source``) into ``env``;
+    raises RefusedError (exit 6) naming the reason and the next action."""
+    state = db.env_state(source)
+    if sha is None:
+        if state is None or not state.get("sha"):
+            raise RefusedError(
+                f"nothing serves in {source}, so there is nothing to promote to {env}",
+                step="gate", next_action=f"shiplane deploy {source} && shiplane verify {source}",
+            )  # fmt: skip
+        sha = str(state["sha"])
+    config_hash = checks_hash(load_checks(loaded))
+    passing = report.latest_passing(db, source, sha, config_hash)
+    if passing is None:
+        latest = report.latest(db, source, sha)
+        if latest is None:
+            why = "it has never been verified"
+        elif latest["passed"] and latest["config_hash"] != config_hash:
+            why = f"the checks changed since verification {latest['id']}"
+        elif latest["passed"]:
+            why = f"verification {latest['id']} was partial or ran before the switch"
+        else:
+            why = f"its latest verification {latest['id']} failed"
+        raise RefusedError(
+            f"{sha[:7]} has no passing verification in {source}: {why}",
+            step="gate", next_action=f"shiplane verify {source}",
+        )  # fmt: skip
+    max_age = loaded.config.verify.max_age
+    if passing["age_s"] > max_age:
+        raise RefusedError(
+            f"the verification of {sha[:7]} in {source} ({passing['id']}) is "
+            f"{passing['age_s']:.0f}s old; verify.max_age is {max_age:g}s",
+            step="gate", next_action=f"shiplane verify {source}",
+        )  # fmt: skip
+    branch = loaded.config.environments[env].branch
+    repo = gitops.ensure_repo(loaded.repo_dir)
+    before = gitops.resolve(repo, branch) if gitops.branch_exists(repo, branch) else None
+    if before is not None and before != sha and not gitops.is_ancestor(repo, before, sha):
+        raise RefusedError(
+            f"{branch} has diverged from {sha[:7]} (it has commits the verified commit lacks)",
+            step="gate",
+            next_action=f"merge {branch} into {source}'s branch, deploy {source}, verify, promote",
+        )
+    source_release = state["spec"].get("release_dir") if state and state["sha"] == sha else None
+    return {
+        "sha": sha,
+        "source": source,
+        "verification_id": passing["id"],
+        "verified_at": passing["created_at"],
+        "verification_age_s": passing["age_s"],
+        "checks": passing["summary"],
+        "source_release_dir": source_release,
+    }

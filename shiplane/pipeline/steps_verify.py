@@ -1,0 +1,92 @@
+"""Verification inside the pipeline: every check against the new instance before any traffic
+reaches it, and the smoke group through the front door after the switch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shiplane.errors import ChecksFailedError, SmokeFailedError
+from shiplane.pipeline.context import Context
+from shiplane.pipeline.saga import Step
+from shiplane.verify import report
+from shiplane.verify.models import Check, HttpCheck
+from shiplane.verify.runner import checks_hash, load_checks, run_checks
+from shiplane.verify.target import Target
+from shiplane.verify.target_for import frontdoor_url, make_target
+
+
+def _target(ctx: Context, phase: str, base_url: str, current_url: str | None) -> Target:
+    assert ctx.loaded is not None and ctx.settings is not None
+    return make_target(
+        ctx.loaded, ctx.layout, ctx.settings, sha=ctx.facts["sha"],
+        release_dir=ctx.facts["release_dir"], phase=phase, base_url=base_url,
+        current_url=current_url,
+    )  # fmt: skip
+
+
+def _verify(ctx: Context, checks: list[Check], phase: str, target: Target) -> dict[str, Any]:
+    assert ctx.loaded is not None
+    results = run_checks(checks, target)
+    return report.record(
+        ctx.db, env=ctx.env, sha=ctx.facts["sha"], config_hash=checks_hash(load_checks(ctx.loaded)),
+        phase=phase, results=results, deployment_id=ctx.deployment_id,
+    )  # fmt: skip
+
+
+def _failed(stored: dict[str, Any]) -> str:
+    names = [f"{r['name']} ({r['message']})" for r in stored["results"] if r["status"] == "failed"]
+    return f"{len(names)} check(s) failed: {'; '.join(names)}"
+
+
+class VerifyStep(Step):
+    """All checks against green; what serves now is the `current` side of diff checks."""
+
+    name = "verify"
+
+    def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+        assert ctx.loaded is not None and ctx.settings is not None
+        checks = load_checks(ctx.loaded)
+        serving = ctx.facts.get("previous_sha") is not None
+        target = _target(
+            ctx, "candidate", f"http://127.0.0.1:{ctx.facts['instance']['port']}",
+            frontdoor_url(ctx.settings) if serving else None,
+        )  # fmt: skip
+        stored = _verify(ctx, checks, "candidate", target)
+        ctx.facts["verification_id"] = stored["id"]
+        data.update(verification_id=stored["id"], summary=_summary(stored))
+        if not stored["passed"]:
+            raise ChecksFailedError(
+                _failed(stored),
+                next_action=f"nothing was switched; read `shiplane report {stored['id']}`",
+            )
+        return data
+
+
+class SmokeStep(Step):
+    """Through the front door: /_deploy/version reports the new sha, the health route is 2xx,
+    and the `smoke` group passes. A failure switches back (exit 4)."""
+
+    name = "smoke"
+
+    def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+        assert ctx.loaded is not None and ctx.settings is not None
+        checks = [c for c in load_checks(ctx.loaded) if c.group == "smoke"]
+        target = _target(ctx, "serving", frontdoor_url(ctx.settings), None)
+        health = make_health_check(ctx.config.app.health)
+        stored = _verify(ctx, [health, *checks], "smoke", target)
+        data.update(verification_id=stored["id"], summary=_summary(stored))
+        if not stored["passed"]:
+            raise SmokeFailedError(
+                _failed(stored),
+                next_action=f"the previous version serves again; `shiplane report {stored['id']}`",
+            )
+        return data
+
+
+def make_health_check(path: str) -> Check:
+    return HttpCheck(kind="http", name="health (front door)", group="smoke", path=path)
+
+
+def _summary(stored: dict[str, Any]) -> str:
+    counts = stored["summary"]
+    return f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"

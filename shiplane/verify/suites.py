@@ -1,0 +1,99 @@
+"""`tests` and `load` checks: the app's own suites, and concurrent requests against budgets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from shiplane.verify.http import writes_allowed
+from shiplane.verify.models import LoadCheck, TestsCheck
+from shiplane.verify.target import CheckFailed, Skipped, Target, excerpt
+
+
+def run_tests(check: TestsCheck, target: Target) -> str:
+    if not writes_allowed(check.allow_in, target):
+        raise Skipped(f"test suites may write; {target.env} is gated (add allow_in = [...])")
+    if target.release_dir is None:
+        raise Skipped("no release directory to run the suite in")
+    env = {
+        **os.environ,
+        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+        "SHIPLANE_BASE_URL": target.base_url,
+        "SHIPLANE_ENV": target.env,
+        "SHIPLANE_SHA": target.sha,
+    }
+    env.pop("SHIPLANE_FAULT", None)
+    if target.db_path is not None:
+        env["DATABASE_URL"] = f"sqlite:///{target.db_path}"
+    try:
+        proc = subprocess.run(
+            shlex.split(check.command), cwd=target.release_dir, env=env, capture_output=True,
+            text=True, timeout=check.timeout, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise CheckFailed(f"{check.command!r} timed out after {check.timeout:g}s") from exc
+    except OSError as exc:
+        raise CheckFailed(f"{check.command!r} could not start: {exc.strerror}") from exc
+    output = target.redact(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise CheckFailed(
+            f"{check.command!r} exited {proc.returncode}", {"output": excerpt(output[-2000:], 800)}
+        )
+    summary = output.strip().splitlines()[-1] if output.strip() else "passed"
+    if check.coverage_min is not None:
+        percent = _coverage(target.release_dir / check.coverage_file)
+        if percent < check.coverage_min:
+            raise CheckFailed(f"coverage {percent:.1f}% is below {check.coverage_min:g}%")
+        summary += f"; coverage {percent:.1f}%"
+    return summary
+
+
+def _coverage(path: Path) -> float:
+    try:
+        return float(json.loads(path.read_text())["totals"]["percent_covered"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckFailed(f"coverage report {path.name} unreadable: {exc}") from exc
+
+
+def run_load(check: LoadCheck, target: Target) -> str:
+    latencies, errors = asyncio.run(_hammer(check, target.base_url + check.path))
+    latencies.sort()
+    p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)] if latencies else float("inf")
+    rate = errors / check.requests
+    detail = {"requests": check.requests, "errors": errors, "p95_ms": round(p95, 1)}
+    if rate > check.max_error_rate:
+        raise CheckFailed(f"error rate {rate:.1%} above {check.max_error_rate:.1%}", detail)
+    if check.p95_ms is not None and p95 > check.p95_ms:
+        raise CheckFailed(f"p95 {p95:.0f} ms above budget {check.p95_ms:g} ms", detail)
+    return f"{check.requests} requests, p95 {p95:.0f} ms, {errors} error(s)"
+
+
+async def _hammer(check: LoadCheck, url: str) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    queue = iter(range(check.requests))
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        nonlocal errors
+        for _ in queue:
+            started = time.monotonic()
+            try:
+                response = await http.get(url)
+                if response.status_code >= 400:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append((time.monotonic() - started) * 1000)
+
+    limits = httpx.Limits(max_connections=check.concurrency)
+    async with httpx.AsyncClient(timeout=30, verify=False, limits=limits) as http:
+        await asyncio.gather(*(worker(http) for _ in range(check.concurrency)))
+    return latencies, errors

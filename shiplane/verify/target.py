@@ -1,0 +1,67 @@
+"""What checks run against, and what each check reports."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shiplane.config.redact import Redactor
+
+
+@dataclass
+class Target:
+    env: str
+    base_url: str  # the candidate instance, or the front door
+    sha: str
+    phase: str  # "candidate" (green, before any traffic) | "serving" (through the front door)
+    db_path: Path | None = None
+    release_dir: Path | None = None
+    migrations: str = "migrations"
+    current_url: str | None = None  # what serves now, for diff checks
+    gated: bool = False  # the env has promote_from: writes need allow_in
+    redact: Redactor = field(default_factory=Redactor)
+    captures: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CheckResult:
+    name: str
+    kind: str
+    group: str
+    status: str  # passed | failed | skipped
+    duration_ms: int = 0
+    message: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "name": self.name, "kind": self.kind, "group": self.group, "status": self.status,
+            "duration_ms": self.duration_ms, "message": self.message,
+        }  # fmt: skip
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+class CheckFailed(Exception):
+    def __init__(self, message: str, detail: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail or {}
+
+
+class Skipped(Exception):
+    pass
+
+
+def timed(run: Callable[[], str]) -> tuple[str, int]:
+    started = time.monotonic()
+    message = run()
+    return message, int((time.monotonic() - started) * 1000)
+
+
+def excerpt(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
