@@ -27,14 +27,16 @@ def test_migrate_backup_restore_cycle(app_repo: AppRepo) -> None:
     backup = app_repo.shiplane("backup", "dev")
     assert backup.code == 0
     backup_id = backup.data["backup"]["id"]
+    at_backup = httpx.get(app_repo.url("dev", "/api/notes"), timeout=5).json()["notes"]
     httpx.post(app_repo.url("dev", "/api/notes"), json={"title": "after backup"}, timeout=5)
-    assert len(httpx.get(app_repo.url("dev", "/api/notes"), timeout=5).json()["notes"]) == 1
+    notes = httpx.get(app_repo.url("dev", "/api/notes"), timeout=5).json()["notes"]
+    assert len(notes) == len(at_backup) + 1
 
     refused = app_repo.shiplane("restore", "dev", backup_id)
     assert refused.code == 64 and "--yes" in refused.data["error"]["message"]
     restored = app_repo.shiplane("restore", "dev", backup_id, "--yes")
     assert restored.code == 0, restored.stdout
-    assert httpx.get(app_repo.url("dev", "/api/notes"), timeout=5).json()["notes"] == []
+    assert httpx.get(app_repo.url("dev", "/api/notes"), timeout=5).json()["notes"] == at_backup
     ids = [b["id"] for b in app_repo.shiplane("backups", "dev").data["backups"]]
     assert backup_id in ids and restored.data["safety_backup"] in ids
 

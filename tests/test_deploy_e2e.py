@@ -26,7 +26,7 @@ def test_happy_path_dev_then_prod(app_repo: AppRepo) -> None:
     assert run.data["ok"] is True and run.data["command"] == "deploy"
     names = [s["name"] for s in run.data["steps"]]
     assert names == ["lock", "resolve", "export", "build", "backup", "migrate", "start",
-                     "health", "switch", "smoke", "drain", "record", "prune"]  # fmt: skip
+                     "health", "verify", "switch", "smoke", "drain", "record", "prune"]  # fmt: skip
     assert all(isinstance(s["duration_ms"], int) for s in run.data["steps"])
     # The feature branch was merged into dev (a fast-forward here) and that commit serves.
     assert app_repo.git("rev-parse", "dev") == sha
@@ -36,10 +36,12 @@ def test_happy_path_dev_then_prod(app_repo: AppRepo) -> None:
     assert created.status_code == 201
     assert "<h1>Notes</h1>" in httpx.get(app_repo.url("dev", "/"), timeout=5).text
 
-    run = app_repo.shiplane("deploy", "prod", "--ref", "dev")
+    assert app_repo.shiplane("verify", "dev").code == 0
+    run = app_repo.shiplane("promote", "prod")
     assert run.code == 0, run.stdout
+    assert app_repo.git("rev-parse", "main") == sha  # main fast-forwarded to what dev verified
     assert get_json(app_repo.url("prod", "/api/version"))["version"] == "1.1.0"
-    # prod has its own database: dev's note is not there.
+    # prod has its own database: dev's notes are not there, and prod's checks did not write.
     assert get_json(app_repo.url("prod", "/api/notes"))["notes"] == []
     backups = app_repo.shiplane("backups", "prod")
     assert backups.code == 0 and len(backups.data["backups"]) == 1
@@ -80,7 +82,7 @@ def test_rollback_reverts_migration_with_down(app_repo: AppRepo) -> None:
     assert "pinned" not in columns(db, "notes")
     assert get_json(app_repo.url("dev", "/api/version"))["version"] == "1.0.0"
     titles = [n["title"] for n in get_json(app_repo.url("dev", "/api/notes"))["notes"]]
-    assert titles == ["kept"]  # the down migration kept the data written after the deploy
+    assert "kept" in titles  # the down migration kept the data written after the deploy
 
     # Forward again, then roll back restoring the backup instead of running down.
     assert app_repo.shiplane("deploy", "dev").code == 0
