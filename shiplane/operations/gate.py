@@ -34,7 +34,7 @@ def evidence_for(
         elif latest["passed"] and latest["config_hash"] != config_hash:
             why = f"the checks changed since verification {latest['id']}"
         elif latest["passed"]:
-            why = f"verification {latest['id']} was partial or ran before the switch"
+            why = f"verification {latest['id']} ran only --only {latest['only_group']}"
         else:
             why = f"its latest verification {latest['id']} failed"
         raise RefusedError(

@@ -45,18 +45,21 @@ def get(db: StateDB, verification_id: str) -> dict[str, Any] | None:
 
 
 def latest_passing(db: StateDB, env: str, sha: str, config_hash: str) -> dict[str, Any] | None:
-    """The newest complete (not --only) passing verification of this sha with these checks."""
+    """The newest passing `shiplane verify` (all checks, through the front door) of this sha
+    with these checks; the deploy's own candidate and smoke runs do not count."""
     row = db.conn.execute(
         "SELECT * FROM verifications WHERE env = ? AND sha = ? AND config_hash = ? AND passed = 1"
-        " AND only_group IS NULL ORDER BY created_epoch DESC LIMIT 1",
+        " AND only_group IS NULL AND phase = 'serving' ORDER BY created_epoch DESC LIMIT 1",
         (env, sha, config_hash),
     ).fetchone()
     return _as_dict(row) if row else None
 
 
 def latest(db: StateDB, env: str, sha: str) -> dict[str, Any] | None:
+    """The newest `shiplane verify` of this sha, passing or not."""
     row = db.conn.execute(
-        "SELECT * FROM verifications WHERE env = ? AND sha = ? ORDER BY created_epoch DESC LIMIT 1",
+        "SELECT * FROM verifications WHERE env = ? AND sha = ? AND phase = 'serving'"
+        " ORDER BY created_epoch DESC LIMIT 1",
         (env, sha),
     ).fetchone()
     return _as_dict(row) if row else None
