@@ -1,4 +1,5 @@
-"""A real demo: copy examples/notes into a fresh git repo, deploy it to dev, then to prod.
+"""A real demo: copy examples/notes into a fresh git repo, deploy it to dev, verify it, promote
+it to prod, then deploy and roll back a change.
 
 Every step calls the `shiplane` CLI exactly as an agent would and prints its JSON verdict.
 """
@@ -38,6 +39,9 @@ def shiplane(repo: Path, env: dict[str, str], *args: str) -> dict:
     print(f"$ shiplane {' '.join(args)}  -> exit {proc.returncode}, {verdict}")
     if steps:
         print(f"    {steps}")
+    if "verification" in result:
+        for check in result["verification"]["results"]:
+            print(f"    {check['status']:8} {check['name']} ({check['kind']}): {check['message']}")
     if proc.returncode != 0:
         raise SystemExit(proc.returncode)
     return result
@@ -89,7 +93,8 @@ def main() -> None:
             ),
             timeout=5,
         ).read()
-        shiplane(repo, env, "deploy", "prod", "--ref", "dev")
+        shiplane(repo, env, "verify", "dev")
+        shiplane(repo, env, "promote", "prod")
         print(f"    prod serves {get(f'http://127.0.0.1:{prod_port}/api/version')}")
         (repo / "VERSION").write_text("1.2.0\n")
         sh(repo, *git, "commit", "-qam", "notes 1.2.0")
