@@ -97,7 +97,7 @@ def main() -> None:
         first, _ = run(repo, env, "deploy", "dev")
         (repo / "VERSION").write_text("2.0.0\n")
         git("commit", "-qam", "v2")
-        deploys, rollbacks = [], []
+        deploys, rollbacks, verifies = [], [], []
         stop = threading.Event()
         counts = {"total": 0, "failed": 0}
 
@@ -115,7 +115,10 @@ def main() -> None:
         thread.start()
         try:
             for _ in range(args.cycles):
-                deploys.append(run(repo, env, "deploy", "dev")[0])
+                elapsed, data = run(repo, env, "deploy", "dev")
+                deploys.append(elapsed)
+                verify_ms = sum(s["duration_ms"] for s in data["steps"] if s["name"] == "verify")
+                verifies.append(verify_ms / 1000)
                 rollbacks.append(run(repo, env, "rollback", "dev")[0])
         finally:
             stop.set()
@@ -134,6 +137,9 @@ def main() -> None:
     print(f"{'first deploy (server start + migrations)':44} {first * 1000:8.0f} ms")
     print(f"{f'deploy wall time (median of {len(deploys)})':44} {deploy * 1000:8.0f} ms")
     print(f"{'deploy / app start (ratio)':44} {deploy / app:8.2f} x")
+    checks = statistics.median(verifies)
+    print(f"{'  of which verify step (all checks, median)':44} {checks * 1000:8.0f} ms")
+    print(f"{'deploy without verify / app start (ratio)':44} {(deploy - checks) / app:8.2f} x")
     print(f"{'deploy overhead (deploy - app start)':44} {(deploy - app) * 1000:8.0f} ms")
     print(f"{'rollback wall time (median)':44} {rollback * 1000:8.0f} ms")
     print(f"{'rollback / app start (ratio)':44} {rollback / app:8.2f} x")
