@@ -12,7 +12,7 @@ from tests.sqlite_util import query
 
 pytestmark = pytest.mark.e2e
 
-STEPS = ["resolve", "export", "build", "backup", "migrate", "start", "health", "verify", "switch",
+STEPS = ["resolve", "export", "build", "guard", "backup", "migrate", "start", "health", "verify", "switch",
          "smoke", "drain", "record"]  # fmt: skip
 
 

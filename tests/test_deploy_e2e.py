@@ -25,7 +25,7 @@ def test_happy_path_dev_then_prod(app_repo: AppRepo) -> None:
     assert run.code == 0, run.stdout
     assert run.data["ok"] is True and run.data["command"] == "deploy"
     names = [s["name"] for s in run.data["steps"]]
-    assert names == ["lock", "resolve", "export", "build", "backup", "migrate", "start",
+    assert names == ["lock", "resolve", "export", "build", "guard", "backup", "migrate", "start",
                      "health", "verify", "switch", "smoke", "drain", "record", "prune"]  # fmt: skip
     assert all(isinstance(s["duration_ms"], int) for s in run.data["steps"])
     # The feature branch was merged into dev (a fast-forward here) and that commit serves.

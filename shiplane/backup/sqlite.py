@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.errors import BackupError
+from shiplane.migrate.schema import fingerprint
 
 ARCHIVE = "database.db.gz"
 MANIFEST = "manifest.json"
@@ -54,6 +55,7 @@ def create_backup(db_path: Path, backups_dir: Path, meta: dict[str, Any]) -> dic
                 dest.close()
                 if source is not None:
                     source.close()
+            schema = fingerprint(copy)
             with (
                 copy.open("rb") as raw,
                 os.fdopen(_private_file(archive), "wb") as out,
@@ -66,6 +68,7 @@ def create_backup(db_path: Path, backups_dir: Path, meta: dict[str, Any]) -> dic
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "source": str(db_path),
             "empty": empty,
+            "fingerprint": schema,
             "archive": ARCHIVE,
             "sha256": sha256_file(archive),
             "size": archive.stat().st_size,
@@ -130,6 +133,7 @@ def restore_backup(backup_dir: Path, db_path: Path) -> dict[str, Any]:
                 dest = sqlite3.connect(db_path, timeout=30)
                 try:
                     source.backup(dest)
+                    live = dest.execute("PRAGMA integrity_check").fetchone()[0]
                 finally:
                     dest.close()
             finally:
@@ -138,12 +142,27 @@ def restore_backup(backup_dir: Path, db_path: Path) -> dict[str, Any]:
         raise BackupError(
             f"restoring backup {backup_dir.name} failed: {exc}", step="restore"
         ) from exc
-    return manifest
+    restored = fingerprint(db_path)
+    expected = manifest.get("fingerprint")
+    if live != "ok" or (expected is not None and restored != expected):
+        raise BackupError(
+            f"after restoring {backup_dir.name}: integrity_check {live!r}, schema {restored} "
+            f"(backup recorded {expected})",
+            step="restore",
+            next_action="restore the pre-restore safety backup and look at the database",
+        )
+    return {**manifest, "verified": {"integrity_check": live, "schema": restored}}
 
 
-def prune_backups(backups_dir: Path, keep: int) -> list[str]:
+def prune_backups(backups_dir: Path, keep: int, keep_days: float | None = None) -> list[str]:
+    """Remove backups beyond the newest ``keep`` and those older than ``keep_days``; the newest
+    backup always stays."""
     removed = []
-    for manifest in list_backups(backups_dir)[keep:]:
-        shutil.rmtree(backups_dir / str(manifest["id"]), ignore_errors=True)
-        removed.append(str(manifest["id"]))
+    cutoff = datetime.now(UTC).timestamp() - keep_days * 86400 if keep_days else None
+    for index, manifest in enumerate(list_backups(backups_dir)):
+        created = datetime.fromisoformat(str(manifest["created_at"])).timestamp()
+        too_old = cutoff is not None and created < cutoff
+        if index > 0 and (index >= keep or too_old):
+            shutil.rmtree(backups_dir / str(manifest["id"]), ignore_errors=True)
+            removed.append(str(manifest["id"]))
     return removed

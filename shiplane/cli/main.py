@@ -71,6 +71,9 @@ def deploy(
     force: Annotated[
         bool, typer.Option("--force", help="A person at a terminal deploys to a gated env.")
     ] = False,
+    accept_drift: Annotated[
+        bool, typer.Option("--accept-drift", help="Migrate a schema changed outside shiplane.")
+    ] = False,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -78,7 +81,7 @@ def deploy(
     _finish(
         "deploy",
         lambda: api.deploy(env, ref=ref, config_path=config, progress=render.progress,
-                           force=force),
+                           force=force, accept_drift=accept_drift),
         json_, env,
     )  # fmt: skip
 
@@ -200,10 +203,16 @@ def migrate(
     action: Annotated[str, typer.Argument(help="status | up | down")] = "status",
     to: Annotated[int | None, typer.Option(help="Target migration number.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, change nothing.")] = False,
+    rehearse: Annotated[
+        bool, typer.Option("--rehearse", help="up -> down -> up of pending ones on a copy.")
+    ] = False,
+    lint: Annotated[bool, typer.Option("--lint", help="Flag risky pending migrations.")] = False,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Migration status, or apply/revert migrations of the serving release (backup first)."""
+    """Migration status, apply/revert (backup first), --lint or --rehearse pending ones."""
+    if rehearse or lint:
+        action = "rehearse" if rehearse else "lint"
     _finish(
         f"migrate {action}",
         lambda: api.migrate(env, action, to=to, dry_run=dry_run, config_path=config),

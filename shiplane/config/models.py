@@ -109,6 +109,12 @@ class Environment(Strict):
     requires_approval: bool = Field(
         default=False, description="`promote` waits for `shiplane approve ID` by a person."
     )
+    rehearse: bool | None = Field(
+        default=None,
+        description="Rehearse pending migrations on a copy first (default: gated envs).",
+    )
+    backups_keep: int = Field(default=10, ge=1, description="Backups kept at most.")
+    backups_keep_days: float = Field(default=7.0, gt=0, description="Backups older are pruned.")
 
 
 class Config(Strict):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import re
@@ -18,6 +19,10 @@ from shiplane.errors import MigrationError
 FILE_RE = re.compile(r"^(?P<version>\d{3,})_(?P<name>[A-Za-z0-9_]+)\.(?P<kind>py|sql)$")
 DOWN_MARKER = re.compile(r"^\s*--\s*down\s*$", re.IGNORECASE | re.MULTILINE)
 UP_MARKER = re.compile(r"^\s*--\s*up\s*$", re.IGNORECASE | re.MULTILINE)
+SQL_ANNOTATION = re.compile(r"^\s*--\s*shiplane:\s*([a-z-]+)\s*$", re.IGNORECASE | re.MULTILINE)
+# Annotations: "irreversible" (no working down: rollback restores the backup) and
+# "expand-contract" (a destructive step deliberately done as the contract half).
+PY_ANNOTATIONS = {"IRREVERSIBLE": "irreversible", "EXPAND_CONTRACT": "expand-contract"}
 
 Action = Callable[[sqlite3.Connection], None]
 
@@ -42,6 +47,28 @@ class Migration:
 
     def down_action(self) -> Action:
         return self._action("down")
+
+    @property
+    def annotations(self) -> set[str]:
+        if self.kind == "sql":
+            return {a.lower() for a in SQL_ANNOTATION.findall(self.path.read_text())}
+        module = self._module()
+        return {name for attr, name in PY_ANNOTATIONS.items() if getattr(module, attr, False)}
+
+    @property
+    def irreversible(self) -> bool:
+        return "irreversible" in self.annotations
+
+    def up_source(self) -> str:
+        """The text that runs on `up`: the SQL up section, or the source of def up()."""
+        text = self.path.read_text()
+        if self.kind == "sql":
+            return split_sql(text)[0]
+        tree = ast.parse(text)
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == "up":
+                return ast.get_source_segment(text, node) or ""
+        return ""
 
     def has_down(self) -> bool:
         if self.kind == "sql":

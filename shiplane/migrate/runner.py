@@ -111,6 +111,14 @@ class SqliteMigrator:
                 step="migrate",
                 next_action="roll back with --restore-db to restore the pre-deploy backup",
             )
+        irreversible = [by_version[a["version"]].label for a in targets
+                        if by_version[a["version"]].irreversible]  # fmt: skip
+        if irreversible:
+            raise MigrationError(
+                f"{', '.join(irreversible)} is declared irreversible",
+                step="migrate",
+                next_action="roll back with --restore-db to restore the pre-deploy backup",
+            )
         actions = [
             (by_version[a["version"]], by_version[a["version"]].down_action()) for a in targets
         ]

@@ -19,6 +19,7 @@ from shiplane.operations.session import (
 from shiplane.pipeline.context import Progress
 from shiplane.pipeline.saga import Step
 from shiplane.pipeline.steps_database import BackupStep, MigrateStep
+from shiplane.pipeline.steps_guard import GuardStep
 from shiplane.pipeline.steps_record import PruneStep, RecordStep
 from shiplane.pipeline.steps_source import BuildStep, ExportStep, LockStep, ResolveStep
 from shiplane.pipeline.steps_traffic import DrainStep, HealthStep, StartStep, SwitchStep
@@ -29,7 +30,8 @@ from shiplane.server.client import ServerClient
 
 def deploy_steps() -> list[Step]:
     return [
-        LockStep(), ResolveStep(), ExportStep(), BuildStep(), BackupStep(), MigrateStep(),
+        LockStep(), ResolveStep(), ExportStep(), BuildStep(), GuardStep(), BackupStep(),
+        MigrateStep(),
         StartStep(), HealthStep(), VerifyStep(), SwitchStep(), SmokeStep(), DrainStep(),
         RecordStep(), PruneStep(),
     ]  # fmt: skip
@@ -41,6 +43,7 @@ def deploy(
     config_path: Path | None = None,
     progress: Progress | None = None,
     force: bool = False,
+    accept_drift: bool = False,
 ) -> Result:
     loaded = load_validated(config_path, env)
     source = loaded.config.environments[env].promote_from
@@ -57,7 +60,7 @@ def deploy(
     with open_root(loaded) as (layout, db):
         settings_env = loaded.config.environments.get(env)
         recovered = recover_stale(loaded, layout, db)
-        options = {"ref": ref, "force": force and source is not None}
+        options = {"ref": ref, "force": force and source is not None, "accept_drift": accept_drift}
         ctx = make_context(loaded, layout, db, env, "deploy", progress, options)
         assert settings_env is not None
         try:

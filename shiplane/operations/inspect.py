@@ -10,6 +10,7 @@ import httpx
 from shiplane.config.loader import env_settings
 from shiplane.errors import ConfigError
 from shiplane.migrate import SqliteMigrator, discover
+from shiplane.migrate.schema import schema_state
 from shiplane.operations.recover import recover_stale
 from shiplane.operations.session import database_path, open_app
 from shiplane.results import Result, StepResult
@@ -41,6 +42,7 @@ def status(env: str | None = None, config_path: Path | None = None) -> Result:
                 "reachable": False, "sha": None, "healthy": False
             }  # fmt: skip
             db_path = database_path(layout, settings)
+            schema = schema_state(db, name, Path(db_path)) if db_path else None
             migrations: dict[str, Any] = {}
             if db_path and state and state.get("release"):
                 release_dir = Path(state["spec"].get("release_dir", ""))
@@ -58,6 +60,7 @@ def status(env: str | None = None, config_path: Path | None = None) -> Result:
                 "healthy": door["healthy"],
                 "consistent": door["sha"] == recorded_sha,
                 "migrations": migrations,
+                "schema": schema,
                 "lock": holder["deployment_id"] if holder else None,
                 "last_deployments": [_brief(d) for d in db.deployments(name, limit=3)],
             }

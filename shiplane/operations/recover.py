@@ -13,6 +13,7 @@ from shiplane.layout import Layout
 from shiplane.pipeline.context import Context, DeployLog
 from shiplane.pipeline.saga import Step, undo_steps
 from shiplane.pipeline.steps_database import BackupStep, MigrateDownStep, MigrateStep
+from shiplane.pipeline.steps_guard import GuardStep
 from shiplane.pipeline.steps_record import PruneStep, RecordStep, roll_forward
 from shiplane.pipeline.steps_source import (
     BuildStep,
@@ -29,7 +30,7 @@ from shiplane.state.db import StateDB, now
 from shiplane.state.procs import process_alive
 
 _COMMON: list[type[Step]] = [
-    LockStep, ResolveStep, ExportStep, BuildStep, BackupStep, StartStep, HealthStep,
+    LockStep, ResolveStep, ExportStep, BuildStep, GuardStep, BackupStep, StartStep, HealthStep,
     VerifyStep, SwitchStep, SmokeStep, DrainStep, RecordStep, PruneStep,
 ]  # fmt: skip
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from shiplane.backup import create_backup, restore_backup
+from shiplane.backup import create_backup, prune_backups, restore_backup
 from shiplane.errors import MigrationError
 from shiplane.migrate import SqliteMigrator, discover
 from shiplane.pipeline.context import Context
@@ -51,7 +51,11 @@ class BackupStep(Step):
             },
         )
         ctx.facts["backup_id"] = manifest["id"]
-        data.update(backup_id=manifest["id"], summary=f"backup {manifest['id']}")
+        pruned = prune_backups(
+            ctx.layout.backups(ctx.env), ctx.settings.env.backups_keep,
+            ctx.settings.env.backups_keep_days,
+        )  # fmt: skip
+        data.update(backup_id=manifest["id"], pruned=pruned, summary=f"backup {manifest['id']}")
         return data
 
 

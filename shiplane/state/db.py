@@ -91,6 +91,13 @@ CREATE TABLE IF NOT EXISTS promotions (
     decided_at TEXT,
     deployment_id TEXT
 );
+CREATE TABLE IF NOT EXISTS fingerprints (
+    env TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    source TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fingerprints_env ON fingerprints(env, recorded_at);
 CREATE TABLE IF NOT EXISTS locks (
     env TEXT PRIMARY KEY,
     deployment_id TEXT NOT NULL,
@@ -261,6 +268,23 @@ class StateDB:
             f"INSERT OR REPLACE INTO env_state ({columns}) VALUES ({marks})",
             [env, *fields.values()],
         )
+
+
+def record_fingerprint(db: StateDB, env: str, fingerprint: str, source: str) -> None:
+    """The schema as shiplane left it (after a deploy, migrate, restore): drift is a change
+    nobody recorded here."""
+    db.conn.execute(
+        "INSERT INTO fingerprints (env, fingerprint, source, recorded_at) VALUES (?, ?, ?, ?)",
+        (env, fingerprint, source, now()),
+    )
+
+
+def recorded_fingerprint(db: StateDB, env: str) -> dict[str, Any] | None:
+    row = db.conn.execute(
+        "SELECT * FROM fingerprints WHERE env = ? ORDER BY recorded_at DESC, rowid DESC LIMIT 1",
+        (env,),
+    ).fetchone()
+    return dict(row) if row else None
 
 
 def _deployment_dict(row: sqlite3.Row) -> dict[str, Any]:

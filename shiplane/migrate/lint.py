@@ -1,0 +1,78 @@
+"""Migration risk lint: statements that can break the version still serving, or lose data.
+
+Such a migration must be split expand/contract and its destructive half annotated
+(``-- shiplane: expand-contract`` in SQL, ``EXPAND_CONTRACT = True`` in Python) before it may
+reach a gated environment.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from shiplane.migrate.files import Migration
+
+RULES: list[tuple[str, re.Pattern[str], str]] = [
+    ("drop-table", re.compile(r"\bDROP\s+TABLE\b", re.I), "drops a table"),
+    ("drop-column", re.compile(r"\bDROP\s+COLUMN\b", re.I), "drops a column"),
+    ("rename", re.compile(r"\bRENAME\s+(COLUMN\s+|TO\b)", re.I), "renames a table or column"),
+    ("type-change", re.compile(r"\bALTER\s+COLUMN\s+\S+\s+(SET\s+DATA\s+)?TYPE\b", re.I),
+     "changes a column type"),
+    ("non-transactional", re.compile(r"\b(CONCURRENTLY|VACUUM)\b", re.I),
+     "cannot run inside a transaction"),
+]  # fmt: skip
+NOT_NULL_ADD = re.compile(
+    r"ALTER\s+TABLE\s+[\"`]?(\w+)[\"`]?\s+ADD\s+(?:COLUMN\s+)?[^;]*?\bNOT\s+NULL\b(?P<rest>[^;]*)",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    migration: str
+    rule: str
+    message: str
+    annotated: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def lint(migration: Migration, db_path: Path | None = None) -> list[Finding]:
+    source = migration.up_source()
+    annotated = "expand-contract" in migration.annotations
+    findings = [
+        Finding(migration.label, rule, message, annotated)
+        for rule, pattern, message in RULES
+        if pattern.search(source)
+    ]
+    for match in NOT_NULL_ADD.finditer(source):
+        statement = match.group(0)
+        if "DEFAULT" in statement.upper():
+            continue
+        table = match.group(1)
+        if _has_rows(db_path, table):
+            findings.append(Finding(
+                migration.label, "not-null-without-default",
+                f"adds a NOT NULL column without a default to {table}, which has rows", annotated,
+            ))  # fmt: skip
+    return findings
+
+
+def _has_rows(db_path: Path | None, table: str) -> bool:
+    if db_path is None or not db_path.exists():
+        return False
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return conn.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone() is not None
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
+def blocking(findings: list[Finding]) -> list[Finding]:
+    """What stops a migration from reaching a gated environment."""
+    return [f for f in findings if not f.annotated]

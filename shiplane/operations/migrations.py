@@ -1,0 +1,87 @@
+"""`shiplane migrate ENV status|up|down|lint|rehearse`: migrations outside a deploy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shiplane.backup import create_backup
+from shiplane.errors import ConfigError
+from shiplane.migrate import SqliteMigrator, discover
+from shiplane.migrate.lint import lint
+from shiplane.migrate.rehearse import rehearse
+from shiplane.migrate.schema import fingerprint, schema_state
+from shiplane.operations.database import db_path_for, env_lock, serving_migrations_dir
+from shiplane.operations.recover import recover_stale
+from shiplane.operations.session import open_app
+from shiplane.results import Result
+from shiplane.state.db import record_fingerprint
+
+ACTIONS = ("status", "up", "down", "lint", "rehearse")
+
+
+def migrate(
+    env: str,
+    action: str,
+    to: int | None = None,
+    dry_run: bool = False,
+    config_path: Path | None = None,
+) -> Result:
+    if action not in ACTIONS:
+        raise ConfigError(
+            f"unknown migrate action {action!r}", next_action=f"use one of: {', '.join(ACTIONS)}"
+        )
+    if action == "down" and to is None:
+        raise ConfigError(
+            "migrate down needs --to N", next_action="e.g. shiplane migrate dev down --to 1"
+        )
+    with open_app(config_path, env) as (loaded, layout, db):
+        recover_stale(loaded, layout, db)
+        db_path = db_path_for(loaded, layout, env)
+        layout.ensure(env)
+        files = discover(serving_migrations_dir(loaded, db, env))
+        migrator = SqliteMigrator(db_path)
+        plan = migrator.plan(files)
+        result = Result(command=f"migrate {action}", env=env)
+        result.data.update(database=str(db_path), **plan.to_dict())
+        if action == "status":
+            result.data["schema"] = schema_state(db, env, db_path)
+            return result
+        if action in ("lint", "rehearse"):
+            # What is about to ship: the repository's migrations, pending in this database.
+            work_files = discover(loaded.repo_dir / loaded.config.database.migrations)
+            pending = SqliteMigrator(db_path).plan(work_files).pending
+            if action == "lint":
+                findings = [f.to_dict() for m in pending for f in lint(m, db_path)]
+                result.data["lint"] = findings
+                result.data["blocking_for_gated_envs"] = [f for f in findings if not f["annotated"]]
+            else:
+                result.data["rehearsal"] = rehearse(db_path, work_files)
+            return result
+        if dry_run:
+            if action == "up":
+                todo = [m for m in plan.pending if to is None or m.version <= to]
+                result.data["would_apply"] = [
+                    {"migration": m.label, "statements": m.statements("up")} for m in todo
+                ]
+            else:
+                result.data["would_revert"] = [
+                    f"{a['version']:03d}_{a['name']}"
+                    for a in reversed(plan.applied) if a["version"] > (to or 0)
+                ]  # fmt: skip
+            result.data["dry_run"] = True
+            return result
+        with env_lock(db, env, "migrate"):
+            migrator.check_not_edited(plan)
+            backup = create_backup(
+                db_path, layout.backups(env), {"env": env, "reason": f"migrate {action}",
+                                               "migrations": plan.to_dict()["applied"]},
+            )  # fmt: skip
+            if action == "up":
+                result.data["applied_now"] = migrator.up(files, to=to)
+            else:
+                assert to is not None
+                result.data["reverted_now"] = migrator.down(files, to=to)
+            result.data["backup_id"] = backup["id"]
+            result.data.update(migrator.plan(files).to_dict())
+            record_fingerprint(db, env, fingerprint(db_path), f"migrate {action}")
+        return result

@@ -1,0 +1,62 @@
+"""The schema guard before anything touches the database: drift, risk lint, rehearsal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from shiplane.errors import MigrationError, RefusedError
+from shiplane.migrate import SqliteMigrator, discover
+from shiplane.migrate.lint import blocking, lint
+from shiplane.migrate.rehearse import rehearse
+from shiplane.migrate.schema import schema_state
+from shiplane.pipeline.context import Context
+from shiplane.pipeline.saga import Step
+
+
+class GuardStep(Step):
+    name = "guard"
+
+    def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+        if ctx.facts.get("db_path") is None:
+            data["summary"] = "no database"
+            return data
+        assert ctx.settings is not None
+        db_path = Path(ctx.facts["db_path"])
+        migrations = discover(Path(ctx.facts["release_dir"]) / ctx.config.database.migrations)
+        plan = SqliteMigrator(db_path).plan(migrations)
+        schema = schema_state(ctx.db, ctx.env, db_path)
+        data["schema"] = schema
+        if schema["drift"] and plan.pending and not ctx.options.get("accept_drift"):
+            raise RefusedError(
+                f"the {ctx.env} schema changed outside shiplane (fingerprint "
+                f"{schema['fingerprint']}, recorded {schema['recorded']}); migrating it could fail",
+                next_action=f"inspect the schema, then `shiplane deploy {ctx.env} --accept-drift`",
+            )
+        findings = [f for m in plan.pending for f in lint(m, db_path)]
+        data["lint"] = [f.to_dict() for f in findings]
+        gated = ctx.settings.env.promote_from is not None
+        if gated and blocking(findings):
+            risky = "; ".join(f"{f.migration}: {f.message}" for f in blocking(findings))
+            raise RefusedError(
+                f"risky migration(s) for gated {ctx.env}: {risky}",
+                next_action="split it expand/contract and annotate the destructive half "
+                "(-- shiplane: expand-contract / EXPAND_CONTRACT = True)",
+            )
+        rehearsal = ctx.settings.env.rehearse
+        if (gated if rehearsal is None else rehearsal) and plan.pending:
+            try:
+                data["rehearsal"] = rehearse(db_path, migrations)
+            except MigrationError as exc:
+                exc.message = f"rehearsal on a copy: {exc.message}"
+                exc.step = "guard"
+                raise
+        parts = [
+            f"schema {schema['fingerprint']}" + (" (drift accepted)" if schema["drift"] else "")
+        ]
+        if findings:
+            parts.append(f"{len(findings)} lint finding(s)")
+        if "rehearsal" in data:
+            parts.append(data["rehearsal"]["summary"])
+        data["summary"] = "; ".join(parts)
+        return data
