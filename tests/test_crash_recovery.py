@@ -12,8 +12,8 @@ from tests.sqlite_util import query
 
 pytestmark = pytest.mark.e2e
 
-STEPS = ["resolve", "export", "build", "guard", "backup", "migrate", "start", "health", "verify", "switch",
-         "smoke", "drain", "record"]  # fmt: skip
+STEPS = ["resolve", "export", "build", "guard", "backup", "migrate", "start", "health", "verify",
+         "switch", "smoke", "drain", "record"]  # fmt: skip
 
 
 def schema(db: Path) -> list[str]:
