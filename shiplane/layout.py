@@ -75,8 +75,9 @@ class Layout:
             ):
                 directory.mkdir(exist_ok=True, mode=0o700)
 
-    def database_path(self, env: str, url: str) -> Path:
-        """sqlite:///relative.db lives in the env's shared dir; sqlite:////abs.db stays absolute."""
-        raw = url.removeprefix("sqlite:///")
-        path = Path(raw)
-        return path if path.is_absolute() else self.shared(env) / path
+    def database_url(self, env: str, url: str) -> str:
+        """sqlite:///relative.db lives in the env's shared dir; other URLs stay as they are."""
+        if not url.startswith("sqlite:///"):
+            return url
+        path = Path(url.removeprefix("sqlite:///"))
+        return f"sqlite:///{path if path.is_absolute() else self.shared(env) / path}"

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.pg import PgServer, pg_server
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "notes"
 SHIPLANE = [sys.executable, "-m", "shiplane"]
@@ -112,6 +114,12 @@ def make_repo(tmp_path: Path) -> AppRepo:
     app.commit("notes 1.0.0")
     app.git("branch", "dev")
     return app
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgServer]:
+    with pg_server(free_port()) as server:
+        yield server
 
 
 @pytest.fixture

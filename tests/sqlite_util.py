@@ -6,6 +6,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from shiplane.databases.sqlite import SqliteDatabase
+
 
 def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(db)
@@ -30,3 +32,7 @@ def columns(db: Path, table: str) -> set[str]:
 
 def tables(db: Path) -> set[str]:
     return {row[0] for row in query(db, "SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def database(path: Path) -> SqliteDatabase:
+    return SqliteDatabase(f"sqlite:///{path}")

@@ -12,7 +12,7 @@ import pytest
 from shiplane.backup import create_backup, list_backups, prune_backups, restore_backup
 from shiplane.errors import BackupError, LockHeldError
 from shiplane.state import StateDB, acquire, holder, release
-from tests.sqlite_util import dump
+from tests.sqlite_util import database, dump
 
 
 def make_db(path: Path, rows: int) -> None:
@@ -27,20 +27,20 @@ def test_round_trip_preserves_every_row(tmp_path: Path) -> None:
     db = tmp_path / "app.db"
     make_db(db, 500)
     before = dump(db)
-    manifest = create_backup(db, tmp_path / "backups", {"sha": "abc"})
+    manifest = create_backup(database(db), tmp_path / "backups", {"sha": "abc"})
     archive = tmp_path / "backups" / manifest["id"] / "database.db.gz"
     assert archive.stat().st_mode & 0o777 == 0o600
     assert manifest["sha"] == "abc" and len(manifest["sha256"]) == 64
     make_db(db, 10)  # changes after the backup
     assert dump(db) != before
-    restore_backup(tmp_path / "backups" / manifest["id"], db)
+    restore_backup(tmp_path / "backups" / manifest["id"], database(db))
     assert dump(db) == before
 
 
 def test_corrupted_backup_is_refused_before_overwriting(tmp_path: Path) -> None:
     db = tmp_path / "app.db"
     make_db(db, 20)
-    manifest = create_backup(db, tmp_path / "backups", {})
+    manifest = create_backup(database(db), tmp_path / "backups", {})
     archive = tmp_path / "backups" / manifest["id"] / "database.db.gz"
     data = bytearray(archive.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -48,7 +48,7 @@ def test_corrupted_backup_is_refused_before_overwriting(tmp_path: Path) -> None:
     make_db(db, 5)
     current = dump(db)
     with pytest.raises(BackupError, match="corrupted"):
-        restore_backup(tmp_path / "backups" / manifest["id"], db)
+        restore_backup(tmp_path / "backups" / manifest["id"], database(db))
     assert dump(db) == current
     assert archive.exists()
 
@@ -56,7 +56,7 @@ def test_corrupted_backup_is_refused_before_overwriting(tmp_path: Path) -> None:
 def test_prune_keeps_newest(tmp_path: Path) -> None:
     db = tmp_path / "app.db"
     make_db(db, 1)
-    ids = [create_backup(db, tmp_path / "b", {})["id"] for _ in range(4)]
+    ids = [create_backup(database(db), tmp_path / "b", {})["id"] for _ in range(4)]
     assert prune_backups(tmp_path / "b", keep=2) == [ids[1], ids[0]]
     assert [m["id"] for m in list_backups(tmp_path / "b")] == [ids[3], ids[2]]
 

@@ -36,7 +36,7 @@ def test_migrate_backup_restore_cycle(app_repo: AppRepo) -> None:
     assert refused.code == 64 and "--yes" in refused.data["error"]["message"]
     restored = app_repo.shiplane("restore", "dev", backup_id, "--yes")
     assert restored.code == 0, restored.stdout
-    assert restored.data["verified"]["integrity_check"] == "ok"
+    assert restored.data["verified"]["integrity"] == "ok"
     assert httpx.get(app_repo.url("dev", "/api/notes"), timeout=5).json()["notes"] == at_backup
     ids = [b["id"] for b in app_repo.shiplane("backups", "dev").data["backups"]]
     assert backup_id in ids and restored.data["safety_backup"] in ids

@@ -13,7 +13,7 @@ from shiplane.backup import create_backup, list_backups, prune_backups
 from shiplane.migrate import discover
 from shiplane.migrate.lint import blocking, lint
 from tests.conftest import AppRepo
-from tests.sqlite_util import columns
+from tests.sqlite_util import columns, database
 
 ADD_LEGACY = (
     "ALTER TABLE notes ADD COLUMN legacy TEXT;\n-- down\nALTER TABLE notes DROP COLUMN legacy;\n"
@@ -139,18 +139,18 @@ def test_not_null_without_default_only_on_populated_tables(tmp_path: Path) -> No
     (directory / "001_x.sql").write_text("ALTER TABLE t ADD COLUMN x TEXT NOT NULL;\n")
     (directory / "002_y.sql").write_text("ALTER TABLE t ADD COLUMN y TEXT NOT NULL DEFAULT '';\n")
     migrations = discover(directory)
-    assert lint(migrations[0], db) == []  # empty table: safe
+    assert lint(migrations[0], database(db)) == []  # empty table: safe
     conn.execute("INSERT INTO t VALUES (1)")
     conn.commit()
     conn.close()
-    assert [f.rule for f in lint(migrations[0], db)] == ["not-null-without-default"]
-    assert lint(migrations[1], db) == []
+    assert [f.rule for f in lint(migrations[0], database(db))] == ["not-null-without-default"]
+    assert lint(migrations[1], database(db)) == []
 
 
 def test_retention_by_count_and_days(tmp_path: Path) -> None:
     db = tmp_path / "app.db"
     sqlite3.connect(db).close()
-    ids = [create_backup(db, tmp_path / "b", {})["id"] for _ in range(5)]
+    ids = [create_backup(database(db), tmp_path / "b", {})["id"] for _ in range(5)]
     # Age the two oldest to 8 days.
     for backup_id in ids[:2]:
         manifest_path = tmp_path / "b" / backup_id / "manifest.json"

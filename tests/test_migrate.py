@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from shiplane.errors import MigrationError
-from shiplane.migrate import SqliteMigrator, discover
-from tests.sqlite_util import query, tables
+from shiplane.migrate import Migrator, discover
+from tests.sqlite_util import database, query, tables
 
 
 def write(directory: Path, files: dict[str, str]) -> Path:
@@ -27,7 +27,7 @@ SQL_002 = "-- up\nALTER TABLE t ADD COLUMN w TEXT;\nINSERT INTO t (v, w) VALUES 
 def test_up_down_and_status(tmp_path: Path) -> None:
     migrations = discover(write(tmp_path / "m", {"001_create.py": PY_001, "002_w.sql": SQL_002}))
     assert [m.label for m in migrations] == ["001_create", "002_w"]
-    migrator = SqliteMigrator(tmp_path / "app.db")
+    migrator = Migrator(database(tmp_path / "app.db"))
     assert [m.label for m in migrator.plan(migrations).pending] == ["001_create", "002_w"]
     assert migrator.up(migrations, to=1) == ["001_create"]
     assert migrator.up(migrations) == ["002_w"]
@@ -39,7 +39,7 @@ def test_up_down_and_status(tmp_path: Path) -> None:
 
 def test_edited_applied_migration_is_refused(tmp_path: Path) -> None:
     directory = write(tmp_path / "m", {"001_create.py": PY_001})
-    migrator = SqliteMigrator(tmp_path / "app.db")
+    migrator = Migrator(database(tmp_path / "app.db"))
     migrator.up(discover(directory))
     (directory / "001_create.py").write_text(PY_001.replace("v TEXT", "v BLOB"))
     write(directory, {"002_w.sql": SQL_002})
@@ -51,7 +51,7 @@ def test_edited_applied_migration_is_refused(tmp_path: Path) -> None:
 def test_failure_rolls_back_the_whole_run(tmp_path: Path) -> None:
     bad = "-- up\nCREATE TABLE half (id INTEGER);\nINSERT INTO missing VALUES (1);\n-- down\n"
     directory = write(tmp_path / "m", {"001_create.py": PY_001, "002_bad.sql": bad})
-    migrator = SqliteMigrator(tmp_path / "app.db")
+    migrator = Migrator(database(tmp_path / "app.db"))
     with pytest.raises(MigrationError, match=r"002_bad \(up\) failed"):
         migrator.up(discover(directory))
     assert migrator.applied() == []
@@ -65,9 +65,9 @@ def test_bad_files_are_named(tmp_path: Path) -> None:
         discover(write(tmp_path / "b", {"001_a.sql": "", "001_b.sql": ""}))
     broken = discover(write(tmp_path / "c", {"001_broken.py": "def up(db:\n"}))
     with pytest.raises(MigrationError, match=r"001_broken.py:1: syntax error"):
-        SqliteMigrator(tmp_path / "c.db").up(broken)
+        Migrator(database(tmp_path / "c.db")).up(broken)
     no_down = discover(write(tmp_path / "d", {"001_x.sql": "CREATE TABLE x (id INT);"}))
-    migrator = SqliteMigrator(tmp_path / "d.db")
+    migrator = Migrator(database(tmp_path / "d.db"))
     migrator.up(no_down)
     with pytest.raises(MigrationError, match="no '-- down' section"):
         migrator.down(no_down, to=0)

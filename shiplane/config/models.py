@@ -69,15 +69,18 @@ class DeployConfig(Strict):
 
 
 def _check_database_url(value: str | None) -> str | None:
-    if value is not None and not value.startswith("sqlite:///"):
+    if value is not None and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ValueError(
-            'only sqlite:///PATH is supported by this version, e.g. "sqlite:///app.db"'
+            "use sqlite:///PATH or postgresql://USER:${DB_PASSWORD}@HOST:PORT/NAME"
+            " (${NAME} comes from the env file)"
         )
     return value
 
 
 class DatabaseConfig(Strict):
-    url: str | None = Field(default=None, description="sqlite:///file.db (relative to shared/)")
+    url: str | None = Field(
+        default=None, description="sqlite:///file.db (relative to shared/) or postgresql://..."
+    )
     migrations: str = Field(default="migrations", description="Migrations dir in the repo.")
 
     _url = field_validator("url")(_check_database_url)

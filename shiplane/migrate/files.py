@@ -24,7 +24,7 @@ SQL_ANNOTATION = re.compile(r"^\s*--\s*shiplane:\s*([a-z-]+)\s*$", re.IGNORECASE
 # "expand-contract" (a destructive step deliberately done as the contract half).
 PY_ANNOTATIONS = {"IRREVERSIBLE": "irreversible", "EXPAND_CONTRACT": "expand-contract"}
 
-Action = Callable[[sqlite3.Connection], None]
+Action = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Migration:
                     next_action="add a '-- down' section, or restore the pre-deploy backup",
                 )
 
-            def run_sql(db: sqlite3.Connection) -> None:
+            def run_sql(db: Any) -> None:
                 for statement in statements:
                     db.execute(statement)
 

@@ -8,10 +8,9 @@ reach a gated environment.
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 
+from shiplane.databases import Database
 from shiplane.migrate.files import Migration
 
 RULES: list[tuple[str, re.Pattern[str], str]] = [
@@ -40,7 +39,7 @@ class Finding:
         return dict(self.__dict__)
 
 
-def lint(migration: Migration, db_path: Path | None = None) -> list[Finding]:
+def lint(migration: Migration, database: Database | None = None) -> list[Finding]:
     source = migration.up_source()
     annotated = "expand-contract" in migration.annotations
     findings = [
@@ -53,24 +52,12 @@ def lint(migration: Migration, db_path: Path | None = None) -> list[Finding]:
         if "DEFAULT" in statement.upper():
             continue
         table = match.group(1)
-        if _has_rows(db_path, table):
+        if database is not None and database.exists() and database.has_rows(table):
             findings.append(Finding(
                 migration.label, "not-null-without-default",
                 f"adds a NOT NULL column without a default to {table}, which has rows", annotated,
             ))  # fmt: skip
     return findings
-
-
-def _has_rows(db_path: Path | None, table: str) -> bool:
-    if db_path is None or not db_path.exists():
-        return False
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        return conn.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone() is not None
-    except sqlite3.Error:
-        return False
-    finally:
-        conn.close()
 
 
 def blocking(findings: list[Finding]) -> list[Finding]:

@@ -2,43 +2,25 @@
 
 from __future__ import annotations
 
-import sqlite3
-import tempfile
-from pathlib import Path
 from typing import Any
 
+from shiplane.databases import Database
 from shiplane.errors import MigrationError
 from shiplane.migrate.files import Migration
-from shiplane.migrate.runner import SqliteMigrator
-from shiplane.migrate.schema import fingerprint
+from shiplane.migrate.runner import Migrator
 
 
-def copy_database(source: Path, target: Path) -> None:
-    dest = sqlite3.connect(target)
-    try:
-        if source.exists():
-            src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
-            try:
-                src.backup(dest)
-            finally:
-                src.close()
-    finally:
-        dest.close()
-
-
-def rehearse(db_path: Path, migrations: list[Migration]) -> dict[str, Any]:
+def rehearse(database: Database, migrations: list[Migration]) -> dict[str, Any]:
     """Raises MigrationError when a pending migration fails up, down, or the round trip."""
-    with tempfile.TemporaryDirectory(prefix="shiplane-rehearsal-") as scratch:
-        copy = Path(scratch) / "rehearsal.db"
-        copy_database(db_path, copy)
-        migrator = SqliteMigrator(copy)
+    with database.scratch_copy() as copy:
+        migrator = Migrator(copy)
         plan = migrator.plan(migrations)
         if not plan.pending:
             return {"pending": [], "summary": "nothing pending"}
-        before = fingerprint(copy)
+        before = copy.fingerprint()
         applied_before = max((a["version"] for a in plan.applied), default=0)
         migrator.up(migrations)
-        after = fingerprint(copy)
+        after = copy.fingerprint()
         one_way = [m.label for m in plan.pending if m.irreversible]
         if one_way:
             return {
@@ -55,7 +37,7 @@ def rehearse(db_path: Path, migrations: list[Migration]) -> dict[str, Any]:
                 "(-- shiplane: irreversible / IRREVERSIBLE = True)",
             )
         migrator.down(migrations, to=applied_before)
-        reverted = fingerprint(copy)
+        reverted = copy.fingerprint()
         if reverted != before:
             raise MigrationError(
                 f"down of {', '.join(m.label for m in plan.pending)} does not restore the schema "
@@ -64,7 +46,7 @@ def rehearse(db_path: Path, migrations: list[Migration]) -> dict[str, Any]:
                 next_action="fix the down migration so it undoes exactly what up did",
             )
         migrator.up(migrations)
-        if fingerprint(copy) != after:
+        if copy.fingerprint() != after:
             raise MigrationError("up after down gives another schema than the first up",
                                  step="rehearse")  # fmt: skip
         return {

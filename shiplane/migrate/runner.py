@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from shiplane.databases.base import MIGRATIONS_TABLE as TABLE
+from shiplane.databases.base import Database
 from shiplane.errors import MigrationError
 from shiplane.migrate.files import Migration
 from shiplane.state.db import now
 
-TABLE = "shiplane_migrations"
 Log = Callable[[str], None]
 
 
@@ -32,34 +31,34 @@ class MigrationPlan:
         }
 
 
-class SqliteMigrator:
-    def __init__(self, db_path: Path, log: Log | None = None) -> None:
-        self.db_path = db_path
+class Migrator:
+    """Applies and reverts migrations on any Database; one run, one transaction, lock held."""
+
+    def __init__(self, database: Database, log: Log | None = None) -> None:
+        self.database = database
         self.log: Log = log or (lambda _line: None)
 
-    def _connect(self) -> sqlite3.Connection:
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+    def _connect(self) -> Any:
         try:
-            conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn = self.database.connect()
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT"
                 " NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
-        except sqlite3.Error as exc:
+        except Exception as exc:  # sqlite3.Error, psycopg.Error: the driver's own tree
             raise MigrationError(
-                f"cannot open database {self.db_path}: {exc}", step="migrate"
+                f"cannot open {self.database.describe()}: {exc}", step="migrate"
             ) from exc
         return conn
 
     def applied(self) -> list[dict[str, Any]]:
-        if not self.db_path.exists():
+        if not self.database.exists():
             return []
         conn = self._connect()
         try:
             rows = conn.execute(
                 f"SELECT version, name, checksum, applied_at FROM {TABLE} ORDER BY version"
-            )
+            ).fetchall()
             return [
                 {"version": r[0], "name": r[1], "checksum": r[2], "applied_at": r[3]} for r in rows
             ]
@@ -94,9 +93,7 @@ class SqliteMigrator:
         todo = [m for m in plan.pending if to is None or m.version <= to]
         if not todo:
             return []
-        actions = [(m, m.up_action()) for m in todo]
-        self._run(actions, direction="up")
-        return [m.label for m in todo]
+        return self._run([(m, m.up_action()) for m in todo], direction="up")
 
     def down(self, migrations: list[Migration], to: int) -> list[str]:
         """Revert applied migrations newer than ``to``, newest first, with these files' down."""
@@ -122,32 +119,39 @@ class SqliteMigrator:
         actions = [
             (by_version[a["version"]], by_version[a["version"]].down_action()) for a in targets
         ]
-        self._run(actions, direction="down")
-        return [m.label for m, _ in actions]
+        return self._run(actions, direction="down")
 
     def _run(
-        self, actions: list[tuple[Migration, Callable[[sqlite3.Connection], None]]], direction: str
-    ) -> None:
+        self, actions: list[tuple[Migration, Callable[[Any], None]]], direction: str
+    ) -> list[str]:
+        """Runs under the lock; returns the labels it applied or reverted."""
         conn = self._connect()
+        mark = self.database.placeholder
         current: Migration | None = None
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for migration, action in actions:
-                current = migration
-                self.log(f"migrate {direction} {migration.label}")
-                action(conn)
-                if direction == "up":
-                    conn.execute(
-                        f"INSERT INTO {TABLE} (version, name, checksum, applied_at)"
-                        " VALUES (?, ?, ?, ?)",
-                        (migration.version, migration.name, migration.checksum, now()),
-                    )
-                else:
-                    conn.execute(f"DELETE FROM {TABLE} WHERE version = ?", (migration.version,))
-            conn.execute("COMMIT")
+            with self.database.transaction(conn):
+                # Another run may have finished while we waited for the lock: re-read.
+                done = {r[0] for r in conn.execute(f"SELECT version FROM {TABLE}").fetchall()}
+                actions = [
+                    (m, a) for m, a in actions if (m.version in done) == (direction == "down")
+                ]
+                for migration, action in actions:
+                    current = migration
+                    self.log(f"migrate {direction} {migration.label}")
+                    action(conn)
+                    if direction == "up":
+                        conn.execute(
+                            f"INSERT INTO {TABLE} (version, name, checksum, applied_at)"
+                            f" VALUES ({mark}, {mark}, {mark}, {mark})",
+                            (migration.version, migration.name, migration.checksum, now()),
+                        )
+                    else:
+                        conn.execute(
+                            f"DELETE FROM {TABLE} WHERE version = {mark}", (migration.version,)
+                        )
+        except MigrationError:
+            raise
         except Exception as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
             label = current.label if current else "?"
             raise MigrationError(
                 f"migration {label} ({direction}) failed: {type(exc).__name__}: {exc}; "
@@ -157,3 +161,4 @@ class SqliteMigrator:
             ) from exc
         finally:
             conn.close()
+        return [m.label for m, _ in actions]

@@ -10,25 +10,25 @@ from typing import Any
 
 from shiplane.backup import create_backup, list_backups, prune_backups, restore_backup
 from shiplane.config.loader import LoadedConfig, env_settings
+from shiplane.databases import Database
+from shiplane.databases.for_env import open_env_database
 from shiplane.errors import ConfigError
 from shiplane.layout import Layout
-from shiplane.migrate import SqliteMigrator
-from shiplane.migrate.schema import fingerprint
-from shiplane.operations.session import database_path, open_app
+from shiplane.migrate import Migrator
+from shiplane.operations.session import open_app
 from shiplane.results import Result
 from shiplane.state import lock
 from shiplane.state.db import StateDB, record_fingerprint
 
 
-def db_path_for(loaded: LoadedConfig, layout: Layout, env: str) -> Path:
-    settings = env_settings(loaded, env)
-    path = database_path(layout, settings)
-    if path is None:
+def database_for(loaded: LoadedConfig, layout: Layout, env: str) -> Database:
+    database = open_env_database(layout, env_settings(loaded, env))
+    if database is None:
         raise ConfigError(
             f"environment {env!r} has no database (database.url is not set)",
             next_action='set [database] url = "sqlite:///app.db" in shiplane.toml',
         )
-    return Path(path)
+    return database
 
 
 def serving_migrations_dir(loaded: LoadedConfig, db: StateDB, env: str) -> Path:
@@ -50,12 +50,12 @@ def env_lock(db: StateDB, env: str, what: str) -> Iterator[str]:
 
 def backup(env: str, config_path: Path | None = None) -> Result:
     with open_app(config_path, env) as (loaded, layout, db):
-        db_path = db_path_for(loaded, layout, env)
+        database = database_for(loaded, layout, env)
         layout.ensure(env)
         state = db.env_state(env)
-        applied = [f"{a['version']:03d}_{a['name']}" for a in SqliteMigrator(db_path).applied()]
+        applied = [f"{a['version']:03d}_{a['name']}" for a in Migrator(database).applied()]
         manifest = create_backup(
-            db_path, layout.backups(env),
+            database, layout.backups(env),
             {"env": env, "reason": "manual", "sha": state["sha"] if state else None,
              "release": state["release"] if state else None, "migrations": applied},
         )  # fmt: skip
@@ -76,7 +76,7 @@ def backups(env: str, config_path: Path | None = None) -> Result:
 
 def restore(env: str, backup_id: str, config_path: Path | None = None) -> Result:
     with open_app(config_path, env) as (loaded, layout, db):
-        db_path = db_path_for(loaded, layout, env)
+        database = database_for(loaded, layout, env)
         directory = layout.backups(env) / backup_id
         if "/" in backup_id or not directory.is_dir():
             raise ConfigError(
@@ -85,11 +85,11 @@ def restore(env: str, backup_id: str, config_path: Path | None = None) -> Result
             )
         with env_lock(db, env, "restore"):
             safety = create_backup(
-                db_path, layout.backups(env), {"env": env, "reason": "pre-restore"}
+                database, layout.backups(env), {"env": env, "reason": "pre-restore"}
             )
-            manifest = restore_backup(directory, db_path)
-            record_fingerprint(db, env, fingerprint(db_path), f"restore {backup_id}")
-            applied = SqliteMigrator(db_path).applied()
+            manifest = restore_backup(directory, database)
+            record_fingerprint(db, env, database.fingerprint(), f"restore {backup_id}")
+            applied = Migrator(database).applied()
         result = Result(command="restore", env=env)
         result.data.update(
             restored=_public(manifest),

@@ -8,11 +8,12 @@ from typing import Any
 import httpx
 
 from shiplane.config.loader import env_settings
+from shiplane.databases.for_env import open_env_database
 from shiplane.errors import ConfigError
-from shiplane.migrate import SqliteMigrator, discover
+from shiplane.migrate import Migrator, discover
 from shiplane.migrate.schema import schema_state
 from shiplane.operations.recover import recover_stale
-from shiplane.operations.session import database_path, open_app
+from shiplane.operations.session import open_app
 from shiplane.results import Result, StepResult
 from shiplane.server.client import ServerClient
 from shiplane.state import lock
@@ -41,13 +42,13 @@ def status(env: str | None = None, config_path: Path | None = None) -> Result:
             door = _frontdoor(settings.env.port) if server_info else {
                 "reachable": False, "sha": None, "healthy": False
             }  # fmt: skip
-            db_path = database_path(layout, settings)
-            schema = schema_state(db, name, Path(db_path)) if db_path else None
+            database = open_env_database(layout, settings)
+            schema = schema_state(db, name, database) if database else None
             migrations: dict[str, Any] = {}
-            if db_path and state and state.get("release"):
+            if database and state and state.get("release"):
                 release_dir = Path(state["spec"].get("release_dir", ""))
                 files = discover(release_dir / loaded.config.database.migrations)
-                migrations = SqliteMigrator(Path(db_path)).plan(files).to_dict()
+                migrations = Migrator(database).plan(files).to_dict()
             holder = lock.holder(db, name)
             recorded_sha = state["sha"] if state else None
             envs[name] = {

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from shiplane.backup import create_backup
 from shiplane.errors import ConfigError
-from shiplane.migrate import SqliteMigrator, discover
+from shiplane.migrate import Migrator, discover
 from shiplane.migrate.lint import lint
 from shiplane.migrate.rehearse import rehearse
-from shiplane.migrate.schema import fingerprint, schema_state
-from shiplane.operations.database import db_path_for, env_lock, serving_migrations_dir
+from shiplane.migrate.schema import schema_state
+from shiplane.operations.database import database_for, env_lock, serving_migrations_dir
 from shiplane.operations.recover import recover_stale
 from shiplane.operations.session import open_app
 from shiplane.results import Result
@@ -36,26 +36,26 @@ def migrate(
         )
     with open_app(config_path, env) as (loaded, layout, db):
         recover_stale(loaded, layout, db)
-        db_path = db_path_for(loaded, layout, env)
+        database = database_for(loaded, layout, env)
         layout.ensure(env)
         files = discover(serving_migrations_dir(loaded, db, env))
-        migrator = SqliteMigrator(db_path)
+        migrator = Migrator(database)
         plan = migrator.plan(files)
         result = Result(command=f"migrate {action}", env=env)
-        result.data.update(database=str(db_path), **plan.to_dict())
+        result.data.update(database=database.describe(), **plan.to_dict())
         if action == "status":
-            result.data["schema"] = schema_state(db, env, db_path)
+            result.data["schema"] = schema_state(db, env, database)
             return result
         if action in ("lint", "rehearse"):
             # What is about to ship: the repository's migrations, pending in this database.
             work_files = discover(loaded.repo_dir / loaded.config.database.migrations)
-            pending = SqliteMigrator(db_path).plan(work_files).pending
+            pending = Migrator(database).plan(work_files).pending
             if action == "lint":
-                findings = [f.to_dict() for m in pending for f in lint(m, db_path)]
+                findings = [f.to_dict() for m in pending for f in lint(m, database)]
                 result.data["lint"] = findings
                 result.data["blocking_for_gated_envs"] = [f for f in findings if not f["annotated"]]
             else:
-                result.data["rehearsal"] = rehearse(db_path, work_files)
+                result.data["rehearsal"] = rehearse(database, work_files)
             return result
         if dry_run:
             if action == "up":
@@ -73,7 +73,7 @@ def migrate(
         with env_lock(db, env, "migrate"):
             migrator.check_not_edited(plan)
             backup = create_backup(
-                db_path, layout.backups(env), {"env": env, "reason": f"migrate {action}",
+                database, layout.backups(env), {"env": env, "reason": f"migrate {action}",
                                                "migrations": plan.to_dict()["applied"]},
             )  # fmt: skip
             if action == "up":
@@ -83,5 +83,5 @@ def migrate(
                 result.data["reverted_now"] = migrator.down(files, to=to)
             result.data["backup_id"] = backup["id"]
             result.data.update(migrator.plan(files).to_dict())
-            record_fingerprint(db, env, fingerprint(db_path), f"migrate {action}")
+            record_fingerprint(db, env, database.fingerprint(), f"migrate {action}")
         return result

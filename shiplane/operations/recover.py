@@ -6,7 +6,7 @@ import os
 import socket
 from typing import Any
 
-from shiplane.config.loader import LoadedConfig
+from shiplane.config.loader import LoadedConfig, env_settings
 from shiplane.config.redact import Redactor
 from shiplane.errors import LockHeldError
 from shiplane.layout import Layout
@@ -75,9 +75,12 @@ def _recover_one(
     except LockHeldError:
         return None
     log = DeployLog(layout.deploy_log(env, deployment["id"]), Redactor())
+    known = loaded is not None and env in loaded.config.environments
+    settings = env_settings(loaded, env) if loaded is not None and known else None
     ctx = Context(
         layout=layout, db=db, server=ServerClient(layout), env=env,
         deployment_id=deployment["id"], log=log, redact=Redactor(), loaded=loaded,
+        settings=settings,
     )  # fmt: skip
     log(f"== recovery by pid {socket.gethostname()}:{os.getpid()}")
     steps = db.steps(deployment["id"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from shiplane.backup.sqlite import list_backups
+from shiplane.backup.archive import list_backups
 from shiplane.errors import ConfigError
 from shiplane.migrate import discover
 from shiplane.operations.recover import recover_stale

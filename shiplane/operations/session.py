@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.config.loader import EnvSettings, LoadedConfig, env_settings, load_config
+from shiplane.databases.for_env import database_url
 from shiplane.errors import ConfigError, LockHeldError, RollbackFailedError, ShiplaneError
 from shiplane.layout import Layout
 from shiplane.pipeline.context import Context, DeployLog, Progress
@@ -55,12 +56,6 @@ def open_app(
     loaded = load_validated(config_path, env)
     with open_root(loaded) as (layout, db):
         yield loaded, layout, db
-
-
-def database_path(layout: Layout, settings: EnvSettings) -> str | None:
-    if not settings.database_url:
-        return None
-    return str(layout.database_path(settings.name, settings.database_url))
 
 
 def build_env(settings: EnvSettings) -> dict[str, str]:
@@ -130,7 +125,7 @@ def make_context(
         ctx.progress = progress
     state = db.env_state(env)
     ctx.facts.update(
-        db_path=database_path(layout, settings),
+        database_url=database_url(layout, settings),
         previous_release=state["release"] if state else None,
         previous_sha=state["sha"] if state else None,
         process_env=build_env(settings),

@@ -13,6 +13,7 @@ from typing import Any
 from shiplane.config.loader import EnvSettings, LoadedConfig
 from shiplane.config.models import Config
 from shiplane.config.redact import Redactor
+from shiplane.databases import Database, open_database, resolve_url
 from shiplane.layout import Layout
 from shiplane.server.client import ServerClient
 from shiplane.state.db import StateDB
@@ -54,6 +55,14 @@ class Context:
     progress: Progress = lambda _step, _status: None
     options: dict[str, Any] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)  # what earlier steps found out
+
+    def database(self, url: str | None = None) -> Database | None:
+        """The env's database (or ``url``'s); ${SECRET}s are filled from the env file only here."""
+        url = url or self.facts.get("database_url")
+        if not url:
+            return None
+        secrets = self.settings.secrets if self.settings else {}
+        return open_database(resolve_url(url, secrets))
 
     @property
     def config(self) -> Config:

@@ -7,7 +7,7 @@ from typing import Any
 
 from shiplane.backup import create_backup, prune_backups, restore_backup
 from shiplane.errors import MigrationError
-from shiplane.migrate import SqliteMigrator, discover
+from shiplane.migrate import Migrator, discover
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 
@@ -16,8 +16,10 @@ def _migrations_dir(ctx: Context, release_dir: str) -> Path:
     return Path(release_dir) / ctx.config.database.migrations
 
 
-def _restore(ctx: Context, backup_id: str, db_path: str) -> str:
-    restore_backup(ctx.layout.backups(ctx.env) / backup_id, Path(db_path))
+def _restore(ctx: Context, backup_id: str, url: str) -> str:
+    database = ctx.database(url)
+    assert database is not None
+    restore_backup(ctx.layout.backups(ctx.env) / backup_id, database)
     return f"database restored from backup {backup_id}"
 
 
@@ -27,11 +29,11 @@ class BackupStep(Step):
     name = "backup"
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        db_path = ctx.facts.get("db_path")
-        if db_path is None:
+        database = ctx.database()
+        if database is None:
             data["summary"] = "no database"
             return data
-        migrator = SqliteMigrator(Path(db_path), log=ctx.log)
+        migrator = Migrator(database, log=ctx.log)
         plan = migrator.plan(discover(_migrations_dir(ctx, ctx.facts["release_dir"])))
         migrator.check_not_edited(plan)
         ctx.facts["pending"] = [m.label for m in plan.pending]
@@ -40,7 +42,7 @@ class BackupStep(Step):
             data["summary"] = "skipped (no pending migrations, backup = false)"
             return data
         manifest = create_backup(
-            Path(db_path),
+            database,
             ctx.layout.backups(ctx.env),
             {
                 "env": ctx.env,
@@ -63,13 +65,17 @@ class MigrateStep(Step):
     name = "migrate"
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
-        return {"db_path": ctx.facts.get("db_path"), "backup_id": ctx.facts.get("backup_id")}
+        return {
+            "database_url": ctx.facts.get("database_url"),
+            "backup_id": ctx.facts.get("backup_id"),
+        }
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        if data["db_path"] is None:
+        database = ctx.database(data["database_url"])
+        if database is None:
             data["summary"] = "no database"
             return data
-        migrator = SqliteMigrator(Path(data["db_path"]), log=ctx.log)
+        migrator = Migrator(database, log=ctx.log)
         applied = migrator.up(discover(_migrations_dir(ctx, ctx.facts["release_dir"])))
         data["applied"] = applied
         data["summary"] = f"applied {', '.join(applied)}" if applied else "up to date"
@@ -77,10 +83,10 @@ class MigrateStep(Step):
 
     def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
         # One transaction per run: a failed run left nothing applied; the backup covers a crash.
-        if data.get("db_path") is None:
+        if data.get("database_url") is None:
             return None
         if data.get("backup_id"):
-            return _restore(ctx, data["backup_id"], data["db_path"])
+            return _restore(ctx, data["backup_id"], data["database_url"])
         if data.get("applied"):
             raise MigrationError("migrations ran but no backup was taken", step="migrate")
         return None
@@ -93,18 +99,18 @@ class MigrateDownStep(Step):
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
         return {
-            "db_path": ctx.facts.get("db_path"),
+            "database_url": ctx.facts.get("database_url"),
             "backup_id": ctx.facts.get("backup_id"),
             "restore_from": ctx.facts.get("restore_from"),
         }
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        if data["db_path"] is None:
+        database = ctx.database(data["database_url"])
+        if database is None:
             data.update(action="none", summary="no database")
             return data
-        db_path = Path(data["db_path"])
         target = discover(_migrations_dir(ctx, ctx.facts["release_dir"]))
-        migrator = SqliteMigrator(db_path, log=ctx.log)
+        migrator = Migrator(database, log=ctx.log)
         known = {m.version for m in target}
         newer = [a for a in migrator.applied() if a["version"] not in known]
         if not newer and not ctx.options.get("restore_db"):
@@ -125,11 +131,11 @@ class MigrateDownStep(Step):
                 "could not revert the schema",
                 next_action="pick a backup with `shiplane backups ENV` and `shiplane restore`",
             )
-        what = _restore(ctx, data["restore_from"], data["db_path"])
+        what = _restore(ctx, data["restore_from"], data["database_url"])
         data.update(action="restore", summary=what)
         return data
 
     def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
         if data.get("action") in ("down", "restore") and data.get("backup_id"):
-            return _restore(ctx, data["backup_id"], data["db_path"])
+            return _restore(ctx, data["backup_id"], data["database_url"])
         return None

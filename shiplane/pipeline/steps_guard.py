@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.errors import MigrationError, RefusedError
-from shiplane.migrate import SqliteMigrator, discover
+from shiplane.migrate import Migrator, discover
 from shiplane.migrate.lint import blocking, lint
 from shiplane.migrate.rehearse import rehearse
 from shiplane.migrate.schema import schema_state
@@ -18,14 +18,14 @@ class GuardStep(Step):
     name = "guard"
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        if ctx.facts.get("db_path") is None:
+        database = ctx.database()
+        if database is None:
             data["summary"] = "no database"
             return data
         assert ctx.settings is not None
-        db_path = Path(ctx.facts["db_path"])
         migrations = discover(Path(ctx.facts["release_dir"]) / ctx.config.database.migrations)
-        plan = SqliteMigrator(db_path).plan(migrations)
-        schema = schema_state(ctx.db, ctx.env, db_path)
+        plan = Migrator(database).plan(migrations)
+        schema = schema_state(ctx.db, ctx.env, database)
         data["schema"] = schema
         if schema["drift"] and plan.pending and not ctx.options.get("accept_drift"):
             raise RefusedError(
@@ -33,7 +33,7 @@ class GuardStep(Step):
                 f"{schema['fingerprint']}, recorded {schema['recorded']}); migrating it could fail",
                 next_action=f"inspect the schema, then `shiplane deploy {ctx.env} --accept-drift`",
             )
-        findings = [f for m in plan.pending for f in lint(m, db_path)]
+        findings = [f for m in plan.pending for f in lint(m, database)]
         data["lint"] = [f.to_dict() for f in findings]
         gated = ctx.settings.env.promote_from is not None
         if gated and blocking(findings):
@@ -46,7 +46,7 @@ class GuardStep(Step):
         rehearsal = ctx.settings.env.rehearse
         if (gated if rehearsal is None else rehearsal) and plan.pending:
             try:
-                data["rehearsal"] = rehearse(db_path, migrations)
+                data["rehearsal"] = rehearse(database, migrations)
             except MigrationError as exc:
                 exc.message = f"rehearsal on a copy: {exc.message}"
                 exc.step = "guard"

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from shiplane.migrate.schema import fingerprint
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.runtime.local import InstanceSpec
@@ -65,9 +64,9 @@ def roll_forward(ctx: Context, data: dict[str, Any]) -> None:
         spec=spec,
     )
     point_current(ctx.layout.current(ctx.env), Path(data["release_dir"]))
-    if spec.get("database_url"):
-        db_path = Path(spec["database_url"].removeprefix("sqlite:///"))
-        record_fingerprint(ctx.db, ctx.env, fingerprint(db_path), f"deploy {ctx.deployment_id}")
+    database = ctx.database(spec.get("database_url"))
+    if database is not None:
+        record_fingerprint(ctx.db, ctx.env, database.fingerprint(), f"deploy {ctx.deployment_id}")
     ctx.db.update_deployment(
         ctx.deployment_id, status="succeeded", release=data["release"], sha=data["sha"]
     )

@@ -24,7 +24,7 @@ def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> Ins
         run=ctx.config.app.run,
         variables=ctx.settings.variables,
         env_file=str(ctx.settings.env_file) if ctx.settings.env_file else None,
-        database_url=f"sqlite:///{ctx.facts['db_path']}" if ctx.facts.get("db_path") else None,
+        database_url=ctx.facts.get("database_url"),
         stop_timeout=ctx.config.app.stop_timeout,
         log_path=str(ctx.layout.logs(ctx.env) / f"app-{release}.log"),
         health=ctx.config.app.health,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.config.redact import Redactor
+from shiplane.databases import resolve_url
 
 PR_SET_PDEATHSIG = 1
 MAX_BACKOFF = 30.0
@@ -104,7 +105,7 @@ class Instance:
             }
         )
         if self.spec.database_url:
-            env["DATABASE_URL"] = self.spec.database_url
+            env["DATABASE_URL"] = resolve_url(self.spec.database_url, self.secrets)
         return env
 
     async def start(self, redact: Redactor) -> None:

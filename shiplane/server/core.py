@@ -13,9 +13,10 @@ import httpx
 
 from shiplane.config.envfile import read_env_file
 from shiplane.config.redact import Redactor
+from shiplane.databases import open_database, resolve_url
 from shiplane.errors import ShiplaneError
 from shiplane.layout import Layout
-from shiplane.migrate.runner import SqliteMigrator
+from shiplane.migrate.runner import Migrator
 from shiplane.proxy.frontdoor import FrontDoor, Upstream
 from shiplane.runtime.local import Instance, InstanceSpec, free_port
 from shiplane.server.listener import Listener, tcp_socket
@@ -140,11 +141,11 @@ class ServerCore:
             return {"env": env, "applied": []}
         instance = self.instances.get(door.active.instance_id)
         url = instance.spec.database_url if instance else None
-        if not url:
+        if instance is None or not url:
             return {"env": env, "database": None, "applied": []}
-        path = Path(url.removeprefix("sqlite:///"))
-        applied = await asyncio.to_thread(SqliteMigrator(path).applied)
-        return {"env": env, "database": "sqlite", "applied": applied}
+        database = open_database(resolve_url(url, instance.secrets))
+        applied = await asyncio.to_thread(Migrator(database).applied)
+        return {"env": env, "database": database.kind, "applied": applied}
 
     async def status(self) -> dict[str, Any]:
         return {

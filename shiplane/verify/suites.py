@@ -31,8 +31,8 @@ def run_tests(check: TestsCheck, target: Target) -> str:
         "SHIPLANE_SHA": target.sha,
     }
     env.pop("SHIPLANE_FAULT", None)
-    if target.db_path is not None:
-        env["DATABASE_URL"] = f"sqlite:///{target.db_path}"
+    if target.database is not None:
+        env["DATABASE_URL"] = target.database.url
     try:
         proc = subprocess.run(
             shlex.split(check.command), cwd=target.release_dir, env=env, capture_output=True,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.config.redact import Redactor
+from shiplane.databases import Database
 
 
 @dataclass
@@ -17,7 +18,7 @@ class Target:
     base_url: str  # the candidate instance, or the front door
     sha: str
     phase: str  # "candidate" (green, before any traffic) | "serving" (through the front door)
-    db_path: Path | None = None
+    database: Database | None = None
     release_dir: Path | None = None
     migrations: str = "migrations"
     current_url: str | None = None  # what serves now, for diff checks

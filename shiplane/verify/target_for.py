@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shiplane.config.loader import EnvSettings, LoadedConfig
+from shiplane.databases.for_env import open_env_database
 from shiplane.layout import Layout
 from shiplane.verify.target import Target
 
@@ -24,17 +25,13 @@ def make_target(
     base_url: str,
     current_url: str | None = None,
 ) -> Target:
-    db_path = (
-        layout.database_path(settings.name, settings.database_url)
-        if settings.database_url
-        else None
-    )
+    database = open_env_database(layout, settings)
     return Target(
         env=settings.name,
         base_url=base_url,
         sha=sha,
         phase=phase,
-        db_path=db_path,
+        database=database,
         release_dir=Path(release_dir) if release_dir else None,
         migrations=loaded.config.database.migrations,
         current_url=current_url,

@@ -1,22 +1,19 @@
-"""SQLite backups with the online backup API: consistent while the app keeps writing."""
+"""Backups of any Database: an archive (sqlite: gzip of an online copy; postgresql: pg_dump -Fc)
+and a manifest with the sha256 that restore checks before it overwrites anything."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
 import shutil
-import sqlite3
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shiplane.databases import Database
 from shiplane.errors import BackupError
-from shiplane.migrate.schema import fingerprint
 
-ARCHIVE = "database.db.gz"
 MANIFEST = "manifest.json"
 
 
@@ -32,53 +29,37 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _private_file(path: Path) -> int:
-    return os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-
-
-def create_backup(db_path: Path, backups_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    """Back up ``db_path`` into ``backups_dir/<id>/``; returns the manifest."""
+def create_backup(database: Database, backups_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Back up ``database`` into ``backups_dir/<id>/``; returns the manifest."""
     backup_id = _new_id()
     target = backups_dir / backup_id
     try:
         target.mkdir(parents=True, mode=0o700)
-        archive = target / ARCHIVE
-        empty = not db_path.exists()
-        with tempfile.TemporaryDirectory(dir=backups_dir) as scratch:
-            copy = Path(scratch) / "copy.db"
-            source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) if not empty else None
-            dest = sqlite3.connect(copy)
-            try:
-                if source is not None:
-                    source.backup(dest)
-            finally:
-                dest.close()
-                if source is not None:
-                    source.close()
-            schema = fingerprint(copy)
-            with (
-                copy.open("rb") as raw,
-                os.fdopen(_private_file(archive), "wb") as out,
-                gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as gz,
-            ):
-                shutil.copyfileobj(raw, gz, 1 << 20)
+        archive = target / database.archive_name
+        empty = not database.exists()
+        if empty:
+            os.close(os.open(archive, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+        else:
+            database.dump(archive)
         manifest = {
             **meta,
             "id": backup_id,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "source": str(db_path),
+            "engine": database.kind,
+            "source": database.describe(),
             "empty": empty,
-            "fingerprint": schema,
-            "archive": ARCHIVE,
+            "fingerprint": database.fingerprint(),
+            "archive": archive.name,
             "sha256": sha256_file(archive),
             "size": archive.stat().st_size,
         }
-        with os.fdopen(_private_file(target / MANIFEST), "w") as handle:
+        fd = os.open(target / MANIFEST, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
             json.dump(manifest, handle, indent=2)
-    except (OSError, sqlite3.Error) as exc:
+    except Exception as exc:  # OSError, sqlite3.Error, psycopg.Error, a failing pg_dump
         shutil.rmtree(target, ignore_errors=True)
         raise BackupError(
-            f"backing up {db_path.name} failed: {exc}",
+            f"backing up {database.describe()} failed: {exc}",
             step="backup",
             next_action=f"check free space and permissions under {backups_dir}",
         ) from exc
@@ -107,51 +88,42 @@ def list_backups(backups_dir: Path) -> list[dict[str, Any]]:
     return found
 
 
-def restore_backup(backup_dir: Path, db_path: Path) -> dict[str, Any]:
-    """Verify the checksum, then copy the backup into the live database (online, atomic)."""
+def restore_backup(backup_dir: Path, database: Database) -> dict[str, Any]:
+    """Verify the checksum, load the archive, then check integrity and the schema."""
     manifest = read_manifest(backup_dir)
-    archive = backup_dir / str(manifest.get("archive", ARCHIVE))
+    archive = backup_dir / str(manifest.get("archive", database.archive_name))
     if not archive.is_file() or sha256_file(archive) != manifest.get("sha256"):
         raise BackupError(
             f"backup {backup_dir.name} is corrupted (checksum mismatch); nothing was overwritten",
             step="restore",
             next_action="choose another backup (`shiplane backups ENV`)",
         )
+    if manifest.get("engine", database.kind) != database.kind:
+        raise BackupError(
+            f"backup {backup_dir.name} is a {manifest['engine']} backup, the database is "
+            f"{database.kind}",
+            step="restore",
+        )
     try:
-        with tempfile.TemporaryDirectory(dir=backup_dir) as scratch:
-            copy = Path(scratch) / "restore.db"
-            with gzip.open(archive, "rb") as gz, copy.open("wb") as out:
-                shutil.copyfileobj(gz, out, 1 << 20)
-            source = sqlite3.connect(copy)
-            try:
-                check = source.execute("PRAGMA integrity_check").fetchone()[0]
-                if check != "ok":
-                    raise BackupError(
-                        f"backup {backup_dir.name} fails integrity_check: {check}", step="restore"
-                    )
-                db_path.parent.mkdir(parents=True, exist_ok=True)
-                dest = sqlite3.connect(db_path, timeout=30)
-                try:
-                    source.backup(dest)
-                    live = dest.execute("PRAGMA integrity_check").fetchone()[0]
-                finally:
-                    dest.close()
-            finally:
-                source.close()
-    except (OSError, sqlite3.Error, EOFError, gzip.BadGzipFile) as exc:
+        if manifest.get("empty"):
+            database.clear()  # the backup predates the database
+        else:
+            database.load(archive)
+        live = database.integrity()
+    except Exception as exc:
         raise BackupError(
             f"restoring backup {backup_dir.name} failed: {exc}", step="restore"
         ) from exc
-    restored = fingerprint(db_path)
+    restored = database.fingerprint()
     expected = manifest.get("fingerprint")
     if live != "ok" or (expected is not None and restored != expected):
         raise BackupError(
-            f"after restoring {backup_dir.name}: integrity_check {live!r}, schema {restored} "
+            f"after restoring {backup_dir.name}: integrity {live!r}, schema {restored} "
             f"(backup recorded {expected})",
             step="restore",
             next_action="restore the pre-restore safety backup and look at the database",
         )
-    return {**manifest, "verified": {"integrity_check": live, "schema": restored}}
+    return {**manifest, "verified": {"integrity": live, "schema": restored}}
 
 
 def prune_backups(backups_dir: Path, keep: int, keep_days: float | None = None) -> list[str]:

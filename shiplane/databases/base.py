@@ -1,0 +1,79 @@
+"""One small interface per database engine: connect, lock, fingerprint, dump, load, copy."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+MIGRATIONS_TABLE = "shiplane_migrations"
+EMPTY = "empty"
+
+
+class Database(ABC):
+    kind: str
+    placeholder: str  # DB-API paramstyle marker: "?" (sqlite3) or "%s" (psycopg)
+    archive_name: str  # file name of a backup archive
+
+    def __init__(self, url: str) -> None:
+        self.url = url  # resolved: may hold a password, never log it
+
+    @abstractmethod
+    def describe(self) -> str:
+        """For messages: no password."""
+
+    @abstractmethod
+    def exists(self) -> bool: ...
+
+    @abstractmethod
+    def connect(self) -> Any:
+        """A DB-API connection whose ``execute`` runs one statement (sqlite3 and psycopg)."""
+
+    @abstractmethod
+    def transaction(self, conn: Any) -> AbstractContextManager[None]:
+        """A transaction around a migration run, with the migration lock held."""
+
+    @abstractmethod
+    def schema_sql(self) -> list[str]:
+        """The schema as sorted, normalised lines, without shiplane's own table."""
+
+    @abstractmethod
+    def rows(self, sql: str) -> list[list[Any]]:
+        """A read-only query."""
+
+    @abstractmethod
+    def columns(self, table: str) -> set[str]: ...
+
+    @abstractmethod
+    def dump(self, archive: Path) -> None:
+        """Write a consistent copy of the database to ``archive`` (created mode 0600)."""
+
+    @abstractmethod
+    def load(self, archive: Path) -> None:
+        """Replace the database's content with ``archive``'s."""
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Drop every table (restoring a backup taken before the database existed)."""
+
+    @abstractmethod
+    def integrity(self) -> str:
+        """ "ok" or what is wrong."""
+
+    @abstractmethod
+    def scratch_copy(self) -> AbstractContextManager[Database]:
+        """A throw-away copy, for rehearsals."""
+
+    def fingerprint(self) -> str:
+        lines = self.schema_sql() if self.exists() else []
+        if not lines:
+            return EMPTY
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+    def has_rows(self, table: str) -> bool:
+        try:
+            return bool(self.rows(f'SELECT 1 FROM "{table}" LIMIT 1'))
+        except Exception:  # a table that does not exist yet has no rows
+            return False

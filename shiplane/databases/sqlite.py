@@ -1,0 +1,148 @@
+"""SQLite: a file; online backup API for dumps, loads and copies."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from shiplane.databases.base import MIGRATIONS_TABLE, Database
+
+
+def _private(path: Path) -> int:
+    return os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+
+
+class SqliteDatabase(Database):
+    kind = "sqlite"
+    placeholder = "?"
+    archive_name = "database.db.gz"
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.path = Path(url.removeprefix("sqlite:///"))
+
+    def describe(self) -> str:
+        return f"sqlite {self.path}"
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    @contextmanager
+    def transaction(self, conn: Any) -> Iterator[None]:
+        # IMMEDIATE takes the write lock now: it is the migration lock, too.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _read(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+
+    def schema_sql(self) -> list[str]:
+        conn = self._read()
+        try:
+            rows = conn.execute(
+                "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
+                " AND name NOT LIKE 'sqlite_%' AND tbl_name != ?",
+                (MIGRATIONS_TABLE,),
+            ).fetchall()
+        finally:
+            conn.close()
+        return sorted(f"{kind} {name}: {_normalise(sql)}" for kind, name, sql in rows)
+
+    def rows(self, sql: str) -> list[list[Any]]:
+        conn = self._read()
+        try:
+            return [list(r) for r in conn.execute(sql).fetchall()]
+        finally:
+            conn.close()
+
+    def columns(self, table: str) -> set[str]:
+        quoted = '"' + table.replace('"', '""') + '"'
+        return {row[1] for row in self.rows(f"PRAGMA table_info({quoted})")}
+
+    def dump(self, archive: Path) -> None:
+        with tempfile.TemporaryDirectory(dir=archive.parent) as scratch:
+            copy = Path(scratch) / "copy.db"
+            self._copy_to(copy)
+            with (
+                copy.open("rb") as raw,
+                os.fdopen(_private(archive), "wb") as out,
+                gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as gz,
+            ):
+                shutil.copyfileobj(raw, gz, 1 << 20)
+
+    def load(self, archive: Path) -> None:
+        with tempfile.TemporaryDirectory(dir=archive.parent) as scratch:
+            copy = Path(scratch) / "restore.db"
+            with gzip.open(archive, "rb") as gz, copy.open("wb") as out:
+                shutil.copyfileobj(gz, out, 1 << 20)
+            source = sqlite3.connect(copy)
+            try:
+                check = source.execute("PRAGMA integrity_check").fetchone()[0]
+                if check != "ok":
+                    raise sqlite3.DatabaseError(f"the backup fails integrity_check: {check}")
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                dest = sqlite3.connect(self.path, timeout=30)
+                try:
+                    source.backup(dest)  # online and atomic for the app's connections
+                finally:
+                    dest.close()
+            finally:
+                source.close()
+
+    def clear(self) -> None:
+        conn = self.connect()
+        try:
+            tables = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            ).fetchall()
+            conn.execute("PRAGMA foreign_keys = OFF")
+            for (name,) in tables:
+                conn.execute('DROP TABLE IF EXISTS "' + name.replace('"', '""') + '"')
+        finally:
+            conn.close()
+
+    def integrity(self) -> str:
+        return str(self.rows("PRAGMA integrity_check")[0][0])
+
+    def _copy_to(self, target: Path) -> None:
+        dest = sqlite3.connect(target)
+        try:
+            if self.exists():
+                source = self._read()
+                try:
+                    source.backup(dest)
+                finally:
+                    source.close()
+        finally:
+            dest.close()
+
+    @contextmanager
+    def scratch_copy(self) -> Iterator[Database]:
+        with tempfile.TemporaryDirectory(prefix="shiplane-rehearsal-") as scratch:
+            copy = Path(scratch) / "rehearsal.db"
+            self._copy_to(copy)
+            yield SqliteDatabase(f"sqlite:///{copy}")
+
+
+def _normalise(sql: str) -> str:
+    return re.sub(r"\s+", " ", sql).strip()
