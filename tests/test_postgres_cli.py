@@ -23,7 +23,8 @@ def test_migrate_backup_restore_with_a_secret_url(app_repo: AppRepo, postgres: P
     ))  # fmt: skip
     migrations = app_repo.path / "migrations"
     (migrations / "001_create_notes.py").write_text(
-        "def up(db):\n    db.execute('CREATE TABLE notes (id SERIAL PRIMARY KEY, title TEXT NOT NULL)')\n"
+        "def up(db):\n"
+        "    db.execute('CREATE TABLE notes (id SERIAL PRIMARY KEY, title TEXT NOT NULL)')\n"
         "\ndef down(db):\n    db.execute('DROP TABLE notes')\n"
     )
     (migrations / "002_add_tags.sql").write_text(
