@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -81,7 +81,13 @@ class DatabaseConfig(Strict):
     url: str | None = Field(
         default=None, description="sqlite:///file.db (relative to shared/) or postgresql://..."
     )
-    migrations: str = Field(default="migrations", description="Migrations dir in the repo.")
+    migrations: str = Field(
+        default="migrations", description="Migrations dir (Alembic: the script location)."
+    )
+    engine: Literal["shiplane", "alembic"] = Field(
+        default="shiplane", description="shiplane's own runner, or the app's Alembic environment."
+    )
+    alembic_ini: str = Field(default="alembic.ini", description="Alembic config, release-relative.")
 
     _url = field_validator("url")(_check_database_url)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,12 @@ class Database(ABC):
     @abstractmethod
     def transaction(self, conn: Any) -> AbstractContextManager[None]:
         """A transaction around a migration run, with the migration lock held."""
+
+    @contextmanager
+    def advisory_lock(self, conn: Any) -> Iterator[None]:
+        """The migration lock while another program (Alembic) migrates; engines that lock
+        otherwise need nothing here."""
+        yield
 
     @abstractmethod
     def schema_sql(self) -> list[str]:

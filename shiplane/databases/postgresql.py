@@ -66,6 +66,14 @@ class PostgresDatabase(Database):
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
 
+    @contextmanager
+    def advisory_lock(self, conn: Any) -> Iterator[None]:
+        self._lock(conn)
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
     def _lock(self, conn: Any) -> None:
         deadline = time.monotonic() + self.lock_wait
         while not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from shiplane.databases import Database
 from shiplane.errors import MigrationError
-from shiplane.migrate.files import Migration
 from shiplane.migrate.runner import Migrator
 
 
-def rehearse(database: Database, migrations: list[Migration]) -> dict[str, Any]:
+def rehearse(
+    database: Database,
+    migrations: list[Any],
+    make_migrator: Callable[[Database], Any] = Migrator,
+) -> dict[str, Any]:
     """Raises MigrationError when a pending migration fails up, down, or the round trip."""
     with database.scratch_copy() as copy:
-        migrator = Migrator(copy)
+        migrator = make_migrator(copy)
         plan = migrator.plan(migrations)
         if not plan.pending:
             return {"pending": [], "summary": "nothing pending"}

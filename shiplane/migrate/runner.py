@@ -18,16 +18,16 @@ Log = Callable[[str], None]
 @dataclass
 class MigrationPlan:
     applied: list[dict[str, Any]]
-    pending: list[Migration]
+    pending: list[Any]  # Migration, or an Alembic Revision: the same few attributes
     edited: list[str] = field(default_factory=list)
     unknown: list[dict[str, Any]] = field(default_factory=list)  # applied, no file in this release
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "applied": [f"{a['version']:03d}_{a['name']}" for a in self.applied],
+            "applied": [a["label"] for a in self.applied],
             "pending": [m.label for m in self.pending],
             "edited": self.edited,
-            "unknown": [f"{a['version']:03d}_{a['name']}" for a in self.unknown],
+            "unknown": [a["label"] for a in self.unknown],
         }
 
 
@@ -52,7 +52,7 @@ class Migrator:
         return conn
 
     def applied(self) -> list[dict[str, Any]]:
-        if not self.database.exists():
+        if not self.database.exists() or not self.database.columns(TABLE):
             return []
         conn = self._connect()
         try:
@@ -60,7 +60,14 @@ class Migrator:
                 f"SELECT version, name, checksum, applied_at FROM {TABLE} ORDER BY version"
             ).fetchall()
             return [
-                {"version": r[0], "name": r[1], "checksum": r[2], "applied_at": r[3]} for r in rows
+                {
+                    "version": r[0],
+                    "name": r[1],
+                    "label": f"{r[0]:03d}_{r[1]}",
+                    "checksum": r[2],
+                    "applied_at": r[3],
+                }
+                for r in rows
             ]
         finally:
             conn.close()
@@ -99,9 +106,7 @@ class Migrator:
         """Revert applied migrations newer than ``to``, newest first, with these files' down."""
         by_version = {m.version: m for m in migrations}
         targets = [a for a in reversed(self.applied()) if a["version"] > to]
-        missing = [
-            f"{a['version']:03d}_{a['name']}" for a in targets if a["version"] not in by_version
-        ]
+        missing = [a["label"] for a in targets if a["version"] not in by_version]
         if missing:
             raise MigrationError(
                 f"cannot revert {', '.join(missing)}: no migration file for it in this release",

@@ -14,7 +14,7 @@ from shiplane.databases import Database
 from shiplane.databases.for_env import open_env_database
 from shiplane.errors import ConfigError
 from shiplane.layout import Layout
-from shiplane.migrate import Migrator
+from shiplane.migrate.engine import discover_for, migrator_for
 from shiplane.operations.session import open_app
 from shiplane.results import Result
 from shiplane.state import lock
@@ -31,11 +31,10 @@ def database_for(loaded: LoadedConfig, layout: Layout, env: str) -> Database:
     return database
 
 
-def serving_migrations_dir(loaded: LoadedConfig, db: StateDB, env: str) -> Path:
-    """The serving release's migrations; before the first deploy, the repo's."""
+def serving_release_dir(loaded: LoadedConfig, db: StateDB, env: str) -> Path:
+    """The serving release; before the first deploy, the repository."""
     state = db.env_state(env)
-    base = Path(state["spec"]["release_dir"]) if state and state.get("spec") else loaded.repo_dir
-    return base / loaded.config.database.migrations
+    return Path(state["spec"]["release_dir"]) if state and state.get("spec") else loaded.repo_dir
 
 
 @contextmanager
@@ -53,7 +52,9 @@ def backup(env: str, config_path: Path | None = None) -> Result:
         database = database_for(loaded, layout, env)
         layout.ensure(env)
         state = db.env_state(env)
-        applied = [f"{a['version']:03d}_{a['name']}" for a in Migrator(database).applied()]
+        migrator = migrator_for(loaded.config, database)
+        release = serving_release_dir(loaded, db, env)
+        applied = migrator.plan(discover_for(loaded.config, release)).to_dict()["applied"]
         manifest = create_backup(
             database, layout.backups(env),
             {"env": env, "reason": "manual", "sha": state["sha"] if state else None,
@@ -89,12 +90,14 @@ def restore(env: str, backup_id: str, config_path: Path | None = None) -> Result
             )
             manifest = restore_backup(directory, database)
             record_fingerprint(db, env, database.fingerprint(), f"restore {backup_id}")
-            applied = Migrator(database).applied()
+            migrator = migrator_for(loaded.config, database)
+            release = serving_release_dir(loaded, db, env)
+            applied = migrator.plan(discover_for(loaded.config, release)).to_dict()["applied"]
         result = Result(command="restore", env=env)
         result.data.update(
             restored=_public(manifest),
             safety_backup=safety["id"],
-            migrations=[f"{a['version']:03d}_{a['name']}" for a in applied],
+            migrations=applied,
             verified=manifest.get("verified"),
         )
         return result

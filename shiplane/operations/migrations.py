@@ -6,11 +6,11 @@ from pathlib import Path
 
 from shiplane.backup import create_backup
 from shiplane.errors import ConfigError
-from shiplane.migrate import Migrator, discover
+from shiplane.migrate.engine import discover_for, migrator_for
 from shiplane.migrate.lint import lint
 from shiplane.migrate.rehearse import rehearse
 from shiplane.migrate.schema import schema_state
-from shiplane.operations.database import database_for, env_lock, serving_migrations_dir
+from shiplane.operations.database import database_for, env_lock, serving_release_dir
 from shiplane.operations.recover import recover_stale
 from shiplane.operations.session import open_app
 from shiplane.results import Result
@@ -38,8 +38,9 @@ def migrate(
         recover_stale(loaded, layout, db)
         database = database_for(loaded, layout, env)
         layout.ensure(env)
-        files = discover(serving_migrations_dir(loaded, db, env))
-        migrator = Migrator(database)
+        config = loaded.config
+        files = discover_for(config, serving_release_dir(loaded, db, env))
+        migrator = migrator_for(config, database)
         plan = migrator.plan(files)
         result = Result(command=f"migrate {action}", env=env)
         result.data.update(database=database.describe(), **plan.to_dict())
@@ -48,14 +49,16 @@ def migrate(
             return result
         if action in ("lint", "rehearse"):
             # What is about to ship: the repository's migrations, pending in this database.
-            work_files = discover(loaded.repo_dir / loaded.config.database.migrations)
-            pending = Migrator(database).plan(work_files).pending
+            work_files = discover_for(config, loaded.repo_dir)
+            pending = migrator.plan(work_files).pending
             if action == "lint":
                 findings = [f.to_dict() for m in pending for f in lint(m, database)]
                 result.data["lint"] = findings
                 result.data["blocking_for_gated_envs"] = [f for f in findings if not f["annotated"]]
             else:
-                result.data["rehearsal"] = rehearse(database, work_files)
+                result.data["rehearsal"] = rehearse(
+                    database, work_files, lambda copy: migrator_for(config, copy)
+                )
             return result
         if dry_run:
             if action == "up":
@@ -65,7 +68,7 @@ def migrate(
                 ]
             else:
                 result.data["would_revert"] = [
-                    f"{a['version']:03d}_{a['name']}"
+                    a["label"]
                     for a in reversed(plan.applied) if a["version"] > (to or 0)
                 ]  # fmt: skip
             result.data["dry_run"] = True

@@ -7,7 +7,7 @@ from typing import Any
 
 from shiplane.backup.archive import list_backups
 from shiplane.errors import ConfigError
-from shiplane.migrate import discover
+from shiplane.migrate.engine import discover_for
 from shiplane.operations.recover import recover_stale
 from shiplane.operations.session import execute, make_context, open_app
 from shiplane.pipeline.context import Context, Progress
@@ -63,7 +63,7 @@ class TargetStep(Step):
         current, target = choose_target(ctx.db, ctx.env, ctx.options.get("to"))
         if target["name"] == current["name"]:
             raise ConfigError(f"{target['name']} already serves {ctx.env}", step="target")
-        labels = [m.label for m in discover(Path(target["path"]) / ctx.config.database.migrations)]
+        labels = [m.label for m in discover_for(ctx.config, Path(target["path"]))]
         match = next(
             (b for b in list_backups(ctx.layout.backups(ctx.env)) if b.get("migrations") == labels),
             None,

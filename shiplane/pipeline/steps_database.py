@@ -7,13 +7,9 @@ from typing import Any
 
 from shiplane.backup import create_backup, prune_backups, restore_backup
 from shiplane.errors import MigrationError
-from shiplane.migrate import Migrator, discover
+from shiplane.migrate.engine import discover_for, migrator_for
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
-
-
-def _migrations_dir(ctx: Context, release_dir: str) -> Path:
-    return Path(release_dir) / ctx.config.database.migrations
 
 
 def _restore(ctx: Context, backup_id: str, url: str) -> str:
@@ -33,8 +29,8 @@ class BackupStep(Step):
         if database is None:
             data["summary"] = "no database"
             return data
-        migrator = Migrator(database, log=ctx.log)
-        plan = migrator.plan(discover(_migrations_dir(ctx, ctx.facts["release_dir"])))
+        migrator = migrator_for(ctx.config, database, log=ctx.log)
+        plan = migrator.plan(discover_for(ctx.config, Path(ctx.facts["release_dir"])))
         migrator.check_not_edited(plan)
         ctx.facts["pending"] = [m.label for m in plan.pending]
         assert ctx.settings is not None
@@ -75,8 +71,8 @@ class MigrateStep(Step):
         if database is None:
             data["summary"] = "no database"
             return data
-        migrator = Migrator(database, log=ctx.log)
-        applied = migrator.up(discover(_migrations_dir(ctx, ctx.facts["release_dir"])))
+        migrator = migrator_for(ctx.config, database, log=ctx.log)
+        applied = migrator.up(discover_for(ctx.config, Path(ctx.facts["release_dir"])))
         data["applied"] = applied
         data["summary"] = f"applied {', '.join(applied)}" if applied else "up to date"
         return data
@@ -109,15 +105,15 @@ class MigrateDownStep(Step):
         if database is None:
             data.update(action="none", summary="no database")
             return data
-        target = discover(_migrations_dir(ctx, ctx.facts["release_dir"]))
-        migrator = Migrator(database, log=ctx.log)
+        target = discover_for(ctx.config, Path(ctx.facts["release_dir"]))
+        migrator = migrator_for(ctx.config, database, log=ctx.log)
         known = {m.version for m in target}
         newer = [a for a in migrator.applied() if a["version"] not in known]
         if not newer and not ctx.options.get("restore_db"):
             data.update(action="none", summary="schema already matches")
             return data
         if not ctx.options.get("restore_db"):
-            current_files = discover(_migrations_dir(ctx, ctx.facts["current_release_dir"]))
+            current_files = discover_for(ctx.config, Path(ctx.facts["current_release_dir"]))
             try:
                 reverted = migrator.down(current_files, to=max(known, default=0))
                 data.update(action="down", reverted=reverted, summary=f"down {', '.join(reverted)}")

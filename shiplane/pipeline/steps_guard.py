@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.errors import MigrationError, RefusedError
-from shiplane.migrate import Migrator, discover
+from shiplane.migrate.engine import discover_for, migrator_for
 from shiplane.migrate.lint import blocking, lint
 from shiplane.migrate.rehearse import rehearse
 from shiplane.migrate.schema import schema_state
@@ -23,8 +23,8 @@ class GuardStep(Step):
             data["summary"] = "no database"
             return data
         assert ctx.settings is not None
-        migrations = discover(Path(ctx.facts["release_dir"]) / ctx.config.database.migrations)
-        plan = Migrator(database).plan(migrations)
+        migrations = discover_for(ctx.config, Path(ctx.facts["release_dir"]))
+        plan = migrator_for(ctx.config, database).plan(migrations)
         schema = schema_state(ctx.db, ctx.env, database)
         data["schema"] = schema
         if schema["drift"] and plan.pending and not ctx.options.get("accept_drift"):
@@ -46,7 +46,9 @@ class GuardStep(Step):
         rehearsal = ctx.settings.env.rehearse
         if (gated if rehearsal is None else rehearsal) and plan.pending:
             try:
-                data["rehearsal"] = rehearse(database, migrations)
+                data["rehearsal"] = rehearse(
+                    database, migrations, lambda db: migrator_for(ctx.config, db)
+                )
             except MigrationError as exc:
                 exc.message = f"rehearsal on a copy: {exc.message}"
                 exc.step = "guard"

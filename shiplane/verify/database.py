@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shiplane.databases import Database
-from shiplane.migrate import Migrator, discover
+from shiplane.migrate.engine import discover_for, migrator_for
 from shiplane.verify.models import SchemaCheck, SqlCheck
 from shiplane.verify.target import CheckFailed, Skipped, Target
 
@@ -41,9 +41,9 @@ def run_schema(check: SchemaCheck, target: Target) -> str:
         missing = [c for c in wanted if c not in have]
         if missing:
             problems.append(f"{table} lacks column(s) {', '.join(missing)}")
-    if check.migrations_match and target.release_dir is not None:
-        files = discover(target.release_dir / target.migrations)
-        plan = Migrator(database).plan(files).to_dict()
+    if check.migrations_match and target.release_dir is not None and target.config is not None:
+        files = discover_for(target.config, target.release_dir)
+        plan = migrator_for(target.config, database).plan(files).to_dict()
         if plan["pending"] or plan["unknown"] or plan["edited"]:
             problems.append(
                 f"applied migrations differ from the release's: pending {plan['pending']}, "

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shiplane.config.models import Config
 from shiplane.config.redact import Redactor
 from shiplane.databases import Database
 
@@ -20,7 +21,7 @@ class Target:
     phase: str  # "candidate" (green, before any traffic) | "serving" (through the front door)
     database: Database | None = None
     release_dir: Path | None = None
-    migrations: str = "migrations"
+    config: Config | None = None
     current_url: str | None = None  # what serves now, for diff checks
     gated: bool = False  # the env has promote_from: writes need allow_in
     redact: Redactor = field(default_factory=Redactor)

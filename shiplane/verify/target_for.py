@@ -33,7 +33,7 @@ def make_target(
         phase=phase,
         database=database,
         release_dir=Path(release_dir) if release_dir else None,
-        migrations=loaded.config.database.migrations,
+        config=loaded.config,
         current_url=current_url,
         gated=settings.env.promote_from is not None,
         redact=settings.redactor(),
