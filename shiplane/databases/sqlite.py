@@ -76,6 +76,8 @@ class SqliteDatabase(Database):
             conn.close()
 
     def columns(self, table: str) -> set[str]:
+        if not self.exists():
+            return set()
         quoted = '"' + table.replace('"', '""') + '"'
         return {row[1] for row in self.rows(f"PRAGMA table_info({quoted})")}
 

@@ -107,13 +107,13 @@ class MigrateDownStep(Step):
             return data
         target = discover_for(ctx.config, Path(ctx.facts["release_dir"]))
         migrator = migrator_for(ctx.config, database, log=ctx.log)
+        current_files = discover_for(ctx.config, Path(ctx.facts["current_release_dir"]))
         known = {m.version for m in target}
-        newer = [a for a in migrator.applied() if a["version"] not in known]
+        newer = [a for a in migrator.plan(current_files).applied if a["version"] not in known]
         if not newer and not ctx.options.get("restore_db"):
             data.update(action="none", summary="schema already matches")
             return data
         if not ctx.options.get("restore_db"):
-            current_files = discover_for(ctx.config, Path(ctx.facts["current_release_dir"]))
             try:
                 reverted = migrator.down(current_files, to=max(known, default=0))
                 data.update(action="down", reverted=reverted, summary=f"down {', '.join(reverted)}")
