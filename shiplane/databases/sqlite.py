@@ -88,7 +88,9 @@ class SqliteDatabase(Database):
             with (
                 copy.open("rb") as raw,
                 os.fdopen(_private(archive), "wb") as out,
-                gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as gz,
+                # Level 1: a pre-deploy backup sits on the deploy's critical path; level 6 took
+                # 4x as long for a few percent less (bench/backup.py).
+                gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1) as gz,
             ):
                 shutil.copyfileobj(raw, gz, 1 << 20)
 
