@@ -13,7 +13,8 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: "yes" is not a bool and 5 is not a name; a typo must not pass as a value.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class AppConfig(Strict):

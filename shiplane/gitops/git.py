@@ -52,7 +52,11 @@ def ensure_repo(repo: Path) -> Path:
 
 def resolve(repo: Path, ref: str) -> str:
     if ref.startswith("-"):
-        raise GitError(f"ref {ref!r} is not a valid git ref", step="resolve")
+        raise GitError(
+            f"ref {ref!r} is not a valid git ref",
+            step="resolve",
+            next_action="pass --ref with a branch, tag or sha (see `git log --oneline`)",
+        )
     proc = _run(repo, ("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"), GIT_TIMEOUT)
     if proc.returncode != 0:
         raise GitError(

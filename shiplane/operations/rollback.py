@@ -100,6 +100,7 @@ def rollback(
 ) -> Result:
     with open_app(config_path, env) as (loaded, layout, db):
         recovered = recover_stale(loaded, layout, db)
+        choose_target(db, env, to)  # bad input is refused before anything is recorded
         options = {"to": to, "restore_db": restore_db, "backup": True}
         ctx = make_context(loaded, layout, db, env, "rollback", progress, options)
         result = execute(ctx, "rollback", rollback_steps())

@@ -22,6 +22,7 @@ from shiplane.results import Result
 from shiplane.server.client import ServerClient
 from shiplane.state import lock
 from shiplane.state.db import StateDB, now
+from shiplane.verify.runner import load_checks
 
 
 def new_deployment_id(env: str) -> str:
@@ -32,6 +33,7 @@ def new_deployment_id(env: str) -> str:
 def load_validated(config_path: Path | None, env: str | None = None) -> LoadedConfig:
     """Load the config and check the env exists, before anything is written to disk."""
     loaded = load_config(config_path)
+    load_checks(loaded)  # a bad checks file is a config error too, found before any work
     if env is not None:
         env_settings(loaded, env)
     return loaded

@@ -15,7 +15,7 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class CheckBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
     name: str = Field(description="Unique name; shown in reports.")
     group: str = Field(default="default", description="`--only GROUP`; `smoke` runs after switch.")
