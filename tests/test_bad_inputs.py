@@ -63,9 +63,10 @@ def test_bad_config(tmp_path: Path, case: Path) -> None:
         proc = subprocess.run([*SHIPLANE, "deploy", "dev", "--json"], cwd=repo, env=env,
                               capture_output=True, text=True, timeout=60)  # fmt: skip
     finally:
-        if (tmp_path / "home" / "notes").exists():  # a case that got further than it should
-            subprocess.run([*SHIPLANE, "server", "stop", "--root", str(tmp_path / "home" / "notes")],
-                           env=env, capture_output=True, timeout=60)  # fmt: skip
+        root = tmp_path / "home" / "notes"
+        if root.exists():  # a case that got further than it should: stop what it started
+            subprocess.run([*SHIPLANE, "server", "stop", "--root", str(root)], env=env,
+                           capture_output=True, timeout=60)  # fmt: skip
     data = json.loads(proc.stdout)
     assert proc.returncode == 64, proc.stdout + proc.stderr
     assert expect in data["error"]["message"], data["error"]
