@@ -59,7 +59,16 @@ def recover_stale(loaded: LoadedConfig | None, layout: Layout, db: StateDB) -> l
         outcome = _recover_one(loaded, layout, db, deployment)
         if outcome is not None:
             outcomes.append(outcome)
+    _drop_dead_locks(db)
     return outcomes
+
+
+def _drop_dead_locks(db: StateDB) -> None:
+    """A lock whose holder died after its deployment was settled protects nothing."""
+    for row in db.conn.execute("SELECT * FROM locks").fetchall():
+        held = dict(row)
+        if not lock.holder_alive(held):
+            lock.release(db, held["env"], held["deployment_id"])
 
 
 def _recover_one(

@@ -67,9 +67,9 @@ def roll_forward(ctx: Context, data: dict[str, Any]) -> None:
     database = ctx.database(spec.get("database_url"))
     if database is not None:
         record_fingerprint(ctx.db, ctx.env, database.fingerprint(), f"deploy {ctx.deployment_id}")
-    ctx.db.update_deployment(
-        ctx.deployment_id, status="succeeded", release=data["release"], sha=data["sha"]
-    )
+    # The status stays "running" until the pipeline ends, so a crash in a later step (prune)
+    # is still found and finished by recovery.
+    ctx.db.update_deployment(ctx.deployment_id, release=data["release"], sha=data["sha"])
 
 
 class PruneStep(Step):

@@ -1,0 +1,84 @@
+"""Fault-injection harness: a client loop against the front door, database snapshots, and the
+step x fault table printed at the end of the run (every cell must say "held")."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+CELLS: dict[str, str] = {}
+
+
+@dataclass
+class ClientLoop:
+    url: str
+    ok: int = 0
+    failures: list[str] = field(default_factory=list)
+    versions: set[str] = field(default_factory=set)
+
+
+@contextmanager
+def client_loop(url: str) -> Iterator[ClientLoop]:
+    """Requests the front door without pause for as long as the block runs."""
+    loop = ClientLoop(url)
+    stop = threading.Event()
+
+    def run() -> None:
+        with httpx.Client(timeout=10) as client:
+            while not stop.is_set():
+                try:
+                    response = client.get(url)
+                    if response.status_code == 200:
+                        loop.ok += 1
+                        loop.versions.add(response.json()["version"])
+                    else:
+                        loop.failures.append(f"HTTP {response.status_code}")
+                except httpx.HTTPError as exc:
+                    loop.failures.append(type(exc).__name__)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        yield loop
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def db_state(db: Path) -> dict[str, Any]:
+    conn = sqlite3.connect(db)
+    try:
+        schema = sorted(r[0] or "" for r in conn.execute("SELECT sql FROM sqlite_master"))
+        rows = conn.execute("SELECT id, title, body, tags FROM notes ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    return {"schema": schema, "rows": rows}
+
+
+def record_cell(step: str, fault: str, held: bool) -> None:
+    CELLS[f"{step} x {fault}"] = "held" if held else "NOT HELD"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    cell = getattr(item, "fault_cell", None)
+    if cell and report.when == "call":
+        CELLS[cell] = "held" if report.passed else "NOT HELD"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not CELLS:
+        return
+    terminalreporter.write_sep("-", "fault injection: step x fault")
+    for cell, verdict in sorted(CELLS.items()):
+        terminalreporter.write_line(f"{cell:40} {verdict}")

@@ -1,0 +1,59 @@
+"""SIGKILL of `shiplane deploy` at every step, with a client hammering the front door throughout.
+
+Held means: the front door answered every request, the database equals the pre-deploy state or
+the post-deploy state (never a mix), `shiplane status` is consistent, and the next deploy works.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import AppRepo
+from tests.faults.conftest import client_loop, db_state
+
+pytestmark = pytest.mark.e2e
+
+STEPS = ["lock", "resolve", "export", "build", "guard", "backup", "migrate", "start", "health",
+         "verify", "switch", "smoke", "drain", "record", "prune"]  # fmt: skip
+ROLLED_FORWARD = {"record", "prune"}  # killed after the pivot (drain): the deploy completes
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_kill_at_step(app_repo: AppRepo, step: str, request: pytest.FixtureRequest) -> None:
+    request.node.fault_cell = f"{step} x SIGKILL"
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    old_sha = httpx.get(app_repo.url("dev", "/_deploy/version"), timeout=5).json()["sha"]
+    for title in ("first", "second"):
+        httpx.post(app_repo.url("dev", "/api/notes"), json={"title": title}, timeout=5)
+    db = app_repo.root / "dev" / "shared" / "notes.db"
+    app_repo.git("checkout", "-q", "dev")
+    new_sha = app_repo.commit("v2 with a migration", {
+        "VERSION": "2.0.0\n",
+        "migrations/003_pinned.sql": "ALTER TABLE notes ADD COLUMN pinned INTEGER DEFAULT 0;\n"
+                                     "-- down\nALTER TABLE notes DROP COLUMN pinned;\n",
+    })  # fmt: skip
+    with client_loop(app_repo.url("dev", "/api/version")) as loop:
+        before = db_state(db)
+        run = app_repo.shiplane("deploy", "dev", extra_env={"SHIPLANE_FAULT": f"{step}:kill"})
+        assert run.code == -9
+        status = app_repo.shiplane("status", "dev")
+    assert loop.failures == [] and loop.ok > 0, loop.failures[:5]
+    assert status.code == 0
+    info = status.data["envs"]["dev"]
+    assert info["lock"] is None and info["consistent"] and info["healthy"]
+    assert status.data["recovered"] and status.data["recovered"][0]["env"] == "dev"
+    after = db_state(db)
+    if step in ROLLED_FORWARD:
+        assert info["serving_sha"] == new_sha
+        assert any("pinned" in sql for sql in after["schema"])
+        assert set(before["rows"]) <= set(after["rows"])  # the new state, all old rows kept
+    else:
+        assert info["serving_sha"] == old_sha
+        assert after == before  # exactly the pre-deploy state
+    instances = app_repo.shiplane("server", "status").data["envs"]["dev"]["instances"]
+    assert len(instances) == 1 and instances[0]["serving"]  # nothing left over
+
+    again = app_repo.shiplane("deploy", "dev")
+    assert again.code == 0, again.stdout
+    assert httpx.get(app_repo.url("dev", "/api/version"), timeout=5).json()["sha"] == new_sha
