@@ -1,0 +1,118 @@
+"""Faults beyond a killed CLI: the server killed mid-deploy, a full disk during the backup, and
+the new version crashing after the switch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import SHIPLANE, AppRepo
+from tests.faults.conftest import client_loop, db_state, without_checks
+
+pytestmark = pytest.mark.e2e
+MIGRATION = {
+    "VERSION": "2.0.0\n",
+    "migrations/003_pinned.sql": "ALTER TABLE notes ADD COLUMN pinned INTEGER DEFAULT 0;\n"
+    "-- down\nALTER TABLE notes DROP COLUMN pinned;\n",
+}
+
+
+def wait_for(predicate, timeout: float = 30) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def serves(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_server_killed_mid_deploy_and_restarted(
+    app_repo: AppRepo, request: pytest.FixtureRequest
+) -> None:
+    request.node.fault_cell = "build x server SIGKILL"
+    without_checks(app_repo.path / "shiplane.toml")
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    app_repo.git("checkout", "-q", "dev")
+    new_sha = app_repo.commit("v2", MIGRATION)
+    config = app_repo.path / "shiplane.toml"
+    config.write_text(config.read_text().replace(
+        'build = ["python -m compileall -q app.py migrations"]',
+        'build = ["python -m compileall -q app.py migrations", "sleep 2"]'))  # fmt: skip
+    deploy = subprocess.Popen([*SHIPLANE, "deploy", "dev", "--json"], cwd=app_repo.path,
+                              env=app_repo.env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(1.0)  # inside the build
+    os.kill(int((app_repo.root / "server.pid").read_text()), signal.SIGKILL)
+    out, _ = deploy.communicate(timeout=180)
+    # The deploy starts a new server, which first restores what served; then it carries on.
+    assert deploy.returncode == 0, out
+    assert httpx.get(app_repo.url("dev", "/api/version"), timeout=5).json()["sha"] == new_sha
+    info = app_repo.shiplane("status", "dev").data["envs"]["dev"]
+    assert info["consistent"] and info["healthy"] and info["lock"] is None
+    instances = app_repo.shiplane("server", "status").data["envs"]["dev"]["instances"]
+    assert len(instances) == 1
+
+
+def test_disk_full_during_backup(app_repo: AppRepo, request: pytest.FixtureRequest) -> None:
+    request.node.fault_cell = "backup x disk full"
+    without_checks(app_repo.path / "shiplane.toml")
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    for index in range(300):  # enough rows that the backup cannot fit in 16 KiB
+        httpx.post(app_repo.url("dev", "/api/notes"), json={"title": f"note {index}" * 5},
+                   timeout=5)  # fmt: skip
+    db = app_repo.root / "dev" / "shared" / "notes.db"
+    backups = app_repo.root / "dev" / "backups"
+    for old in backups.iterdir():
+        subprocess.run(["rm", "-rf", str(old)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(backups)], check=True)
+    try:
+        app_repo.git("checkout", "-q", "dev")
+        app_repo.commit("v2", MIGRATION)
+        with client_loop(app_repo.url("dev", "/api/version")) as loop:
+            before = db_state(db)
+            run = app_repo.shiplane("deploy", "dev")
+        assert run.code == 3, run.stdout
+        assert run.data["error"]["step"] == "backup"
+        assert "full" in run.data["error"]["message"] or "No space" in run.data["error"]["message"]
+        assert loop.failures == [] and loop.versions == {"1.0.0"}
+        assert db_state(db) == before  # nothing migrated without a backup
+        assert list(backups.iterdir()) == []  # the partial backup was cleaned up
+    finally:
+        subprocess.run(["umount", str(backups)], check=True)
+    again = app_repo.shiplane("deploy", "dev")
+    assert again.code == 0, again.stdout
+
+
+def test_app_crashing_after_the_switch(app_repo: AppRepo, request: pytest.FixtureRequest) -> None:
+    request.node.fault_cell = "after switch x app crash"
+    without_checks(app_repo.path / "shiplane.toml")
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    app_repo.git("checkout", "-q", "dev")
+    app_repo.commit("v2", {"VERSION": "2.0.0\n"})
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    serving = app_repo.shiplane("server", "status").data["envs"]["dev"]["instances"][0]
+    os.killpg(serving["pid"], signal.SIGKILL)  # the new version dies under traffic
+    assert wait_for(lambda: not serves(app_repo.url("dev", "/api/version")), 10)
+
+    def restarted() -> bool:
+        now = app_repo.shiplane("server", "status").data["envs"]["dev"]["instances"][0]
+        return now["restarts"] >= 1 and now["state"] == "running"
+
+    assert wait_for(restarted)
+    assert wait_for(lambda: serves(app_repo.url("dev", "/api/version")))
+    info = app_repo.shiplane("status", "dev").data["envs"]["dev"]
+    assert info["healthy"] and info["consistent"]
+    # And a rollback still works from there.
+    assert app_repo.shiplane("rollback", "dev").code == 0
+    assert httpx.get(app_repo.url("dev", "/api/version"), timeout=5).json()["version"] == "1.0.0"
