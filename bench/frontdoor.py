@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from example import example, free_port
+from example import SHIPLANE, example, free_port
 
 NGINX = """daemon off;
 worker_processes 1;
@@ -47,14 +47,7 @@ def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     def ms(label: str) -> float:
         match = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
         assert match, out
-        value = float(match.group(1))
-        return (
-            value / 1000
-            if match.group(2) == "us"
-            else value * 1000
-            if match.group(2) == "s"
-            else value
-        )
+        return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -76,7 +69,7 @@ def main() -> None:
         try:
             app.shiplane("deploy", "dev")
             status = json.loads(subprocess.run(
-                [*__import__("example").SHIPLANE, "server", "status"], cwd=app.repo, env=app.env,
+                [*SHIPLANE, "server", "status"], cwd=app.repo, env=app.env,
                 capture_output=True, text=True, check=True).stdout)  # fmt: skip
             backend = status["envs"]["dev"]["instances"][0]["port"]
             nginx_port = free_port()
