@@ -19,7 +19,7 @@ from shiplane.layout import Layout
 from shiplane.migrate.runner import Migrator
 from shiplane.proxy.frontdoor import FrontDoor, Upstream
 from shiplane.runtime.local import Instance, InstanceSpec, free_port
-from shiplane.server.listener import Listener, tcp_socket
+from shiplane.server.listener import tcp_socket
 from shiplane.state.db import StateDB
 
 log = logging.getLogger("shiplane.server")
@@ -35,7 +35,6 @@ class ServerCore:
         self.token = token
         self.instances: dict[str, Instance] = {}
         self.frontdoors: dict[str, FrontDoor] = {}
-        self.listeners: dict[str, Listener] = {}
         self.started_at = time.time()
         self.redactor = Redactor()
         self._background: set[asyncio.Task[None]] = set()
@@ -68,17 +67,10 @@ class ServerCore:
         new = FrontDoor(env, port, self.token, self.env_status, self.env_migrations)
         if door is not None:
             new.active = door.active  # the port changed in config; keep serving
-            self._background.add(asyncio.create_task(self._close_frontdoor(env)))
-        listener = Listener(new, sock)
-        listener.start()
+            self._background.add(asyncio.create_task(door.close()))
+        new.listen(sock)
         self.frontdoors[env] = new
-        self.listeners[env] = listener
         return new
-
-    async def _close_frontdoor(self, env: str) -> None:
-        listener = self.listeners.pop(env, None)
-        if listener is not None:
-            await listener.stop()
 
     def switch(
         self, env: str, port: int, instance_id: str | None, info: dict[str, Any] | None
@@ -207,8 +199,6 @@ class ServerCore:
             db.close()
 
     async def shutdown(self) -> None:
-        for env in list(self.listeners):
-            await self._close_frontdoor(env)
         for door in self.frontdoors.values():
             await door.close()
         await asyncio.gather(*(i.stop() for i in self.instances.values()), return_exceptions=True)
