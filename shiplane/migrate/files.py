@@ -64,7 +64,14 @@ class Migration:
         text = self.path.read_text()
         if self.kind == "sql":
             return split_sql(text)[0]
-        tree = ast.parse(text)
+        try:
+            tree = ast.parse(text)
+        except SyntaxError as exc:
+            raise MigrationError(
+                f"{self.path.name}:{exc.lineno}: syntax error: {exc.msg}",
+                step="migrate",
+                next_action=f"fix {self.path.name} and commit it",
+            ) from None
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name == "up":
                 return ast.get_source_segment(text, node) or ""
