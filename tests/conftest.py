@@ -158,3 +158,19 @@ def _wait_no_children(root: Path, timeout: float = 10) -> None:
     for pid in _pids_under(root):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+FAULT_CELLS: dict[str, str] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for key, value in report.user_properties:
+        if key == "fault_cell" and report.when == "call":
+            FAULT_CELLS[str(value)] = "held" if report.passed else "NOT HELD"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FAULT_CELLS:
+        terminalreporter.write_sep("-", "fault injection: step x fault")
+        for cell, verdict in sorted(FAULT_CELLS.items()):
+            terminalreporter.write_line(f"{cell:40} {verdict}")

@@ -57,7 +57,14 @@ class Revision:
 
     def _function(self, name: str) -> str:
         text = self.path.read_text()
-        for node in ast.parse(text).body:
+        try:
+            tree = ast.parse(text)
+        except SyntaxError as exc:
+            raise MigrationError(
+                f"{self.path.name}:{exc.lineno}: syntax error: {exc.msg}",
+                step="migrate", next_action=f"fix {self.path.name} and commit it",
+            ) from None  # fmt: skip
+        for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name == name:
                 return ast.get_source_segment(text, node) or ""
         return ""

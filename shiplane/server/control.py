@@ -42,6 +42,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event) -> Starlette:
         return JSONResponse(await core.status())
 
     async def start_instance(request: Request) -> Response:
+        await core.restored.wait()
         body = await request.json()
         try:
             instance = await core.start_instance(InstanceSpec(**body["spec"]))
@@ -60,6 +61,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event) -> Starlette:
         return JSONResponse({"stopped": stopped})
 
     async def switch(request: Request) -> Response:
+        await core.restored.wait()
         body = await request.json()
         env = request.path_params["env"]
         try:
@@ -73,6 +75,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event) -> Starlette:
         return JSONResponse({"previous": previous})
 
     async def drain(request: Request) -> Response:
+        await core.restored.wait()
         body = await request.json()
         try:
             drained = await core.drain(
@@ -83,6 +86,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event) -> Starlette:
         return JSONResponse({"drained": drained})
 
     async def active(request: Request) -> Response:
+        await core.restored.wait()
         door = core.frontdoors.get(request.path_params["env"])
         upstream = door.active if door else None
         return JSONResponse(

@@ -38,6 +38,9 @@ class ServerCore:
         self.started_at = time.time()
         self.redactor = Redactor()
         self._background: set[asyncio.Task[None]] = set()
+        # Set once what state.db says serves has been started again after a (re)start: until
+        # then a deploy would see no active instance and leave the restored one undrained.
+        self.restored = asyncio.Event()
 
     # instances ---------------------------------------------------------------------------
     async def start_instance(self, spec: InstanceSpec) -> Instance:
@@ -148,6 +151,12 @@ class ServerCore:
     # restore after a restart -------------------------------------------------------------
     async def restore(self) -> None:
         """Start what state.db says serves each environment (after a server restart)."""
+        try:
+            await self._restore_all()
+        finally:
+            self.restored.set()
+
+    async def _restore_all(self) -> None:
         if not self.layout.state_db.exists():
             return
         db = StateDB(self.layout.state_db)

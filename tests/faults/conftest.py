@@ -14,8 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-CELLS: dict[str, str] = {}
-
 
 @dataclass
 class ClientLoop:
@@ -69,22 +67,12 @@ def without_checks(config: Path) -> None:
     config.write_text(config.read_text().split("# Checks:")[0])
 
 
-def record_cell(step: str, fault: str, held: bool) -> None:
-    CELLS[f"{step} x {fault}"] = "held" if held else "NOT HELD"
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Tag the report with the test's step x fault cell (read by tests/conftest.py, which
+    prints the table; with xdist the reports travel to the controller with their tags)."""
     outcome = yield
     report = outcome.get_result()
     cell = getattr(item, "fault_cell", None)
     if cell and report.when == "call":
-        CELLS[cell] = "held" if report.passed else "NOT HELD"
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not CELLS:
-        return
-    terminalreporter.write_sep("-", "fault injection: step x fault")
-    for cell, verdict in sorted(CELLS.items()):
-        terminalreporter.write_line(f"{cell:40} {verdict}")
+        report.user_properties.append(("fault_cell", cell))
