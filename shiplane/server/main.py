@@ -10,6 +10,8 @@ import secrets
 import signal
 from pathlib import Path
 
+import uvloop
+
 from shiplane.layout import Layout
 from shiplane.server.control import build_control_app
 from shiplane.server.core import ServerCore
@@ -56,4 +58,5 @@ async def serve(layout: Layout) -> None:
 def run_foreground(layout: Layout) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(serve(layout))
+    # uvloop's event loop roughly doubles what the front door relays per CPU second.
+    uvloop.run(serve(layout))
