@@ -11,11 +11,8 @@ Prints, from one run on this machine:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,26 +22,7 @@ import time
 from pathlib import Path
 
 import httpx
-
-ROOT = Path(__file__).resolve().parent.parent
-SHIPLANE = [sys.executable, "-m", "shiplane"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def run(repo: Path, env: dict[str, str], *args: str) -> tuple[float, dict]:
-    started = time.perf_counter()
-    proc = subprocess.run([*SHIPLANE, *args, "--json"], cwd=repo, env=env, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
-    elapsed = time.perf_counter() - started
-    data = json.loads(proc.stdout)
-    if proc.returncode != 0:
-        raise SystemExit(f"shiplane {' '.join(args)} failed: {data['error']}")
-    return elapsed, data
+from example import example, free_port
 
 
 def app_start_to_healthy(release_dir: Path, run_cmd: str, db_url: str) -> float:
@@ -73,30 +51,12 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=10)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="shiplane-bench-"))
-    repo = work / "notes"
-    shutil.copytree(ROOT / "examples" / "notes", repo)
-    port = free_port()
-    config = repo / "shiplane.toml"
-    config.write_text(config.read_text().replace("port = 8001", f"port = {port}")
-                      .replace("port = 8000", f"port = {free_port()}")
-                      .replace("interval = 0.2", "interval = 0.05"))  # fmt: skip
-    env = {
-        **os.environ,
-        "SHIPLANE_HOME": str(work / "home"),
-        "GIT_AUTHOR_NAME": "b",
-        "GIT_AUTHOR_EMAIL": "b@x",
-        "GIT_COMMITTER_NAME": "b",
-        "GIT_COMMITTER_EMAIL": "b@x",
-    }
-    git = lambda *a: subprocess.run(["git", *a], cwd=repo, env=env, check=True,  # noqa: E731
-                                    capture_output=True)  # fmt: skip
-    git("init", "-q", "-b", "dev")
-    git("add", "-A")
-    git("commit", "-qm", "v1")
+    app_repo = example(work)
+    port, config = app_repo.port, app_repo.repo / "shiplane.toml"
     try:
-        first, _ = run(repo, env, "deploy", "dev")
-        (repo / "VERSION").write_text("2.0.0\n")
-        git("commit", "-qam", "v2")
+        first, _ = app_repo.shiplane("deploy", "dev")
+        (app_repo.repo / "VERSION").write_text("2.0.0\n")
+        app_repo.git("commit", "-qam", "v2")
         deploys, rollbacks, verifies = [], [], []
         stop = threading.Event()
         counts = {"total": 0, "failed": 0}
@@ -115,11 +75,11 @@ def main() -> None:
         thread.start()
         try:
             for _ in range(args.cycles):
-                elapsed, data = run(repo, env, "deploy", "dev")
+                elapsed, data = app_repo.shiplane("deploy", "dev")
                 deploys.append(elapsed)
                 verify_ms = sum(s["duration_ms"] for s in data["steps"] if s["name"] == "verify")
                 verifies.append(verify_ms / 1000)
-                rollbacks.append(run(repo, env, "rollback", "dev")[0])
+                rollbacks.append(app_repo.shiplane("rollback", "dev")[0])
         finally:
             stop.set()
             thread.join()
@@ -128,7 +88,7 @@ def main() -> None:
         starts = [app_start_to_healthy(release, _run_cmd(config), f"sqlite:///{db}")
                   for _ in range(5)]  # fmt: skip
     finally:
-        subprocess.run([*SHIPLANE, "server", "stop"], cwd=repo, env=env, capture_output=True)
+        app_repo.stop()
     app = statistics.median(starts)
     deploy = statistics.median(deploys)
     rollback = statistics.median(rollbacks)

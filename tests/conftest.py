@@ -160,6 +160,24 @@ def _wait_no_children(root: Path, timeout: float = 10) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def wait_for(predicate: Any, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def serves(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 FAULT_CELLS: dict[str, str] = {}
 
 

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import AppRepo
+from tests.conftest import AppRepo, serves, wait_for
 
 pytestmark = pytest.mark.e2e
 
 SECRET = "sup3r-s3cret-Value-91"
-
-
-def wait_for(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_crashed_instance_is_restarted(app_repo: AppRepo) -> None:
@@ -36,14 +26,7 @@ def test_crashed_instance_is_restarted(app_repo: AppRepo) -> None:
         return now["restarts"] >= 1 and now["state"] == "running" and now["pid"] != before["pid"]
 
     assert wait_for(restarted)
-    assert wait_for(lambda: _ok(app_repo.url("dev", "/api/notes")))
-
-
-def _ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    assert wait_for(lambda: serves(app_repo.url("dev", "/api/notes")))
 
 
 def test_secrets_never_leave_the_env_file(app_repo: AppRepo) -> None:
@@ -95,7 +78,7 @@ def test_server_restart_restores_what_serves(app_repo: AppRepo) -> None:
     sha = httpx.get(app_repo.url("dev", "/_deploy/version"), timeout=5).json()["sha"]
     pid = int((app_repo.root / "server.pid").read_text())
     os.kill(pid, signal.SIGKILL)
-    assert wait_for(lambda: not _ok(app_repo.url("dev", "/_deploy/health")))
+    assert wait_for(lambda: not serves(app_repo.url("dev", "/_deploy/health")))
     assert app_repo.shiplane("server").code == 0  # starts it again in the background
-    assert wait_for(lambda: _ok(app_repo.url("dev", "/api/notes")))
+    assert wait_for(lambda: serves(app_repo.url("dev", "/api/notes")))
     assert httpx.get(app_repo.url("dev", "/_deploy/version"), timeout=5).json()["sha"] == sha

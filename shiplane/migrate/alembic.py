@@ -19,6 +19,7 @@ from typing import Any
 
 from shiplane.databases import Database
 from shiplane.errors import MigrationError
+from shiplane.migrate.files import syntax_error
 from shiplane.migrate.runner import MigrationPlan
 from shiplane.state.db import now
 
@@ -60,10 +61,7 @@ class Revision:
         try:
             tree = ast.parse(text)
         except SyntaxError as exc:
-            raise MigrationError(
-                f"{self.path.name}:{exc.lineno}: syntax error: {exc.msg}",
-                step="migrate", next_action=f"fix {self.path.name} and commit it",
-            ) from None  # fmt: skip
+            raise syntax_error(self.path, exc) from None
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name == name:
                 return ast.get_source_segment(text, node) or ""

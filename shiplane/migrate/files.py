@@ -67,11 +67,7 @@ class Migration:
         try:
             tree = ast.parse(text)
         except SyntaxError as exc:
-            raise MigrationError(
-                f"{self.path.name}:{exc.lineno}: syntax error: {exc.msg}",
-                step="migrate",
-                next_action=f"fix {self.path.name} and commit it",
-            ) from None
+            raise syntax_error(self.path, exc) from None
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name == "up":
                 return ast.get_source_segment(text, node) or ""
@@ -122,11 +118,7 @@ class Migration:
         try:
             spec.loader.exec_module(module)
         except SyntaxError as exc:
-            raise MigrationError(
-                f"{self.path.name}:{exc.lineno}: syntax error: {exc.msg}",
-                step="migrate",
-                next_action=f"fix {self.path.name} and commit it",
-            ) from None
+            raise syntax_error(self.path, exc) from None
         except Exception as exc:
             raise MigrationError(
                 f"{self.path.name}: importing it failed: {type(exc).__name__}: {exc}",
@@ -134,6 +126,14 @@ class Migration:
                 next_action=f"fix {self.path.name} and commit it",
             ) from exc
         return module
+
+
+def syntax_error(path: Path, exc: SyntaxError) -> MigrationError:
+    return MigrationError(
+        f"{path.name}:{exc.lineno}: syntax error: {exc.msg}",
+        step="migrate",
+        next_action=f"fix {path.name} and commit it",
+    )
 
 
 def split_sql(text: str) -> tuple[str, str]:

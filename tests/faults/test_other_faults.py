@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import SHIPLANE, AppRepo
+from tests.conftest import SHIPLANE, AppRepo, serves, wait_for
 from tests.faults.conftest import client_loop, db_state, without_checks
 
 pytestmark = pytest.mark.e2e
@@ -20,22 +20,6 @@ MIGRATION = {
     "migrations/003_pinned.sql": "ALTER TABLE notes ADD COLUMN pinned INTEGER DEFAULT 0;\n"
     "-- down\nALTER TABLE notes DROP COLUMN pinned;\n",
 }
-
-
-def wait_for(predicate, timeout: float = 30) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def serves(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_server_killed_mid_deploy_and_restarted(
