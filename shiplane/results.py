@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shiplane.errors import ShiplaneError
+
 
 @dataclass
 class StepResult:
@@ -15,8 +17,10 @@ class StepResult:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "name": self.name, "status": self.status, "duration_ms": self.duration_ms
-        }  # fmt: skip
+            "name": self.name,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+        }
         if self.detail:
             out["detail"] = self.detail
         return out
@@ -33,6 +37,14 @@ class Result:
     exit_code: int = 0
     data: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+    def fail(self, error: ShiplaneError, undone: list[str] | None = None) -> Result:
+        """Record ``error`` as this result's outcome: its exit code, step, message, next action
+        and what was undone. The one place an error becomes a result."""
+        self.ok = False
+        self.exit_code = error.exit_code
+        self.error = {**error.to_dict(), "undone": list(undone or [])}
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

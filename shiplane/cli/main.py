@@ -1,14 +1,12 @@
 """The `shiplane` command. Thin: parse, call shiplane.api, render, exit with the result's code.
 
-The mapping from errors to exit codes lives here and only here (ShiplaneError.exit_code).
+Errors become results with exit codes at the api boundary (shiplane.operations.boundary); only
+usage errors the parser finds before any operation runs are turned into a result here.
 """
 
 from __future__ import annotations
 
 import sys
-import traceback
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,10 +14,10 @@ import typer
 from typer.exceptions import TyperException
 
 from shiplane import api
+from shiplane.caller import local_caller
 from shiplane.cli import render
 from shiplane.cli.server_cmd import server_app
 from shiplane.errors import EXIT_CODES, ShiplaneError
-from shiplane.layout import shiplane_home
 from shiplane.results import Result
 
 app = typer.Typer(
@@ -38,26 +36,7 @@ ConfigOpt = Annotated[
 EnvArg = Annotated[str, typer.Argument(help="Environment name from shiplane.toml.")]
 
 
-def _finish(
-    command: str, call: Callable[[], Result], as_json: bool, env: str | None = None
-) -> None:
-    try:
-        result = call()
-    except ShiplaneError as exc:
-        result = Result(command=command, env=env, ok=False, exit_code=exc.exit_code)
-        result.error = {**exc.to_dict(), "undone": []}
-    except Exception as exc:
-        crash = shiplane_home() / "crash.log"
-        crash.parent.mkdir(parents=True, exist_ok=True)
-        with crash.open("a") as handle:
-            handle.write(f"--- {datetime.now(UTC).isoformat()} {command}\n{traceback.format_exc()}")
-        result = Result(command=command, env=env, ok=False, exit_code=3)
-        result.error = {
-            "step": None,
-            "message": f"internal error: {type(exc).__name__} (traceback in {crash})",
-            "next_action": "run `shiplane status`; report the traceback",
-            "undone": [],
-        }
+def _finish(result: Result, as_json: bool) -> None:
     render.emit(result, render.wants_json(as_json))
     raise typer.Exit(result.exit_code)
 
@@ -79,11 +58,17 @@ def deploy(
 ) -> None:
     """Ship a commit to ENV: build, back up, migrate, start green, verify, switch, smoke, drain."""
     _finish(
-        "deploy",
-        lambda: api.deploy(env, ref=ref, config_path=config, progress=render.progress,
-                           force=force, accept_drift=accept_drift),
-        json_, env,
-    )  # fmt: skip
+        api.deploy(
+            local_caller(),
+            env,
+            ref=ref,
+            force=force,
+            accept_drift=accept_drift,
+            config_path=config,
+            progress=render.progress,
+        ),
+        json_,
+    )
 
 
 @app.command()
@@ -94,7 +79,7 @@ def verify(
     config: ConfigOpt = None,
 ) -> None:
     """Run every check against what ENV serves; record the verdict for its sha."""
-    _finish("verify", lambda: api.verify(env, only=only, config_path=config), json_, env)
+    _finish(api.verify(local_caller(), env, only=only, config_path=config), json_)
 
 
 @app.command()
@@ -104,7 +89,7 @@ def report(
     config: ConfigOpt = None,
 ) -> None:
     """Show a stored verification report again."""
-    _finish("report", lambda: api.show_report(verification_id, config_path=config), json_)
+    _finish(api.report(local_caller(), verification_id, config_path=config), json_)
 
 
 @app.command()
@@ -118,10 +103,11 @@ def promote(
 ) -> None:
     """Deploy to ENV exactly the commit verified in its promote_from env."""
     _finish(
-        "promote",
-        lambda: api.promote(env, approve=approve, config_path=config, progress=render.progress),
-        json_, env,
-    )  # fmt: skip
+        api.promote(
+            local_caller(), env, approve=approve, config_path=config, progress=render.progress
+        ),
+        json_,
+    )
 
 
 @app.command()
@@ -132,9 +118,9 @@ def approve(
 ) -> None:
     """A person at a terminal lets a pending promotion proceed."""
     _finish(
-        "approve",
-        lambda: api.approve(promotion_id, config_path=config, progress=render.progress), json_,
-    )  # fmt: skip
+        api.approve(local_caller(), promotion_id, config_path=config, progress=render.progress),
+        json_,
+    )
 
 
 @app.command()
@@ -144,7 +130,7 @@ def reject(
     config: ConfigOpt = None,
 ) -> None:
     """End a pending promotion."""
-    _finish("reject", lambda: api.reject(promotion_id, config_path=config), json_)
+    _finish(api.reject(local_caller(), promotion_id, config_path=config), json_)
 
 
 @app.command()
@@ -159,11 +145,16 @@ def rollback(
 ) -> None:
     """Go back to the previous (or named) release, reverting newer migrations."""
     _finish(
-        "rollback",
-        lambda: api.rollback(env, to=to, restore_db=restore_db, config_path=config,
-                             progress=render.progress),
-        json_, env,
-    )  # fmt: skip
+        api.rollback(
+            local_caller(),
+            env,
+            to=to,
+            restore_db=restore_db,
+            config_path=config,
+            progress=render.progress,
+        ),
+        json_,
+    )
 
 
 @app.command()
@@ -173,7 +164,7 @@ def status(
     config: ConfigOpt = None,
 ) -> None:
     """What runs where: release, sha served by the front door, health, migrations, lock."""
-    _finish("status", lambda: api.status(env, config_path=config), json_, env)
+    _finish(api.status(local_caller(), env, config_path=config), json_)
 
 
 @app.command()
@@ -184,7 +175,7 @@ def history(
     config: ConfigOpt = None,
 ) -> None:
     """Past deployments and rollbacks, newest first."""
-    _finish("history", lambda: api.history(env, limit=limit, config_path=config), json_, env)
+    _finish(api.history(local_caller(), env, limit=limit, config_path=config), json_)
 
 
 @app.command()
@@ -194,7 +185,7 @@ def logs(
     config: ConfigOpt = None,
 ) -> None:
     """The full log of one deployment."""
-    _finish("logs", lambda: api.logs(deployment_id, config_path=config), json_)
+    _finish(api.logs(local_caller(), deployment_id, config_path=config), json_)
 
 
 @app.command()
@@ -214,22 +205,21 @@ def migrate(
     if rehearse or lint:
         action = "rehearse" if rehearse else "lint"
     _finish(
-        f"migrate {action}",
-        lambda: api.migrate(env, action, to=to, dry_run=dry_run, config_path=config),
-        json_, env,
-    )  # fmt: skip
+        api.migrate(local_caller(), env, action, to=to, dry_run=dry_run, config_path=config),
+        json_,
+    )
 
 
 @app.command()
 def backup(env: EnvArg, json_: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Back up ENV's database now (online, gzip, manifest with sha256)."""
-    _finish("backup", lambda: api.backup(env, config_path=config), json_, env)
+    _finish(api.backup(local_caller(), env, config_path=config), json_)
 
 
 @app.command()
 def backups(env: EnvArg, json_: JsonOpt = False, config: ConfigOpt = None) -> None:
     """List ENV's backups, newest first."""
-    _finish("backups", lambda: api.backups(env, config_path=config), json_, env)
+    _finish(api.backups(local_caller(), env, config_path=config), json_)
 
 
 @app.command()
@@ -245,26 +235,19 @@ def restore(
     """Restore ENV's database from a backup (its checksum is verified first)."""
     if not yes:
         if not sys.stdin.isatty():
-            _finish(
-                "restore", lambda: _usage("restore overwrites the database: pass --yes"), json_, env
+            usage = ShiplaneError(
+                "restore overwrites the database: pass --yes", next_action="re-run with --yes"
             )
+            _finish(Result(command="restore", env=env).fail(usage), json_)
         typer.confirm(f"Overwrite {env}'s database with backup {backup_id}?", abort=True)
-    _finish("restore", lambda: api.restore(env, backup_id, config_path=config), json_, env)
+    _finish(api.restore(local_caller(), env, backup_id, config_path=config), json_)
 
 
 @app.command()
 def recover(json_: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Resolve deployments a killed shiplane left behind (also runs before every command)."""
 
-    def call() -> Result:
-        from shiplane.operations.session import open_app
-
-        with open_app(config) as (loaded, layout, db):
-            result = Result(command="recover")
-            result.data["recovered"] = api.recover_stale(loaded, layout, db)
-            return result
-
-    _finish("recover", call, json_)
+    _finish(api.recover(local_caller(), config_path=config), json_)
 
 
 @app.command()
@@ -274,7 +257,7 @@ def init(
     json_: JsonOpt = False,
 ) -> None:
     """Write a commented shiplane.toml for the repository in the current directory."""
-    _finish("init", lambda: api.init(name=name, force=force), json_)
+    _finish(api.init(local_caller(), name=name, force=force), json_)
 
 
 @app.command("exit-codes")
@@ -285,10 +268,6 @@ def exit_codes(json_: JsonOpt = False) -> None:
     render.emit(result, render.wants_json(json_))
 
 
-def _usage(message: str) -> Result:
-    raise ShiplaneError(message, next_action="re-run with --yes")
-
-
 def run() -> None:
     try:
         code = app(standalone_mode=False)
@@ -296,14 +275,9 @@ def run() -> None:
         sys.exit(130)
     except TyperException as exc:  # usage errors: click would exit 2, which means "build failed"
         command = " ".join(a for a in sys.argv[1:3] if not a.startswith("-")) or "shiplane"
-        result = Result(command=command, ok=False, exit_code=64)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        result.error = {
-            "step": "usage",
-            "message": message,
-            "next_action": f"see `shiplane {command} --help`",
-            "undone": [],
-        }
+        usage = ShiplaneError(message, step="usage", next_action=f"see `shiplane {command} --help`")
+        result = Result(command=command).fail(usage)
         render.emit(result, render.wants_json("--json" in sys.argv))
         sys.exit(64)
     sys.exit(code if isinstance(code, int) else 0)

@@ -53,8 +53,14 @@ def _human(payload: dict[str, Any]) -> None:
         colours = {"passed": "green", "failed": "red", "skipped": "yellow"}
         for check in verification["results"]:
             status = f"[{colours[check['status']]}]{check['status']}[/]"
-            table.add_row(check["name"], check["kind"], check["group"], status,
-                          str(check["duration_ms"]), check["message"])  # fmt: skip
+            table.add_row(
+                check["name"],
+                check["kind"],
+                check["group"],
+                status,
+                str(check["duration_ms"]),
+                check["message"],
+            )
         stdout.print(table)
     rest = {
         k: v for k, v in payload.items() if k not in ("steps", "log") and v not in (None, [], {})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -10,9 +9,10 @@ from typing import Annotated
 
 import typer
 
-from shiplane.config.loader import load_config
-from shiplane.layout import Layout
-from shiplane.server.client import ServerClient
+from shiplane import api
+from shiplane.caller import local_caller
+from shiplane.cli import render
+from shiplane.operations.server import server_layout
 from shiplane.server.main import run_foreground
 
 server_app = typer.Typer(help="The long-running server that owns instances and front doors.")
@@ -22,14 +22,10 @@ RootOpt = Annotated[
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c")]
 
 
-def _layout(root: Path | None, config: Path | None) -> Layout:
-    if root is not None:
-        return Layout(root.resolve())
-    return Layout.for_app(load_config(config).config.app.name)
-
-
-def _print(data: dict[str, object]) -> None:
-    sys.stdout.write(json.dumps(data) + "\n")
+def _run(action: str, root: Path | None, config: Path | None) -> None:
+    result = api.server(local_caller(), action, root=root, config_path=config)
+    render.emit(result, as_json=True)
+    raise typer.Exit(result.exit_code)
 
 
 @server_app.callback(invoke_without_command=True)
@@ -42,38 +38,28 @@ def server(
     """Start the server in the background (or --foreground) unless it runs already."""
     if ctx.invoked_subcommand is not None:
         return
-    layout = _layout(root, config)
     if foreground:
-        run_foreground(layout)
+        run_foreground(server_layout(root, config))
         return
-    info = ServerClient(layout).ensure_running()
-    _print({"ok": True, "command": "server", "running": True, "pid": info["pid"],
-            "socket": str(layout.server_socket)})  # fmt: skip
+    _run("start", root, config)
 
 
 @server_app.command("stop")
 def stop(root: RootOpt = None, config: ConfigOpt = None) -> None:
     """Stop the server and every instance it owns."""
-    layout = _layout(root, config)
-    was_running = ServerClient(layout).stop()
-    _print({"ok": True, "command": "server stop", "was_running": was_running})
+    _run("stop", root, config)
 
 
 @server_app.command("status")
 def status(root: RootOpt = None, config: ConfigOpt = None) -> None:
     """Instances and front doors of the running server."""
-    client = ServerClient(_layout(root, config))
-    if client.ping() is None:
-        _print({"ok": True, "command": "server status", "running": False})
-        return
-    _print({"ok": True, "command": "server status", "running": True,
-            **client.request("GET", "/status")})  # fmt: skip
+    _run("status", root, config)
 
 
 @server_app.command("install-unit")
 def install_unit(root: RootOpt = None, config: ConfigOpt = None) -> None:
     """Print a systemd unit that runs the server in the foreground."""
-    layout = _layout(root, config)
+    layout = server_layout(root, config)
     exe = shutil.which("shiplane") or f"{sys.executable} -m shiplane"
     sys.stdout.write(
         f"""[Unit]

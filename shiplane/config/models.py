@@ -126,6 +126,11 @@ class Environment(Strict):
     backups_keep: int = Field(default=10, ge=1, description="Backups kept at most.")
     backups_keep_days: float = Field(default=7.0, gt=0, description="Backups older are pruned.")
 
+    @property
+    def gated(self) -> bool:
+        """New code arrives only by promotion (the one rule for "gated")."""
+        return self.promote_from is not None
+
 
 class Config(Strict):
     app: AppConfig

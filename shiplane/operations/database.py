@@ -11,11 +11,11 @@ from typing import Any
 from shiplane.backup import create_backup, list_backups, prune_backups, restore_backup
 from shiplane.config.loader import LoadedConfig, env_settings
 from shiplane.databases import Database
-from shiplane.databases.for_env import open_env_database
+from shiplane.databases.env_database import open_env_database
 from shiplane.errors import ConfigError
 from shiplane.layout import Layout
 from shiplane.migrate.engine import discover_for, migrator_for
-from shiplane.operations.session import open_app
+from shiplane.operations.boundary import Session
 from shiplane.results import Result
 from shiplane.state import lock
 from shiplane.state.db import StateDB, record_fingerprint
@@ -47,60 +47,64 @@ def env_lock(db: StateDB, env: str, what: str) -> Iterator[str]:
         lock.release(db, env, owner)
 
 
-def backup(env: str, config_path: Path | None = None) -> Result:
-    with open_app(config_path, env) as (loaded, layout, db):
-        database = database_for(loaded, layout, env)
-        layout.ensure(env)
-        state = db.env_state(env)
+def backup(session: Session, env: str) -> Result:
+    loaded, layout, db = session.loaded, session.layout, session.db
+    database = database_for(loaded, layout, env)
+    layout.ensure(env)
+    state = db.env_state(env)
+    migrator = migrator_for(loaded.config, database)
+    release = serving_release_dir(loaded, db, env)
+    applied = migrator.plan(discover_for(loaded.config, release)).to_dict()["applied"]
+    manifest = create_backup(
+        database,
+        layout.backups(env),
+        {
+            "env": env,
+            "reason": "manual",
+            "sha": state["sha"] if state else None,
+            "release": state["release"] if state else None,
+            "migrations": applied,
+        },
+    )
+    settings = env_settings(loaded, env)
+    pruned = prune_backups(
+        layout.backups(env), settings.env.backups_keep, settings.env.backups_keep_days
+    )
+    result = Result(command="backup", env=env)
+    result.data.update(backup=_public(manifest), pruned=pruned)
+    return result
+
+
+def backups(session: Session, env: str) -> Result:
+    result = Result(command="backups", env=env)
+    result.data["backups"] = [_public(m) for m in list_backups(session.layout.backups(env))]
+    return result
+
+
+def restore(session: Session, env: str, backup_id: str) -> Result:
+    loaded, layout, db = session.loaded, session.layout, session.db
+    database = database_for(loaded, layout, env)
+    directory = layout.backups(env) / backup_id
+    if "/" in backup_id or not directory.is_dir():
+        raise ConfigError(
+            f"no backup {backup_id!r} for {env}",
+            next_action=f"list them with `shiplane backups {env}`",
+        )
+    with env_lock(db, env, "restore"):
+        safety = create_backup(database, layout.backups(env), {"env": env, "reason": "pre-restore"})
+        manifest = restore_backup(directory, database)
+        record_fingerprint(db, env, database.fingerprint(), f"restore {backup_id}")
         migrator = migrator_for(loaded.config, database)
         release = serving_release_dir(loaded, db, env)
         applied = migrator.plan(discover_for(loaded.config, release)).to_dict()["applied"]
-        manifest = create_backup(
-            database, layout.backups(env),
-            {"env": env, "reason": "manual", "sha": state["sha"] if state else None,
-             "release": state["release"] if state else None, "migrations": applied},
-        )  # fmt: skip
-        settings = env_settings(loaded, env)
-        pruned = prune_backups(layout.backups(env), settings.env.backups_keep,
-                               settings.env.backups_keep_days)  # fmt: skip
-        result = Result(command="backup", env=env)
-        result.data.update(backup=_public(manifest), pruned=pruned)
-        return result
-
-
-def backups(env: str, config_path: Path | None = None) -> Result:
-    with open_app(config_path, env) as (_loaded, layout, _db):
-        result = Result(command="backups", env=env)
-        result.data["backups"] = [_public(m) for m in list_backups(layout.backups(env))]
-        return result
-
-
-def restore(env: str, backup_id: str, config_path: Path | None = None) -> Result:
-    with open_app(config_path, env) as (loaded, layout, db):
-        database = database_for(loaded, layout, env)
-        directory = layout.backups(env) / backup_id
-        if "/" in backup_id or not directory.is_dir():
-            raise ConfigError(
-                f"no backup {backup_id!r} for {env}",
-                next_action=f"list them with `shiplane backups {env}`",
-            )
-        with env_lock(db, env, "restore"):
-            safety = create_backup(
-                database, layout.backups(env), {"env": env, "reason": "pre-restore"}
-            )
-            manifest = restore_backup(directory, database)
-            record_fingerprint(db, env, database.fingerprint(), f"restore {backup_id}")
-            migrator = migrator_for(loaded.config, database)
-            release = serving_release_dir(loaded, db, env)
-            applied = migrator.plan(discover_for(loaded.config, release)).to_dict()["applied"]
-        result = Result(command="restore", env=env)
-        result.data.update(
-            restored=_public(manifest),
-            safety_backup=safety["id"],
-            migrations=applied,
-            verified=manifest.get("verified"),
-        )
-        return result
+    result = Result(command="restore", env=env)
+    result.data.update(
+        restored=_public(manifest),
+        safety_backup=safety["id"],
+        migrations=applied,
+        verified=manifest.get("verified"),
+    )
+    return result
 
 
 def _public(manifest: dict[str, Any]) -> dict[str, Any]:

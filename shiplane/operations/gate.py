@@ -22,8 +22,9 @@ def evidence_for(
         if state is None or not state.get("sha"):
             raise RefusedError(
                 f"nothing serves in {source}, so there is nothing to promote to {env}",
-                step="gate", next_action=f"shiplane deploy {source} && shiplane verify {source}",
-            )  # fmt: skip
+                step="gate",
+                next_action=f"shiplane deploy {source} && shiplane verify {source}",
+            )
         sha = str(state["sha"])
     config_hash = checks_hash(load_checks(loaded))
     passing = report.latest_passing(db, source, sha, config_hash)
@@ -39,15 +40,17 @@ def evidence_for(
             why = f"its latest verification {latest['id']} failed"
         raise RefusedError(
             f"{sha[:7]} has no passing verification in {source}: {why}",
-            step="gate", next_action=f"shiplane verify {source}",
-        )  # fmt: skip
+            step="gate",
+            next_action=f"shiplane verify {source}",
+        )
     max_age = loaded.config.verify.max_age
     if passing["age_s"] > max_age:
         raise RefusedError(
             f"the verification of {sha[:7]} in {source} ({passing['id']}) is "
             f"{passing['age_s']:.0f}s old; verify.max_age is {max_age:g}s",
-            step="gate", next_action=f"shiplane verify {source}",
-        )  # fmt: skip
+            step="gate",
+            next_action=f"shiplane verify {source}",
+        )
     branch = loaded.config.environments[env].branch
     repo = gitops.ensure_repo(loaded.repo_dir)
     before = gitops.resolve(repo, branch) if gitops.branch_exists(repo, branch) else None

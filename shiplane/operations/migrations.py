@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from shiplane.backup import create_backup
 from shiplane.errors import ConfigError
 from shiplane.migrate.engine import discover_for, migrator_for
 from shiplane.migrate.lint import lint
 from shiplane.migrate.rehearse import rehearse
 from shiplane.migrate.schema import schema_state
+from shiplane.operations.boundary import Session
 from shiplane.operations.database import database_for, env_lock, serving_release_dir
-from shiplane.operations.recover import recover_stale
-from shiplane.operations.session import open_app
 from shiplane.results import Result
 from shiplane.state.db import record_fingerprint
 
 ACTIONS = ("status", "up", "down", "lint", "rehearse")
 
 
-def migrate(
-    env: str,
-    action: str,
-    to: int | None = None,
-    dry_run: bool = False,
-    config_path: Path | None = None,
-) -> Result:
+def check_migrate(action: str, to: int | None) -> None:
     if action not in ACTIONS:
         raise ConfigError(
             f"unknown migrate action {action!r}", next_action=f"use one of: {', '.join(ACTIONS)}"
@@ -34,57 +25,59 @@ def migrate(
         raise ConfigError(
             "migrate down needs --to N", next_action="e.g. shiplane migrate dev down --to 1"
         )
-    with open_app(config_path, env) as (loaded, layout, db):
-        recover_stale(loaded, layout, db)
-        database = database_for(loaded, layout, env)
-        layout.ensure(env)
-        config = loaded.config
-        files = discover_for(config, serving_release_dir(loaded, db, env))
-        migrator = migrator_for(config, database)
-        plan = migrator.plan(files)
-        result = Result(command=f"migrate {action}", env=env)
-        result.data.update(database=database.describe(), **plan.to_dict())
-        if action == "status":
-            result.data["schema"] = schema_state(db, env, database)
-            return result
-        if action in ("lint", "rehearse"):
-            # What is about to ship: the repository's migrations, pending in this database.
-            work_files = discover_for(config, loaded.repo_dir)
-            pending = migrator.plan(work_files).pending
-            if action == "lint":
-                findings = [f.to_dict() for m in pending for f in lint(m, database)]
-                result.data["lint"] = findings
-                result.data["blocking_for_gated_envs"] = [f for f in findings if not f["annotated"]]
-            else:
-                result.data["rehearsal"] = rehearse(
-                    database, work_files, lambda copy: migrator_for(config, copy)
-                )
-            return result
-        if dry_run:
-            if action == "up":
-                todo = [m for m in plan.pending if to is None or m.version <= to]
-                result.data["would_apply"] = [
-                    {"migration": m.label, "statements": m.statements("up")} for m in todo
-                ]
-            else:
-                result.data["would_revert"] = [
-                    a["label"]
-                    for a in reversed(plan.applied) if a["version"] > (to or 0)
-                ]  # fmt: skip
-            result.data["dry_run"] = True
-            return result
-        with env_lock(db, env, "migrate"):
-            migrator.check_not_edited(plan)
-            backup = create_backup(
-                database, layout.backups(env), {"env": env, "reason": f"migrate {action}",
-                                               "migrations": plan.to_dict()["applied"]},
-            )  # fmt: skip
-            if action == "up":
-                result.data["applied_now"] = migrator.up(files, to=to)
-            else:
-                assert to is not None
-                result.data["reverted_now"] = migrator.down(files, to=to)
-            result.data["backup_id"] = backup["id"]
-            result.data.update(migrator.plan(files).to_dict())
-            record_fingerprint(db, env, database.fingerprint(), f"migrate {action}")
+
+
+def migrate(session: Session, env: str, action: str, to: int | None, dry_run: bool) -> Result:
+    loaded, layout, db = session.loaded, session.layout, session.db
+    database = database_for(loaded, layout, env)
+    layout.ensure(env)
+    config = loaded.config
+    files = discover_for(config, serving_release_dir(loaded, db, env))
+    migrator = migrator_for(config, database)
+    plan = migrator.plan(files)
+    result = Result(command=f"migrate {action}", env=env)
+    result.data.update(database=database.describe(), **plan.to_dict())
+    if action == "status":
+        result.data["schema"] = schema_state(db, env, database)
         return result
+    if action in ("lint", "rehearse"):
+        # What is about to ship: the repository's migrations, pending in this database.
+        work_files = discover_for(config, loaded.repo_dir)
+        pending = migrator.plan(work_files).pending
+        if action == "lint":
+            findings = [f.to_dict() for m in pending for f in lint(m, database)]
+            result.data["lint"] = findings
+            result.data["blocking_for_gated_envs"] = [f for f in findings if not f["annotated"]]
+        else:
+            result.data["rehearsal"] = rehearse(
+                database, work_files, lambda copy: migrator_for(config, copy)
+            )
+        return result
+    if dry_run:
+        if action == "up":
+            todo = [m for m in plan.pending if to is None or m.version <= to]
+            result.data["would_apply"] = [
+                {"migration": m.label, "statements": m.statements("up")} for m in todo
+            ]
+        else:
+            result.data["would_revert"] = [
+                a["label"] for a in reversed(plan.applied) if a["version"] > (to or 0)
+            ]
+        result.data["dry_run"] = True
+        return result
+    with env_lock(db, env, "migrate"):
+        migrator.check_not_edited(plan)
+        backup = create_backup(
+            database,
+            layout.backups(env),
+            {"env": env, "reason": f"migrate {action}", "migrations": plan.to_dict()["applied"]},
+        )
+        if action == "up":
+            result.data["applied_now"] = migrator.up(files, to=to)
+        else:
+            assert to is not None
+            result.data["reverted_now"] = migrator.down(files, to=to)
+        result.data["backup_id"] = backup["id"]
+        result.data.update(migrator.plan(files).to_dict())
+        record_fingerprint(db, env, database.fingerprint(), f"migrate {action}")
+    return result

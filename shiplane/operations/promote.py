@@ -7,30 +7,20 @@ environment-independent, backed up, migrated, verified green, switched, smoked.
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from shiplane.actor import at_terminal, current_actor, is_agent
+from shiplane.caller import Caller, is_agent
 from shiplane.config.loader import LoadedConfig, env_settings
 from shiplane.errors import ConfigError, RefusedError
-from shiplane.layout import Layout
-from shiplane.operations.deploy import deploy_steps
+from shiplane.ids import new_id
+from shiplane.operations.boundary import Session
+from shiplane.operations.execute import execute, make_context
 from shiplane.operations.gate import evidence_for
-from shiplane.operations.recover import recover_stale
-from shiplane.operations.session import execute, load_validated, make_context, open_root
-from shiplane.pipeline.context import Progress
-from shiplane.pipeline.steps_source import PromoteRefStep, ResolveStep
 from shiplane.results import Result
 from shiplane.state.db import StateDB, now
 
 
-def promote_steps() -> list[Any]:
-    return [PromoteRefStep() if isinstance(s, ResolveStep) else s for s in deploy_steps()]
-
-
-def _source(loaded: LoadedConfig, env: str) -> str:
+def promote_source(loaded: LoadedConfig, env: str) -> str:
     source = env_settings(loaded, env).env.promote_from
     if source is None:
         raise ConfigError(
@@ -40,125 +30,117 @@ def _source(loaded: LoadedConfig, env: str) -> str:
     return source
 
 
-def promote(
-    env: str,
-    approve: bool = False,
-    config_path: Path | None = None,
-    progress: Progress | None = None,
-) -> Result:
-    loaded = load_validated(config_path, env)
-    source = _source(loaded, env)
-    actor = current_actor()
-    with open_root(loaded) as (layout, db):
-        recover_stale(loaded, layout, db)
-        evidence = evidence_for(loaded, db, env, source)
-        if loaded.config.environments[env].requires_approval:
-            if not approve:
-                promotion = _create(db, env, evidence, actor, "pending", None)
-                approve_cmd = f"shiplane approve {promotion['id']}"
-                result = Result(command="promote", env=env, ok=False, exit_code=6)
-                result.error = {
-                    "step": "approval",
-                    "message": f"{env} requires a person's approval; promotion "
+def check_promote(loaded: LoadedConfig, env: str) -> None:
+    promote_source(loaded, env)
+
+
+def promote(session: Session, env: str, approve: bool) -> Result:
+    loaded, db, caller = session.loaded, session.db, session.caller
+    evidence = evidence_for(loaded, db, env, promote_source(loaded, env))
+    if loaded.config.environments[env].requires_approval:
+        if not approve:
+            promotion = _create(db, env, evidence, caller, "pending", None)
+            result = Result(command="promote", env=env).fail(
+                RefusedError(
+                    f"{env} requires a person's approval; promotion "
                     f"{promotion['id']} of {evidence['sha'][:7]} is pending",
-                    "next_action": f"a person at a terminal runs: {approve_cmd}",
-                    "undone": [],
-                }
-                result.data.update(promotion=promotion, evidence=evidence)
-                return result
-            _check_approver(actor, requested_by=actor)
-        promotion = _create(db, env, evidence, actor, "approved", actor if approve else None)
-        return _run(loaded, layout, db, env, promotion, evidence, progress)
+                    step="approval",
+                    next_action=f"a person runs: shiplane approve {promotion['id']}",
+                )
+            )
+            result.data.update(promotion=promotion, evidence=evidence)
+            return result
+        _check_approver(caller, requested_by=caller.label)
+    promotion = _create(db, env, evidence, caller, "approved", caller if approve else None)
+    return _run(session, env, promotion, evidence)
 
 
-def approve(promotion_id: str, config_path: Path | None = None,
-            progress: Progress | None = None) -> Result:  # fmt: skip
-    loaded = load_validated(config_path)
-    actor = current_actor()
-    with open_root(loaded) as (layout, db):
-        recover_stale(loaded, layout, db)
-        promotion = _pending(db, promotion_id)
-        _check_approver(actor, requested_by=promotion["requested_by"])
-        env = promotion["env"]
-        # The evidence must still hold: fresh verification, branch not diverged.
-        evidence = evidence_for(loaded, db, env, _source(loaded, env), sha=promotion["sha"])
-        _decide(db, promotion_id, "approved", actor)
-        promotion = _get(db, promotion_id) or promotion
-        return _run(loaded, layout, db, env, promotion, evidence, progress)
+def approve(session: Session, promotion_id: str) -> Result:
+    db, caller = session.db, session.caller
+    promotion = _pending(db, promotion_id)
+    _check_approver(caller, requested_by=promotion["requested_by"])
+    env = promotion["env"]
+    # The evidence must still hold: fresh verification, branch not diverged.
+    evidence = evidence_for(
+        session.loaded, db, env, promote_source(session.loaded, env), sha=promotion["sha"]
+    )
+    db.decide_promotion(promotion_id, "approved", caller.label)
+    return _run(session, env, db.promotion(promotion_id) or promotion, evidence)
 
 
-def reject(promotion_id: str, config_path: Path | None = None) -> Result:
-    loaded = load_validated(config_path)
-    with open_root(loaded) as (_layout, db):
-        promotion = _pending(db, promotion_id)
-        _decide(db, promotion_id, "rejected", current_actor())
-        result = Result(command="reject", env=promotion["env"])
-        result.data["promotion"] = _get(db, promotion_id)
-        return result
+def reject(session: Session, promotion_id: str) -> Result:
+    promotion = _pending(session.db, promotion_id)
+    session.db.decide_promotion(promotion_id, "rejected", session.caller.label)
+    result = Result(command="reject", env=promotion["env"])
+    result.data["promotion"] = session.db.promotion(promotion_id)
+    return result
 
 
-def _check_approver(actor: str, requested_by: str) -> None:
-    if is_agent(actor):
+def _check_approver(caller: Caller, requested_by: str) -> None:
+    if caller.is_agent:
         raise RefusedError(
-            f"{actor} is an agent; approval needs a person", step="approval",
-            next_action="ask a person to run `shiplane approve ID` at a terminal",
-        )  # fmt: skip
-    if not at_terminal():
+            f"{caller} is an agent; approval needs a person",
+            step="approval",
+            next_action="ask a person to run `shiplane approve ID`",
+        )
+    if not caller.person_verified:
         raise RefusedError(
-            "approval needs a person at a terminal (stdin is not a terminal)", step="approval",
+            "approval needs a verified person (in single-user mode: at an interactive terminal)",
+            step="approval",
             next_action="run `shiplane approve ID` in an interactive shell",
-        )  # fmt: skip
-    if is_agent(requested_by) and actor == requested_by:
+        )
+    if is_agent(requested_by) and caller.label == requested_by:
         raise RefusedError("the requesting agent cannot approve its own promotion", step="approval")
 
 
-def _run(
-    loaded: LoadedConfig,
-    layout: Layout,
-    db: StateDB,
-    env: str,
-    promotion: dict[str, Any],
-    evidence: dict[str, Any],
-    progress: Progress | None,
-) -> Result:
-    reuse = evidence["source_release_dir"] if loaded.config.app.reuse_build else None
+def _run(session: Session, env: str, promotion: dict[str, Any], evidence: dict[str, Any]) -> Result:
+    db = session.db
+    reuse = evidence["source_release_dir"] if session.loaded.config.app.reuse_build else None
     options = {"sha": evidence["sha"], "backup": True, "reuse_release": reuse}
-    ctx = make_context(loaded, layout, db, env, "promote", progress, options)
-    db.conn.execute(
-        "UPDATE promotions SET deployment_id = ? WHERE id = ?", (ctx.deployment_id, promotion["id"])
+    ctx = make_context(session, env, "promote", options)
+    db.set_promotion_deployment(promotion["id"], ctx.deployment_id)
+    result = execute(ctx, "promote")
+    db.decide_promotion(
+        promotion["id"], "done" if result.ok else "failed", promotion.get("decided_by")
     )
-    result = execute(ctx, "promote", promote_steps())
-    _decide(db, promotion["id"], "done" if result.ok else "failed", promotion.get("decided_by"))
     result.data.update(
-        sha=evidence["sha"], release=ctx.facts.get("release"), evidence=evidence,
-        promotion=_get(db, promotion["id"]), reused_build=bool(ctx.facts.get("reused")),
-    )  # fmt: skip
+        sha=evidence["sha"],
+        release=ctx.facts.release,
+        evidence=evidence,
+        promotion=db.promotion(promotion["id"]),
+        reused_build=bool(ctx.facts.reused),
+    )
     return result
 
 
 def _create(
-    db: StateDB, env: str, evidence: dict[str, Any], actor: str, status: str, decided_by: str | None
+    db: StateDB,
+    env: str,
+    evidence: dict[str, Any],
+    requested_by: Caller,
+    status: str,
+    decided_by: Caller | None,
 ) -> dict[str, Any]:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    promotion_id = f"p-{env}-{stamp}-{secrets.token_hex(2)}"
-    db.conn.execute(
-        "INSERT INTO promotions (id, env, source, sha, verification_id, status, requested_by,"
-        " requested_at, decided_by, decided_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (promotion_id, env, evidence["source"], evidence["sha"], evidence["verification_id"],
-         status, actor, now(), decided_by, now() if decided_by else None),
-    )  # fmt: skip
-    created = _get(db, promotion_id)
+    promotion_id = new_id(env, prefix="p-")
+    db.create_promotion(
+        id=promotion_id,
+        env=env,
+        source=evidence["source"],
+        sha=evidence["sha"],
+        verification_id=evidence["verification_id"],
+        status=status,
+        requested_by=requested_by.label,
+        requested_at=now(),
+        decided_by=decided_by.label if decided_by else None,
+        decided_at=now() if decided_by else None,
+    )
+    created = db.promotion(promotion_id)
     assert created is not None
     return created
 
 
-def _get(db: StateDB, promotion_id: str) -> dict[str, Any] | None:
-    row = db.conn.execute("SELECT * FROM promotions WHERE id = ?", (promotion_id,)).fetchone()
-    return dict(row) if row else None
-
-
 def _pending(db: StateDB, promotion_id: str) -> dict[str, Any]:
-    promotion = _get(db, promotion_id)
+    promotion = db.promotion(promotion_id)
     if promotion is None:
         raise ConfigError(
             f"no promotion {promotion_id!r}",
@@ -166,15 +148,8 @@ def _pending(db: StateDB, promotion_id: str) -> dict[str, Any]:
         )
     if promotion["status"] != "pending":
         raise RefusedError(
-            f"promotion {promotion_id} is {promotion['status']}, not pending", step="approval",
+            f"promotion {promotion_id} is {promotion['status']}, not pending",
+            step="approval",
             next_action=f"shiplane promote {promotion['env']} to request a new one",
-        )  # fmt: skip
+        )
     return promotion
-
-
-def _decide(db: StateDB, promotion_id: str, status: str, actor: str | None) -> None:
-    db.conn.execute(
-        "UPDATE promotions SET status = ?, decided_by = COALESCE(?, decided_by),"
-        " decided_at = COALESCE(decided_at, ?) WHERE id = ?",
-        (status, actor, now(), promotion_id),
-    )

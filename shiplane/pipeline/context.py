@@ -1,4 +1,4 @@
-"""What every pipeline step gets: where things are, the state db, the server, the log."""
+"""What every pipeline step gets: where things are, the state db, the target, the log."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from shiplane.config.loader import EnvSettings, LoadedConfig
 from shiplane.config.models import Config
 from shiplane.config.redact import Redactor
 from shiplane.databases import Database, open_database, resolve_url
+from shiplane.errors import DeployFailedError
 from shiplane.layout import Layout
-from shiplane.server.client import ServerClient
 from shiplane.state.db import StateDB
+from shiplane.targets.base import DeployTarget, Instance, InstanceSpec, TrafficControl
 
 Progress = Callable[[str, str], None]
 
@@ -42,32 +43,64 @@ class DeployLog:
 
 
 @dataclass
+class Facts:
+    """What earlier steps of one deployment found out, for later steps."""
+
+    database_url: str | None = None
+    previous_release: str | None = None
+    previous_sha: str | None = None
+    process_env: dict[str, str] = field(default_factory=dict)
+    sha: str | None = None
+    release: str | None = None
+    release_dir: str | None = None
+    current_release_dir: str | None = None  # rollback: the release it leaves
+    new_release: bool = True  # False for a rollback: the release exists already
+    reused: str | None = None  # promote: the release dir whose build was reused
+    spec: InstanceSpec | None = None
+    instance: Instance | None = None
+    previous_instance: str | None = None
+    pending: list[str] = field(default_factory=list)
+    backup_id: str | None = None
+    restore_from: str | None = None
+    verification_id: str | None = None
+
+    def need(self, name: str) -> Any:
+        """A fact an earlier step of the plan must have set; a plan missing that step is a
+        bug, reported as one instead of as a None deep inside a step."""
+        value = getattr(self, name)
+        if value is None:
+            raise DeployFailedError(f"internal: {name!r} is not known at this step", step=None)
+        return value
+
+
+@dataclass
 class Context:
     layout: Layout
     db: StateDB
-    server: ServerClient
+    target: DeployTarget
     env: str
     deployment_id: str
     log: DeployLog
     redact: Redactor
-    loaded: LoadedConfig | None = None
-    settings: EnvSettings | None = None
+    loaded: LoadedConfig
+    settings: EnvSettings
     progress: Progress = lambda _step, _status: None
     options: dict[str, Any] = field(default_factory=dict)
-    facts: dict[str, Any] = field(default_factory=dict)  # what earlier steps found out
+    facts: Facts = field(default_factory=Facts)
 
     def database(self, url: str | None = None) -> Database | None:
         """The env's database (or ``url``'s); ${SECRET}s are filled from the env file only here."""
-        url = url or self.facts.get("database_url")
+        url = url or self.facts.database_url
         if not url:
             return None
-        secrets = self.settings.secrets if self.settings else {}
-        return open_database(resolve_url(url, secrets))
+        return open_database(resolve_url(url, self.settings.secrets))
 
     @property
     def config(self) -> Config:
-        assert self.loaded is not None
         return self.loaded.config
+
+    def traffic(self) -> TrafficControl:
+        return self.target.traffic(self.env, self.settings.env.port)
 
 
 def fault_point(step: str, when: str = "before") -> None:

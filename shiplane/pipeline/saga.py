@@ -28,12 +28,17 @@ class Step:
         """Reverse the step; returns what was done, for the report."""
         return None
 
+    def roll_forward(self, ctx: Context, records: dict[str, dict[str, Any]]) -> None:
+        """Finish this step's lasting effect for a deployment that died past the pivot;
+        ``records`` maps each recorded step's name to its data. Idempotent."""
+
 
 class SagaFailed(Exception):
-    def __init__(self, error: ShiplaneError, undone: list[str]) -> None:
+    def __init__(self, error: ShiplaneError, undone: list[str], past_pivot: bool = False) -> None:
         super().__init__(error.message)
         self.error = error
         self.undone = undone
+        self.past_pivot = past_pivot
 
 
 def run_steps(ctx: Context, steps: list[Step], results: list[StepResult]) -> None:
@@ -59,7 +64,7 @@ def run_steps(ctx: Context, steps: list[Step], results: list[StepResult]) -> Non
             ctx.log(f"!! {step.name} failed: {error.message}")
             if committed:
                 # Past the pivot the new version serves; report, do not roll back.
-                raise SagaFailed(error, []) from exc
+                raise SagaFailed(error, [], past_pivot=True) from exc
             done.append((seq, step, data))  # a half-done step is undone too
             undone = undo_steps(ctx, done)
             raise SagaFailed(error, undone) from exc
@@ -112,3 +117,32 @@ def _as_shiplane_error(exc: Exception, step: str, ctx: Context) -> ShiplaneError
         step=step,
         next_action=f"read the deployment log ({ctx.log.path})",
     )
+
+
+def resume(
+    ctx: Context, records: list[dict[str, Any]], classes: dict[str, type[Step]]
+) -> tuple[str, list[str]]:
+    """Finish a deployment whose process died, from its step records: past a done pivot the
+    new version serves, so the plan's later steps roll forward; before it, every recorded
+    step (started, done or failed) is undone newest first. Returns ("forward" | "undone",
+    what was done)."""
+    done_pivot = next(
+        (
+            r
+            for r in records
+            if r["status"] == "done" and r["name"] in classes and classes[r["name"]].pivot
+        ),
+        None,
+    )
+    if done_pivot is not None:
+        by_name = {r["name"]: r["data"] for r in records}
+        names = list(classes)
+        for name in names[names.index(done_pivot["name"]) + 1 :]:
+            classes[name]().roll_forward(ctx, by_name)
+        return "forward", []
+    todo = [
+        (r["seq"], classes[r["name"]](), r["data"])
+        for r in records
+        if r["status"] in ("started", "done", "failed") and r["name"] in classes
+    ]
+    return "undone", undo_steps(ctx, todo)

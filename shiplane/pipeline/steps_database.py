@@ -30,10 +30,9 @@ class BackupStep(Step):
             data["summary"] = "no database"
             return data
         migrator = migrator_for(ctx.config, database, log=ctx.log)
-        plan = migrator.plan(discover_for(ctx.config, Path(ctx.facts["release_dir"])))
+        plan = migrator.plan(discover_for(ctx.config, Path(ctx.facts.need("release_dir"))))
         migrator.check_not_edited(plan)
-        ctx.facts["pending"] = [m.label for m in plan.pending]
-        assert ctx.settings is not None
+        ctx.facts.pending = [m.label for m in plan.pending]
         if not ctx.settings.env.backup and not plan.pending and not ctx.options.get("backup"):
             data["summary"] = "skipped (no pending migrations, backup = false)"
             return data
@@ -42,13 +41,13 @@ class BackupStep(Step):
             ctx.layout.backups(ctx.env),
             {
                 "env": ctx.env,
-                "sha": ctx.facts.get("previous_sha"),
-                "release": ctx.facts.get("previous_release"),
+                "sha": ctx.facts.previous_sha,
+                "release": ctx.facts.previous_release,
                 "deployment_id": ctx.deployment_id,
                 "migrations": plan.to_dict()["applied"],
             },
         )
-        ctx.facts["backup_id"] = manifest["id"]
+        ctx.facts.backup_id = manifest["id"]
         pruned = prune_backups(
             ctx.layout.backups(ctx.env), ctx.settings.env.backups_keep,
             ctx.settings.env.backups_keep_days,
@@ -62,8 +61,8 @@ class MigrateStep(Step):
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
         return {
-            "database_url": ctx.facts.get("database_url"),
-            "backup_id": ctx.facts.get("backup_id"),
+            "database_url": ctx.facts.database_url,
+            "backup_id": ctx.facts.backup_id,
         }
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +71,7 @@ class MigrateStep(Step):
             data["summary"] = "no database"
             return data
         migrator = migrator_for(ctx.config, database, log=ctx.log)
-        applied = migrator.up(discover_for(ctx.config, Path(ctx.facts["release_dir"])))
+        applied = migrator.up(discover_for(ctx.config, Path(ctx.facts.need("release_dir"))))
         data["applied"] = applied
         data["summary"] = f"applied {', '.join(applied)}" if applied else "up to date"
         return data
@@ -95,9 +94,9 @@ class MigrateDownStep(Step):
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
         return {
-            "database_url": ctx.facts.get("database_url"),
-            "backup_id": ctx.facts.get("backup_id"),
-            "restore_from": ctx.facts.get("restore_from"),
+            "database_url": ctx.facts.database_url,
+            "backup_id": ctx.facts.backup_id,
+            "restore_from": ctx.facts.restore_from,
         }
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
@@ -105,9 +104,9 @@ class MigrateDownStep(Step):
         if database is None:
             data.update(action="none", summary="no database")
             return data
-        target = discover_for(ctx.config, Path(ctx.facts["release_dir"]))
+        target = discover_for(ctx.config, Path(ctx.facts.need("release_dir")))
         migrator = migrator_for(ctx.config, database, log=ctx.log)
-        current_files = discover_for(ctx.config, Path(ctx.facts["current_release_dir"]))
+        current_files = discover_for(ctx.config, Path(ctx.facts.need("current_release_dir")))
         known = {m.version for m in target}
         newer = [a for a in migrator.plan(current_files).applied if a["version"] not in known]
         if not newer and not ctx.options.get("restore_db"):

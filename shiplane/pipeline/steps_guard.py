@@ -22,8 +22,7 @@ class GuardStep(Step):
         if database is None:
             data["summary"] = "no database"
             return data
-        assert ctx.settings is not None
-        migrations = discover_for(ctx.config, Path(ctx.facts["release_dir"]))
+        migrations = discover_for(ctx.config, Path(ctx.facts.need("release_dir")))
         plan = migrator_for(ctx.config, database).plan(migrations)
         schema = schema_state(ctx.db, ctx.env, database)
         data["schema"] = schema
@@ -35,7 +34,7 @@ class GuardStep(Step):
             )
         findings = [f for m in plan.pending for f in lint(m, database)]
         data["lint"] = [f.to_dict() for f in findings]
-        gated = ctx.settings.env.promote_from is not None
+        gated = ctx.settings.env.gated
         if gated and blocking(findings):
             risky = "; ".join(f"{f.migration}: {f.message}" for f in blocking(findings))
             raise RefusedError(

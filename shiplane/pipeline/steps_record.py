@@ -9,8 +9,9 @@ from typing import Any
 
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
-from shiplane.runtime.local import InstanceSpec
 from shiplane.state.db import record_fingerprint
+from shiplane.state.releases import previous_release
+from shiplane.targets.base import Instance, InstanceSpec
 
 
 def point_current(link: Path, release_dir: Path) -> None:
@@ -26,20 +27,41 @@ class RecordStep(Step):
     name = "record"
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
-        spec: InstanceSpec = ctx.facts["spec"]
+        spec: InstanceSpec = ctx.facts.need("spec")
+        instance: Instance = ctx.facts.need("instance")
         return {
-            "release": ctx.facts["release"],
-            "release_dir": ctx.facts["release_dir"],
-            "sha": ctx.facts["sha"],
-            "spec": spec.to_dict(),
-            "instance_id": ctx.facts["instance"]["id"],
-            "new_release": ctx.facts.get("new_release", True),
+            "release": ctx.facts.need("release"),
+            "release_dir": ctx.facts.need("release_dir"),
+            "sha": ctx.facts.need("sha"),
+            "spec": spec.to_stored(),
+            "port": ctx.settings.env.port,
+            "instance_id": instance.id,
+            "new_release": ctx.facts.new_release,
         }
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         roll_forward(ctx, data)
         data["summary"] = f"{ctx.env} serves {data['release']}"
         return data
+
+    def roll_forward(self, ctx: Context, records: dict[str, dict[str, Any]]) -> None:
+        if "record" in records and records["record"].get("spec"):
+            roll_forward(ctx, records["record"])
+            return
+        start = records["start"]
+        spec = start["spec"]
+        roll_forward(
+            ctx,
+            {
+                "release": spec["release"],
+                "release_dir": spec["release_dir"],
+                "sha": spec["sha"],
+                "spec": spec,
+                "instance_id": start["instance_id"],
+                # A rollback goes back to a release that exists already.
+                "new_release": "target" not in records,
+            },
+        )
 
 
 def roll_forward(ctx: Context, data: dict[str, Any]) -> None:
@@ -52,19 +74,19 @@ def roll_forward(ctx: Context, data: dict[str, Any]) -> None:
             data["release_dir"],
             deployment_id=ctx.deployment_id,
         )
-    spec = data["spec"]
+    spec = InstanceSpec.from_stored(data["spec"])
     ctx.db.set_env_state(
         ctx.env,
         release=data["release"],
         sha=data["sha"],
-        port=spec["port"],
-        health=spec["health"],
+        port=data.get("port") or ctx.settings.env.port,
+        health=spec.health,
         instance_id=data["instance_id"],
         deployment_id=ctx.deployment_id,
-        spec=spec,
+        spec=spec.to_stored(),
     )
     point_current(ctx.layout.current(ctx.env), Path(data["release_dir"]))
-    database = ctx.database(spec.get("database_url"))
+    database = ctx.database(spec.database_url)
     if database is not None:
         record_fingerprint(ctx.db, ctx.env, database.fingerprint(), f"deploy {ctx.deployment_id}")
     # The status stays "running" until the pipeline ends, so a crash in a later step (prune)
@@ -78,15 +100,11 @@ class PruneStep(Step):
     name = "prune"
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        assert ctx.settings is not None
         keep = ctx.settings.env.releases_kept or ctx.config.deploy.releases_kept
         releases = ctx.db.releases(ctx.env)
-        serving = next(r for r in releases if r["name"] == ctx.facts["release"])
-        fallback = next(
-            (r["name"] for r in releases
-             if r["created_at"] < serving["created_at"] and r["sha"] != serving["sha"]),
-            None,
-        )  # fmt: skip
+        serving = next(r for r in releases if r["name"] == ctx.facts.need("release"))
+        previous = previous_release(releases, serving)
+        fallback = previous["name"] if previous else None
         removed = []
         for release in releases[keep:]:
             if release["name"] in (serving["name"], fallback):

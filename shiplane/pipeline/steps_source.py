@@ -34,7 +34,6 @@ class ResolveStep(Step):
     name = "resolve"
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
-        assert ctx.loaded is not None and ctx.settings is not None
         repo = gitops.ensure_repo(ctx.loaded.repo_dir)
         env = ctx.settings.env
         ref = ctx.options.get("ref")
@@ -55,7 +54,7 @@ class ResolveStep(Step):
             data["branch_after"] = merged.after
             ctx.log(f"merged {data['merge_from']} into {data['branch']} ({merged.kind})")
         sha = gitops.resolve(repo, data["ref"])
-        ctx.facts["sha"] = sha
+        ctx.facts.sha = sha
         data["sha"] = sha
         data["subject"] = gitops.commit_subject(repo, sha)
         ctx.db.update_deployment(ctx.deployment_id, sha=sha, ref=data["ref"])
@@ -76,17 +75,20 @@ class PromoteRefStep(Step):
     name = "resolve"
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
-        assert ctx.loaded is not None and ctx.settings is not None
         repo = gitops.ensure_repo(ctx.loaded.repo_dir)
         branch = ctx.settings.env.branch
         before = gitops.resolve(repo, branch) if gitops.branch_exists(repo, branch) else None
-        return {"repo": str(repo), "branch": branch, "branch_before": before,
-                "sha": ctx.options["sha"]}  # fmt: skip
+        return {
+            "repo": str(repo),
+            "branch": branch,
+            "branch_before": before,
+            "sha": ctx.options["sha"],
+        }
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         repo, branch, sha = Path(data["repo"]), data["branch"], data["sha"]
         data["kind"] = gitops.fast_forward(repo, branch, sha, data["branch_before"])
-        ctx.facts["sha"] = sha
+        ctx.facts.sha = sha
         ctx.db.update_deployment(ctx.deployment_id, sha=sha, ref=branch)
         data["summary"] = f"{branch} -> {sha[:7]} ({data['kind']})"
         return data
@@ -104,23 +106,22 @@ class ExportStep(Step):
     name = "export"
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
-        sha: str = ctx.facts["sha"]
+        sha: str = ctx.facts.need("sha")
         releases = ctx.layout.releases(ctx.env)
         numbers = [int(p.name.split("-")[0]) for p in releases.glob("*-*") if p.name[0].isdigit()]
         name = f"{max(numbers, default=0) + 1}-{sha[:7]}"
         return {"release": name, "path": str(releases / name)}
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        assert ctx.loaded is not None
         reuse = ctx.options.get("reuse_release")
         if reuse and Path(reuse).is_dir():
             # Same commit, environment-independent build: promote the very artifact.
             shutil.copytree(reuse, data["path"], symlinks=True)
-            ctx.facts["reused"] = data["reused_from"] = reuse
+            ctx.facts.reused = data["reused_from"] = reuse
         else:
-            gitops.export(ctx.loaded.repo_dir, ctx.facts["sha"], Path(data["path"]))
-        ctx.facts["release"] = data["release"]
-        ctx.facts["release_dir"] = data["path"]
+            gitops.export(ctx.loaded.repo_dir, ctx.facts.need("sha"), Path(data["path"]))
+        ctx.facts.release = data["release"]
+        ctx.facts.release_dir = data["path"]
         ctx.db.update_deployment(ctx.deployment_id, release=data["release"])
         data["summary"] = data["release"]
         return data
@@ -140,19 +141,19 @@ class BuildStep(Step):
     name = "build"
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        if ctx.facts.get("reused"):
-            data["summary"] = f"reused the build of {Path(ctx.facts['reused']).name}"
+        if ctx.facts.reused:
+            data["summary"] = f"reused the build of {Path(ctx.facts.need('reused')).name}"
             return data
         commands: list[str] = list(ctx.config.app.build)
         timeout: float = ctx.config.deploy.build_timeout
-        env = ctx.facts.get("process_env", {})
+        env = ctx.facts.process_env
         for command in commands:
             ctx.log(f"$ {command}")
             started = time.monotonic()
             try:
                 proc = subprocess.run(
                     shlex.split(command),
-                    cwd=ctx.facts["release_dir"],
+                    cwd=ctx.facts.need("release_dir"),
                     env=env or None,
                     capture_output=True,
                     text=True,

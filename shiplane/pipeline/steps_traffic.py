@@ -1,4 +1,4 @@
-"""Steps that start the new instance and move traffic to it: start, health, switch, smoke, drain."""
+"""Steps that start the new instance and move traffic to it: start, health, switch, drain."""
 
 from __future__ import annotations
 
@@ -6,16 +6,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from shiplane.errors import DeployFailedError, ServerError
+from shiplane.errors import DeployFailedError
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
-from shiplane.runtime.local import InstanceSpec
+from shiplane.targets.base import Instance, InstanceSpec
+from shiplane.targets.health import HealthPolicy, wait_healthy
 
 
 def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> InstanceSpec:
-    assert ctx.settings is not None
     return InstanceSpec(
         env=ctx.env,
         release=release,
@@ -24,11 +22,11 @@ def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> Ins
         run=ctx.config.app.run,
         variables=ctx.settings.variables,
         env_file=str(ctx.settings.env_file) if ctx.settings.env_file else None,
-        database_url=ctx.facts.get("database_url"),
+        database_url=ctx.facts.database_url,
         stop_timeout=ctx.config.app.stop_timeout,
+        drain_timeout=ctx.config.deploy.drain_timeout,
         log_path=str(ctx.layout.logs(ctx.env) / f"app-{release}.log"),
         health=ctx.config.app.health,
-        port=ctx.settings.env.port,
     )
 
 
@@ -43,36 +41,37 @@ class StartStep(Step):
     name = "start"
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
-        spec = instance_spec(ctx, ctx.facts["release"], ctx.facts["release_dir"], ctx.facts["sha"])
-        ctx.facts["spec"] = spec
-        return {"spec": spec.to_dict()}
+        facts = ctx.facts
+        spec = instance_spec(
+            ctx, facts.need("release"), facts.need("release_dir"), facts.need("sha")
+        )
+        facts.spec = spec
+        return {"spec": spec.to_stored()}
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        ctx.server.ensure_running()
-        info = ctx.server.request("POST", "/instances", {"spec": data["spec"]})
-        ctx.facts["instance"] = info
-        data.update(instance_id=info["id"], port=info["port"], summary=f"port {info['port']}")
+        instance = ctx.target.start(InstanceSpec.from_stored(data["spec"]))
+        ctx.facts.instance = instance
+        port = instance.address.port
+        data.update(instance_id=instance.id, port=port, summary=f"port {port}")
         return data
 
     def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
         if not data.get("instance_id"):
-            # Crashed between asking the server and hearing back: stop whatever it started.
+            # Crashed between asking the target and hearing back: stop whatever it started.
             return _stop_unserving(ctx, data["spec"]["release"])
-        ctx.server.request("POST", f"/instances/{data['instance_id']}/stop")
+        ctx.target.stop(data["instance_id"])
         return f"stopped instance {data['instance_id']}"
 
 
 def _stop_unserving(ctx: Context, release: str) -> str | None:
-    if ctx.server.ping() is None:
+    if not ctx.target.available():
         return None
-    active = ctx.server.request("GET", f"/envs/{ctx.env}/active")
-    status = ctx.server.request("GET", "/status")
-    env_status = status["envs"].get(ctx.env, {"instances": []})
+    active = ctx.traffic().active().instance_id
     stopped = []
-    for item in env_status["instances"]:
-        if item["release"] == release and item["id"] != active["instance_id"]:
-            ctx.server.request("POST", f"/instances/{item['id']}/stop")
-            stopped.append(item["id"])
+    for instance in ctx.target.instances(ctx.env):
+        if instance.release == release and instance.id != active:
+            ctx.target.stop(instance.id)
+            stopped.append(instance.id)
     return f"stopped {', '.join(stopped)}" if stopped else None
 
 
@@ -81,35 +80,26 @@ class HealthStep(Step):
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         health = ctx.config.health
-        instance = ctx.facts["instance"]
-        url = f"http://127.0.0.1:{instance['port']}{ctx.config.app.health}"
-        deadline = time.monotonic() + health.timeout
-        attempts = 0
-        last = "no answer"
-        # Plain HTTP on loopback: verify=False only skips loading a CA bundle never used.
-        with httpx.Client(timeout=health.request_timeout, verify=False) as client:
-            while True:
-                attempts += 1
-                try:
-                    response = client.get(url)
-                    if 200 <= response.status_code < 300:
-                        data["summary"] = f"healthy after {attempts} check(s)"
-                        data["attempts"] = attempts
-                        return data
-                    last = f"HTTP {response.status_code}"
-                except httpx.HTTPError as exc:
-                    last = type(exc).__name__
-                if time.monotonic() + health.interval > deadline:
-                    break
-                if health.retries is not None and attempts >= health.retries:
-                    break
-                time.sleep(health.interval)
-        spec: InstanceSpec = ctx.facts["spec"]
-        ctx.log(f"instance output:\n{_tail(spec.log_path, 40)}")
+        instance: Instance = ctx.facts.need("instance")
+        url = instance.address.url(ctx.config.app.health)
+        policy = HealthPolicy(
+            interval=health.interval,
+            timeout=health.timeout,
+            request_timeout=health.request_timeout,
+            retries=health.retries,
+        )
+        outcome = wait_healthy(url, policy)
+        if outcome.healthy:
+            data["summary"] = f"healthy after {outcome.attempts} check(s)"
+            data["attempts"] = outcome.attempts
+            return data
+        log_path = ctx.facts.need("spec").log_path
+        ctx.log(f"instance output:\n{_tail(log_path, 40)}")
         raise DeployFailedError(
-            f"new instance never became healthy: {url} gave {last} for {health.timeout:g}s "
-            f"({attempts} checks); last output: {ctx.redact(_tail(spec.log_path, 3))!r}",
-            next_action=f"fix the app's start or health route; instance log: {spec.log_path}",
+            f"new instance never became healthy: {url} gave {outcome.last} for "
+            f"{health.timeout:g}s ({outcome.attempts} checks); last output: "
+            f"{ctx.redact(_tail(log_path, 3))!r}",
+            next_action=f"fix the app's start or health route; instance log: {log_path}",
         )
 
 
@@ -117,45 +107,33 @@ class SwitchStep(Step):
     name = "switch"
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
-        ctx.server.ensure_running()
-        active = ctx.server.request("GET", f"/envs/{ctx.env}/active")
-        assert ctx.settings is not None
+        active = ctx.traffic().active()
         return {
-            "instance_id": ctx.facts["instance"]["id"],
-            "previous": active["instance_id"],
-            "previous_info": active["info"],
-            "port": ctx.settings.env.port,
+            "instance_id": ctx.facts.need("instance").id,
+            "previous": active.instance_id,
+            "previous_info": active.info,
         }
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         info = {
-            "sha": ctx.facts["sha"],
-            "release": ctx.facts["release"],
+            "sha": ctx.facts.need("sha"),
+            "release": ctx.facts.need("release"),
             "deployment_id": ctx.deployment_id,
             "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        body = {"instance_id": data["instance_id"], "port": data["port"], "info": info}
-        try:
-            ctx.server.request("POST", f"/envs/{ctx.env}/switch", body)
-        except ServerError as exc:
-            raise DeployFailedError(exc.message) from exc
-        ctx.facts["previous_instance"] = data["previous"]
-        data["summary"] = f"port {data['port']} -> {ctx.facts['release']}"
+        ctx.traffic().switch(data["instance_id"], info)
+        ctx.facts.previous_instance = data["previous"]
+        data["summary"] = f"port {ctx.settings.env.port} -> {ctx.facts.release}"
         return data
 
     def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
-        ctx.server.ensure_running()
-        body = {
-            "instance_id": data["previous"],
-            "port": data["port"],
-            "info": data["previous_info"],
-        }
+        traffic = ctx.traffic()
         try:
-            ctx.server.request("POST", f"/envs/{ctx.env}/switch", body)
-        except ServerError:
+            traffic.switch(data["previous"], data["previous_info"])
+        except DeployFailedError:
             # The old instance is gone (server restarted): serve the recorded release again.
-            restored = ctx.server.request("POST", f"/envs/{ctx.env}/restore")
-            return f"traffic back on the recorded release (instance {restored['instance_id']})"
+            restored = traffic.restore()
+            return f"traffic back on the recorded release (instance {restored})"
         return f"traffic back on {data['previous'] or 'nothing (first deploy)'}"
 
 
@@ -167,16 +145,13 @@ class DrainStep(Step):
     pivot = True
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
-        return {"previous": ctx.facts.get("previous_instance")}
+        return {"previous": ctx.facts.previous_instance}
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         if not data["previous"]:
             data["summary"] = "nothing to drain (first deploy)"
             return data
         timeout = ctx.config.deploy.drain_timeout
-        result = ctx.server.request(
-            "POST", f"/envs/{ctx.env}/drain", {"instance_id": data["previous"], "timeout": timeout}
-        )
-        data["drained"] = result["drained"]
-        data["summary"] = "drained" if result["drained"] else f"drain timed out after {timeout:g}s"
+        data["drained"] = ctx.traffic().drain(data["previous"], timeout)
+        data["summary"] = "drained" if data["drained"] else f"drain timed out after {timeout:g}s"
         return data

@@ -11,26 +11,33 @@ from shiplane.pipeline.saga import Step
 from shiplane.verify import report
 from shiplane.verify.models import Check, HttpCheck
 from shiplane.verify.runner import checks_hash, load_checks, run_checks
-from shiplane.verify.target import Target
-from shiplane.verify.target_for import frontdoor_url, make_target
+from shiplane.verify.target import Target, make_target
 
 
 def _target(ctx: Context, phase: str, base_url: str, current_url: str | None) -> Target:
-    assert ctx.loaded is not None and ctx.settings is not None
     return make_target(
-        ctx.loaded, ctx.layout, ctx.settings, sha=ctx.facts["sha"],
-        release_dir=ctx.facts["release_dir"], phase=phase, base_url=base_url,
+        ctx.loaded,
+        ctx.layout,
+        ctx.settings,
+        sha=ctx.facts.need("sha"),
+        release_dir=ctx.facts.need("release_dir"),
+        phase=phase,
+        base_url=base_url,
         current_url=current_url,
-    )  # fmt: skip
+    )
 
 
 def _verify(ctx: Context, checks: list[Check], phase: str, target: Target) -> dict[str, Any]:
-    assert ctx.loaded is not None
     results = run_checks(checks, target)
     return report.record(
-        ctx.db, env=ctx.env, sha=ctx.facts["sha"], config_hash=checks_hash(load_checks(ctx.loaded)),
-        phase=phase, results=results, deployment_id=ctx.deployment_id,
-    )  # fmt: skip
+        ctx.db,
+        env=ctx.env,
+        sha=ctx.facts.need("sha"),
+        config_hash=checks_hash(load_checks(ctx.loaded)),
+        phase=phase,
+        results=results,
+        deployment_id=ctx.deployment_id,
+    )
 
 
 def _failed(stored: dict[str, Any]) -> str:
@@ -44,15 +51,16 @@ class VerifyStep(Step):
     name = "verify"
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        assert ctx.loaded is not None and ctx.settings is not None
         checks = load_checks(ctx.loaded)
-        serving = ctx.facts.get("previous_sha") is not None
+        serving = ctx.facts.previous_sha is not None
         target = _target(
-            ctx, "candidate", f"http://127.0.0.1:{ctx.facts['instance']['port']}",
-            frontdoor_url(ctx.settings) if serving else None,
-        )  # fmt: skip
+            ctx,
+            "candidate",
+            ctx.facts.need("instance").address.url(),
+            ctx.traffic().url() if serving else None,
+        )
         stored = _verify(ctx, checks, "candidate", target)
-        ctx.facts["verification_id"] = stored["id"]
+        ctx.facts.verification_id = stored["id"]
         data.update(verification_id=stored["id"], summary=_summary(stored))
         if not stored["passed"]:
             raise ChecksFailedError(
@@ -69,9 +77,8 @@ class SmokeStep(Step):
     name = "smoke"
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        assert ctx.loaded is not None and ctx.settings is not None
         checks = [c for c in load_checks(ctx.loaded) if c.group == "smoke"]
-        target = _target(ctx, "serving", frontdoor_url(ctx.settings), None)
+        target = _target(ctx, "serving", ctx.traffic().url(), None)
         health = make_health_check(ctx.config.app.health)
         stored = _verify(ctx, [health, *checks], "smoke", target)
         data.update(verification_id=stored["id"], summary=_summary(stored))

@@ -16,8 +16,8 @@ from starlette.routing import Route
 
 from shiplane import __version__
 from shiplane.errors import ShiplaneError
-from shiplane.runtime.local import InstanceSpec
 from shiplane.server.core import PortInUse, ServerCore
+from shiplane.targets.base import InstanceSpec
 
 TOKEN_HEADER = "x-shiplane-token"
 
@@ -45,16 +45,22 @@ def build_control_app(core: ServerCore, stop: asyncio.Event) -> Starlette:
         await core.restored.wait()
         body = await request.json()
         try:
-            instance = await core.start_instance(InstanceSpec(**body["spec"]))
+            instance = await core.start_instance(InstanceSpec.from_stored(body["spec"]))
         except (ShiplaneError, OSError, TypeError, ValueError) as exc:
             return JSONResponse({"error": f"cannot start instance: {exc}"}, status_code=400)
-        return JSONResponse(instance.describe())
+        return JSONResponse(instance.as_instance().model_dump(mode="json"))
 
     async def instance_info(request: Request) -> Response:
         instance = core.instances.get(request.path_params["instance_id"])
         if instance is None:
             return JSONResponse({"error": "no such instance"}, status_code=404)
-        return JSONResponse(instance.describe())
+        return JSONResponse(instance.as_instance().model_dump(mode="json"))
+
+    async def env_instances(request: Request) -> Response:
+        env = request.path_params["env"]
+        listed = [i.as_instance().model_dump(mode="json") for i in core.instances.values()
+                  if i.spec.env == env]
+        return JSONResponse({"instances": listed})
 
     async def stop_instance(request: Request) -> Response:
         stopped = await core.stop_instance(request.path_params["instance_id"])
@@ -113,6 +119,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event) -> Starlette:
         Route("/instances/{instance_id}", instance_info),
         Route("/instances/{instance_id}/stop", stop_instance, methods=["POST"]),
         Route("/envs/{env}/active", active),
+        Route("/envs/{env}/instances", env_instances),
         Route("/envs/{env}/switch", switch, methods=["POST"]),
         Route("/envs/{env}/drain", drain, methods=["POST"]),
         Route("/envs/{env}/restore", restore, methods=["POST"]),

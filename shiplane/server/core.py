@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from shiplane.config.envfile import read_env_file
 from shiplane.config.redact import Redactor
@@ -18,9 +15,11 @@ from shiplane.errors import ShiplaneError
 from shiplane.layout import Layout
 from shiplane.migrate.runner import Migrator
 from shiplane.proxy.frontdoor import FrontDoor, Upstream
-from shiplane.runtime.local import Instance, InstanceSpec, free_port
 from shiplane.server.listener import tcp_socket
 from shiplane.state.db import StateDB
+from shiplane.targets.base import InstanceSpec
+from shiplane.targets.health import HealthPolicy, wait_healthy
+from shiplane.targets.processes import ManagedProcess, free_port
 
 log = logging.getLogger("shiplane.server")
 
@@ -33,7 +32,7 @@ class ServerCore:
     def __init__(self, layout: Layout, token: str) -> None:
         self.layout = layout
         self.token = token
-        self.instances: dict[str, Instance] = {}
+        self.instances: dict[str, ManagedProcess] = {}
         self.frontdoors: dict[str, FrontDoor] = {}
         self.started_at = time.time()
         self.redactor = Redactor()
@@ -43,10 +42,10 @@ class ServerCore:
         self.restored = asyncio.Event()
 
     # instances ---------------------------------------------------------------------------
-    async def start_instance(self, spec: InstanceSpec) -> Instance:
+    async def start_instance(self, spec: InstanceSpec) -> ManagedProcess:
         secrets = read_env_file(Path(spec.env_file), field="env_file") if spec.env_file else {}
         self.redactor.add(secrets.values())
-        instance = Instance(spec=spec, port=free_port(), secrets=secrets)
+        instance = ManagedProcess(spec=spec, port=free_port(), secrets=secrets)
         self.instances[instance.id] = instance
         await instance.start(self.redactor)
         return instance
@@ -102,7 +101,7 @@ class ServerCore:
         if not state or not state.get("spec"):
             self.switch(env, 0, None, None)
             return None
-        return await self._restore_env(state, InstanceSpec(**state["spec"]))
+        return await self._restore_env(state, InstanceSpec.from_stored(state["spec"]))
 
     async def drain(self, env: str, instance_id: str, timeout: float) -> bool:
         door = self.frontdoors.get(env)
@@ -169,21 +168,19 @@ class ServerCore:
             if not spec_data or not state.get("port"):
                 continue
             try:
-                await self._restore_env(state, InstanceSpec(**spec_data))
-            except (ShiplaneError, PortInUse, OSError, TypeError) as exc:
+                await self._restore_env(state, InstanceSpec.from_stored(spec_data))
+            except (ShiplaneError, PortInUse, OSError, ValueError) as exc:
                 log.error("restoring %s failed: %s", state["env"], exc)
 
     async def _restore_env(self, state: dict[str, Any], spec: InstanceSpec) -> str:
         instance = await self.start_instance(spec)
-        health = state.get("health") or "/"
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient(timeout=2, verify=False) as client:
-            while time.monotonic() < deadline:
-                with contextlib.suppress(httpx.HTTPError):
-                    response = await client.get(f"http://127.0.0.1:{instance.port}{health}")
-                    if response.status_code < 400:
-                        break
-                await asyncio.sleep(0.2)
+        # Serve it even when unhealthy after the wait: it is what state.db says serves, and
+        # the old instance is gone; health reporting says the rest.
+        await asyncio.to_thread(
+            wait_healthy,
+            instance.as_instance().address.url(spec.health),
+            HealthPolicy(interval=0.2, timeout=60, request_timeout=2),
+        )
         info = {
             "sha": state["sha"],
             "release": state["release"],
@@ -194,16 +191,14 @@ class ServerCore:
         self._record_instance(state["env"], instance.id)
         if previous and previous != instance.id:
             door = self.frontdoors[state["env"]]
-            await door.drain(previous, 30)
+            await door.drain(previous, spec.drain_timeout)
             await self.stop_instance(previous)
         return instance.id
 
     def _record_instance(self, env: str, instance_id: str) -> None:
         db = StateDB(self.layout.state_db)
         try:
-            db.conn.execute(
-                "UPDATE env_state SET instance_id = ? WHERE env = ?", (instance_id, env)
-            )
+            db.set_serving_instance(env, instance_id)
         finally:
             db.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -259,6 +260,9 @@ class StateDB:
         rows = self.conn.execute("SELECT * FROM env_state ORDER BY env")
         return [{**dict(r), "spec": json.loads(r["spec"])} for r in rows]
 
+    def set_serving_instance(self, env: str, instance_id: str) -> None:
+        self.conn.execute("UPDATE env_state SET instance_id = ? WHERE env = ?", (instance_id, env))
+
     def set_env_state(self, env: str, **fields: Any) -> None:
         fields["spec"] = json.dumps(fields.get("spec", {}))
         fields["updated_at"] = now()
@@ -268,6 +272,63 @@ class StateDB:
             f"INSERT OR REPLACE INTO env_state ({columns}) VALUES ({marks})",
             [env, *fields.values()],
         )
+
+    # promotions --------------------------------------------------------------------------
+    def create_promotion(self, **fields: Any) -> None:
+        columns = ", ".join(fields)
+        marks = ", ".join("?" for _ in fields)
+        self.conn.execute(
+            f"INSERT INTO promotions ({columns}) VALUES ({marks})", [*fields.values()]
+        )
+
+    def promotion(self, promotion_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM promotions WHERE id = ?", (promotion_id,)).fetchone()
+        return dict(row) if row else None
+
+    def set_promotion_deployment(self, promotion_id: str, deployment_id: str) -> None:
+        self.conn.execute(
+            "UPDATE promotions SET deployment_id = ? WHERE id = ?", (deployment_id, promotion_id)
+        )
+
+    def decide_promotion(self, promotion_id: str, status: str, actor: str | None) -> None:
+        self.conn.execute(
+            "UPDATE promotions SET status = ?, decided_by = COALESCE(?, decided_by),"
+            " decided_at = COALESCE(decided_at, ?) WHERE id = ?",
+            (status, actor, now(), promotion_id),
+        )
+
+    # verifications -----------------------------------------------------------------------
+    def add_verification(self, **fields: Any) -> None:
+        fields["results"] = json.dumps(fields["results"])
+        fields["passed"] = int(fields["passed"])
+        columns = ", ".join(fields)
+        marks = ", ".join("?" for _ in fields)
+        self.conn.execute(
+            f"INSERT INTO verifications ({columns}) VALUES ({marks})", [*fields.values()]
+        )
+
+    def verification(self, verification_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT * FROM verifications WHERE id = ?", (verification_id,)
+        ).fetchone()
+        return _verification_dict(row) if row else None
+
+    def latest_verification(
+        self, env: str, sha: str, *, passing_with: str | None = None
+    ) -> dict[str, Any] | None:
+        """The newest `shiplane verify` (through the front door) of ``sha`` in ``env``; with
+        ``passing_with``, the newest passing full run with that checks hash."""
+        query = "SELECT * FROM verifications WHERE env = ? AND sha = ? AND phase = 'serving'"
+        params: list[Any] = [env, sha]
+        if passing_with is not None:
+            query += " AND config_hash = ? AND passed = 1 AND only_group IS NULL"
+            params.append(passing_with)
+        row = self.conn.execute(query + " ORDER BY created_epoch DESC LIMIT 1", params).fetchone()
+        return _verification_dict(row) if row else None
+
+    # locks -------------------------------------------------------------------------------
+    def locks(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.conn.execute("SELECT * FROM locks")]
 
 
 def record_fingerprint(db: StateDB, env: str, fingerprint: str, source: str) -> None:
@@ -296,3 +357,11 @@ def _deployment_dict(row: sqlite3.Row) -> dict[str, Any]:
             result["error"] = {"message": result["error"]}
     result["forced"] = bool(result.get("forced"))
     return result
+
+
+def _verification_dict(row: sqlite3.Row) -> dict[str, Any]:
+    data = dict(row)
+    data["passed"] = bool(data["passed"])
+    data["results"] = json.loads(data["results"])
+    data["age_s"] = round(time.time() - data.pop("created_epoch"), 1)
+    return data

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shlex
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
+from shiplane.procenv import child_environment
 from shiplane.verify.http import writes_allowed
 from shiplane.verify.models import LoadCheck, TestsCheck
 from shiplane.verify.target import CheckFailed, Skipped, Target, excerpt
@@ -23,21 +22,25 @@ def run_tests(check: TestsCheck, target: Target) -> str:
         raise Skipped(f"test suites may write; {target.env} is gated (add allow_in = [...])")
     if target.release_dir is None:
         raise Skipped("no release directory to run the suite in")
-    env = {
-        **os.environ,
-        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-        "SHIPLANE_BASE_URL": target.base_url,
-        "SHIPLANE_ENV": target.env,
-        "SHIPLANE_SHA": target.sha,
-    }
-    env.pop("SHIPLANE_FAULT", None)
+    env = child_environment(
+        {
+            "SHIPLANE_BASE_URL": target.base_url,
+            "SHIPLANE_ENV": target.env,
+            "SHIPLANE_SHA": target.sha,
+        }
+    )
     if target.database is not None:
         env["DATABASE_URL"] = target.database.url
     try:
         proc = subprocess.run(
-            shlex.split(check.command), cwd=target.release_dir, env=env, capture_output=True,
-            text=True, timeout=check.timeout, check=False,
-        )  # fmt: skip
+            shlex.split(check.command),
+            cwd=target.release_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=check.timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
         raise CheckFailed(f"{check.command!r} timed out after {check.timeout:g}s") from exc
     except OSError as exc:

@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shiplane.config.loader import EnvSettings, LoadedConfig
 from shiplane.config.models import Config
 from shiplane.config.redact import Redactor
 from shiplane.databases import Database
+from shiplane.databases.env_database import open_env_database
+from shiplane.layout import Layout
 
 
 @dataclass
@@ -40,9 +43,13 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         out = {
-            "name": self.name, "kind": self.kind, "group": self.group, "status": self.status,
-            "duration_ms": self.duration_ms, "message": self.message,
-        }  # fmt: skip
+            "name": self.name,
+            "kind": self.kind,
+            "group": self.group,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "message": self.message,
+        }
         if self.detail:
             out["detail"] = self.detail
         return out
@@ -67,3 +74,29 @@ def timed(run: Callable[[], str]) -> tuple[str, int]:
 
 def excerpt(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def make_target(
+    loaded: LoadedConfig,
+    layout: Layout,
+    settings: EnvSettings,
+    *,
+    sha: str,
+    release_dir: str | None,
+    phase: str,
+    base_url: str,
+    current_url: str | None = None,
+) -> Target:
+    database = open_env_database(layout, settings)
+    return Target(
+        env=settings.name,
+        base_url=base_url,
+        sha=sha,
+        phase=phase,
+        database=database,
+        release_dir=Path(release_dir) if release_dir else None,
+        config=loaded.config,
+        current_url=current_url,
+        gated=settings.env.gated,
+        redact=settings.redactor(),
+    )

@@ -1,4 +1,4 @@
-"""Local runtime: app instances as child processes of the shiplane server.
+"""App instances as child processes of the shiplane server (what the local target runs).
 
 Each instance runs in its own process group (so stopping it stops its workers too) and gets
 PR_SET_PDEATHSIG, so a server killed with SIGKILL does not leave orphans holding the database.
@@ -14,7 +14,6 @@ import os
 import shlex
 import signal
 import socket
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,9 +22,13 @@ from typing import Any
 
 from shiplane.config.redact import Redactor
 from shiplane.databases import resolve_url
+from shiplane.procenv import child_environment
+from shiplane.targets.base import Address, Instance, InstanceSpec
 
 PR_SET_PDEATHSIG = 1
 MAX_BACKOFF = 30.0
+# Instances listen on loopback only: the front door is their one way in.
+LOOPBACK = "127.0.0.1"
 
 
 def _die_with_parent() -> None:
@@ -35,32 +38,13 @@ def _die_with_parent() -> None:
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((LOOPBACK, 0))
         port: int = sock.getsockname()[1]
         return port
 
 
 @dataclass
-class InstanceSpec:
-    env: str
-    release: str
-    release_dir: str
-    sha: str
-    run: str
-    variables: dict[str, str]
-    env_file: str | None
-    database_url: str | None
-    stop_timeout: float
-    log_path: str
-    health: str = "/"
-    port: int = 0  # the environment's front door port, for restore after a restart
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class Instance:
+class ManagedProcess:
     spec: InstanceSpec
     port: int
     secrets: dict[str, str]
@@ -72,6 +56,19 @@ class Instance:
     _stopping: bool = False
     _watcher: asyncio.Task[None] | None = None
     _pumps: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def as_instance(self) -> Instance:
+        exited = self.process is not None and self.process.returncode is not None
+        return Instance(
+            id=self.id,
+            env=self.spec.env,
+            release=self.spec.release,
+            sha=self.spec.sha,
+            address=Address(host=LOOPBACK, port=self.port),
+            state=self.state,
+            log_path=self.spec.log_path,
+            exited=exited,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -90,23 +87,15 @@ class Instance:
         return shlex.split(self.spec.run.replace("{port}", str(self.port)))
 
     def environment(self) -> dict[str, str]:
-        venv_bin = str(Path(sys.executable).parent)
-        env = dict(os.environ)
-        env.pop("SHIPLANE_FAULT", None)
-        env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
-        env.update(self.spec.variables)
-        env.update(self.secrets)
-        env.update(
-            {
-                "PORT": str(self.port),
-                "SHIPLANE_ENV": self.spec.env,
-                "SHIPLANE_SHA": self.spec.sha,
-                "SHIPLANE_RELEASE": self.spec.release,
-            }
-        )
+        own = {
+            "PORT": str(self.port),
+            "SHIPLANE_ENV": self.spec.env,
+            "SHIPLANE_SHA": self.spec.sha,
+            "SHIPLANE_RELEASE": self.spec.release,
+        }
         if self.spec.database_url:
-            env["DATABASE_URL"] = resolve_url(self.spec.database_url, self.secrets)
-        return env
+            own["DATABASE_URL"] = resolve_url(self.spec.database_url, self.secrets)
+        return child_environment(self.spec.variables, self.secrets, own)
 
     async def start(self, redact: Redactor) -> None:
         self._stopping = False

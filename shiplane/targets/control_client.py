@@ -91,11 +91,22 @@ class ServerClient:
         env = {k: v for k, v in os.environ.items() if k != "SHIPLANE_FAULT"}
         try:
             subprocess.Popen(
-                [sys.executable, "-m", "shiplane", "server", "--foreground",
-                 "--root", str(self.layout.root)],
-                stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
-                start_new_session=True, env=env, close_fds=True,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "shiplane",
+                    "server",
+                    "--foreground",
+                    "--root",
+                    str(self.layout.root),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=log_fd,
+                start_new_session=True,
+                env=env,
+                close_fds=True,
+            )
         finally:
             os.close(log_fd)
 

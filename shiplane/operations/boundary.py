@@ -1,0 +1,116 @@
+"""The operation boundary: load and validate, open the root, recover stale work, run, and turn
+every outcome into a Result with its exit code. Every public operation passes through here.
+
+Bad input is found before anything is written: the config (and whatever ``check`` looks at)
+is validated first, and only then is the deploy root opened.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shiplane.caller import Caller
+from shiplane.config.loader import LoadedConfig, env_settings, load_config
+from shiplane.errors import ShiplaneError
+from shiplane.layout import Layout, shiplane_home
+from shiplane.pipeline.context import Progress
+from shiplane.results import Result
+from shiplane.state.db import StateDB
+from shiplane.targets.base import DeployTarget
+from shiplane.targets.registry import open_target
+from shiplane.verify.runner import load_checks
+
+
+@dataclass
+class Session:
+    """What an operation gets: who asks, the config, the root, the target."""
+
+    caller: Caller
+    loaded: LoadedConfig
+    layout: Layout
+    db: StateDB
+    target: DeployTarget
+    progress: Progress | None = None
+    recovered: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_validated(config_path: Path | None, env: str | None = None) -> LoadedConfig:
+    """Load the config and check the env exists, before anything is written to disk."""
+    loaded = load_config(config_path)
+    load_checks(loaded)  # a bad checks file is a config error too, found before any work
+    if env is not None:
+        env_settings(loaded, env)
+    return loaded
+
+
+@contextmanager
+def open_root(loaded: LoadedConfig) -> Iterator[tuple[Layout, StateDB]]:
+    layout = Layout.for_app(loaded.config.app.name)
+    layout.ensure()
+    db = StateDB(layout.state_db)
+    try:
+        yield layout, db
+    finally:
+        db.close()
+
+
+def run_operation(
+    command: str,
+    caller: Caller,
+    body: Callable[[Session], Result],
+    *,
+    config_path: Path | None = None,
+    env: str | None = None,
+    check: Callable[[LoadedConfig], None] | None = None,
+    progress: Progress | None = None,
+    recover: bool = True,
+) -> Result:
+    """Run ``body`` inside the boundary; never raises (a crash is logged, exit 3)."""
+
+    def call() -> Result:
+        loaded = load_validated(config_path, env)
+        if check is not None:
+            check(loaded)
+        with open_root(loaded) as (layout, db):
+            session = Session(caller, loaded, layout, db, open_target(layout), progress)
+            if recover:
+                from shiplane.operations.recover import recover_stale
+
+                session.recovered = recover_stale(session)
+            return body(session)
+
+    return guarded(command, env, call)
+
+
+def guarded(command: str, env: str | None, call: Callable[[], Result]) -> Result:
+    """``call()``, with every error mapped to a Result: the one place exit codes come from."""
+    try:
+        return call()
+    except ShiplaneError as exc:
+        return Result(command=command, env=env).fail(exc)
+    except Exception as exc:
+        crash = log_crash(command)
+        return Result(command=command, env=env).fail(
+            InternalError(
+                f"internal error: {type(exc).__name__} (traceback in {crash})",
+                next_action="run `shiplane status`; report the traceback",
+            )
+        )
+
+
+class InternalError(ShiplaneError):
+    exit_code = 3
+
+
+def log_crash(command: str) -> Path:
+    crash = shiplane_home() / "crash.log"
+    crash.parent.mkdir(parents=True, exist_ok=True)
+    with crash.open("a") as handle:
+        handle.write(f"--- {datetime.now(UTC).isoformat()} {command}\n{traceback.format_exc()}")
+    return crash

@@ -1,0 +1,104 @@
+"""Read-only operations: status, history, logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shiplane.config.loader import env_settings
+from shiplane.databases.env_database import open_env_database
+from shiplane.errors import ConfigError
+from shiplane.migrate.engine import discover_for, migrator_for
+from shiplane.migrate.schema import schema_state
+from shiplane.operations.boundary import Session
+from shiplane.results import Result, StepResult
+from shiplane.state import lock
+
+
+def _frontdoor(url: str) -> dict[str, Any]:
+    try:
+        with httpx.Client(timeout=3, verify=False) as client:
+            version = client.get(f"{url}/_deploy/version").json()
+            health = client.get(f"{url}/_deploy/health")
+        return {"reachable": True, "sha": version.get("sha"), "healthy": health.status_code == 200}
+    except (httpx.HTTPError, ValueError):
+        return {"reachable": False, "sha": None, "healthy": False}
+
+
+def status(session: Session, env: str | None) -> Result:
+    loaded, layout, db = session.loaded, session.layout, session.db
+    names = [env] if env else sorted(loaded.config.environments)
+    envs: dict[str, Any] = {}
+    running = session.target.available()
+    for name in names:
+        settings = env_settings(loaded, name)
+        state = db.env_state(name)
+        url = session.target.traffic(name, settings.env.port).url()
+        unreachable = {"reachable": False, "sha": None, "healthy": False}
+        door = _frontdoor(url) if running else unreachable
+        database = open_env_database(layout, settings)
+        schema = schema_state(db, name, database) if database else None
+        migrations: dict[str, Any] = {}
+        if database and state and state.get("release"):
+            release_dir = Path(state["spec"].get("release_dir", ""))
+            files = discover_for(loaded.config, release_dir)
+            migrations = migrator_for(loaded.config, database).plan(files).to_dict()
+        holder = lock.holder(db, name)
+        recorded_sha = state["sha"] if state else None
+        envs[name] = {
+            "release": state["release"] if state else None,
+            "sha": recorded_sha,
+            "deployed_at": state["updated_at"] if state else None,
+            "port": settings.env.port,
+            "url": url + "/",
+            "serving_sha": door["sha"],
+            "healthy": door["healthy"],
+            "consistent": door["sha"] == recorded_sha,
+            "migrations": migrations,
+            "schema": schema,
+            "lock": holder["deployment_id"] if holder else None,
+            "last_deployments": [_brief(d) for d in db.deployments(name, limit=3)],
+        }
+    result = Result(command="status", env=env)
+    result.data.update(
+        app=loaded.config.app.name,
+        root=str(layout.root),
+        server=session.target.describe(),
+        envs=envs,
+        recovered=session.recovered,
+    )
+    return result
+
+
+def _brief(d: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "kind", "status", "sha", "release", "started_at", "finished_at", "exit_code")
+    return {k: d.get(k) for k in keys}
+
+
+def history(session: Session, env: str | None, limit: int) -> Result:
+    result = Result(command="history", env=env)
+    rows = session.db.deployments(env, limit=limit)
+    result.data["deployments"] = [
+        {**_brief(d), "error": d.get("error"), "forced": d.get("forced")} for d in rows
+    ]
+    return result
+
+
+def logs(session: Session, deployment_id: str) -> Result:
+    deployment = session.db.deployment(deployment_id)
+    if deployment is None:
+        raise ConfigError(
+            f"no deployment {deployment_id!r}",
+            next_action="list deployments with `shiplane history`",
+        )
+    result = Result(command="logs", env=deployment["env"], deployment_id=deployment_id)
+    path = Path(deployment["log_path"] or "")
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    result.steps = [
+        StepResult(s["name"], s["status"], s["duration_ms"] or 0, s["error"])
+        for s in session.db.steps(deployment_id)
+    ]
+    result.data.update(deployment=_brief(deployment), log_path=str(path), log=text)
+    return result

@@ -1,0 +1,86 @@
+"""The step plans, in one registry: what deploy, promote and rollback run, in order.
+
+Recovery resumes a deployment from its step records with the plan of its kind, so a step that
+is in a plan can always be undone after a crash: there is no second list to forget it in.
+"""
+
+from __future__ import annotations
+
+from shiplane.pipeline.saga import Step
+from shiplane.pipeline.steps_database import BackupStep, MigrateDownStep, MigrateStep
+from shiplane.pipeline.steps_guard import GuardStep
+from shiplane.pipeline.steps_record import PruneStep, RecordStep
+from shiplane.pipeline.steps_rollback import TargetStep
+from shiplane.pipeline.steps_source import (
+    BuildStep,
+    ExportStep,
+    LockStep,
+    PromoteRefStep,
+    ResolveStep,
+)
+from shiplane.pipeline.steps_traffic import DrainStep, HealthStep, StartStep, SwitchStep
+from shiplane.pipeline.steps_verify import SmokeStep, VerifyStep
+
+PLANS: dict[str, list[type[Step]]] = {
+    "deploy": [
+        LockStep,
+        ResolveStep,
+        ExportStep,
+        BuildStep,
+        GuardStep,
+        BackupStep,
+        MigrateStep,
+        StartStep,
+        HealthStep,
+        VerifyStep,
+        SwitchStep,
+        SmokeStep,
+        DrainStep,
+        RecordStep,
+        PruneStep,
+    ],
+    "promote": [
+        LockStep,
+        PromoteRefStep,
+        ExportStep,
+        BuildStep,
+        GuardStep,
+        BackupStep,
+        MigrateStep,
+        StartStep,
+        HealthStep,
+        VerifyStep,
+        SwitchStep,
+        SmokeStep,
+        DrainStep,
+        RecordStep,
+        PruneStep,
+    ],
+    "rollback": [
+        LockStep,
+        TargetStep,
+        BackupStep,
+        MigrateDownStep,
+        StartStep,
+        HealthStep,
+        SwitchStep,
+        SmokeStep,
+        DrainStep,
+        RecordStep,
+    ],
+}
+
+
+def plan(kind: str, traffic_steps: frozenset[str] | None = None) -> list[Step]:
+    """Fresh step objects for ``kind``; traffic steps the target does not need are left out."""
+    traffic = {"switch", "smoke", "drain"}
+    return [
+        cls()
+        for cls in PLANS[kind]
+        if traffic_steps is None or cls.name not in traffic or cls.name in traffic_steps
+    ]
+
+
+def step_classes(kind: str) -> dict[str, type[Step]]:
+    """Step name -> class for ``kind`` (an unknown kind resumes as a deploy)."""
+    return {cls.name: cls for cls in PLANS.get(kind, PLANS["deploy"])}

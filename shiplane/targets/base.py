@@ -1,0 +1,141 @@
+"""The DeployTarget seam: where app instances run, and how traffic reaches them.
+
+A target starts and stops instances of a release and says where each one answers (its
+address, hence its health URL). It never moves traffic itself: switch, drain and hold belong
+to the front door, which a target hands out per environment as a ``TrafficControl`` (the
+pipeline's synchronous view of a FrontDoor). ``traffic_steps`` says which traffic steps of a
+plan a target needs; a target whose platform does its own rolling update (Swarm) would need
+none.
+
+Adding a target (ssh fleet, docker, swarm):
+  1. implement ``DeployTarget`` (and ``TrafficControl``) in ``shiplane/targets/<name>.py``;
+  2. register it in ``shiplane/targets/registry.py`` under the name the config uses;
+  3. run the saga unit tests against it with its fake, then an end-to-end test on real parts.
+The pipeline only ever talks to ``ctx.target``: no route strings, no addresses of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+INSTANCE_SPEC_VERSION = 1
+
+
+class InstanceSpec(BaseModel):
+    """What to run for one instance of a release: target-neutral, and the stored record of
+    what serves (``env_state.spec``), so it carries a version for later readers."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    version: int = INSTANCE_SPEC_VERSION
+    env: str
+    release: str
+    release_dir: str
+    sha: str
+    run: str = Field(description="Command line; {port} is replaced by the instance's port.")
+    variables: dict[str, str] = Field(default_factory=dict)
+    env_file: str | None = None
+    database_url: str | None = None
+    stop_timeout: float = 10.0
+    drain_timeout: float = 30.0
+    log_path: str
+    health: str = "/"
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> InstanceSpec:
+        """Read a stored record of any version this code knows (v0 had no version key)."""
+        version = int(data.get("version", 0) or 0)
+        if version > INSTANCE_SPEC_VERSION:
+            raise ValueError(
+                f"instance record version {version} is newer than this shiplane "
+                f"({INSTANCE_SPEC_VERSION}); upgrade shiplane"
+            )
+        return cls.model_validate({**data, "version": INSTANCE_SPEC_VERSION})
+
+    def to_stored(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    host: str
+    port: int
+
+    def url(self, path: str = "") -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{path}"
+
+
+class Instance(BaseModel):
+    """One running instance as a target reports it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    env: str
+    release: str
+    sha: str
+    address: Address
+    state: str = "running"
+    log_path: str | None = None
+    exited: bool = False  # the process is gone and no restart is under way
+
+
+class ActiveUpstream(BaseModel):
+    """What an environment's front door routes to now."""
+
+    instance_id: str | None
+    info: dict[str, Any] | None = None
+    port: int | None = None
+
+
+class TrafficControl(Protocol):
+    """The pipeline's view of one environment's front door."""
+
+    def active(self) -> ActiveUpstream: ...
+
+    def switch(self, instance_id: str | None, info: dict[str, Any] | None) -> str | None:
+        """Route every new request to ``instance_id``; returns the previous instance's id."""
+        ...
+
+    def drain(self, instance_id: str, timeout: float) -> bool:
+        """Wait for ``instance_id``'s in-flight requests, then stop it; False on timeout."""
+        ...
+
+    def restore(self) -> str | None:
+        """Serve again what state.db records for the env (its old instance is gone)."""
+        ...
+
+    def url(self) -> str:
+        """Where clients reach the environment (the front door's public address)."""
+        ...
+
+
+class DeployTarget(Protocol):
+    name: ClassVar[str]
+    traffic_steps: ClassVar[frozenset[str]]
+
+    def preflight(self, env: str, port: int) -> None:
+        """Refuse (ConfigError) when the env's front door cannot be placed where configured."""
+        ...
+
+    def start(self, spec: InstanceSpec) -> Instance: ...
+
+    def stop(self, instance_id: str) -> bool: ...
+
+    def instances(self, env: str) -> list[Instance]: ...
+
+    def instance(self, instance_id: str) -> Instance | None: ...
+
+    def traffic(self, env: str, port: int) -> TrafficControl: ...
+
+    def available(self) -> bool:
+        """True when the target answers now (without starting anything)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What status shows about the target itself: {"running": bool, ...}."""
+        ...
