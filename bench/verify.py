@@ -12,7 +12,7 @@ from pathlib import Path
 
 from example import example
 
-from shiplane.verify.models import HttpCheck
+from shiplane.config.checks import HttpCheck
 from shiplane.verify.runner import run_checks
 from shiplane.verify.target import Target
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from shiplane.config import load_config
+from shiplane.config.checks import HttpCheck
+from shiplane.config.checks import TestsCheck as SuiteCheck
 from shiplane.errors import ConfigError
 from shiplane.verify.diff import shape
 from shiplane.verify.http import is_subset, writes_allowed
-from shiplane.verify.models import HttpCheck
-from shiplane.verify.models import TestsCheck as SuiteCheck
 from shiplane.verify.runner import checks_hash, load_checks
 from shiplane.verify.target import Target
 

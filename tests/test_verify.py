@@ -7,8 +7,8 @@ import sqlite3
 import httpx
 import pytest
 
+from shiplane.config.checks import VersionCheck
 from shiplane.verify.http import run_version
-from shiplane.verify.models import VersionCheck
 from shiplane.verify.target import CheckFailed, Target
 from tests.conftest import AppRepo
 

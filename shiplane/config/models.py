@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shiplane.verify.models import VerifyConfig
+from shiplane.config.checks import VerifyConfig
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 

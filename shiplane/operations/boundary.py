@@ -10,34 +10,20 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from shiplane.caller import Caller
 from shiplane.config.loader import LoadedConfig, env_settings, load_config
 from shiplane.errors import ShiplaneError
 from shiplane.layout import Layout, shiplane_home
+from shiplane.operations.recover import recover_stale
+from shiplane.operations.session import Session
 from shiplane.pipeline.context import Progress
 from shiplane.results import Result
 from shiplane.state.db import StateDB
-from shiplane.targets.base import DeployTarget
 from shiplane.targets.registry import open_target
 from shiplane.verify.runner import load_checks
-
-
-@dataclass
-class Session:
-    """What an operation gets: who asks, the config, the root, the target."""
-
-    caller: Caller
-    loaded: LoadedConfig
-    layout: Layout
-    db: StateDB
-    target: DeployTarget
-    progress: Progress | None = None
-    recovered: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_validated(config_path: Path | None, env: str | None = None) -> LoadedConfig:
@@ -80,8 +66,6 @@ def run_operation(
         with open_root(loaded) as (layout, db):
             session = Session(caller, loaded, layout, db, open_target(layout), progress)
             if recover:
-                from shiplane.operations.recover import recover_stale
-
                 session.recovered = recover_stale(session)
             return body(session)
 

@@ -15,7 +15,7 @@ from shiplane.databases.env_database import open_env_database
 from shiplane.errors import ConfigError
 from shiplane.layout import Layout
 from shiplane.migrate.engine import discover_for, migrator_for
-from shiplane.operations.boundary import Session
+from shiplane.operations.session import Session
 from shiplane.results import Result
 from shiplane.state import lock
 from shiplane.state.db import StateDB, record_fingerprint

@@ -5,8 +5,8 @@ from __future__ import annotations
 from shiplane import gitops
 from shiplane.config.loader import LoadedConfig
 from shiplane.errors import RefusedError, ShiplaneError
-from shiplane.operations.boundary import Session
 from shiplane.operations.execute import execute, make_context
+from shiplane.operations.session import Session
 from shiplane.results import Result
 from shiplane.state.db import now
 

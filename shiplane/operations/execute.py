@@ -9,7 +9,7 @@ from shiplane.config.loader import env_settings
 from shiplane.databases.env_database import database_url
 from shiplane.errors import LockHeldError, RollbackFailedError
 from shiplane.ids import new_id
-from shiplane.operations.boundary import Session
+from shiplane.operations.session import Session
 from shiplane.pipeline.context import Context, DeployLog
 from shiplane.pipeline.plans import plan
 from shiplane.pipeline.saga import SagaFailed, run_steps

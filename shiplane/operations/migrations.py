@@ -8,8 +8,8 @@ from shiplane.migrate.engine import discover_for, migrator_for
 from shiplane.migrate.lint import lint
 from shiplane.migrate.rehearse import rehearse
 from shiplane.migrate.schema import schema_state
-from shiplane.operations.boundary import Session
 from shiplane.operations.database import database_for, env_lock, serving_release_dir
+from shiplane.operations.session import Session
 from shiplane.results import Result
 from shiplane.state.db import record_fingerprint
 

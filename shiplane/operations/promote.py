@@ -13,9 +13,9 @@ from shiplane.caller import Caller, is_agent
 from shiplane.config.loader import LoadedConfig, env_settings
 from shiplane.errors import ConfigError, RefusedError
 from shiplane.ids import new_id
-from shiplane.operations.boundary import Session
 from shiplane.operations.execute import execute, make_context
 from shiplane.operations.gate import evidence_for
+from shiplane.operations.session import Session
 from shiplane.results import Result
 from shiplane.state.db import StateDB, now
 

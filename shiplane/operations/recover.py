@@ -9,7 +9,7 @@ from typing import Any
 
 from shiplane.config.loader import env_settings
 from shiplane.errors import DeployFailedError, LockHeldError
-from shiplane.operations.boundary import Session
+from shiplane.operations.session import Session
 from shiplane.pipeline.context import Context, DeployLog
 from shiplane.pipeline.plans import step_classes
 from shiplane.pipeline.saga import resume

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shiplane.operations.boundary import Session
 from shiplane.operations.execute import execute, make_context
+from shiplane.operations.session import Session
 from shiplane.pipeline.steps_rollback import choose_target
 from shiplane.results import Result
 

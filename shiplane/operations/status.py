@@ -12,7 +12,7 @@ from shiplane.databases.env_database import open_env_database
 from shiplane.errors import ConfigError
 from shiplane.migrate.engine import discover_for, migrator_for
 from shiplane.migrate.schema import schema_state
-from shiplane.operations.boundary import Session
+from shiplane.operations.session import Session
 from shiplane.results import Result, StepResult
 from shiplane.state import lock
 

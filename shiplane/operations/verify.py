@@ -6,7 +6,7 @@ from typing import Any
 
 from shiplane.config.loader import env_settings
 from shiplane.errors import ChecksFailedError, ConfigError
-from shiplane.operations.boundary import Session
+from shiplane.operations.session import Session
 from shiplane.results import Result
 from shiplane.verify import report
 from shiplane.verify.runner import checks_hash, load_checks, run_checks, select

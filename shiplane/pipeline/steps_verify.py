@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from shiplane.config.checks import Check, HttpCheck
 from shiplane.errors import ChecksFailedError, SmokeFailedError
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.verify import report
-from shiplane.verify.models import Check, HttpCheck
 from shiplane.verify.runner import checks_hash, load_checks, run_checks
 from shiplane.verify.target import Target, make_target
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from shiplane.config.checks import SchemaCheck, SqlCheck
 from shiplane.databases import Database
 from shiplane.migrate.engine import discover_for, migrator_for
-from shiplane.verify.models import SchemaCheck, SqlCheck
 from shiplane.verify.target import CheckFailed, Skipped, Target
 
 

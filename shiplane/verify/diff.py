@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
+from shiplane.config.checks import DiffCheck
 from shiplane.verify.http import client
-from shiplane.verify.models import DiffCheck
 from shiplane.verify.target import CheckFailed, Skipped, Target
 
 

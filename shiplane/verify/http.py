@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from jsonpath_ng.ext.parser import parse as jsonpath
 
-from shiplane.verify.models import HttpCheck, VersionCheck
+from shiplane.config.checks import HttpCheck, VersionCheck
 from shiplane.verify.target import CheckFailed, Skipped, Target, excerpt
 
 

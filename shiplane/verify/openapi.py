@@ -9,8 +9,8 @@ import httpx
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from shiplane.config.checks import OpenApiCheck
 from shiplane.verify.http import client
-from shiplane.verify.models import OpenApiCheck
 from shiplane.verify.target import CheckFailed, Target, excerpt
 
 

@@ -11,12 +11,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shiplane.config.checks import Check, ChecksFile, VersionCheck
 from shiplane.config.loader import LoadedConfig, describe_validation_error
 from shiplane.errors import ConfigError
 from shiplane.verify.database import run_schema, run_sql
 from shiplane.verify.diff import run_diff
 from shiplane.verify.http import run_http, run_version
-from shiplane.verify.models import Check, ChecksFile, VersionCheck
 from shiplane.verify.openapi import run_openapi
 from shiplane.verify.suites import run_load, run_tests
 from shiplane.verify.target import CheckFailed, CheckResult, Skipped, Target

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 
+from shiplane.config.checks import LoadCheck, TestsCheck
 from shiplane.procenv import child_environment
 from shiplane.verify.http import writes_allowed
-from shiplane.verify.models import LoadCheck, TestsCheck
 from shiplane.verify.target import CheckFailed, Skipped, Target, excerpt
 
 

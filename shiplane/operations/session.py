@@ -1,0 +1,26 @@
+"""What an operation runs with, once the boundary has validated and opened everything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shiplane.caller import Caller
+from shiplane.config.loader import LoadedConfig
+from shiplane.layout import Layout
+from shiplane.pipeline.context import Progress
+from shiplane.state.db import StateDB
+from shiplane.targets.base import DeployTarget
+
+
+@dataclass
+class Session:
+    """What an operation gets: who asks, the config, the root, the target."""
+
+    caller: Caller
+    loaded: LoadedConfig
+    layout: Layout
+    db: StateDB
+    target: DeployTarget
+    progress: Progress | None = None
+    recovered: list[dict[str, Any]] = field(default_factory=list)
