@@ -20,7 +20,10 @@ class Strict(BaseModel):
 class AppConfig(Strict):
     name: str = Field(description="App name; names the deploy root and the server.")
     build: list[str] = Field(default_factory=list, description="Commands run in the release dir.")
-    run: str = Field(description="Command that serves the app; {port} is replaced by the port.")
+    run: str = Field(
+        description="Command that serves the app; {port} and {host} are replaced by the port and"
+        " the address the target wants the app to listen on."
+    )
     health: str = Field(default="/healthz", description="Path that answers 2xx when healthy.")
     stop_timeout: float = Field(default=10.0, gt=0, description="Seconds between TERM and KILL.")
     reuse_build: bool = Field(
@@ -47,7 +50,7 @@ class AppConfig(Strict):
     def _run(cls, value: str) -> str:
         if not value.strip():
             raise ValueError(
-                'must be a command, e.g. "python -m gunicorn -b 127.0.0.1:{port} app:app"'
+                'must be a command, e.g. "python -m gunicorn -b {host}:{port} app:app"'
             )
         return value
 

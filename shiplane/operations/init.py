@@ -16,7 +16,8 @@ TEMPLATE = """# shiplane.toml: how shiplane builds, runs and checks {name}.
 name = "{name}"
 # Commands run in each new release directory (an export of the commit, not your working tree).
 build = []
-# How to serve the app; {{port}} is replaced by the port shiplane picks. PORT is also set.
+# How to serve the app; {{port}} and {{host}} are replaced by the port and address shiplane
+# picks (loopback on this host). PORT is also set.
 run = "{run}"
 # A path that answers 2xx when the app is ready.
 health = "/healthz"
@@ -51,8 +52,8 @@ def _guess_run(repo: Path) -> str:
     if (repo / "package.json").exists():
         return "node server.js"
     if (repo / "manage.py").exists():
-        return "python -m gunicorn --bind 127.0.0.1:{port} config.wsgi"
-    return "python -m gunicorn --bind 127.0.0.1:{port} app:app"
+        return "python -m gunicorn --bind {host}:{port} config.wsgi"
+    return "python -m gunicorn --bind {host}:{port} app:app"
 
 
 def init(directory: Path | None = None, name: str | None = None, force: bool = False) -> Result:

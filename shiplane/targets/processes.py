@@ -84,7 +84,8 @@ class ManagedProcess:
         }
 
     def command(self) -> list[str]:
-        return shlex.split(self.spec.run.replace("{port}", str(self.port)))
+        run = self.spec.run.replace("{port}", str(self.port)).replace("{host}", LOOPBACK)
+        return shlex.split(run)
 
     def environment(self) -> dict[str, str]:
         own = {
