@@ -5,10 +5,9 @@ Result whose exit code says what happened; none of them raises.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shiplane.caller import Caller
-from shiplane.config.loader import LoadedConfig
+from shiplane.operations import boundary as _boundary
 from shiplane.operations import database as _database
 from shiplane.operations import deploy as _deploy
 from shiplane.operations import init as _init
@@ -19,9 +18,14 @@ from shiplane.operations import rollback as _rollback
 from shiplane.operations import server as _server
 from shiplane.operations import status as _status
 from shiplane.operations import verify as _verify
-from shiplane.operations.boundary import guarded, run_operation
-from shiplane.pipeline.context import Progress
-from shiplane.results import Result
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from shiplane.caller import Caller
+    from shiplane.config.loader import LoadedConfig
+    from shiplane.pipeline.context import Progress
+    from shiplane.results import Result
 
 __all__ = [
     "approve",
@@ -57,7 +61,7 @@ def deploy(
     def check(loaded: LoadedConfig) -> None:
         _deploy.check_deploy(loaded, env, ref, force, caller.person_verified)
 
-    return run_operation(
+    return _boundary.run_operation(
         "deploy",
         caller,
         lambda s: _deploy.deploy(s, env, ref, force, accept_drift),
@@ -71,13 +75,13 @@ def deploy(
 def verify(
     caller: Caller, env: str, *, only: str | None = None, config_path: Path | None = None
 ) -> Result:
-    return run_operation(
+    return _boundary.run_operation(
         "verify", caller, lambda s: _verify.verify(s, env, only), config_path=config_path, env=env
     )
 
 
 def report(caller: Caller, verification_id: str, *, config_path: Path | None = None) -> Result:
-    return run_operation(
+    return _boundary.run_operation(
         "report", caller, lambda s: _verify.show_report(s, verification_id), config_path=config_path
     )
 
@@ -90,7 +94,7 @@ def promote(
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
-    return run_operation(
+    return _boundary.run_operation(
         "promote",
         caller,
         lambda s: _promote.promote(s, env, approve),
@@ -108,7 +112,7 @@ def approve(
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
-    return run_operation(
+    return _boundary.run_operation(
         "approve",
         caller,
         lambda s: _promote.approve(s, promotion_id),
@@ -118,7 +122,7 @@ def approve(
 
 
 def reject(caller: Caller, promotion_id: str, *, config_path: Path | None = None) -> Result:
-    return run_operation(
+    return _boundary.run_operation(
         "reject", caller, lambda s: _promote.reject(s, promotion_id), config_path=config_path
     )
 
@@ -132,7 +136,7 @@ def rollback(
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
-    return run_operation(
+    return _boundary.run_operation(
         "rollback",
         caller,
         lambda s: _rollback.rollback(s, env, to, restore_db),
@@ -143,7 +147,7 @@ def rollback(
 
 
 def status(caller: Caller, env: str | None = None, *, config_path: Path | None = None) -> Result:
-    return run_operation(
+    return _boundary.run_operation(
         "status", caller, lambda s: _status.status(s, env), config_path=config_path, env=env
     )
 
@@ -151,7 +155,7 @@ def status(caller: Caller, env: str | None = None, *, config_path: Path | None =
 def history(
     caller: Caller, env: str | None = None, *, limit: int = 20, config_path: Path | None = None
 ) -> Result:
-    return run_operation(
+    return _boundary.run_operation(
         "history",
         caller,
         lambda s: _status.history(s, env, limit),
@@ -162,7 +166,7 @@ def history(
 
 
 def logs(caller: Caller, deployment_id: str, *, config_path: Path | None = None) -> Result:
-    return run_operation(
+    return _boundary.run_operation(
         "logs",
         caller,
         lambda s: _status.logs(s, deployment_id),
@@ -180,7 +184,7 @@ def migrate(
     dry_run: bool = False,
     config_path: Path | None = None,
 ) -> Result:
-    return run_operation(
+    return _boundary.run_operation(
         f"migrate {action}",
         caller,
         lambda s: _migrations.migrate(s, env, action, to, dry_run),
@@ -191,13 +195,13 @@ def migrate(
 
 
 def backup(caller: Caller, env: str, *, config_path: Path | None = None) -> Result:
-    return run_operation(
+    return _boundary.run_operation(
         "backup", caller, lambda s: _database.backup(s, env), config_path=config_path, env=env
     )
 
 
 def backups(caller: Caller, env: str, *, config_path: Path | None = None) -> Result:
-    return run_operation(
+    return _boundary.run_operation(
         "backups",
         caller,
         lambda s: _database.backups(s, env),
@@ -209,7 +213,7 @@ def backups(caller: Caller, env: str, *, config_path: Path | None = None) -> Res
 
 def restore(caller: Caller, env: str, backup_id: str, *, config_path: Path | None = None) -> Result:
     # Recovery runs first, so a later recovery cannot put a pre-deploy backup back over this.
-    return run_operation(
+    return _boundary.run_operation(
         "restore",
         caller,
         lambda s: _database.restore(s, env, backup_id),
@@ -219,7 +223,7 @@ def restore(caller: Caller, env: str, backup_id: str, *, config_path: Path | Non
 
 
 def recover(caller: Caller, *, config_path: Path | None = None) -> Result:
-    return run_operation("recover", caller, _recover.recover, config_path=config_path)
+    return _boundary.run_operation("recover", caller, _recover.recover, config_path=config_path)
 
 
 def init(
@@ -229,7 +233,9 @@ def init(
     name: str | None = None,
     force: bool = False,
 ) -> Result:
-    return guarded("init", None, lambda: _init.init(directory=directory, name=name, force=force))
+    return _boundary.guarded(
+        "init", None, lambda: _init.init(directory=directory, name=name, force=force)
+    )
 
 
 def server(
@@ -240,6 +246,6 @@ def server(
     config_path: Path | None = None,
 ) -> Result:
     """Start (in the background), stop, or describe this host's shiplane server."""
-    return guarded(
+    return _boundary.guarded(
         f"server {action}".strip(), None, lambda: _server.server(action, root, config_path)
     )
