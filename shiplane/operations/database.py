@@ -14,7 +14,7 @@ from shiplane.databases import Database
 from shiplane.databases.for_env import open_env_database
 from shiplane.errors import ConfigError
 from shiplane.layout import Layout
-from shiplane.migrate.engine import discover_for, migrator_for
+from shiplane.migrate.registry import engine_for
 from shiplane.operations.session import open_app
 from shiplane.results import Result
 from shiplane.state import lock
@@ -52,9 +52,9 @@ def backup(env: str, config_path: Path | None = None) -> Result:
         database = database_for(loaded, layout, env)
         layout.ensure(env)
         state = db.env_state(env)
-        migrator = migrator_for(loaded.config, database)
+        engine = engine_for(loaded.config, database)
         release = serving_release_dir(loaded, db, env)
-        applied = migrator.plan(discover_for(loaded.config, release)).to_dict()["applied"]
+        applied = engine.status(release).to_dict()["applied"]
         manifest = create_backup(
             database, layout.backups(env),
             {"env": env, "reason": "manual", "sha": state["sha"] if state else None,
@@ -90,9 +90,9 @@ def restore(env: str, backup_id: str, config_path: Path | None = None) -> Result
             )
             manifest = restore_backup(directory, database)
             record_fingerprint(db, env, database.fingerprint(), f"restore {backup_id}")
-            migrator = migrator_for(loaded.config, database)
+            engine = engine_for(loaded.config, database)
             release = serving_release_dir(loaded, db, env)
-            applied = migrator.plan(discover_for(loaded.config, release)).to_dict()["applied"]
+            applied = engine.status(release).to_dict()["applied"]
         result = Result(command="restore", env=env)
         result.data.update(
             restored=_public(manifest),

@@ -10,7 +10,7 @@ import httpx
 from shiplane.config.loader import env_settings
 from shiplane.databases.for_env import open_env_database
 from shiplane.errors import ConfigError
-from shiplane.migrate.engine import discover_for, migrator_for
+from shiplane.migrate.registry import engine_for
 from shiplane.migrate.schema import schema_state
 from shiplane.operations.recover import recover_stale
 from shiplane.operations.session import open_app
@@ -47,8 +47,7 @@ def status(env: str | None = None, config_path: Path | None = None) -> Result:
             migrations: dict[str, Any] = {}
             if database and state and state.get("release"):
                 release_dir = Path(state["spec"].get("release_dir", ""))
-                files = discover_for(loaded.config, release_dir)
-                migrations = migrator_for(loaded.config, database).plan(files).to_dict()
+                migrations = engine_for(loaded.config, database).status(release_dir).to_dict()
             holder = lock.holder(db, name)
             recorded_sha = state["sha"] if state else None
             envs[name] = {

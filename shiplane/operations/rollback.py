@@ -7,7 +7,7 @@ from typing import Any
 
 from shiplane.backup.archive import list_backups
 from shiplane.errors import ConfigError
-from shiplane.migrate.engine import discover_for
+from shiplane.migrate.registry import discover_for
 from shiplane.operations.recover import recover_stale
 from shiplane.operations.session import execute, make_context, open_app
 from shiplane.pipeline.context import Context, Progress
