@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shiplane.verify.models import VerifyConfig
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-# The names shiplane/migrate/registry.py registers (it asserts they match): a plain tuple
+# The names shiplane/migrate/registry.py registers (it checks they match on import): a tuple
 # because config must not import the engines, which import config.
 ENGINE_NAMES = ("shiplane", "alembic")
 

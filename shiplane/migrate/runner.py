@@ -21,8 +21,6 @@ from shiplane.migrate.base import (
 from shiplane.migrate.files import Migration, discover
 from shiplane.state.db import now
 
-__all__ = ["MigrationPlan", "Migrator"]
-
 
 class Migrator(MigrationEngine):
     """Applies and reverts migrations on any Database; one run, one transaction, lock held."""
