@@ -106,3 +106,11 @@ def test_edited_applied_revision_is_refused(app_repo: AppRepo) -> None:
     run = app_repo.shiplane("deploy", "dev")
     assert run.code == 3, run.stdout
     assert "a1 were edited after they ran" in run.data["error"]["message"]
+
+
+def test_deploy_migrations_endpoint_lists_alembic_revisions(app_repo: AppRepo) -> None:
+    make_alembic_app(app_repo)
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    migrations = httpx.get(app_repo.url("dev", "/_deploy/migrations"), timeout=5).json()
+    assert migrations["database"] == "sqlite"
+    assert [(m["name"], m["label"]) for m in migrations["applied"]] == [("a1", "a1")]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shiplane.config.checks import VerifyConfig
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+# The names shiplane/migrate/registry.py registers (it checks they match on import): a tuple
+# because config must not import the engines, which import config.
+ENGINE_NAMES = ("shiplane", "alembic")
 
 
 class Strict(BaseModel):
@@ -88,12 +91,20 @@ class DatabaseConfig(Strict):
     migrations: str = Field(
         default="migrations", description="Migrations dir (Alembic: the script location)."
     )
-    engine: Literal["shiplane", "alembic"] = Field(
-        default="shiplane", description="shiplane's own runner, or the app's Alembic environment."
+    engine: str = Field(
+        default="shiplane",
+        description="Migration engine: shiplane's own runner, or the app's Alembic environment.",
     )
     alembic_ini: str = Field(default="alembic.ini", description="Alembic config, release-relative.")
 
     _url = field_validator("url")(_check_database_url)
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, value: str) -> str:
+        if value not in ENGINE_NAMES:
+            raise ValueError(f"unknown migration engine; use one of: {', '.join(ENGINE_NAMES)}")
+        return value
 
 
 class EnvDatabase(Strict):

@@ -12,15 +12,21 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from shiplane.databases import Database
+from shiplane.config.models import DatabaseConfig
 from shiplane.errors import MigrationError
+from shiplane.migrate.base import (
+    AppliedMigration,
+    Capabilities,
+    MigrationEngine,
+    MigrationPlan,
+    MigrationSource,
+    own,
+)
 from shiplane.migrate.files import syntax_error
-from shiplane.migrate.runner import MigrationPlan
 from shiplane.state.db import now
 
 CHECKSUMS = "shiplane_alembic_checksums"
@@ -74,6 +80,10 @@ class Revision:
         body = self._function("downgrade")
         return bool(body) and not re.search(r"^\s*(pass|\.\.\.)\s*$", body.split(":", 1)[1], re.M)
 
+    def statements(self, direction: str) -> list[str]:
+        # upgrade() is Python calling op.*: its SQL exists only once Alembic runs it.
+        return []
+
 
 def discover_revisions(root: Path, versions_dir: Path) -> list[Revision]:
     """The revision files as a linear chain from base to head."""
@@ -103,12 +113,13 @@ def discover_revisions(root: Path, versions_dir: Path) -> list[Revision]:
     return chain
 
 
-class AlembicMigrator:
-    def __init__(self, database: Database, ini: str = "alembic.ini",
-                 log: Callable[[str], None] | None = None) -> None:  # fmt: skip
-        self.database = database
-        self.ini = ini
-        self.log = log or (lambda _line: None)
+class AlembicMigrator(MigrationEngine):
+    name = "alembic"
+    capabilities = Capabilities(revert=True, lint=True, rehearse=True)
+
+    @classmethod
+    def discover(cls, settings: DatabaseConfig, release_dir: Path) -> list[MigrationSource]:
+        return list(discover_revisions(release_dir, release_dir / settings.migrations / "versions"))
 
     def _current(self) -> str | None:
         if not self.database.exists() or "version_num" not in self.database.columns(
@@ -127,10 +138,10 @@ class AlembicMigrator:
     def _tables(self) -> set[str]:
         return {CHECKSUMS} if self.database.columns(CHECKSUMS) else set()
 
-    def applied(self, revisions: list[Revision] | None = None) -> list[dict[str, Any]]:
+    def applied(self, migrations: Sequence[MigrationSource] = ()) -> list[AppliedMigration]:
         current = self._current()
         recorded = self._recorded()
-        chain = revisions or []
+        chain = list(migrations)
         names = [r.name for r in chain]
         upto = names.index(current) + 1 if current in names else 0
         return [
@@ -140,7 +151,8 @@ class AlembicMigrator:
             for r in chain[:upto]
         ]  # fmt: skip
 
-    def plan(self, revisions: list[Revision]) -> MigrationPlan:
+    def plan(self, migrations: Sequence[MigrationSource]) -> MigrationPlan:
+        revisions = list(migrations)
         current = self._current()
         applied = self.applied(revisions)
         done = {a["name"] for a in applied}
@@ -149,7 +161,9 @@ class AlembicMigrator:
         unknown = (
             []
             if current is None or current in {r.name for r in revisions}
-            else [{"version": 0, "name": current, "label": current}]
+            else [
+                AppliedMigration(version=0, name=current, label=current, checksum="", applied_at="")
+            ]
         )
         return MigrationPlan(
             applied=applied, pending=[r for r in revisions if r.name not in done],
@@ -164,7 +178,8 @@ class AlembicMigrator:
                 next_action="restore the original file(s) and add a new revision for the change",
             )
 
-    def up(self, revisions: list[Revision], to: int | None = None) -> list[str]:
+    def up(self, migrations: Sequence[MigrationSource], to: int | None = None) -> list[str]:
+        revisions = own(migrations, Revision, self.name)
         plan = self.plan(revisions)
         self.check_not_edited(plan)
         pending = [r for r in plan.pending if to is None or r.version <= to]
@@ -174,7 +189,8 @@ class AlembicMigrator:
         self._record(revisions, pending[-1].name)
         return [r.label for r in pending]
 
-    def down(self, revisions: list[Revision], to: int) -> list[str]:
+    def down(self, migrations: Sequence[MigrationSource], to: int) -> list[str]:
+        revisions = own(migrations, Revision, self.name)
         applied = self.applied(revisions)
         targets = [
             r for r in revisions if r.version > to and r.name in {a["name"] for a in applied}
@@ -200,7 +216,7 @@ class AlembicMigrator:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
         env.pop("SHIPLANE_FAULT", None)
-        argv = [sys.executable, "-m", "alembic", "-c", self.ini, command, revision]
+        argv = [sys.executable, "-m", "alembic", "-c", self.settings.alembic_ini, command, revision]
         self.log("$ " + shlex.join(argv[2:]))
         conn = self.database.connect()
         try:

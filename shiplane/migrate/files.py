@@ -184,7 +184,3 @@ def discover(directory: Path) -> list[Migration]:
         checksum = hashlib.sha256(path.read_bytes()).hexdigest()
         found[version] = Migration(version, match.group("name"), path, checksum)
     return [found[v] for v in sorted(found)]
-
-
-def describe(migrations: list[Migration]) -> list[dict[str, Any]]:
-    return [{"version": m.version, "name": m.name, "checksum": m.checksum} for m in migrations]

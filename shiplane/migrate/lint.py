@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from shiplane.databases import Database
-from shiplane.migrate.files import Migration
+from shiplane.migrate.base import MigrationSource
 
 RULES: list[tuple[str, re.Pattern[str], str]] = [
     ("drop-table", re.compile(r"\bDROP\s+TABLE\b", re.I), "drops a table"),
@@ -39,7 +39,8 @@ class Finding:
         return dict(self.__dict__)
 
 
-def lint(migration: Migration, database: Database | None = None) -> list[Finding]:
+def lint(migration: MigrationSource, database: Database | None = None) -> list[Finding]:
+    """Only for engines whose capabilities include lint: their up_source() is readable."""
     source = migration.up_source()
     annotated = "expand-contract" in migration.annotations
     findings = [

@@ -2,33 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from shiplane.databases import Database
 from shiplane.errors import MigrationError
+from shiplane.migrate.base import MigrationEngine, MigrationSource
 from shiplane.migrate.runner import Migrator
 
 
 def rehearse(
     database: Database,
-    migrations: list[Any],
-    make_migrator: Callable[[Database], Any] = Migrator,
+    migrations: Sequence[MigrationSource],
+    make_engine: Callable[[Database], MigrationEngine] = Migrator,
 ) -> dict[str, Any]:
-    """Raises MigrationError when a pending migration fails up, down, or the round trip."""
+    """Raises MigrationError when a pending migration fails up, down, or the round trip.
+
+    What the engine cannot do is skipped and said in the summary: the pre-deploy backup is
+    then what a rollback falls back on."""
+    live = make_engine(database)
+    capabilities = live.capabilities
+    if not capabilities.rehearse:
+        return {
+            "pending": [m.label for m in live.plan(migrations).pending],
+            "skipped": True,
+            "summary": f"the {live.name} engine cannot rehearse on a copy: rollback restores "
+            "the backup",
+        }
     with database.scratch_copy() as copy:
-        migrator = make_migrator(copy)
-        plan = migrator.plan(migrations)
+        engine = make_engine(copy)
+        plan = engine.plan(migrations)
         if not plan.pending:
             return {"pending": [], "summary": "nothing pending"}
         before = copy.fingerprint()
         applied_before = max((a["version"] for a in plan.applied), default=0)
-        migrator.up(migrations)
+        engine.up(migrations)
         after = copy.fingerprint()
+        pending = [m.label for m in plan.pending]
+        if not capabilities.revert:
+            return {
+                "pending": pending,
+                "summary": f"up ok; the {engine.name} engine cannot revert: rollback restores "
+                "the backup",
+            }
         one_way = [m.label for m in plan.pending if m.irreversible]
         if one_way:
             return {
-                "pending": [m.label for m in plan.pending],
+                "pending": pending,
                 "irreversible": one_way,
                 "summary": f"up ok; {', '.join(one_way)} irreversible: rollback restores backup",
             }
@@ -40,21 +60,22 @@ def rehearse(
                 next_action="write its down, or mark it irreversible "
                 "(-- shiplane: irreversible / IRREVERSIBLE = True)",
             )
-        migrator.down(migrations, to=applied_before)
+        engine.down(migrations, to=applied_before)
         reverted = copy.fingerprint()
         if reverted != before:
             raise MigrationError(
-                f"down of {', '.join(m.label for m in plan.pending)} does not restore the schema "
+                f"down of {', '.join(pending)} does not restore the schema "
                 f"(fingerprint {reverted} after down, {before} before up)",
                 step="rehearse",
                 next_action="fix the down migration so it undoes exactly what up did",
             )
-        migrator.up(migrations)
+        engine.up(migrations)
         if copy.fingerprint() != after:
-            raise MigrationError("up after down gives another schema than the first up",
-                                 step="rehearse")  # fmt: skip
+            raise MigrationError(
+                "up after down gives another schema than the first up", step="rehearse"
+            )
         return {
-            "pending": [m.label for m in plan.pending],
+            "pending": pending,
             "fingerprints": {"before": before, "after": after},
             "summary": f"up -> down -> up ok for {len(plan.pending)} migration(s)",
         }

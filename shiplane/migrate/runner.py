@@ -1,42 +1,36 @@
-"""Applies and reverts migrations on a SQLite database, all of one run in one transaction."""
+"""The shiplane engine: ``NNN_name.py``/``.sql`` files applied and reverted on any Database,
+all of one run in one transaction, under the database's migration lock."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from shiplane.config.models import DatabaseConfig
 from shiplane.databases.base import MIGRATIONS_TABLE as TABLE
-from shiplane.databases.base import Database
 from shiplane.errors import MigrationError
-from shiplane.migrate.files import Migration
+from shiplane.migrate.base import (
+    AppliedMigration,
+    Capabilities,
+    MigrationEngine,
+    MigrationPlan,
+    MigrationSource,
+    own,
+)
+from shiplane.migrate.files import Migration, discover
 from shiplane.state.db import now
 
-Log = Callable[[str], None]
 
-
-@dataclass
-class MigrationPlan:
-    applied: list[dict[str, Any]]
-    pending: list[Any]  # Migration, or an Alembic Revision: the same few attributes
-    edited: list[str] = field(default_factory=list)
-    unknown: list[dict[str, Any]] = field(default_factory=list)  # applied, no file in this release
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "applied": [a["label"] for a in self.applied],
-            "pending": [m.label for m in self.pending],
-            "edited": self.edited,
-            "unknown": [a["label"] for a in self.unknown],
-        }
-
-
-class Migrator:
+class Migrator(MigrationEngine):
     """Applies and reverts migrations on any Database; one run, one transaction, lock held."""
 
-    def __init__(self, database: Database, log: Log | None = None) -> None:
-        self.database = database
-        self.log: Log = log or (lambda _line: None)
+    name = "shiplane"
+    capabilities = Capabilities(revert=True, lint=True, rehearse=True)
+
+    @classmethod
+    def discover(cls, settings: DatabaseConfig, release_dir: Path) -> list[MigrationSource]:
+        return list(discover(release_dir / settings.migrations))
 
     def _connect(self) -> Any:
         try:
@@ -51,7 +45,7 @@ class Migrator:
             ) from exc
         return conn
 
-    def applied(self) -> list[dict[str, Any]]:
+    def applied(self, migrations: Sequence[MigrationSource] = ()) -> list[AppliedMigration]:
         if not self.database.exists() or not self.database.columns(TABLE):
             return []
         conn = self._connect()
@@ -72,7 +66,7 @@ class Migrator:
         finally:
             conn.close()
 
-    def plan(self, migrations: list[Migration]) -> MigrationPlan:
+    def plan(self, migrations: Sequence[MigrationSource]) -> MigrationPlan:
         applied = self.applied()
         by_version = {m.version: m for m in migrations}
         done = {a["version"] for a in applied}
@@ -94,17 +88,17 @@ class Migrator:
                 next_action="restore the original file(s) and add a new migration for the change",
             )
 
-    def up(self, migrations: list[Migration], to: int | None = None) -> list[str]:
+    def up(self, migrations: Sequence[MigrationSource], to: int | None = None) -> list[str]:
         plan = self.plan(migrations)
         self.check_not_edited(plan)
-        todo = [m for m in plan.pending if to is None or m.version <= to]
+        todo = [m for m in own(plan.pending, Migration, self.name) if to is None or m.version <= to]
         if not todo:
             return []
         return self._run([(m, m.up_action()) for m in todo], direction="up")
 
-    def down(self, migrations: list[Migration], to: int) -> list[str]:
+    def down(self, migrations: Sequence[MigrationSource], to: int) -> list[str]:
         """Revert applied migrations newer than ``to``, newest first, with these files' down."""
-        by_version = {m.version: m for m in migrations}
+        by_version = {m.version: m for m in own(migrations, Migration, self.name)}
         targets = [a for a in reversed(self.applied()) if a["version"] > to]
         missing = [a["label"] for a in targets if a["version"] not in by_version]
         if missing:

@@ -14,7 +14,7 @@ from shiplane.databases import Database
 from shiplane.databases.env_database import open_env_database
 from shiplane.errors import ConfigError
 from shiplane.layout import Layout
-from shiplane.migrate.engine import discover_for, migrator_for
+from shiplane.migrate.registry import engine_for
 from shiplane.operations.session import Session
 from shiplane.results import Result
 from shiplane.state import lock
@@ -52,9 +52,8 @@ def backup(session: Session, env: str) -> Result:
     database = database_for(loaded, layout, env)
     layout.ensure(env)
     state = db.env_state(env)
-    migrator = migrator_for(loaded.config, database)
     release = serving_release_dir(loaded, db, env)
-    applied = migrator.plan(discover_for(loaded.config, release)).to_dict()["applied"]
+    applied = engine_for(loaded.config, database).status(release).to_dict()["applied"]
     manifest = create_backup(
         database,
         layout.backups(env),
@@ -94,9 +93,8 @@ def restore(session: Session, env: str, backup_id: str) -> Result:
         safety = create_backup(database, layout.backups(env), {"env": env, "reason": "pre-restore"})
         manifest = restore_backup(directory, database)
         record_fingerprint(db, env, database.fingerprint(), f"restore {backup_id}")
-        migrator = migrator_for(loaded.config, database)
         release = serving_release_dir(loaded, db, env)
-        applied = migrator.plan(discover_for(loaded.config, release)).to_dict()["applied"]
+        applied = engine_for(loaded.config, database).status(release).to_dict()["applied"]
     result = Result(command="restore", env=env)
     result.data.update(
         restored=_public(manifest),

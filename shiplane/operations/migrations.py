@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from shiplane.backup import create_backup
-from shiplane.errors import ConfigError
-from shiplane.migrate.engine import discover_for, migrator_for
+from shiplane.errors import ConfigError, MigrationError
 from shiplane.migrate.lint import lint
+from shiplane.migrate.registry import discover_for, engine_for
 from shiplane.migrate.rehearse import rehearse
 from shiplane.migrate.schema import schema_state
 from shiplane.operations.database import database_for, env_lock, serving_release_dir
@@ -33,8 +33,8 @@ def migrate(session: Session, env: str, action: str, to: int | None, dry_run: bo
     layout.ensure(env)
     config = loaded.config
     files = discover_for(config, serving_release_dir(loaded, db, env))
-    migrator = migrator_for(config, database)
-    plan = migrator.plan(files)
+    engine = engine_for(config, database)
+    plan = engine.plan(files)
     result = Result(command=f"migrate {action}", env=env)
     result.data.update(database=database.describe(), **plan.to_dict())
     if action == "status":
@@ -43,16 +43,27 @@ def migrate(session: Session, env: str, action: str, to: int | None, dry_run: bo
     if action in ("lint", "rehearse"):
         # What is about to ship: the repository's migrations, pending in this database.
         work_files = discover_for(config, loaded.repo_dir)
-        pending = migrator.plan(work_files).pending
+        pending = engine.plan(work_files).pending
         if action == "lint":
-            findings = [f.to_dict() for m in pending for f in lint(m, database)]
+            findings = []
+            if engine.capabilities.lint:
+                findings = [f.to_dict() for m in pending for f in lint(m, database)]
+            else:
+                result.data["lint_skipped"] = (
+                    f"the {engine.name} migration engine cannot lint its sources"
+                )
             result.data["lint"] = findings
             result.data["blocking_for_gated_envs"] = [f for f in findings if not f["annotated"]]
         else:
-            result.data["rehearsal"] = rehearse(
-                database, work_files, lambda copy: migrator_for(config, copy)
-            )
+            result.data["rehearsal"] = rehearse(database, work_files, engine.on)
         return result
+    if action == "down" and not engine.capabilities.revert:
+        raise MigrationError(
+            f"the {engine.name} migration engine cannot revert to a version",
+            step="migrate",
+            next_action=f"restore a backup instead: `shiplane backups {env}`, then "
+            f"`shiplane restore {env} ID --yes`",
+        )
     if dry_run:
         if action == "up":
             todo = [m for m in plan.pending if to is None or m.version <= to]
@@ -61,23 +72,23 @@ def migrate(session: Session, env: str, action: str, to: int | None, dry_run: bo
             ]
         else:
             result.data["would_revert"] = [
-                a["label"] for a in reversed(plan.applied) if a["version"] > (to or 0)
-            ]
+                a["label"]
+                for a in reversed(plan.applied) if a["version"] > (to or 0)
+            ]  # fmt: skip
         result.data["dry_run"] = True
         return result
     with env_lock(db, env, "migrate"):
-        migrator.check_not_edited(plan)
+        engine.check_not_edited(plan)
         backup = create_backup(
-            database,
-            layout.backups(env),
-            {"env": env, "reason": f"migrate {action}", "migrations": plan.to_dict()["applied"]},
-        )
+            database, layout.backups(env), {"env": env, "reason": f"migrate {action}",
+                                           "migrations": plan.to_dict()["applied"]},
+        )  # fmt: skip
         if action == "up":
-            result.data["applied_now"] = migrator.up(files, to=to)
+            result.data["applied_now"] = engine.up(files, to=to)
         else:
             assert to is not None
-            result.data["reverted_now"] = migrator.down(files, to=to)
+            result.data["reverted_now"] = engine.down(files, to=to)
         result.data["backup_id"] = backup["id"]
-        result.data.update(migrator.plan(files).to_dict())
+        result.data.update(engine.plan(files).to_dict())
         record_fingerprint(db, env, database.fingerprint(), f"migrate {action}")
     return result

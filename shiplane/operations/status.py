@@ -10,7 +10,7 @@ import httpx
 from shiplane.config.loader import env_settings
 from shiplane.databases.env_database import open_env_database
 from shiplane.errors import ConfigError
-from shiplane.migrate.engine import discover_for, migrator_for
+from shiplane.migrate.registry import engine_for
 from shiplane.migrate.schema import schema_state
 from shiplane.operations.session import Session
 from shiplane.results import Result, StepResult
@@ -43,8 +43,7 @@ def status(session: Session, env: str | None) -> Result:
         migrations: dict[str, Any] = {}
         if database and state and state.get("release"):
             release_dir = Path(state["spec"].get("release_dir", ""))
-            files = discover_for(loaded.config, release_dir)
-            migrations = migrator_for(loaded.config, database).plan(files).to_dict()
+            migrations = engine_for(loaded.config, database).status(release_dir).to_dict()
         holder = lock.holder(db, name)
         recorded_sha = state["sha"] if state else None
         envs[name] = {

@@ -7,7 +7,7 @@ from typing import Any
 
 from shiplane.backup import create_backup, prune_backups, restore_backup
 from shiplane.errors import MigrationError
-from shiplane.migrate.engine import discover_for, migrator_for
+from shiplane.migrate.registry import discover_for, engine_for
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 
@@ -29,9 +29,9 @@ class BackupStep(Step):
         if database is None:
             data["summary"] = "no database"
             return data
-        migrator = migrator_for(ctx.config, database, log=ctx.log)
-        plan = migrator.plan(discover_for(ctx.config, Path(ctx.facts.need("release_dir"))))
-        migrator.check_not_edited(plan)
+        engine = engine_for(ctx.config, database, log=ctx.log)
+        plan = engine.status(Path(ctx.facts.need("release_dir")))
+        engine.check_not_edited(plan)
         ctx.facts.pending = [m.label for m in plan.pending]
         if not ctx.settings.env.backup and not plan.pending and not ctx.options.get("backup"):
             data["summary"] = "skipped (no pending migrations, backup = false)"
@@ -49,9 +49,10 @@ class BackupStep(Step):
         )
         ctx.facts.backup_id = manifest["id"]
         pruned = prune_backups(
-            ctx.layout.backups(ctx.env), ctx.settings.env.backups_keep,
+            ctx.layout.backups(ctx.env),
+            ctx.settings.env.backups_keep,
             ctx.settings.env.backups_keep_days,
-        )  # fmt: skip
+        )
         data.update(backup_id=manifest["id"], pruned=pruned, summary=f"backup {manifest['id']}")
         return data
 
@@ -70,8 +71,8 @@ class MigrateStep(Step):
         if database is None:
             data["summary"] = "no database"
             return data
-        migrator = migrator_for(ctx.config, database, log=ctx.log)
-        applied = migrator.up(discover_for(ctx.config, Path(ctx.facts.need("release_dir"))))
+        engine = engine_for(ctx.config, database, log=ctx.log)
+        applied = engine.up(discover_for(ctx.config, Path(ctx.facts.need("release_dir"))))
         data["applied"] = applied
         data["summary"] = f"applied {', '.join(applied)}" if applied else "up to date"
         return data
@@ -105,16 +106,20 @@ class MigrateDownStep(Step):
             data.update(action="none", summary="no database")
             return data
         target = discover_for(ctx.config, Path(ctx.facts.need("release_dir")))
-        migrator = migrator_for(ctx.config, database, log=ctx.log)
+        engine = engine_for(ctx.config, database, log=ctx.log)
         current_files = discover_for(ctx.config, Path(ctx.facts.need("current_release_dir")))
         known = {m.version for m in target}
-        newer = [a for a in migrator.plan(current_files).applied if a["version"] not in known]
-        if not newer and not ctx.options.get("restore_db"):
+        newer = [a for a in engine.plan(current_files).applied if a["version"] not in known]
+        restore_db = bool(ctx.options.get("restore_db"))
+        if not newer and not restore_db:
             data.update(action="none", summary="schema already matches")
             return data
-        if not ctx.options.get("restore_db"):
+        if not restore_db and not engine.capabilities.revert:
+            data["down_error"] = f"the {engine.name} migration engine cannot revert to a version"
+            ctx.log(f"{data['down_error']}; restoring the backup")
+        elif not restore_db:
             try:
-                reverted = migrator.down(current_files, to=max(known, default=0))
+                reverted = engine.down(current_files, to=max(known, default=0))
                 data.update(action="down", reverted=reverted, summary=f"down {', '.join(reverted)}")
                 return data
             except MigrationError as exc:

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.errors import MigrationError, RefusedError
-from shiplane.migrate.engine import discover_for, migrator_for
 from shiplane.migrate.lint import blocking, lint
+from shiplane.migrate.registry import discover_for, engine_for
 from shiplane.migrate.rehearse import rehearse
 from shiplane.migrate.schema import schema_state
 from shiplane.pipeline.context import Context
@@ -23,7 +23,8 @@ class GuardStep(Step):
             data["summary"] = "no database"
             return data
         migrations = discover_for(ctx.config, Path(ctx.facts.need("release_dir")))
-        plan = migrator_for(ctx.config, database).plan(migrations)
+        engine = engine_for(ctx.config, database)
+        plan = engine.plan(migrations)
         schema = schema_state(ctx.db, ctx.env, database)
         data["schema"] = schema
         if schema["drift"] and plan.pending and not ctx.options.get("accept_drift"):
@@ -32,7 +33,12 @@ class GuardStep(Step):
                 f"{schema['fingerprint']}, recorded {schema['recorded']}); migrating it could fail",
                 next_action=f"inspect the schema, then `shiplane deploy {ctx.env} --accept-drift`",
             )
-        findings = [f for m in plan.pending for f in lint(m, database)]
+        findings = []
+        if engine.capabilities.lint:
+            findings = [f for m in plan.pending for f in lint(m, database)]
+        elif plan.pending:
+            # Nothing to read the risk from: the pre-deploy backup is the fallback.
+            data["lint_skipped"] = f"the {engine.name} migration engine cannot lint its sources"
         data["lint"] = [f.to_dict() for f in findings]
         gated = ctx.settings.env.gated
         if gated and blocking(findings):
@@ -45,9 +51,7 @@ class GuardStep(Step):
         rehearsal = ctx.settings.env.rehearse
         if (gated if rehearsal is None else rehearsal) and plan.pending:
             try:
-                data["rehearsal"] = rehearse(
-                    database, migrations, lambda db: migrator_for(ctx.config, db)
-                )
+                data["rehearsal"] = rehearse(database, migrations, engine.on)
             except MigrationError as exc:
                 exc.message = f"rehearsal on a copy: {exc.message}"
                 exc.step = "guard"

@@ -7,7 +7,7 @@ from typing import Any
 
 from shiplane.backup.archive import list_backups
 from shiplane.errors import ConfigError
-from shiplane.migrate.engine import discover_for
+from shiplane.migrate.registry import discover_for
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.state.db import StateDB

@@ -13,7 +13,7 @@ from shiplane.config.redact import Redactor
 from shiplane.databases import open_database, resolve_url
 from shiplane.errors import ShiplaneError
 from shiplane.layout import Layout
-from shiplane.migrate.runner import Migrator
+from shiplane.migrate.registry import release_engine
 from shiplane.proxy.frontdoor import FrontDoor, Upstream
 from shiplane.server.listener import tcp_socket
 from shiplane.state.db import StateDB
@@ -138,8 +138,9 @@ class ServerCore:
         if instance is None or not url:
             return {"env": env, "database": None, "applied": []}
         database = open_database(resolve_url(url, instance.secrets))
-        applied = await asyncio.to_thread(Migrator(database).applied)
-        return {"env": env, "database": database.kind, "applied": applied}
+        release = Path(instance.spec.release_dir)
+        plan = await asyncio.to_thread(lambda: release_engine(release, database).status(release))
+        return {"env": env, "database": database.kind, "applied": plan.applied}
 
     async def status(self) -> dict[str, Any]:
         return {

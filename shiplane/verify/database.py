@@ -6,7 +6,7 @@ from typing import Any
 
 from shiplane.config.checks import SchemaCheck, SqlCheck
 from shiplane.databases import Database
-from shiplane.migrate.engine import discover_for, migrator_for
+from shiplane.migrate.registry import engine_for
 from shiplane.verify.target import CheckFailed, Skipped, Target
 
 
@@ -42,8 +42,7 @@ def run_schema(check: SchemaCheck, target: Target) -> str:
         if missing:
             problems.append(f"{table} lacks column(s) {', '.join(missing)}")
     if check.migrations_match and target.release_dir is not None and target.config is not None:
-        files = discover_for(target.config, target.release_dir)
-        plan = migrator_for(target.config, database).plan(files).to_dict()
+        plan = engine_for(target.config, database).status(target.release_dir).to_dict()
         if plan["pending"] or plan["unknown"] or plan["edited"]:
             problems.append(
                 f"applied migrations differ from the release's: pending {plan['pending']}, "
