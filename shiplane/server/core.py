@@ -17,7 +17,7 @@ from shiplane.databases import open_database, resolve_url
 from shiplane.errors import ShiplaneError
 from shiplane.layout import Layout
 from shiplane.migrate.runner import Migrator
-from shiplane.proxy.frontdoor import FrontDoor, Upstream
+from shiplane.frontdoor.builtin import FrontDoor, Upstream
 from shiplane.runtime.local import Instance, InstanceSpec, free_port
 from shiplane.server.listener import tcp_socket
 from shiplane.state.db import StateDB

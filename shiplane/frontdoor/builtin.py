@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shiplane.proxy.http1 import MAX_HEAD, Pool, serve_connection
+from shiplane.frontdoor.http1 import MAX_HEAD, Pool, serve_connection
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 StatusProvider = Callable[[str], Awaitable[dict[str, Any]]]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from shiplane.proxy.frontdoor import FrontDoor
+    from shiplane.frontdoor.builtin import FrontDoor
 
 MAX_HEAD = 64 * 1024
 HOP_BY_HOP = {
