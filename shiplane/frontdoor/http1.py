@@ -1,8 +1,9 @@
 """The front door's HTTP/1.1 transport: asyncio streams, byte-level relaying.
 
 A proxy written on a general HTTP client spends most of its time in that client; this one
-parses only what routing needs (request line, headers, body framing) and relays bytes. Routing,
-the switch, draining and the /_deploy/* answers stay in FrontDoor.
+parses only what routing needs (request line, headers, body framing) and relays bytes. Which
+upstream serves, the hold, the in-flight count and the /_deploy/* answers belong to the door that
+owns the transport, behind ``Router``; the transport owns its upstream connections (``Pool``).
 """
 
 from __future__ import annotations
@@ -11,23 +12,59 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from shiplane.frontdoor.builtin import FrontDoor
+from shiplane.frontdoor.base import Upstream
 
 MAX_HEAD = 64 * 1024
 HOP_BY_HOP = {
-    b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade",
-    b"transfer-encoding", b"content-length",
-}  # fmt: skip
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"te",
+    b"trailer",
+    b"upgrade",
+    b"transfer-encoding",
+    b"content-length",
+}
 IDEMPOTENT = {b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"}
-REASONS = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found",
-           502: b"Bad Gateway", 503: b"Service Unavailable"}  # fmt: skip
+REASONS = {
+    200: b"OK",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    404: b"Not Found",
+    502: b"Bad Gateway",
+    503: b"Service Unavailable",
+}
 
 
 class BadRequest(Exception):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request reaches no upstream, answered as JSON (made once, not per request)."""
+
+    status: int
+    payload: dict[str, object]
+
+
+class Router(Protocol):
+    """What the transport asks of the door that owns it, once per request."""
+
+    async def begin(self) -> Upstream | Refusal:
+        """The upstream for one request, counted in flight until ``end``; may wait (hold)."""
+        ...
+
+    def end(self, upstream: Upstream) -> None:
+        """The request that ``begin`` sent to ``upstream`` is over, relayed or failed."""
+
+    async def deploy_endpoint(
+        self, path: str, client: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        """The answer to a /_deploy/* request: (status, JSON body)."""
+        ...
 
 
 @dataclass
@@ -135,35 +172,40 @@ async def relay_body(
 
 def response_bytes(status: int, payload: dict[str, object], keep_alive: bool) -> bytes:
     body = json.dumps(payload).encode()
-    return b"".join([
-        b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b"Status")),
-        b"content-type: application/json\r\n",
-        b"content-length: %d\r\n" % len(body),
-        b"connection: %s\r\n\r\n" % (b"keep-alive" if keep_alive else b"close"),
-        body,
-    ])  # fmt: skip
+    return b"".join(
+        [
+            b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b"Status")),
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: %s\r\n\r\n" % (b"keep-alive" if keep_alive else b"close"),
+            body,
+        ]
+    )
 
 
 class Pool:
-    """Idle keep-alive connections per upstream port."""
+    """Idle keep-alive connections per upstream address."""
 
     def __init__(self) -> None:
-        self.idle: dict[int, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+        self.idle: dict[tuple[str, int], list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+        self.idle = {}
 
     async def get(
-        self, port: int, fresh: bool
+        self, address: tuple[str, int], fresh: bool
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
-        connections = self.idle.get(port, [])
+        connections = self.idle.get(address, [])
         while connections and not fresh:
             reader, writer = connections.pop()
             if not writer.is_closing() and not reader.at_eof():
                 return reader, writer, True
             writer.close()
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), 5)
         return reader, writer, False
 
-    def put(self, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.idle.setdefault(port, []).append((reader, writer))
+    def put(
+        self, address: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.idle.setdefault(address, []).append((reader, writer))
 
     def close(self) -> None:
         for connections in self.idle.values():
@@ -172,103 +214,119 @@ class Pool:
         self.idle.clear()
 
 
-async def serve_connection(
-    door: FrontDoor, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
-    peer = writer.get_extra_info("peername")
-    client_host = peer[0] if peer else ""
-    try:
-        while True:
-            try:
-                raw = await read_head(reader)
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-                return
-            try:
-                head = parse_head(raw)
-                _method, target, version = head.first
-                body = await read_body(reader, head)
-            except (BadRequest, ValueError, asyncio.IncompleteReadError):
-                writer.write(response_bytes(400, {"error": "bad request"}, False))
-                await writer.drain()
-                return
-            keep_alive = head.keep_alive(version)
-            if target.startswith(b"/_deploy/"):
-                status, payload = await door.deploy_endpoint(
-                    target.decode("latin-1").split("?")[0], client_host,
-                    {k.decode("latin-1"): v.decode("latin-1") for k, v in head.headers},
-                )  # fmt: skip
-                writer.write(response_bytes(status, payload, keep_alive))
-            else:
-                keep_alive = await proxy(door, head, body, writer, client_host) and keep_alive
-            await writer.drain()
-            if not keep_alive:
-                return
-    except (ConnectionError, asyncio.IncompleteReadError):
-        return
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
+class Relay:
+    """Serves client connections for one door: /_deploy/* to the router, the rest upstream."""
 
+    def __init__(self, router: Router, own_host: bytes) -> None:
+        self.router = router
+        self.own_host = own_host  # X-Forwarded-Host when the client sent no Host
+        self.pool = Pool()
 
-async def proxy(
-    door: FrontDoor, head: Head, body: bytes, client: asyncio.StreamWriter, client_host: str
-) -> bool:
-    """Relay one request; False when the client connection must close afterwards."""
-    upstream = door.active  # read once: the whole request goes to this instance
-    if upstream is None:
-        client.write(response_bytes(503, {"error": f"no release is serving {door.env} yet"}, True))
-        return True
-    method, target, _ = head.first
-    door.requests += 1
-    door.inflight[upstream.instance_id] += 1
-    try:
-        host = head.get(b"host") or b"127.0.0.1:%d" % door.port
-        lines = [b"%s %s HTTP/1.1\r\n" % (method, target)]
-        lines += [b"%s: %s\r\n" % (k, v) for k, v in head.headers if k not in HOP_BY_HOP
-                  and not k.startswith(b"x-forwarded-")]  # fmt: skip
-        lines += [
-            b"x-forwarded-for: %s\r\n" % client_host.encode(),
-            b"x-forwarded-proto: http\r\n",
-            b"x-forwarded-host: %s\r\n" % host,
-            b"content-length: %d\r\n" % len(body),
-            b"connection: keep-alive\r\n\r\n",
-        ]
-        request = b"".join(lines) + body
-        for attempt in (1, 2):
-            # A non-idempotent request never rides a pooled connection that may be stale.
-            fresh = attempt == 2 or method not in IDEMPOTENT
-            try:
-                up_reader, up_writer, pooled = await door.pool.get(upstream.port, fresh)
-            except (OSError, TimeoutError):
-                client.write(response_bytes(502, {"error": "upstream unreachable"}, True))
-                return True
-            try:
-                up_writer.write(request)
-                await up_writer.drain()
-                response = parse_head(await read_head(up_reader))
-                break
-            except (ConnectionError, asyncio.IncompleteReadError, BadRequest):
-                up_writer.close()
-                if not pooled:
-                    client.write(response_bytes(502, {"error": "upstream failed"}, False))
-                    return False
-        status_line = b"HTTP/1.1 %s %s\r\n" % (response.first[1], response.first[2])
-        out = [status_line]
-        out += [b"%s: %s\r\n" % (k, v) for k, v in response.headers
-                if k not in (b"connection", b"keep-alive")]  # fmt: skip
-        framed = response.chunked or response.length is not None
-        out.append(b"connection: keep-alive\r\n\r\n" if framed else b"connection: close\r\n\r\n")
-        client.write(b"".join(out))
+    def close(self) -> None:
+        self.pool.close()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        client_host = peer[0] if peer else ""
         try:
-            reusable = await relay_body(up_reader, client, response, method)
+            while True:
+                try:
+                    raw = await read_head(reader)
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                    return
+                try:
+                    head = parse_head(raw)
+                    _method, target, version = head.first
+                    body = await read_body(reader, head)
+                except (BadRequest, ValueError, asyncio.IncompleteReadError):
+                    writer.write(response_bytes(400, {"error": "bad request"}, False))
+                    await writer.drain()
+                    return
+                keep_alive = head.keep_alive(version)
+                if target.startswith(b"/_deploy/"):
+                    status, payload = await self.router.deploy_endpoint(
+                        target.decode("latin-1").split("?")[0],
+                        client_host,
+                        {k.decode("latin-1"): v.decode("latin-1") for k, v in head.headers},
+                    )
+                    writer.write(response_bytes(status, payload, keep_alive))
+                else:
+                    keep_alive = await self.proxy(head, body, writer, client_host) and keep_alive
+                await writer.drain()
+                if not keep_alive:
+                    return
         except (ConnectionError, asyncio.IncompleteReadError):
-            up_writer.close()
-            return False
-        if reusable and response.keep_alive(response.first[0]):
-            door.pool.put(upstream.port, up_reader, up_writer)
-        else:
-            up_writer.close()
-        return framed
-    finally:
-        door.inflight[upstream.instance_id] -= 1
+            return
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def proxy(
+        self, head: Head, body: bytes, client: asyncio.StreamWriter, client_host: str
+    ) -> bool:
+        """Relay one request; False when the client connection must close afterwards."""
+        upstream = await self.router.begin()  # once: the whole request goes to this instance
+        if isinstance(upstream, Refusal):
+            client.write(response_bytes(upstream.status, upstream.payload, True))
+            return True
+        try:
+            method, target, _ = head.first
+            address = (upstream.host, upstream.port)
+            host = head.get(b"host") or self.own_host
+            lines = [b"%s %s HTTP/1.1\r\n" % (method, target)]
+            lines += [
+                b"%s: %s\r\n" % (k, v)
+                for k, v in head.headers
+                if k not in HOP_BY_HOP and not k.startswith(b"x-forwarded-")
+            ]
+            lines += [
+                b"x-forwarded-for: %s\r\n" % client_host.encode(),
+                b"x-forwarded-proto: http\r\n",
+                b"x-forwarded-host: %s\r\n" % host,
+                b"content-length: %d\r\n" % len(body),
+                b"connection: keep-alive\r\n\r\n",
+            ]
+            request = b"".join(lines) + body
+            for attempt in (1, 2):
+                # A non-idempotent request never rides a pooled connection that may be stale.
+                fresh = attempt == 2 or method not in IDEMPOTENT
+                try:
+                    up_reader, up_writer, pooled = await self.pool.get(address, fresh)
+                except (OSError, TimeoutError):
+                    client.write(response_bytes(502, {"error": "upstream unreachable"}, True))
+                    return True
+                try:
+                    up_writer.write(request)
+                    await up_writer.drain()
+                    response = parse_head(await read_head(up_reader))
+                    break
+                except (ConnectionError, asyncio.IncompleteReadError, BadRequest):
+                    up_writer.close()
+                    if not pooled:
+                        client.write(response_bytes(502, {"error": "upstream failed"}, False))
+                        return False
+            status_line = b"HTTP/1.1 %s %s\r\n" % (response.first[1], response.first[2])
+            out = [status_line]
+            out += [
+                b"%s: %s\r\n" % (k, v)
+                for k, v in response.headers
+                if k not in (b"connection", b"keep-alive")
+            ]
+            framed = response.chunked or response.length is not None
+            out.append(
+                b"connection: keep-alive\r\n\r\n" if framed else b"connection: close\r\n\r\n"
+            )
+            client.write(b"".join(out))
+            try:
+                reusable = await relay_body(up_reader, client, response, method)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                up_writer.close()
+                return False
+            if reusable and response.keep_alive(response.first[0]):
+                self.pool.put(address, up_reader, up_writer)
+            else:
+                up_writer.close()
+            return framed
+        finally:
+            self.router.end(upstream)
