@@ -55,7 +55,6 @@ class Router(Protocol):
 
     async def begin(self) -> Upstream | Refusal:
         """The upstream for one request, counted in flight until ``end``; may wait (hold)."""
-        ...
 
     def end(self, upstream: Upstream) -> None:
         """The request that ``begin`` sent to ``upstream`` is over, relayed or failed."""
@@ -64,7 +63,6 @@ class Router(Protocol):
         self, path: str, client: str, headers: dict[str, str]
     ) -> tuple[int, dict[str, Any]]:
         """The answer to a /_deploy/* request: (status, JSON body)."""
-        ...
 
 
 @dataclass
