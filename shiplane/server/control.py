@@ -94,11 +94,11 @@ def build_control_app(core: ServerCore, stop: asyncio.Event) -> Starlette:
     async def active(request: Request) -> Response:
         await core.restored.wait()
         door = core.frontdoors.get(request.path_params["env"])
-        upstream = door.active if door else None
+        upstream = door.active() if door else None
         return JSONResponse(
             {"instance_id": upstream.instance_id if upstream else None,
              "info": upstream.info if upstream else None,
-             "port": door.port if door else None}
+             "port": door.stats().port if door else None}
         )  # fmt: skip
 
     async def restore(request: Request) -> Response:

@@ -12,9 +12,11 @@ from shiplane.config.envfile import read_env_file
 from shiplane.config.redact import Redactor
 from shiplane.databases import open_database, resolve_url
 from shiplane.errors import ShiplaneError
+from shiplane.frontdoor.base import FrontDoor, Upstream
+from shiplane.frontdoor.builtin import BuiltinFrontDoor
+from shiplane.frontdoor.endpoints import DeployEndpoints
 from shiplane.layout import Layout
 from shiplane.migrate.registry import release_engine
-from shiplane.proxy.frontdoor import FrontDoor, Upstream
 from shiplane.server.listener import tcp_socket
 from shiplane.state.db import StateDB
 from shiplane.targets.base import InstanceSpec
@@ -60,15 +62,16 @@ class ServerCore:
     # front doors -------------------------------------------------------------------------
     def ensure_frontdoor(self, env: str, port: int) -> FrontDoor:
         door = self.frontdoors.get(env)
-        if door is not None and door.port == port:
+        if door is not None and door.stats().port == port:
             return door
         try:
             sock = tcp_socket(port)
         except OSError as exc:
             raise PortInUse(f"port {port} for environment {env!r} is in use: {exc}") from exc
-        new = FrontDoor(env, port, self.token, self.env_status, self.env_migrations)
+        endpoints = DeployEndpoints(env, self.token, self.env_status, self.env_migrations)
+        new = BuiltinFrontDoor(env, port, endpoints.answer)
         if door is not None:
-            new.active = door.active  # the port changed in config; keep serving
+            new.switch(door.active())  # the port changed in config; keep serving
             self._background.add(asyncio.create_task(door.close()))
         new.listen(sock)
         self.frontdoors[env] = new
@@ -80,15 +83,14 @@ class ServerCore:
         """Point the env's front door at an instance (None: serve nothing, 503)."""
         if instance_id is None:
             door = self.frontdoors.get(env)
-            previous = door.active if door else None
-            if door is not None:
-                door.active = None
+            previous = door.switch(None) if door else None
             return previous.instance_id if previous else None
         instance = self.instances.get(instance_id)
         if instance is None:
             raise KeyError(instance_id)
         door = self.ensure_frontdoor(env, port)
-        previous = door.switch(Upstream(instance_id, instance.port, info or {}))
+        address = instance.as_instance().address
+        previous = door.switch(Upstream(instance_id, address.host, address.port, info or {}))
         return previous.instance_id if previous else None
 
     async def restore_env(self, env: str) -> str | None:
@@ -107,7 +109,8 @@ class ServerCore:
         door = self.frontdoors.get(env)
         drained = True
         if door is not None:
-            if door.active is not None and door.active.instance_id == instance_id:
+            active = door.active()
+            if active is not None and active.instance_id == instance_id:
                 raise ValueError(f"instance {instance_id} is serving {env}; switch first")
             drained = await door.drain(instance_id, timeout)
         await self.stop_instance(instance_id)
@@ -116,24 +119,26 @@ class ServerCore:
     # status providers --------------------------------------------------------------------
     async def env_status(self, env: str) -> dict[str, Any]:
         door = self.frontdoors.get(env)
-        active = door.active if door else None
+        active = door.active() if door else None
+        stats = door.stats() if door else None
         instances = [i.describe() for i in self.instances.values() if i.spec.env == env]
         for item in instances:
-            item["inflight"] = door.inflight[item["id"]] if door else 0
+            item["inflight"] = stats.inflight.get(item["id"], 0) if stats else 0
             item["serving"] = active is not None and active.instance_id == item["id"]
         return {
             "env": env,
-            "port": door.port if door else None,
+            "port": stats.port if stats else None,
             "active": active.info if active else None,
-            "requests": door.requests if door else 0,
+            "requests": stats.requests if stats else 0,
             "instances": instances,
         }
 
     async def env_migrations(self, env: str) -> dict[str, Any]:
         door = self.frontdoors.get(env)
-        if door is None or door.active is None:
+        active = door.active() if door else None
+        if active is None:
             return {"env": env, "applied": []}
-        instance = self.instances.get(door.active.instance_id)
+        instance = self.instances.get(active.instance_id)
         url = instance.spec.database_url if instance else None
         if instance is None or not url:
             return {"env": env, "database": None, "applied": []}

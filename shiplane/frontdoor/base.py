@@ -1,0 +1,87 @@
+"""The front door's interface: the one place where traffic moves between an environment's instances.
+
+A front door listens on the environment's port and relays each request to its active upstream.
+Moving traffic (switch, drain, hold) belongs to the front door alone; a deploy target only starts
+and stops instances and says where they listen (an ``Upstream``).
+
+Adding an implementation (nginx is next):
+
+1. Subclass ``FrontDoor`` in a module beside ``builtin.py`` (``nginx.py``) and implement every
+   abstract method. ``switch`` must be atomic from a client's point of view: each request goes
+   wholly to the old or wholly to the new upstream (nginx: write the upstream block, then
+   ``nginx -s reload``; old workers finish their requests). ``drain`` waits for the requests
+   already relayed to an instance; where the back end cannot count them (nginx without its
+   status API), wait for the old workers to exit or for the timeout.
+2. ``hold``/``release``: while held, new requests wait (bounded) instead of reaching an upstream,
+   and a request that waits past the bound gets 503, never a half-applied schema.
+3. Serve ``/_deploy/*`` beside the proxy by handing those paths to a ``DeployHook``
+   (``endpoints.DeployEndpoints.answer``); nginx routes ``location /_deploy/`` to a small listener
+   that calls the same hook.
+4. Construct it where the server builds its front doors (``shiplane/server/core.py``); the rest of
+   the server uses only the methods below.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Where one instance listens. ``host`` lets a door route to remote hosts and containers,
+    not only to processes on this machine; ``info`` is what /_deploy/version reports."""
+
+    instance_id: str
+    host: str
+    port: int
+    info: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FrontDoorStats:
+    port: int  # where the door listens
+    requests: int  # relayed to an upstream since the door started
+    inflight: Mapping[str, int]  # instance id -> requests being relayed now (absent: none)
+    switched_at: float | None  # time.time() of the last switch
+    held: bool
+    waiting: int  # requests waiting for a release
+
+
+class DeployHook(Protocol):
+    """Answers one /_deploy/* request: (HTTP status, JSON body)."""
+
+    async def __call__(
+        self, path: str, client: str, headers: Mapping[str, str], active: Upstream | None
+    ) -> tuple[int, dict[str, Any]]: ...
+
+
+class FrontDoor(ABC):
+    @abstractmethod
+    def switch(self, upstream: Upstream | None) -> Upstream | None:
+        """Send new requests to ``upstream`` (None: answer 503); returns the previous one."""
+
+    @abstractmethod
+    def active(self) -> Upstream | None:
+        """The upstream new requests go to."""
+
+    @abstractmethod
+    async def drain(self, instance_id: str, timeout: float) -> bool:
+        """Wait until no request is in flight on ``instance_id``; False when the timeout hit."""
+
+    @abstractmethod
+    def hold(self) -> None:
+        """New requests wait (bounded) until ``release``; requests in flight go on."""
+
+    @abstractmethod
+    def release(self) -> None:
+        """Let waiting and new requests through, to whatever is active by then."""
+
+    @abstractmethod
+    def stats(self) -> FrontDoorStats: ...
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop listening and free the door's connections."""
