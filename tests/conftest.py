@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.pg import PgServer, pg_server
+from devtools.pgserver import PgServer, pg_server
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "notes"

@@ -6,8 +6,8 @@ import secrets
 
 import pytest
 
+from devtools.pgserver import PgServer
 from tests.conftest import AppRepo
-from tests.pg import PgServer
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,7 @@
-"""A real PostgreSQL server for the tests: initdb + pg_ctl on a free port in a temp dir.
+"""A throwaway PostgreSQL server: initdb + pg_ctl on a free port in a temp dir.
+
+Used by the tests (the `postgres` fixture) and by bench/backup.py; it lives outside tests/ so
+that the benchmarks do not import the test suite.
 
 PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user that the
 Debian package creates. Host connections need the superuser's password (scram-sha-256), so the
