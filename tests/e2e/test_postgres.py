@@ -17,8 +17,6 @@ from shiplane.errors import BackupError, MigrationError
 from shiplane.migrate import Migrator, discover
 from shiplane.migrate.rehearse import rehearse
 
-pytestmark = pytest.mark.e2e
-
 CREATE = (
     "CREATE TABLE items (id SERIAL PRIMARY KEY, name TEXT NOT NULL);\n"
     "INSERT INTO items (name) SELECT 'item ' || g FROM generate_series(1, 500) g;\n"

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
-from tests.conftest import AppRepo
-from tests.sqlite_util import columns, dump
-
-pytestmark = pytest.mark.e2e
+from tests.support.app_repo import AppRepo
+from tests.support.sqlite_util import columns, dump
 
 
 def get_json(url: str) -> dict:
