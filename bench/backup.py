@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg
 
+from devtools.pgserver import pg_server
 from shiplane.backup import create_backup, restore_backup
 from shiplane.databases.postgresql import PostgresDatabase
 from shiplane.databases.sqlite import SqliteDatabase
-from tests.pg import pg_server
 
 
 def timed(action: Callable[[], object]) -> float:

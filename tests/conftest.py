@@ -1,119 +1,30 @@
-"""Fixtures: a real git repository of the example app, and the real `shiplane` CLI against it."""
+"""Shared fixtures (the example app in a real git repository, a PostgreSQL server), the e2e
+marker for tests/e2e and tests/faults, and the fault table printed at the end of the run.
+
+Helpers live in tests/support; tests import them from there, never from a conftest."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.pg import PgServer, pg_server
+from devtools.pgserver import PgServer, pg_server
+from tests.support.app_repo import AppRepo, free_port, make_repo, wait_no_children
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "notes"
-SHIPLANE = [sys.executable, "-m", "shiplane"]
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
-}  # fmt: skip
+TESTS = Path(__file__).resolve().parent
+E2E_DIRS = (TESTS / "e2e", TESTS / "faults")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Run:
-    code: int
-    data: dict[str, Any]
-    stdout: str
-    stderr: str
-
-
-@dataclass
-class AppRepo:
-    path: Path
-    home: Path
-    ports: dict[str, int]
-    env: dict[str, str] = field(default_factory=dict)
-
-    def git(self, *args: str) -> str:
-        proc = subprocess.run(
-            ["git", *args], cwd=self.path, env=self.env, capture_output=True, text=True,
-            timeout=60, check=True,
-        )  # fmt: skip
-        return proc.stdout.strip()
-
-    def commit(self, message: str, files: dict[str, str] | None = None) -> str:
-        for name, text in (files or {}).items():
-            target = self.path / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
-        self.git("add", "-A")
-        self.git("commit", "-qm", message)
-        return self.git("rev-parse", "HEAD")
-
-    def shiplane(self, *args: str, extra_env: dict[str, str] | None = None,
-                 timeout: float = 180) -> Run:  # fmt: skip
-        proc = subprocess.run(
-            [*SHIPLANE, *args], cwd=self.path, env={**self.env, **(extra_env or {})},
-            capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
-        try:
-            data = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
-        except ValueError:
-            data = {}
-        return Run(proc.returncode, data, proc.stdout, proc.stderr)
-
-    def url(self, env: str, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.ports[env]}{path}"
-
-    @property
-    def root(self) -> Path:
-        return self.home / "notes"
-
-    def stop_server(self) -> None:
-        subprocess.run([*SHIPLANE, "server", "stop", "--root", str(self.root)], env=self.env,
-                       capture_output=True, timeout=60)  # fmt: skip
-        pid_file = self.root / "server.pid"
-        if pid_file.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid_file.read_text()), signal.SIGKILL)
-
-
-def make_repo(tmp_path: Path) -> AppRepo:
-    repo = tmp_path / "notes"
-    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("__pycache__"))
-    ports = {"dev": free_port(), "prod": free_port()}
-    config = repo / "shiplane.toml"
-    config.write_text(
-        config.read_text()
-        .replace("port = 8001", f"port = {ports['dev']}")
-        .replace("port = 8000", f"port = {ports['prod']}")
-        .replace("drain_timeout = 10.0", "drain_timeout = 5.0")
-        .replace("timeout = 30.0", "timeout = 8.0")
-    )
-    home = tmp_path / "home"
-    env = {**os.environ, **GIT_ENV, "SHIPLANE_HOME": str(home)}
-    env.pop("SHIPLANE_FAULT", None)
-    app = AppRepo(repo, home, ports, env)
-    app.git("init", "-q", "-b", "main")
-    app.commit("notes 1.0.0")
-    app.git("branch", "dev")
-    return app
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e and tests/faults is marked e2e (before `-m` selects), so
+    `-m e2e` and `-m 'not e2e'` split the suite by directory; tests/unit stays unmarked."""
+    for item in items:
+        if any(item.path.is_relative_to(directory) for directory in E2E_DIRS):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")
@@ -129,53 +40,7 @@ def app_repo(tmp_path: Path) -> Iterator[AppRepo]:
         yield app
     finally:
         app.stop_server()
-        _wait_no_children(app.root)
-
-
-def _pids_under(root: Path) -> list[int]:
-    """Processes whose working directory lies under ``root`` (app instances run in releases)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cwd = os.readlink(entry / "cwd")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and cwd.startswith(str(root)):
-            found.append(int(entry.name))
-    return found
-
-
-def _wait_no_children(root: Path, timeout: float = 10) -> None:
-    """The server's instances die with it (PDEATHSIG); wait until nothing of this test runs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _pids_under(root):
-            return
-        time.sleep(0.1)
-    for pid in _pids_under(root):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def wait_for(predicate: Any, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def serves(url: str) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+        wait_no_children(app.root)
 
 
 FAULT_CELLS: dict[str, str] = {}

@@ -9,10 +9,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import AppRepo
-from tests.faults.conftest import client_loop, db_state, without_checks
-
-pytestmark = pytest.mark.e2e
+from tests.support.app_repo import AppRepo
+from tests.support.faults import client_loop, db_state, without_checks
 
 STEPS = ["lock", "resolve", "export", "build", "guard", "backup", "migrate", "start", "health",
          "verify", "switch", "smoke", "drain", "record", "prune"]  # fmt: skip

@@ -11,10 +11,10 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import SHIPLANE, AppRepo, serves, wait_for
-from tests.faults.conftest import client_loop, db_state, without_checks
+from tests.support.app_repo import SHIPLANE, AppRepo
+from tests.support.faults import client_loop, db_state, without_checks
+from tests.support.wait import serves, wait_for
 
-pytestmark = pytest.mark.e2e
 MIGRATION = {
     "VERSION": "2.0.0\n",
     "migrations/003_pinned.sql": "ALTER TABLE notes ADD COLUMN pinned INTEGER DEFAULT 0;\n"

@@ -7,12 +7,9 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from shiplane.config import load_config
-from tests.conftest import AppRepo
-
-pytestmark = pytest.mark.e2e
+from tests.support.app_repo import AppRepo
 
 
 def test_migrate_backup_restore_cycle(app_repo: AppRepo) -> None:

@@ -7,11 +7,8 @@ import re
 import subprocess
 
 import httpx
-import pytest
 
-from tests.conftest import SHIPLANE, AppRepo, free_port
-
-pytestmark = pytest.mark.e2e
+from tests.support.app_repo import SHIPLANE, AppRepo, free_port
 
 
 def start(app_repo: AppRepo, env: str) -> subprocess.Popen[str]:

@@ -1,4 +1,4 @@
-"""The bad-input corpus (tests/bad_inputs/): every malformed shiplane.toml and CLI invocation
+"""The bad-input corpus (tests/e2e/bad_inputs/): every malformed shiplane.toml and CLI invocation
 gets one clear message naming the problem and a fix, exit 64, and changes nothing on disk."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from shiplane.config import parse_config
 from shiplane.errors import ConfigError
-from tests.conftest import GIT_ENV, SHIPLANE, AppRepo, make_repo
+from tests.support.app_repo import GIT_ENV, SHIPLANE, AppRepo, make_repo
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 CONFIGS = sorted((CORPUS / "configs").glob("*.toml"))

@@ -6,12 +6,9 @@ import shutil
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.conftest import AppRepo
-from tests.sqlite_util import columns
-
-pytestmark = pytest.mark.e2e
+from tests.support.app_repo import AppRepo
+from tests.support.sqlite_util import columns
 
 ENV_PY = """import os
 

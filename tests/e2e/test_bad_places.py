@@ -6,11 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import EXAMPLE, SHIPLANE, AppRepo
-
-pytestmark = pytest.mark.e2e
+from tests.support.app_repo import EXAMPLE, SHIPLANE, AppRepo
 
 
 def test_not_a_git_repository(tmp_path: Path) -> None:

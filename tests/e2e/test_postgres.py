@@ -10,14 +10,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from devtools.pgserver import PgServer
 from shiplane.backup import create_backup, restore_backup
 from shiplane.databases.postgresql import LOCK_KEY, PostgresDatabase
 from shiplane.errors import BackupError, MigrationError
 from shiplane.migrate import Migrator, discover
 from shiplane.migrate.rehearse import rehearse
-from tests.pg import PgServer
-
-pytestmark = pytest.mark.e2e
 
 CREATE = (
     "CREATE TABLE items (id SERIAL PRIMARY KEY, name TEXT NOT NULL);\n"

@@ -10,7 +10,7 @@ from shiplane import api
 from shiplane.cli.main import app
 from shiplane.errors import EXIT_CODES
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def test_every_command_documented_with_help() -> None:

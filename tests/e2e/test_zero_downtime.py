@@ -6,11 +6,8 @@ import threading
 from collections import Counter
 
 import httpx
-import pytest
 
-from tests.conftest import AppRepo
-
-pytestmark = pytest.mark.e2e
+from tests.support.app_repo import AppRepo
 
 
 def test_no_failed_request_during_deploys_and_rollbacks(app_repo: AppRepo) -> None:

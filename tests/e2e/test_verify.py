@@ -10,9 +10,7 @@ import pytest
 from shiplane.config.checks import VersionCheck
 from shiplane.verify.http import run_version
 from shiplane.verify.target import CheckFailed, Target
-from tests.conftest import AppRepo
-
-pytestmark = pytest.mark.e2e
+from tests.support.app_repo import AppRepo
 
 
 def statuses(run_data: dict) -> dict[str, str]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import httpx
-import pytest
 
-from tests.conftest import AppRepo
-from tests.sqlite_util import columns, dump
-
-pytestmark = pytest.mark.e2e
+from tests.support.app_repo import SHIPLANE, AppRepo
+from tests.support.sqlite_util import columns, dump
 
 
 def get_json(url: str) -> dict:
@@ -182,10 +181,6 @@ def test_crash_at_switch_is_recovered_by_status(app_repo: AppRepo) -> None:
 
 
 def test_lock_held_refuses_second_deploy(app_repo: AppRepo) -> None:
-    import subprocess
-
-    from tests.conftest import SHIPLANE
-
     assert app_repo.shiplane("deploy", "dev").code == 0
     app_repo.git("checkout", "-q", "dev")
     app_repo.commit("v2", {"VERSION": "2.0.0\n"})

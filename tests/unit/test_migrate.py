@@ -8,7 +8,7 @@ import pytest
 
 from shiplane.errors import MigrationError
 from shiplane.migrate import Migrator, discover
-from tests.sqlite_util import database, query, tables
+from tests.support.sqlite_util import database, query, tables
 
 
 def write(directory: Path, files: dict[str, str]) -> Path:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import secrets
 
-import pytest
-
-from tests.conftest import AppRepo
-from tests.pg import PgServer
-
-pytestmark = pytest.mark.e2e
+from devtools.pgserver import PgServer
+from tests.support.app_repo import AppRepo
 
 
 def test_migrate_backup_restore_with_a_secret_url(app_repo: AppRepo, postgres: PgServer) -> None:

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AppRepo
-
-pytestmark = pytest.mark.e2e
+from tests.support.app_repo import AppRepo
 
 
 def test_secrets_stay_secret_through_a_full_run(app_repo: AppRepo) -> None:

@@ -9,11 +9,8 @@ import subprocess
 import time
 
 import httpx
-import pytest
 
-from tests.conftest import SHIPLANE, AppRepo, Run
-
-pytestmark = pytest.mark.e2e
+from tests.support.app_repo import SHIPLANE, AppRepo, Run
 
 
 def at_terminal(app_repo: AppRepo, *args: str, actor: str | None = None) -> Run:

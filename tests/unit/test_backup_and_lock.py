@@ -12,7 +12,7 @@ import pytest
 from shiplane.backup import create_backup, list_backups, prune_backups, restore_backup
 from shiplane.errors import BackupError, LockHeldError
 from shiplane.state import StateDB, acquire, holder, release
-from tests.sqlite_util import database, dump
+from tests.support.sqlite_util import database, dump
 
 
 def make_db(path: Path, rows: int) -> None:

@@ -7,11 +7,9 @@ import signal
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.conftest import AppRepo, serves, wait_for
-
-pytestmark = pytest.mark.e2e
+from tests.support.app_repo import AppRepo
+from tests.support.wait import serves, wait_for
 
 SECRET = "sup3r-s3cret-Value-91"
 

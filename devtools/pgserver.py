@@ -1,4 +1,7 @@
-"""A real PostgreSQL server for the tests: initdb + pg_ctl on a free port in a temp dir.
+"""A throwaway PostgreSQL server: initdb + pg_ctl on a free port in a temp dir.
+
+Used by the tests (the `postgres` fixture) and by bench/backup.py; it lives outside tests/ so
+that the benchmarks do not import the test suite.
 
 PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user that the
 Debian package creates. Host connections need the superuser's password (scram-sha-256), so the
@@ -56,23 +59,16 @@ def pg_server(port: int) -> Iterator[PgServer]:
         shutil.chown(base, "postgres", "postgres")
         shutil.chown(base / "pw", "postgres", "postgres")
     data = base / "data"
+    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data)]
+    initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8", "--no-sync"]
+    initdb += [f"--pwfile={base / 'pw'}", "--auth-local=trust", "--auth-host=scram-sha-256"]
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    start = [*pg_ctl, "-o", options, "-l", str(base / "log"), "-w", "-t", "60", "start"]
     try:
-        subprocess.run(
-            _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-                          f"--pwfile={base / 'pw'}", "--auth-local=trust",
-                          "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync"]),
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
-        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run(
-            _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-o", options,
-                          "-l", str(base / "log"), "-w", "-t", "60", "start"]),
-            check=True, capture_output=True, timeout=90,
-        )  # fmt: skip
+        subprocess.run(_as_postgres(initdb), check=True, capture_output=True, timeout=120)
+        subprocess.run(_as_postgres(start), check=True, capture_output=True, timeout=90)
         yield PgServer(port, password)
     finally:
-        subprocess.run(
-            _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-            capture_output=True, timeout=60, check=False,
-        )  # fmt: skip
+        stop = [*pg_ctl, "-m", "immediate", "stop"]
+        subprocess.run(_as_postgres(stop), capture_output=True, timeout=60, check=False)
         shutil.rmtree(base, ignore_errors=True)

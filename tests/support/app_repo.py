@@ -1,0 +1,139 @@
+"""A real git repository of the example app, and the real `shiplane` CLI against it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "notes"
+SHIPLANE = [sys.executable, "-m", "shiplane"]
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
+}  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Run:
+    code: int
+    data: dict[str, Any]
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class AppRepo:
+    path: Path
+    home: Path
+    ports: dict[str, int]
+    env: dict[str, str] = field(default_factory=dict)
+
+    def git(self, *args: str) -> str:
+        proc = subprocess.run(
+            ["git", *args], cwd=self.path, env=self.env, capture_output=True, text=True,
+            timeout=60, check=True,
+        )  # fmt: skip
+        return proc.stdout.strip()
+
+    def commit(self, message: str, files: dict[str, str] | None = None) -> str:
+        for name, text in (files or {}).items():
+            target = self.path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        self.git("add", "-A")
+        self.git("commit", "-qm", message)
+        return self.git("rev-parse", "HEAD")
+
+    def shiplane(self, *args: str, extra_env: dict[str, str] | None = None,
+                 timeout: float = 180) -> Run:  # fmt: skip
+        proc = subprocess.run(
+            [*SHIPLANE, *args], cwd=self.path, env={**self.env, **(extra_env or {})},
+            capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+        try:
+            data = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+        except ValueError:
+            data = {}
+        return Run(proc.returncode, data, proc.stdout, proc.stderr)
+
+    def url(self, env: str, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.ports[env]}{path}"
+
+    @property
+    def root(self) -> Path:
+        return self.home / "notes"
+
+    def stop_server(self) -> None:
+        subprocess.run([*SHIPLANE, "server", "stop", "--root", str(self.root)], env=self.env,
+                       capture_output=True, timeout=60)  # fmt: skip
+        pid_file = self.root / "server.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def make_repo(tmp_path: Path) -> AppRepo:
+    repo = tmp_path / "notes"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("__pycache__"))
+    ports = {"dev": free_port(), "prod": free_port()}
+    config = repo / "shiplane.toml"
+    config.write_text(
+        config.read_text()
+        .replace("port = 8001", f"port = {ports['dev']}")
+        .replace("port = 8000", f"port = {ports['prod']}")
+        .replace("drain_timeout = 10.0", "drain_timeout = 5.0")
+        .replace("timeout = 30.0", "timeout = 8.0")
+    )
+    home = tmp_path / "home"
+    env = {**os.environ, **GIT_ENV, "SHIPLANE_HOME": str(home)}
+    env.pop("SHIPLANE_FAULT", None)
+    app = AppRepo(repo, home, ports, env)
+    app.git("init", "-q", "-b", "main")
+    app.commit("notes 1.0.0")
+    app.git("branch", "dev")
+    return app
+
+
+def pids_under(root: Path) -> list[int]:
+    """Processes whose working directory lies under ``root`` (app instances run in releases)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and cwd.startswith(str(root)):
+            found.append(int(entry.name))
+    return found
+
+
+def wait_no_children(root: Path, timeout: float = 10) -> None:
+    """The server's instances die with it (PDEATHSIG); wait until nothing of this test runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pids_under(root):
+            return
+        time.sleep(0.1)
+    for pid in pids_under(root):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
