@@ -74,11 +74,14 @@ def bench_sqlite(work: Path, mb: int) -> None:
     database = SqliteDatabase(f"sqlite:///{db}")
     manifest: dict[str, object] = {}
     seconds = timed(lambda: manifest.update(create_backup(database, work / "b", {})))
-    row("shiplane backup (online API + gzip + sha256)", seconds,
-        size(work / "b" / str(manifest["id"])), base)  # fmt: skip
+    row(
+        "shiplane backup (online API + gzip + sha256)",
+        seconds,
+        size(work / "b" / str(manifest["id"])),
+        base,
+    )
     restore = timed(lambda: restore_backup(work / "b" / str(manifest["id"]), database))
-    copy_back = timed(lambda: subprocess.run(
-        ["sqlite3", str(db), f".restore {plain}"], check=True))  # fmt: skip
+    copy_back = timed(lambda: subprocess.run(["sqlite3", str(db), f".restore {plain}"], check=True))
     row("sqlite3 .restore (plain)", copy_back, None)
     row("shiplane restore (sha256, gunzip, load, checks)", restore, None, copy_back)
 
@@ -99,17 +102,38 @@ def bench_postgres(work: Path, mb: int) -> None:
         database = PostgresDatabase(url)
         env = database._env()  # the same connection settings shiplane uses
         plain = work / "plain.dump"
-        base = timed(lambda: subprocess.run(
-            ["pg_dump", "--format=custom", "--no-owner", "--file", str(plain)], env=env,
-            check=True))  # fmt: skip
+        base = timed(
+            lambda: subprocess.run(
+                ["pg_dump", "--format=custom", "--no-owner", "--file", str(plain)],
+                env=env,
+                check=True,
+            )
+        )
         row("pg_dump -Fc (plain)", base, plain.stat().st_size)
         manifest: dict[str, object] = {}
         seconds = timed(lambda: manifest.update(create_backup(database, work / "pb", {})))
-        row("shiplane backup (pg_dump -Fc + sha256)", seconds,
-            size(work / "pb" / str(manifest["id"])), base)  # fmt: skip
-        plain_restore = timed(lambda: subprocess.run(
-            ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
-             "--dbname", "bench", str(plain)], env=env, check=True))  # fmt: skip
+        row(
+            "shiplane backup (pg_dump -Fc + sha256)",
+            seconds,
+            size(work / "pb" / str(manifest["id"])),
+            base,
+        )
+        plain_restore = timed(
+            lambda: subprocess.run(
+                [
+                    "pg_restore",
+                    "--clean",
+                    "--if-exists",
+                    "--no-owner",
+                    "--single-transaction",
+                    "--dbname",
+                    "bench",
+                    str(plain),
+                ],
+                env=env,
+                check=True,
+            )
+        )
         row("pg_restore --clean --single-transaction (plain)", plain_restore, None)
         restore = timed(lambda: restore_backup(work / "pb" / str(manifest["id"]), database))
         row("shiplane restore (sha256, pg_restore, checks)", restore, None, plain_restore)

@@ -30,8 +30,9 @@ def main() -> None:
             app.git("commit", "-qam", "v2")
             wrk = subprocess.Popen(
                 ["wrk", "-t2", "-c16", "-d3600s", f"http://127.0.0.1:{app.port}/api/version"],
-                stdout=subprocess.PIPE, text=True,
-            )  # fmt: skip
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             started = time.perf_counter()
             for _ in range(args.cycles):
                 app.shiplane("deploy", "dev")

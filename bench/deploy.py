@@ -28,11 +28,21 @@ from example import example, free_port
 def app_start_to_healthy(release_dir: Path, run_cmd: str, db_url: str) -> float:
     port = free_port()
     argv = shlex.split(run_cmd.replace("{port}", str(port)))
-    env = {**os.environ, "PORT": str(port), "DATABASE_URL": db_url,
-           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "DATABASE_URL": db_url,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=release_dir, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        argv,
+        cwd=release_dir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         while True:
             try:
@@ -85,8 +95,9 @@ def main() -> None:
             thread.join()
         release = next((work / "home" / "notes" / "dev" / "releases").iterdir())
         db = work / "home" / "notes" / "dev" / "shared" / "notes.db"
-        starts = [app_start_to_healthy(release, _run_cmd(config), f"sqlite:///{db}")
-                  for _ in range(5)]  # fmt: skip
+        starts = [
+            app_start_to_healthy(release, _run_cmd(config), f"sqlite:///{db}") for _ in range(5)
+        ]
     finally:
         app_repo.stop()
     app = statistics.median(starts)

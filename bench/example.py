@@ -31,8 +31,14 @@ class Example:
 
     def shiplane(self, *args: str) -> tuple[float, dict[str, Any]]:
         started = time.perf_counter()
-        proc = subprocess.run([*SHIPLANE, *args, "--json"], cwd=self.repo, env=self.env,
-                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        proc = subprocess.run(
+            [*SHIPLANE, *args, "--json"],
+            cwd=self.repo,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         elapsed = time.perf_counter() - started
         data = json.loads(proc.stdout)
         if proc.returncode != 0:
@@ -40,12 +46,16 @@ class Example:
         return elapsed, data
 
     def git(self, *args: str) -> None:
-        subprocess.run(["git", *args], cwd=self.repo, env=self.env, check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(["git", *args], cwd=self.repo, env=self.env, check=True, capture_output=True)
 
     def stop(self) -> None:
-        subprocess.run([*SHIPLANE, "server", "stop"], cwd=self.repo, env=self.env,
-                       capture_output=True, timeout=120)  # fmt: skip
+        subprocess.run(
+            [*SHIPLANE, "server", "stop"],
+            cwd=self.repo,
+            env=self.env,
+            capture_output=True,
+            timeout=120,
+        )
 
 
 def example(work: Path, checks: bool = True, interval: str = "0.05") -> Example:
@@ -53,9 +63,12 @@ def example(work: Path, checks: bool = True, interval: str = "0.05") -> Example:
     shutil.copytree(ROOT / "examples" / "notes", repo)
     port = free_port()
     config = repo / "shiplane.toml"
-    text = (config.read_text().replace("port = 8001", f"port = {port}")
-            .replace("port = 8000", f"port = {free_port()}")
-            .replace("interval = 0.2", f"interval = {interval}"))  # fmt: skip
+    text = (
+        config.read_text()
+        .replace("port = 8001", f"port = {port}")
+        .replace("port = 8000", f"port = {free_port()}")
+        .replace("interval = 0.2", f"interval = {interval}")
+    )
     config.write_text(text if checks else text.split("# Checks:")[0])
     env = {
         **os.environ,

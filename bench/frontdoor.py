@@ -41,8 +41,11 @@ http {{
 def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
-        capture_output=True, text=True, check=True, timeout=seconds + 60,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
 
     def ms(label: str) -> float:
         match = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -52,9 +55,13 @@ def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"),
-            "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
-            "errors": 0.0 if errors is None else 1.0}  # fmt: skip
+    return {
+        "rps": rps,
+        "p50": ms("50%"),
+        "p99": ms("99%"),
+        "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
+        "errors": 0.0 if errors is None else 1.0,
+    }
 
 
 def main() -> None:
@@ -68,24 +75,35 @@ def main() -> None:
         nginx = None
         try:
             app.shiplane("deploy", "dev")
-            status = json.loads(subprocess.run(
-                [*SHIPLANE, "server", "status"], cwd=app.repo, env=app.env,
-                capture_output=True, text=True, check=True).stdout)  # fmt: skip
+            status = json.loads(
+                subprocess.run(
+                    [*SHIPLANE, "server", "status"],
+                    cwd=app.repo,
+                    env=app.env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
             backend = status["envs"]["dev"]["instances"][0]["port"]
             nginx_port = free_port()
-            (work / "nginx.conf").write_text(NGINX.format(work=work, backend=backend,
-                                                          port=nginx_port))  # fmt: skip
+            (work / "nginx.conf").write_text(
+                NGINX.format(work=work, backend=backend, port=nginx_port)
+            )
             nginx = subprocess.Popen(["nginx", "-c", str(work / "nginx.conf"), "-p", str(work)])
             time.sleep(0.5)
             path = "/api/version"
             results = {
-                "direct to app": wrk(f"http://127.0.0.1:{backend}{path}", args.seconds,
-                                     args.connections),
-                "nginx": wrk(f"http://127.0.0.1:{nginx_port}{path}", args.seconds,
-                             args.connections),
-                "shiplane front door": wrk(f"http://127.0.0.1:{app.port}{path}", args.seconds,
-                                           args.connections),
-            }  # fmt: skip
+                "direct to app": wrk(
+                    f"http://127.0.0.1:{backend}{path}", args.seconds, args.connections
+                ),
+                "nginx": wrk(
+                    f"http://127.0.0.1:{nginx_port}{path}", args.seconds, args.connections
+                ),
+                "shiplane front door": wrk(
+                    f"http://127.0.0.1:{app.port}{path}", args.seconds, args.connections
+                ),
+            }
         finally:
             if nginx is not None:
                 nginx.terminate()

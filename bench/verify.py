@@ -23,16 +23,21 @@ def main() -> None:
     args = parser.parse_args()
     paths = ["/api/notes", "/api/version", "/healthz", "/"]
     checks = [
-        HttpCheck(kind="http", name=f"check {i}", path=paths[i % len(paths)],
-                  contains=["" if paths[i % len(paths)] != "/" else "<h1>Notes</h1>"])
+        HttpCheck(
+            kind="http",
+            name=f"check {i}",
+            path=paths[i % len(paths)],
+            contains=["" if paths[i % len(paths)] != "/" else "<h1>Notes</h1>"],
+        )
         for i in range(args.checks)
-    ]  # fmt: skip
+    ]
     with tempfile.TemporaryDirectory(prefix="shiplane-bench-") as scratch:
         app = example(Path(scratch), checks=False)
         try:
             _, data = app.shiplane("deploy", "dev")
-            target = Target(env="dev", base_url=f"http://127.0.0.1:{app.port}",
-                            sha=data["sha"], phase="serving")  # fmt: skip
+            target = Target(
+                env="dev", base_url=f"http://127.0.0.1:{app.port}", sha=data["sha"], phase="serving"
+            )
             started = time.perf_counter()
             results = run_checks(checks, target)
             elapsed = time.perf_counter() - started

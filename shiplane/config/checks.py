@@ -103,10 +103,16 @@ class LoadCheck(CheckBase):
 
 
 Check = Annotated[
-    HttpCheck | OpenApiCheck | SqlCheck | SchemaCheck | VersionCheck | DiffCheck | TestsCheck
+    HttpCheck
+    | OpenApiCheck
+    | SqlCheck
+    | SchemaCheck
+    | VersionCheck
+    | DiffCheck
+    | TestsCheck
     | LoadCheck,
     Field(discriminator="kind"),
-]  # fmt: skip
+]
 
 
 class VerifyConfig(BaseModel):

@@ -33,7 +33,7 @@ class EnvSettings:
     """Everything one environment needs at deploy time, secrets kept apart from the rest."""
 
     name: str
-    env: Environment
+    env_config: Environment
     database_url: str | None
     variables: dict[str, str]
     secrets: dict[str, str] = field(repr=False)
@@ -106,8 +106,8 @@ def load_config(path: Path | None = None) -> LoadedConfig:
 
 def env_settings(loaded: LoadedConfig, name: str) -> EnvSettings:
     config = loaded.config
-    env = config.environments.get(name)
-    if env is None:
+    env_config = config.environments.get(name)
+    if env_config is None:
         known = ", ".join(sorted(config.environments))
         raise ConfigError(
             f"environment {name!r} is not defined in {loaded.path} (defined: {known})",
@@ -115,14 +115,14 @@ def env_settings(loaded: LoadedConfig, name: str) -> EnvSettings:
         )
     env_file = None
     secrets: dict[str, str] = {}
-    if env.env_file:
-        env_file = (loaded.repo_dir / os.path.expanduser(env.env_file)).resolve()
+    if env_config.env_file:
+        env_file = (loaded.repo_dir / os.path.expanduser(env_config.env_file)).resolve()
         secrets = read_env_file(env_file, field=f"environments.{name}.env_file")
     return EnvSettings(
         name=name,
-        env=env,
-        database_url=env.database.url or config.database.url,
-        variables=dict(env.env),
+        env_config=env_config,
+        database_url=env_config.database.url or config.database.url,
+        variables=dict(env_config.variables),
         secrets=secrets,
         env_file=env_file,
     )

@@ -120,7 +120,10 @@ class Environment(Strict):
     branch: str = Field(description="Git branch this environment deploys.")
     port: Port = Field(description="Port of the environment's front door.")
     database: EnvDatabase = Field(default_factory=EnvDatabase)
-    env: dict[str, str] = Field(default_factory=dict, description="Variables for the app.")
+    # The TOML key stays `env` (what users write); in code `env` always means a name.
+    variables: dict[str, str] = Field(
+        default_factory=dict, alias="env", description="Variables for the app."
+    )
     env_file: str | None = Field(default=None, description="KEY=VALUE file; values are secrets.")
     backup: bool = Field(default=False, description="Back up the database before every deploy.")
     auto_merge: bool = Field(

@@ -142,22 +142,32 @@ class PostgresDatabase(Database):
         return env
 
     def _tool(self, argv: list[str], env: dict[str, str]) -> None:
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True,
-                              timeout=TOOL_TIMEOUT, check=False)  # fmt: skip
+        proc = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False
+        )
         if proc.returncode != 0:
             raise OSError(f"{argv[0]} exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
 
     def dump(self, archive: Path) -> None:
         os.close(os.open(archive, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
-        self._tool(["pg_dump", "--format=custom", "--no-owner", "--file", str(archive)],
-                   self._env())  # fmt: skip
+        self._tool(
+            ["pg_dump", "--format=custom", "--no-owner", "--file", str(archive)], self._env()
+        )
 
     def load(self, archive: Path, database: str | None = None) -> None:
         self._tool(
-            ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
-             "--dbname", database or self.name, str(archive)],
+            [
+                "pg_restore",
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--single-transaction",
+                "--dbname",
+                database or self.name,
+                str(archive),
+            ],
             self._env(database),
-        )  # fmt: skip
+        )
 
     def clear(self) -> None:
         with self.connect() as conn:

@@ -119,9 +119,16 @@ def merge_into(repo: Path, source: str, target: str) -> MergeResult:
             )
         tree = proc.stdout.splitlines()[0].strip()
         new = git(
-            repo, "commit-tree", tree, "-p", target_sha, "-p", source_sha,
-            "-m", f"Merge branch '{source}' into {target} (shiplane deploy)",
-        )  # fmt: skip
+            repo,
+            "commit-tree",
+            tree,
+            "-p",
+            target_sha,
+            "-p",
+            source_sha,
+            "-m",
+            f"Merge branch '{source}' into {target} (shiplane deploy)",
+        )
         kind = "merge"
     git(repo, "update-ref", f"refs/heads/{target}", new, target_sha)
     return MergeResult(target, target_sha, new, kind)

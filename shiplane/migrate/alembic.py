@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import os
 import re
 import shlex
 import subprocess
@@ -27,6 +26,7 @@ from shiplane.migrate.base import (
     own,
 )
 from shiplane.migrate.files import syntax_error
+from shiplane.procenv import child_environment
 from shiplane.state.db import now
 
 CHECKSUMS = "shiplane_alembic_checksums"
@@ -100,8 +100,9 @@ def discover_revisions(root: Path, versions_dir: Path) -> list[Revision]:
         if parent in found:
             raise MigrationError(
                 f"{path.name} and {found[parent][1].name} both follow {parent}: branched history",
-                step="migrate", next_action="merge the Alembic heads (alembic merge heads)",
-            )  # fmt: skip
+                step="migrate",
+                next_action="merge the Alembic heads (alembic merge heads)",
+            )
         checksum = hashlib.sha256(path.read_bytes()).hexdigest()
         found[parent] = (revision.group(1), path, checksum)
     chain: list[Revision] = []
@@ -145,19 +146,26 @@ class AlembicMigrator(MigrationEngine):
         names = [r.name for r in chain]
         upto = names.index(current) + 1 if current in names else 0
         return [
-            {"version": r.version, "name": r.name, "label": r.label,
-             "checksum": recorded.get(r.name, (r.checksum, ""))[0],
-             "applied_at": recorded.get(r.name, ("", ""))[1]}
+            {
+                "version": r.version,
+                "name": r.name,
+                "label": r.label,
+                "checksum": recorded.get(r.name, (r.checksum, ""))[0],
+                "applied_at": recorded.get(r.name, ("", ""))[1],
+            }
             for r in chain[:upto]
-        ]  # fmt: skip
+        ]
 
     def plan(self, migrations: Sequence[MigrationSource]) -> MigrationPlan:
         revisions = list(migrations)
         current = self._current()
         applied = self.applied(revisions)
         done = {a["name"] for a in applied}
-        edited = [r.label for r in revisions if r.name in done and
-                  self._recorded().get(r.name, (r.checksum,))[0] != r.checksum]  # fmt: skip
+        edited = [
+            r.label
+            for r in revisions
+            if r.name in done and self._recorded().get(r.name, (r.checksum,))[0] != r.checksum
+        ]
         unknown = (
             []
             if current is None or current in {r.name for r in revisions}
@@ -166,9 +174,11 @@ class AlembicMigrator(MigrationEngine):
             ]
         )
         return MigrationPlan(
-            applied=applied, pending=[r for r in revisions if r.name not in done],
-            edited=edited, unknown=unknown,
-        )  # fmt: skip
+            applied=applied,
+            pending=[r for r in revisions if r.name not in done],
+            edited=edited,
+            unknown=unknown,
+        )
 
     def check_not_edited(self, plan: MigrationPlan) -> None:
         if plan.edited:
@@ -210,19 +220,21 @@ class AlembicMigrator(MigrationEngine):
         return [r.label for r in reversed(targets)]
 
     def _alembic(self, root: Path, command: str, revision: str) -> None:
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.database.url,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-        env.pop("SHIPLANE_FAULT", None)
+        child_env = child_environment({"DATABASE_URL": self.database.url})
         argv = [sys.executable, "-m", "alembic", "-c", self.settings.alembic_ini, command, revision]
         self.log("$ " + shlex.join(argv[2:]))
         conn = self.database.connect()
         try:
             with self.database.advisory_lock(conn):
-                proc = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True,
-                                      timeout=TIMEOUT, check=False)  # fmt: skip
+                proc = subprocess.run(
+                    argv,
+                    cwd=root,
+                    env=child_env,
+                    capture_output=True,
+                    text=True,
+                    timeout=TIMEOUT,
+                    check=False,
+                )
         finally:
             conn.close()
         self.log(proc.stdout + proc.stderr)
@@ -241,8 +253,10 @@ class AlembicMigrator(MigrationEngine):
         mark = self.database.placeholder
         conn = self.database.connect()
         try:
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {CHECKSUMS} (revision TEXT PRIMARY KEY,"
-                         " checksum TEXT NOT NULL, applied_at TEXT NOT NULL)")  # fmt: skip
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {CHECKSUMS} (revision TEXT PRIMARY KEY,"
+                " checksum TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
             recorded = self._recorded()
             conn.execute(f"DELETE FROM {CHECKSUMS}")
             for revision in revisions[:upto]:

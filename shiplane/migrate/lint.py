@@ -17,11 +17,17 @@ RULES: list[tuple[str, re.Pattern[str], str]] = [
     ("drop-table", re.compile(r"\bDROP\s+TABLE\b", re.I), "drops a table"),
     ("drop-column", re.compile(r"\bDROP\s+COLUMN\b", re.I), "drops a column"),
     ("rename", re.compile(r"\bRENAME\s+(COLUMN\s+|TO\b)", re.I), "renames a table or column"),
-    ("type-change", re.compile(r"\bALTER\s+COLUMN\s+\S+\s+(SET\s+DATA\s+)?TYPE\b", re.I),
-     "changes a column type"),
-    ("non-transactional", re.compile(r"\b(CONCURRENTLY|VACUUM)\b", re.I),
-     "cannot run inside a transaction"),
-]  # fmt: skip
+    (
+        "type-change",
+        re.compile(r"\bALTER\s+COLUMN\s+\S+\s+(SET\s+DATA\s+)?TYPE\b", re.I),
+        "changes a column type",
+    ),
+    (
+        "non-transactional",
+        re.compile(r"\b(CONCURRENTLY|VACUUM)\b", re.I),
+        "cannot run inside a transaction",
+    ),
+]
 NOT_NULL_ADD = re.compile(
     r"ALTER\s+TABLE\s+[\"`]?(\w+)[\"`]?\s+ADD\s+(?:COLUMN\s+)?[^;]*?\bNOT\s+NULL\b(?P<rest>[^;]*)",
     re.I,
@@ -54,10 +60,14 @@ def lint(migration: MigrationSource, database: Database | None = None) -> list[F
             continue
         table = match.group(1)
         if database is not None and database.exists() and database.has_rows(table):
-            findings.append(Finding(
-                migration.label, "not-null-without-default",
-                f"adds a NOT NULL column without a default to {table}, which has rows", annotated,
-            ))  # fmt: skip
+            findings.append(
+                Finding(
+                    migration.label,
+                    "not-null-without-default",
+                    f"adds a NOT NULL column without a default to {table}, which has rows",
+                    annotated,
+                )
+            )
     return findings
 
 

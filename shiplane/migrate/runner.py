@@ -107,8 +107,9 @@ class Migrator(MigrationEngine):
                 step="migrate",
                 next_action="roll back with --restore-db to restore the pre-deploy backup",
             )
-        irreversible = [by_version[a["version"]].label for a in targets
-                        if by_version[a["version"]].irreversible]  # fmt: skip
+        irreversible = [
+            by_version[a["version"]].label for a in targets if by_version[a["version"]].irreversible
+        ]
         if irreversible:
             raise MigrationError(
                 f"{', '.join(irreversible)} is declared irreversible",

@@ -67,7 +67,7 @@ def backup(session: Session, env: str) -> Result:
     )
     settings = env_settings(loaded, env)
     pruned = prune_backups(
-        layout.backups(env), settings.env.backups_keep, settings.env.backups_keep_days
+        layout.backups(env), settings.env_config.backups_keep, settings.env_config.backups_keep_days
     )
     result = Result(command="backup", env=env)
     result.data.update(backup=_public(manifest), pruned=pruned)

@@ -33,7 +33,7 @@ def deploy(session: Session, env: str, ref: str | None, force: bool, accept_drif
     gated = loaded.config.environments[env].gated
     options = {"ref": ref, "force": force and gated, "accept_drift": accept_drift}
     ctx = make_context(session, env, "deploy", options)
-    port = ctx.settings.env.port
+    port = ctx.settings.env_config.port
     try:
         session.target.preflight(env, port)
     except ShiplaneError as exc:

@@ -72,17 +72,17 @@ def migrate(session: Session, env: str, action: str, to: int | None, dry_run: bo
             ]
         else:
             result.data["would_revert"] = [
-                a["label"]
-                for a in reversed(plan.applied) if a["version"] > (to or 0)
-            ]  # fmt: skip
+                a["label"] for a in reversed(plan.applied) if a["version"] > (to or 0)
+            ]
         result.data["dry_run"] = True
         return result
     with env_lock(db, env, "migrate"):
         engine.check_not_edited(plan)
         backup = create_backup(
-            database, layout.backups(env), {"env": env, "reason": f"migrate {action}",
-                                           "migrations": plan.to_dict()["applied"]},
-        )  # fmt: skip
+            database,
+            layout.backups(env),
+            {"env": env, "reason": f"migrate {action}", "migrations": plan.to_dict()["applied"]},
+        )
         if action == "up":
             result.data["applied_now"] = engine.up(files, to=to)
         else:

@@ -21,7 +21,7 @@ from shiplane.state.db import StateDB, now
 
 
 def promote_source(loaded: LoadedConfig, env: str) -> str:
-    source = env_settings(loaded, env).env.promote_from
+    source = env_settings(loaded, env).env_config.promote_from
     if source is None:
         raise ConfigError(
             f"environments.{env}.promote_from is not set: {env} takes plain deploys",

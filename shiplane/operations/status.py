@@ -35,7 +35,7 @@ def status(session: Session, env: str | None) -> Result:
     for name in names:
         settings = env_settings(loaded, name)
         state = db.env_state(name)
-        url = session.target.traffic(name, settings.env.port).url()
+        url = session.target.traffic(name, settings.env_config.port).url()
         unreachable = {"reachable": False, "sha": None, "healthy": False}
         door = _frontdoor(url) if running else unreachable
         database = open_env_database(layout, settings)
@@ -50,7 +50,7 @@ def status(session: Session, env: str | None) -> Result:
             "release": state["release"] if state else None,
             "sha": recorded_sha,
             "deployed_at": state["updated_at"] if state else None,
-            "port": settings.env.port,
+            "port": settings.env_config.port,
             "url": url + "/",
             "serving_sha": door["sha"],
             "healthy": door["healthy"],

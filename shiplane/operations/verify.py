@@ -32,7 +32,7 @@ def verify(session: Session, env: str, only: str | None) -> Result:
         sha=state["sha"],
         phase="serving",
         release_dir=state["spec"].get("release_dir"),
-        base_url=session.target.traffic(env, settings.env.port).url(),
+        base_url=session.target.traffic(env, settings.env_config.port).url(),
     )
     results = run_checks(chosen, target)
     stored = report.record(

@@ -100,7 +100,7 @@ class Context:
         return self.loaded.config
 
     def traffic(self) -> TrafficControl:
-        return self.target.traffic(self.env, self.settings.env.port)
+        return self.target.traffic(self.env, self.settings.env_config.port)
 
 
 def fault_point(step: str, when: str = "before") -> None:

@@ -33,7 +33,11 @@ class BackupStep(Step):
         plan = engine.status(Path(ctx.facts.need("release_dir")))
         engine.check_not_edited(plan)
         ctx.facts.pending = [m.label for m in plan.pending]
-        if not ctx.settings.env.backup and not plan.pending and not ctx.options.get("backup"):
+        if (
+            not ctx.settings.env_config.backup
+            and not plan.pending
+            and not ctx.options.get("backup")
+        ):
             data["summary"] = "skipped (no pending migrations, backup = false)"
             return data
         manifest = create_backup(
@@ -50,8 +54,8 @@ class BackupStep(Step):
         ctx.facts.backup_id = manifest["id"]
         pruned = prune_backups(
             ctx.layout.backups(ctx.env),
-            ctx.settings.env.backups_keep,
-            ctx.settings.env.backups_keep_days,
+            ctx.settings.env_config.backups_keep,
+            ctx.settings.env_config.backups_keep_days,
         )
         data.update(backup_id=manifest["id"], pruned=pruned, summary=f"backup {manifest['id']}")
         return data

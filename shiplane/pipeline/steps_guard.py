@@ -40,7 +40,7 @@ class GuardStep(Step):
             # Nothing to read the risk from: the pre-deploy backup is the fallback.
             data["lint_skipped"] = f"the {engine.name} migration engine cannot lint its sources"
         data["lint"] = [f.to_dict() for f in findings]
-        gated = ctx.settings.env.gated
+        gated = ctx.settings.env_config.gated
         if gated and blocking(findings):
             risky = "; ".join(f"{f.migration}: {f.message}" for f in blocking(findings))
             raise RefusedError(
@@ -48,7 +48,7 @@ class GuardStep(Step):
                 next_action="split it expand/contract and annotate the destructive half "
                 "(-- shiplane: expand-contract / EXPAND_CONTRACT = True)",
             )
-        rehearsal = ctx.settings.env.rehearse
+        rehearsal = ctx.settings.env_config.rehearse
         if (gated if rehearsal is None else rehearsal) and plan.pending:
             try:
                 data["rehearsal"] = rehearse(database, migrations, engine.on)

@@ -34,7 +34,7 @@ class RecordStep(Step):
             "release_dir": ctx.facts.need("release_dir"),
             "sha": ctx.facts.need("sha"),
             "spec": spec.to_stored(),
-            "port": ctx.settings.env.port,
+            "port": ctx.settings.env_config.port,
             "instance_id": instance.id,
             "new_release": ctx.facts.new_release,
         }
@@ -79,7 +79,7 @@ def roll_forward(ctx: Context, data: dict[str, Any]) -> None:
         ctx.env,
         release=data["release"],
         sha=data["sha"],
-        port=data.get("port") or ctx.settings.env.port,
+        port=data.get("port") or ctx.settings.env_config.port,
         health=spec.health,
         instance_id=data["instance_id"],
         deployment_id=ctx.deployment_id,
@@ -100,7 +100,7 @@ class PruneStep(Step):
     name = "prune"
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        keep = ctx.settings.env.releases_kept or ctx.config.deploy.releases_kept
+        keep = ctx.settings.env_config.releases_kept or ctx.config.deploy.releases_kept
         releases = ctx.db.releases(ctx.env)
         serving = next(r for r in releases if r["name"] == ctx.facts.need("release"))
         previous = previous_release(releases, serving)

@@ -35,15 +35,15 @@ class ResolveStep(Step):
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
         repo = gitops.ensure_repo(ctx.loaded.repo_dir)
-        env = ctx.settings.env
+        env_config = ctx.settings.env_config
         ref = ctx.options.get("ref")
         branch = gitops.current_branch(repo)
-        data: dict[str, Any] = {"repo": str(repo), "branch": env.branch}
-        if ref is None and env.auto_merge and branch and branch != env.branch:
+        data: dict[str, Any] = {"repo": str(repo), "branch": env_config.branch}
+        if ref is None and env_config.auto_merge and branch and branch != env_config.branch:
             data["merge_from"] = branch
-            exists = gitops.branch_exists(repo, env.branch)
-            data["branch_before"] = gitops.resolve(repo, env.branch) if exists else None
-        data["ref"] = ref or env.branch
+            exists = gitops.branch_exists(repo, env_config.branch)
+            data["branch_before"] = gitops.resolve(repo, env_config.branch) if exists else None
+        data["ref"] = ref or env_config.branch
         return data
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +76,7 @@ class PromoteRefStep(Step):
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
         repo = gitops.ensure_repo(ctx.loaded.repo_dir)
-        branch = ctx.settings.env.branch
+        branch = ctx.settings.env_config.branch
         before = gitops.resolve(repo, branch) if gitops.branch_exists(repo, branch) else None
         return {
             "repo": str(repo),
@@ -146,7 +146,7 @@ class BuildStep(Step):
             return data
         commands: list[str] = list(ctx.config.app.build)
         timeout: float = ctx.config.deploy.build_timeout
-        env = ctx.facts.process_env
+        child_env = ctx.facts.process_env
         for command in commands:
             ctx.log(f"$ {command}")
             started = time.monotonic()
@@ -154,7 +154,7 @@ class BuildStep(Step):
                 proc = subprocess.run(
                     shlex.split(command),
                     cwd=ctx.facts.need("release_dir"),
-                    env=env or None,
+                    env=child_env or None,
                     capture_output=True,
                     text=True,
                     timeout=timeout,

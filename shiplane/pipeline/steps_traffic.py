@@ -123,7 +123,7 @@ class SwitchStep(Step):
         }
         ctx.traffic().switch(data["instance_id"], info)
         ctx.facts.previous_instance = data["previous"]
-        data["summary"] = f"port {ctx.settings.env.port} -> {ctx.facts.release}"
+        data["summary"] = f"port {ctx.settings.env_config.port} -> {ctx.facts.release}"
         return data
 
     def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:

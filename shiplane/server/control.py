@@ -58,8 +58,11 @@ def build_control_app(core: ServerCore, stop: asyncio.Event) -> Starlette:
 
     async def env_instances(request: Request) -> Response:
         env = request.path_params["env"]
-        listed = [i.as_instance().model_dump(mode="json") for i in core.instances.values()
-                  if i.spec.env == env]
+        listed = [
+            i.as_instance().model_dump(mode="json")
+            for i in core.instances.values()
+            if i.spec.env == env
+        ]
         return JSONResponse({"instances": listed})
 
     async def stop_instance(request: Request) -> Response:
@@ -96,10 +99,12 @@ def build_control_app(core: ServerCore, stop: asyncio.Event) -> Starlette:
         door = core.frontdoors.get(request.path_params["env"])
         upstream = door.active() if door else None
         return JSONResponse(
-            {"instance_id": upstream.instance_id if upstream else None,
-             "info": upstream.info if upstream else None,
-             "port": door.stats().port if door else None}
-        )  # fmt: skip
+            {
+                "instance_id": upstream.instance_id if upstream else None,
+                "info": upstream.info if upstream else None,
+                "port": door.stats().port if door else None,
+            }
+        )
 
     async def restore(request: Request) -> Response:
         try:

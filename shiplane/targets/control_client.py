@@ -15,6 +15,7 @@ import httpx
 
 from shiplane.errors import ServerError
 from shiplane.layout import Layout
+from shiplane.procenv import child_environment
 from shiplane.state.procs import process_alive
 
 START_TIMEOUT = 20.0
@@ -88,7 +89,7 @@ class ServerClient:
 
     def _spawn(self) -> None:
         log_fd = os.open(self.layout.server_log, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
-        env = {k: v for k, v in os.environ.items() if k != "SHIPLANE_FAULT"}
+        server_env = child_environment()
         try:
             subprocess.Popen(
                 [
@@ -104,7 +105,7 @@ class ServerClient:
                 stdout=log_fd,
                 stderr=log_fd,
                 start_new_session=True,
-                env=env,
+                env=server_env,
                 close_fds=True,
             )
         finally:

@@ -84,8 +84,13 @@ def run_openapi(check: OpenApiCheck, target: Target) -> str:
                 problems.append({"route": concrete, "error": type(exc).__name__})
                 continue
             if response.status_code >= 500:
-                problems.append({"route": concrete, "status": response.status_code,
-                                 "response": excerpt(target.redact(response.text))})  # fmt: skip
+                problems.append(
+                    {
+                        "route": concrete,
+                        "status": response.status_code,
+                        "response": excerpt(target.redact(response.text)),
+                    }
+                )
                 continue
             schema = _schema_for(document, template, response.status_code)
             if schema is None:
@@ -97,8 +102,13 @@ def run_openapi(check: OpenApiCheck, target: Target) -> str:
                 continue
             if errors:
                 where = "/".join(str(p) for p in errors[0].absolute_path) or "(root)"
-                problems.append({"route": concrete, "status": response.status_code,
-                                 "schema_error": f"{where}: {errors[0].message}"})  # fmt: skip
+                problems.append(
+                    {
+                        "route": concrete,
+                        "status": response.status_code,
+                        "schema_error": f"{where}: {errors[0].message}",
+                    }
+                )
     if problems:
         raise CheckFailed(
             f"{len(problems)} of {len(routes)} routes failed", {"failures": problems[:10]}

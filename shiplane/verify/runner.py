@@ -67,8 +67,9 @@ def load_checks(loaded: LoadedConfig) -> list[Check]:
 
 
 def checks_hash(checks: list[Check]) -> str:
-    canonical = json.dumps([c.model_dump(mode="json", by_alias=True) for c in checks],
-                           sort_keys=True)  # fmt: skip
+    canonical = json.dumps(
+        [c.model_dump(mode="json", by_alias=True) for c in checks], sort_keys=True
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

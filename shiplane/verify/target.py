@@ -97,6 +97,6 @@ def make_target(
         release_dir=Path(release_dir) if release_dir else None,
         config=loaded.config,
         current_url=current_url,
-        gated=settings.env.gated,
+        gated=settings.env_config.gated,
         redact=settings.redactor(),
     )

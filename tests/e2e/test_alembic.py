@@ -21,12 +21,23 @@ with engine.connect() as connection:
     with context.begin_transaction():
         context.run_migrations()
 """
-SCRIPT = "\n".join([
-    '"""${message}"""', "from alembic import op", "import sqlalchemy as sa", "",
-    "revision = ${repr(up_revision)}", "down_revision = ${repr(down_revision)}", "",
-    "def upgrade():", "    ${upgrades if upgrades else 'pass'}", "",
-    "def downgrade():", "    ${downgrades if downgrades else 'pass'}", "",
-])  # fmt: skip
+SCRIPT = "\n".join(
+    [
+        '"""${message}"""',
+        "from alembic import op",
+        "import sqlalchemy as sa",
+        "",
+        "revision = ${repr(up_revision)}",
+        "down_revision = ${repr(down_revision)}",
+        "",
+        "def upgrade():",
+        "    ${upgrades if upgrades else 'pass'}",
+        "",
+        "def downgrade():",
+        "    ${downgrades if downgrades else 'pass'}",
+        "",
+    ]
+)
 
 
 def revision(rev: str, down: str | None, up: str, down_body: str) -> str:
@@ -76,9 +87,11 @@ def test_alembic_app_deploys_and_rolls_back(app_repo: AppRepo) -> None:
     assert status["applied"] == ["a1"] and status["pending"] == []
 
     pinned = revision(
-        "b2", "a1", "op.add_column('notes', sa.Column('pinned', sa.Integer, server_default='0'))",
+        "b2",
+        "a1",
+        "op.add_column('notes', sa.Column('pinned', sa.Integer, server_default='0'))",
         "op.drop_column('notes', 'pinned')",
-    )  # fmt: skip
+    )
     app_repo.commit("pinned", {"VERSION": "2.0.0\n", "alembic/versions/b2_pinned.py": pinned})
     run = app_repo.shiplane("deploy", "dev")
     assert run.code == 0, run.stdout
@@ -88,8 +101,12 @@ def test_alembic_app_deploys_and_rolls_back(app_repo: AppRepo) -> None:
 
     run = app_repo.shiplane("rollback", "dev")
     assert run.code == 0, run.stdout
-    assert run.data["database"] == {"action": "down", "reverted": ["b2"],
-                                    "restored_backup": None, "why_restore": None}  # fmt: skip
+    assert run.data["database"] == {
+        "action": "down",
+        "reverted": ["b2"],
+        "restored_backup": None,
+        "why_restore": None,
+    }
     assert "pinned" not in columns(db, "notes")
     assert httpx.get(app_repo.url("dev", "/api/version"), timeout=5).json()["version"] == "1.0.0"
 

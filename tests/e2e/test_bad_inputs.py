@@ -60,13 +60,23 @@ def test_bad_config(tmp_path: Path, case: Path) -> None:
     subprocess.run(["git", "commit", "-qm", "x"], cwd=repo, check=True, env=env)
     before = snapshot(repo)
     try:
-        proc = subprocess.run([*SHIPLANE, "deploy", "dev", "--json"], cwd=repo, env=env,
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        proc = subprocess.run(
+            [*SHIPLANE, "deploy", "dev", "--json"],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         root = tmp_path / "home" / "notes"
         if root.exists():  # a case that got further than it should: stop what it started
-            subprocess.run([*SHIPLANE, "server", "stop", "--root", str(root)], env=env,
-                           capture_output=True, timeout=60)  # fmt: skip
+            subprocess.run(
+                [*SHIPLANE, "server", "stop", "--root", str(root)],
+                env=env,
+                capture_output=True,
+                timeout=60,
+            )
     data = json.loads(proc.stdout)
     assert proc.returncode == 64, proc.stdout + proc.stderr
     assert expect in data["error"]["message"], data["error"]
@@ -98,10 +108,11 @@ def test_bad_invocation(valid_repo: AppRepo, args: str, expect: str) -> None:
 
 TOML_VALUES = st.recursive(
     st.none().map(lambda _: "x") | st.booleans() | st.integers(-5, 70000) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
-                                                                max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=8,
-)  # fmt: skip
+)
 KEYS = st.sampled_from(["app", "environments", "database", "health", "deploy", "verify", "x"])
 
 

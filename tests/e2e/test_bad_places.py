@@ -14,8 +14,14 @@ def test_not_a_git_repository(tmp_path: Path) -> None:
     plain.mkdir()
     (plain / "shiplane.toml").write_text((EXAMPLE / "shiplane.toml").read_text())
     env = {**os.environ, "SHIPLANE_HOME": str(tmp_path / "home")}
-    proc = subprocess.run([*SHIPLANE, "deploy", "dev", "--json"], cwd=plain, env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [*SHIPLANE, "deploy", "dev", "--json"],
+        cwd=plain,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 64
     assert "is not inside a git repository" in proc.stdout
     assert "git init" in proc.stdout
@@ -36,5 +42,6 @@ def test_migration_with_a_syntax_error(app_repo: AppRepo) -> None:
     assert run.data["error"]["next_action"] == "fix 003_broken.py and commit it"
     status = app_repo.shiplane("status", "dev").data["envs"]["dev"]
     assert status["healthy"] and status["migrations"]["applied"] == [
-        "001_create_notes", "002_add_tags"
-    ]  # fmt: skip
+        "001_create_notes",
+        "002_add_tags",
+    ]

@@ -45,20 +45,34 @@ def test_migrate_backup_restore_cycle(app_repo: AppRepo) -> None:
 def test_init_writes_a_valid_config(tmp_path: Path) -> None:
     repo = tmp_path / "My App"
     repo.mkdir()
-    run = subprocess.run([sys.executable, "-m", "shiplane", "init", "--json"], cwd=repo,
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "shiplane", "init", "--json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stdout
     config = load_config(repo / "shiplane.toml").config
     assert config.app.name == "my-app" and set(config.environments) == {"dev", "prod"}
-    again = subprocess.run([sys.executable, "-m", "shiplane", "init", "--json"], cwd=repo,
-                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    again = subprocess.run(
+        [sys.executable, "-m", "shiplane", "init", "--json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert again.returncode == 64 and "--force" in again.stdout
 
 
 def test_install_unit(app_repo: AppRepo) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "shiplane", "server", "install-unit"], cwd=app_repo.path,
-        env=app_repo.env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "shiplane", "server", "install-unit"],
+        cwd=app_repo.path,
+        env=app_repo.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0
     assert "server --foreground --root" in run.stdout and str(app_repo.root) in run.stdout

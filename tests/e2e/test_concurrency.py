@@ -12,8 +12,13 @@ from tests.support.app_repo import SHIPLANE, AppRepo, free_port
 
 
 def start(app_repo: AppRepo, env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([*SHIPLANE, "deploy", env, "--json"], cwd=app_repo.path,
-                            env=app_repo.env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [*SHIPLANE, "deploy", env, "--json"],
+        cwd=app_repo.path,
+        env=app_repo.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(proc: subprocess.Popen[str]) -> tuple[int, dict]:
@@ -23,9 +28,12 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, dict]:
 
 def slow_build(app_repo: AppRepo) -> None:
     config = app_repo.path / "shiplane.toml"
-    config.write_text(config.read_text().replace(
-        'build = ["python -m compileall -q app.py migrations"]',
-        'build = ["python -m compileall -q app.py migrations", "sleep 3"]'))  # fmt: skip
+    config.write_text(
+        config.read_text().replace(
+            'build = ["python -m compileall -q app.py migrations"]',
+            'build = ["python -m compileall -q app.py migrations", "sleep 3"]',
+        )
+    )
 
 
 def test_five_deploys_at_once_exactly_one_runs(app_repo: AppRepo) -> None:
@@ -48,8 +56,9 @@ def test_two_environments_deploy_in_parallel(app_repo: AppRepo) -> None:
     slow_build(app_repo)
     staging_port = free_port()
     config = app_repo.path / "shiplane.toml"
-    config.write_text(config.read_text() + f'\n[environments.staging]\nbranch = "dev"\n'
-                      f"port = {staging_port}\n")  # fmt: skip
+    config.write_text(
+        config.read_text() + f'\n[environments.staging]\nbranch = "dev"\nport = {staging_port}\n'
+    )
     app_repo.ports["staging"] = staging_port
     procs = [start(app_repo, "dev"), start(app_repo, "staging")]
     results = [finish(p) for p in procs]

@@ -81,11 +81,14 @@ def test_irreversible_migration_rolls_back_by_restore(app_repo: AppRepo) -> None
 
 def test_lint_blocks_an_unannotated_column_drop_before_prod(app_repo: AppRepo) -> None:
     app_repo.git("checkout", "-q", "dev")
-    app_repo.commit("expand then contract", {
-        "migrations/003_legacy.sql": ADD_LEGACY,
-        "migrations/004_drop_legacy.sql": "ALTER TABLE notes DROP COLUMN legacy;\n-- down\n"
-                                          "ALTER TABLE notes ADD COLUMN legacy TEXT;\n",
-    })  # fmt: skip
+    app_repo.commit(
+        "expand then contract",
+        {
+            "migrations/003_legacy.sql": ADD_LEGACY,
+            "migrations/004_drop_legacy.sql": "ALTER TABLE notes DROP COLUMN legacy;\n-- down\n"
+            "ALTER TABLE notes ADD COLUMN legacy TEXT;\n",
+        },
+    )
     lint_run = app_repo.shiplane("migrate", "dev", "--lint")
     assert lint_run.code == 0
     rules = {(f["migration"], f["rule"]) for f in lint_run.data["lint"]}

@@ -24,8 +24,23 @@ def test_happy_path_dev_then_prod(app_repo: AppRepo) -> None:
     assert run.code == 0, run.stdout
     assert run.data["ok"] is True and run.data["command"] == "deploy"
     names = [s["name"] for s in run.data["steps"]]
-    assert names == ["lock", "resolve", "export", "build", "guard", "backup", "migrate", "start",
-                     "health", "verify", "switch", "smoke", "drain", "record", "prune"]  # fmt: skip
+    assert names == [
+        "lock",
+        "resolve",
+        "export",
+        "build",
+        "guard",
+        "backup",
+        "migrate",
+        "start",
+        "health",
+        "verify",
+        "switch",
+        "smoke",
+        "drain",
+        "record",
+        "prune",
+    ]
     assert all(isinstance(s["duration_ms"], int) for s in run.data["steps"])
     # The feature branch was merged into dev (a fast-forward here) and that commit serves.
     assert app_repo.git("rev-parse", "dev") == sha
@@ -192,8 +207,13 @@ def test_lock_held_refuses_second_deploy(app_repo: AppRepo) -> None:
             'build = ["python -m compileall -q app.py migrations", "sleep 3"]',
         )
     )
-    first = subprocess.Popen([*SHIPLANE, "deploy", "dev", "--json"], cwd=app_repo.path,
-                             env=slow, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    first = subprocess.Popen(
+        [*SHIPLANE, "deploy", "dev", "--json"],
+        cwd=app_repo.path,
+        env=slow,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         import time
 

@@ -36,8 +36,9 @@ def write(directory: Path, files: dict[str, str]) -> list:
 
 
 def checksum(database: PostgresDatabase) -> tuple[int, str]:
-    rows = database.rows("SELECT count(*), md5(string_agg(id || ':' || name, ',' ORDER BY id))"
-                         " FROM items")  # fmt: skip
+    rows = database.rows(
+        "SELECT count(*), md5(string_agg(id || ':' || name, ',' ORDER BY id)) FROM items"
+    )
     return rows[0][0], rows[0][1]
 
 
@@ -130,7 +131,8 @@ def test_rehearsal_on_a_copy(postgres: PgServer, tmp_path: Path) -> None:
     assert "price" not in database.columns("items")  # the real database was not touched
     scratch = database.rows("SELECT datname FROM pg_database WHERE datname LIKE '%rehearse%'")
     assert scratch == []  # the copy is gone
-    good = broken.replace("DROP INDEX items_price;", "DROP INDEX items_price;\n"
-                          "ALTER TABLE items DROP COLUMN price;")  # fmt: skip
+    good = broken.replace(
+        "DROP INDEX items_price;", "DROP INDEX items_price;\nALTER TABLE items DROP COLUMN price;"
+    )
     migrations = write(tmp_path / "m", {"002_price.sql": good})
     assert "up -> down -> up ok" in rehearse(database, migrations)["summary"]

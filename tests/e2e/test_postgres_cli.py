@@ -14,9 +14,11 @@ def test_migrate_backup_restore_with_a_secret_url(app_repo: AppRepo, postgres: P
     (app_repo.path / ".env.dev").write_text(f"DB_PASSWORD={postgres.password}\n")
     config = app_repo.path / "shiplane.toml"
     url = f"postgresql://postgres:${{DB_PASSWORD}}@127.0.0.1:{postgres.port}/{name}"
-    config.write_text(config.read_text().replace(
-        "auto_merge = true", f'auto_merge = true\nenv_file = ".env.dev"\ndatabase.url = "{url}"'
-    ))  # fmt: skip
+    config.write_text(
+        config.read_text().replace(
+            "auto_merge = true", f'auto_merge = true\nenv_file = ".env.dev"\ndatabase.url = "{url}"'
+        )
+    )
     migrations = app_repo.path / "migrations"
     (migrations / "001_create_notes.py").write_text(
         "def up(db):\n"
@@ -49,6 +51,9 @@ def test_migrate_backup_restore_with_a_secret_url(app_repo: AppRepo, postgres: P
 
     for run in (status, up, backup, down, restore):
         assert postgres.password not in run.stdout + run.stderr
-    leaked = [p for p in app_repo.root.rglob("*")
-              if p.is_file() and postgres.password.encode() in p.read_bytes()]  # fmt: skip
+    leaked = [
+        p
+        for p in app_repo.root.rglob("*")
+        if p.is_file() and postgres.password.encode() in p.read_bytes()
+    ]
     assert leaked == []

@@ -21,14 +21,20 @@ def at_terminal(app_repo: AppRepo, *args: str, actor: str | None = None) -> Run:
         env["SHIPLANE_ACTOR"] = actor
     try:
         proc = subprocess.run(
-            [*SHIPLANE, *args, "--json"], cwd=app_repo.path, env=env, stdin=follower,
-            capture_output=True, text=True, timeout=180,
-        )  # fmt: skip
+            [*SHIPLANE, *args, "--json"],
+            cwd=app_repo.path,
+            env=env,
+            stdin=follower,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
     finally:
         os.close(follower)
         os.close(leader)
-    return Run(proc.returncode, json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout,
-               proc.stderr)  # fmt: skip
+    return Run(
+        proc.returncode, json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout, proc.stderr
+    )
 
 
 def deploy_feature(app_repo: AppRepo, version: str) -> str:
@@ -107,8 +113,11 @@ def test_diverged_main_is_refused(app_repo: AppRepo) -> None:
 
 def test_approval_flow(app_repo: AppRepo) -> None:
     config = app_repo.path / "shiplane.toml"
-    config.write_text(config.read_text().replace(
-        'promote_from = "dev"', 'promote_from = "dev"\nrequires_approval = true'))  # fmt: skip
+    config.write_text(
+        config.read_text().replace(
+            'promote_from = "dev"', 'promote_from = "dev"\nrequires_approval = true'
+        )
+    )
     deploy_feature(app_repo, "1.1.0")
     assert app_repo.shiplane("verify", "dev").code == 0
 

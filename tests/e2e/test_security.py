@@ -43,9 +43,12 @@ def test_secrets_stay_secret_through_a_full_run(app_repo: AppRepo) -> None:
         p for p in everything for s in (dev_secret, prod_secret) if s.encode() in p.read_bytes()
     ]
     assert leaked == []
-    private = [app_repo.root / "state.db", app_repo.root / "server.token",
-               *(app_repo.root / "prod" / "backups").rglob("*"),
-               *(app_repo.root / "prod" / "logs").glob("*.log")]  # fmt: skip
+    private = [
+        app_repo.root / "state.db",
+        app_repo.root / "server.token",
+        *(app_repo.root / "prod" / "backups").rglob("*"),
+        *(app_repo.root / "prod" / "logs").glob("*.log"),
+    ]
     for path in private:
         if path.is_file():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
@@ -79,10 +82,14 @@ def other_host() -> Iterator[tuple[str, str]]:
 
 def from_other_host(ns: str, url: str, token: str | None = None) -> int:
     headers = {"x-shiplane-token": token} if token else {}
-    code = (f"import httpx; print(httpx.get({url!r}, headers={headers!r}, timeout=10)"
-            ".status_code)")  # fmt: skip
-    proc = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code],
-                          capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    code = f"import httpx; print(httpx.get({url!r}, headers={headers!r}, timeout=10).status_code)"
+    proc = subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return int(proc.stdout.strip())
 
 

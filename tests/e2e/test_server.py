@@ -33,11 +33,17 @@ def test_secrets_never_leave_the_env_file(app_repo: AppRepo) -> None:
         config.read_text().replace("auto_merge = true", 'auto_merge = true\nenv_file = ".env.dev"')
     )
     app_repo.git("checkout", "-q", "dev")
-    app_repo.commit("print the env", {
-        "app.py": (app_repo.path / "app.py").read_text().replace(
-            "app = Flask(__name__)", "import sys\nprint(dict(os.environ), file=sys.stderr)\n"
-            "app = Flask(__name__)"),
-    })  # fmt: skip
+    app_repo.commit(
+        "print the env",
+        {
+            "app.py": (app_repo.path / "app.py")
+            .read_text()
+            .replace(
+                "app = Flask(__name__)",
+                "import sys\nprint(dict(os.environ), file=sys.stderr)\napp = Flask(__name__)",
+            ),
+        },
+    )
     (app_repo.path / ".env.dev").write_text(f"API_TOKEN={SECRET}\n")
     run = app_repo.shiplane("deploy", "dev")
     assert run.code == 0, run.stdout

@@ -55,10 +55,12 @@ def test_failures_for_real_reasons(app_repo: AppRepo) -> None:
     config = app_repo.path / "shiplane.toml"
     config.write_text(
         config.read_text()
-        .replace('tables = { notes = ["id", "title", "body", "tags"] }',
-                 'tables = { notes = ["id", "title", "body", "tags", "pinned"] }')
+        .replace(
+            'tables = { notes = ["id", "title", "body", "tags"] }',
+            'tables = { notes = ["id", "title", "body", "tags", "pinned"] }',
+        )
         .replace("p95_ms = 2000", "p95_ms = 0.001")
-    )  # fmt: skip
+    )
     run = app_repo.shiplane("verify", "dev")
     assert run.code == 1
     assert run.data["error"]["step"] == "verify"
@@ -78,18 +80,26 @@ def test_broken_candidate_is_caught_before_any_traffic(app_repo: AppRepo) -> Non
     app_repo.git("checkout", "-q", "dev")
     source = (app_repo.path / "app.py").read_text()
     broken = (
-        source.replace('return jsonify(version=VERSION, sha=os.environ.get("SHIPLANE_SHA"))',
-                       'raise RuntimeError("boom")')  # a route that 500s
-        .replace('return jsonify(notes=[note_dict(r) for r in rows], version=VERSION)',
-                 'return jsonify(items=[note_dict(r) for r in rows])')  # a shape change
+        source.replace(
+            'return jsonify(version=VERSION, sha=os.environ.get("SHIPLANE_SHA"))',
+            'raise RuntimeError("boom")',
+        )  # a route that 500s
+        .replace(
+            "return jsonify(notes=[note_dict(r) for r in rows], version=VERSION)",
+            "return jsonify(items=[note_dict(r) for r in rows])",
+        )  # a shape change
         .replace('return jsonify(error="title is required"), 400', 'title = "untitled"')  # e2e
-    )  # fmt: skip
+    )
     template = (app_repo.path / "templates" / "index.html").read_text()
-    app_repo.commit("broken", {
-        "app.py": broken,
-        "templates/index.html": template.replace("</body>", "<pre>Traceback (most recent call last)"
-                                                            "</pre></body>"),
-    })  # fmt: skip
+    app_repo.commit(
+        "broken",
+        {
+            "app.py": broken,
+            "templates/index.html": template.replace(
+                "</body>", "<pre>Traceback (most recent call last)</pre></body>"
+            ),
+        },
+    )
     run = app_repo.shiplane("deploy", "dev")
     assert run.code == 1, run.stdout
     assert run.data["error"]["step"] == "verify"

@@ -12,8 +12,23 @@ import pytest
 from tests.support.app_repo import AppRepo
 from tests.support.faults import client_loop, db_state, without_checks
 
-STEPS = ["lock", "resolve", "export", "build", "guard", "backup", "migrate", "start", "health",
-         "verify", "switch", "smoke", "drain", "record", "prune"]  # fmt: skip
+STEPS = [
+    "lock",
+    "resolve",
+    "export",
+    "build",
+    "guard",
+    "backup",
+    "migrate",
+    "start",
+    "health",
+    "verify",
+    "switch",
+    "smoke",
+    "drain",
+    "record",
+    "prune",
+]
 ROLLED_FORWARD = {"record", "prune"}  # killed after the pivot (drain): the deploy completes
 
 
@@ -27,11 +42,14 @@ def test_kill_at_step(app_repo: AppRepo, step: str, request: pytest.FixtureReque
         httpx.post(app_repo.url("dev", "/api/notes"), json={"title": title}, timeout=5)
     db = app_repo.root / "dev" / "shared" / "notes.db"
     app_repo.git("checkout", "-q", "dev")
-    new_sha = app_repo.commit("v2 with a migration", {
-        "VERSION": "2.0.0\n",
-        "migrations/003_pinned.sql": "ALTER TABLE notes ADD COLUMN pinned INTEGER DEFAULT 0;\n"
-                                     "-- down\nALTER TABLE notes DROP COLUMN pinned;\n",
-    })  # fmt: skip
+    new_sha = app_repo.commit(
+        "v2 with a migration",
+        {
+            "VERSION": "2.0.0\n",
+            "migrations/003_pinned.sql": "ALTER TABLE notes ADD COLUMN pinned INTEGER DEFAULT 0;\n"
+            "-- down\nALTER TABLE notes DROP COLUMN pinned;\n",
+        },
+    )
     with client_loop(app_repo.url("dev", "/api/version")) as loop:
         before = db_state(db)
         run = app_repo.shiplane("deploy", "dev", extra_env={"SHIPLANE_FAULT": f"{step}:kill"})

@@ -31,11 +31,19 @@ def test_server_killed_mid_deploy_and_restarted(
     app_repo.git("checkout", "-q", "dev")
     new_sha = app_repo.commit("v2", MIGRATION)
     config = app_repo.path / "shiplane.toml"
-    config.write_text(config.read_text().replace(
-        'build = ["python -m compileall -q app.py migrations"]',
-        'build = ["python -m compileall -q app.py migrations", "sleep 2"]'))  # fmt: skip
-    deploy = subprocess.Popen([*SHIPLANE, "deploy", "dev", "--json"], cwd=app_repo.path,
-                              env=app_repo.env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    config.write_text(
+        config.read_text().replace(
+            'build = ["python -m compileall -q app.py migrations"]',
+            'build = ["python -m compileall -q app.py migrations", "sleep 2"]',
+        )
+    )
+    deploy = subprocess.Popen(
+        [*SHIPLANE, "deploy", "dev", "--json"],
+        cwd=app_repo.path,
+        env=app_repo.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.0)  # inside the build
     os.kill(int((app_repo.root / "server.pid").read_text()), signal.SIGKILL)
     out, _ = deploy.communicate(timeout=180)
@@ -53,8 +61,9 @@ def test_disk_full_during_backup(app_repo: AppRepo, request: pytest.FixtureReque
     without_checks(app_repo.path / "shiplane.toml")
     assert app_repo.shiplane("deploy", "dev").code == 0
     for index in range(300):  # enough rows that the backup cannot fit in 16 KiB
-        httpx.post(app_repo.url("dev", "/api/notes"), json={"title": f"note {index}" * 5},
-                   timeout=5)  # fmt: skip
+        httpx.post(
+            app_repo.url("dev", "/api/notes"), json={"title": f"note {index}" * 5}, timeout=5
+        )
     db = app_repo.root / "dev" / "shared" / "notes.db"
     backups = app_repo.root / "dev" / "backups"
     for old in backups.iterdir():

@@ -19,9 +19,11 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "notes"
 SHIPLANE = [sys.executable, "-m", "shiplane"]
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
-}  # fmt: skip
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
 
 
 def free_port() -> int:
@@ -47,9 +49,14 @@ class AppRepo:
 
     def git(self, *args: str) -> str:
         proc = subprocess.run(
-            ["git", *args], cwd=self.path, env=self.env, capture_output=True, text=True,
-            timeout=60, check=True,
-        )  # fmt: skip
+            ["git", *args],
+            cwd=self.path,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         return proc.stdout.strip()
 
     def commit(self, message: str, files: dict[str, str] | None = None) -> str:
@@ -61,12 +68,17 @@ class AppRepo:
         self.git("commit", "-qm", message)
         return self.git("rev-parse", "HEAD")
 
-    def shiplane(self, *args: str, extra_env: dict[str, str] | None = None,
-                 timeout: float = 180) -> Run:  # fmt: skip
+    def shiplane(
+        self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 180
+    ) -> Run:
         proc = subprocess.run(
-            [*SHIPLANE, *args], cwd=self.path, env={**self.env, **(extra_env or {})},
-            capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
+            [*SHIPLANE, *args],
+            cwd=self.path,
+            env={**self.env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         try:
             data = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
         except ValueError:
@@ -81,8 +93,12 @@ class AppRepo:
         return self.home / "notes"
 
     def stop_server(self) -> None:
-        subprocess.run([*SHIPLANE, "server", "stop", "--root", str(self.root)], env=self.env,
-                       capture_output=True, timeout=60)  # fmt: skip
+        subprocess.run(
+            [*SHIPLANE, "server", "stop", "--root", str(self.root)],
+            env=self.env,
+            capture_output=True,
+            timeout=60,
+        )
         pid_file = self.root / "server.pid"
         if pid_file.exists():
             with contextlib.suppress(ProcessLookupError, ValueError):

@@ -45,8 +45,10 @@ def test_inline_and_file_checks_load_in_order(tmp_path: Path) -> None:
     )
     checks = load_checks(load_config(path))
     assert [(c.name, c.kind) for c in checks] == [
-        ("home", "http"), ("rows", "sql"), ("version", "version")
-    ]  # fmt: skip
+        ("home", "http"),
+        ("rows", "sql"),
+        ("version", "version"),
+    ]
     before = checks_hash(checks)
     (tmp_path / "checks.toml").write_text(
         '[[check]]\nname = "rows"\nkind = "sql"\nquery = "SELECT 2"\nexpect = 2\n'
@@ -58,14 +60,21 @@ def test_inline_and_file_checks_load_in_order(tmp_path: Path) -> None:
     ("extra", "checks_file", "expected"),
     [
         ('[[verify.check]]\nname = "x"\nkind = "smtp"\n', None, "verify.check.0"),
-        ('[[verify.check]]\nname = "x"\nkind = "http"\npath = "/"\nstatsu = 200\n', None,
-         "unknown key 'verify.check.0.http.statsu'"),
-        ('[[verify.check]]\nname = "x"\nkind = "version"\n'
-         '[[verify.check]]\nname = "x"\nkind = "version"\n', None, "used twice: x"),
+        (
+            '[[verify.check]]\nname = "x"\nkind = "http"\npath = "/"\nstatsu = 200\n',
+            None,
+            "unknown key 'verify.check.0.http.statsu'",
+        ),
+        (
+            '[[verify.check]]\nname = "x"\nkind = "version"\n'
+            '[[verify.check]]\nname = "x"\nkind = "version"\n',
+            None,
+            "used twice: x",
+        ),
         ('[verify]\nchecks_file = "missing.toml"\n', None, "cannot read it"),
         ('[verify]\nchecks_file = "checks.toml"\n', "[[check]]\nname = 3\n", "checks.toml"),
     ],
-)  # fmt: skip
+)
 def test_bad_checks_are_config_errors(
     tmp_path: Path, extra: str, checks_file: str | None, expected: str
 ) -> None:
@@ -98,6 +107,7 @@ def test_subset_and_shape() -> None:
     assert not is_subset({"a": {"b": 2}}, {"a": {"b": 1}})
     assert is_subset([{"id": 1}], [{"id": 1, "x": 0}, {"id": 2}])
     assert shape({"notes": [{"id": 1, "t": "x"}, {"id": 2}], "v": "1"}) == {
-        "notes": [{"id": "int", "t": "str"}], "v": "str"
-    }  # fmt: skip
+        "notes": [{"id": "int", "t": "str"}],
+        "v": "str",
+    }
     assert shape({"n": []}) != shape({"n": [1]})

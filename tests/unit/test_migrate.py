@@ -18,10 +18,14 @@ def write(directory: Path, files: dict[str, str]) -> Path:
     return directory
 
 
-PY_001 = "def up(db):\n    db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)')\n\n" \
-         "def down(db):\n    db.execute('DROP TABLE t')\n"  # fmt: skip
-SQL_002 = "-- up\nALTER TABLE t ADD COLUMN w TEXT;\nINSERT INTO t (v, w) VALUES ('a;b', 'x');\n" \
-          "-- down\nDELETE FROM t;\nALTER TABLE t DROP COLUMN w;\n"  # fmt: skip
+PY_001 = (
+    "def up(db):\n    db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)')\n\n"
+    "def down(db):\n    db.execute('DROP TABLE t')\n"
+)
+SQL_002 = (
+    "-- up\nALTER TABLE t ADD COLUMN w TEXT;\nINSERT INTO t (v, w) VALUES ('a;b', 'x');\n"
+    "-- down\nDELETE FROM t;\nALTER TABLE t DROP COLUMN w;\n"
+)
 
 
 def test_up_down_and_status(tmp_path: Path) -> None:

@@ -59,8 +59,14 @@ class FakeFrontDoor:
 
     def restore(self) -> str | None:
         """The old instance is gone: start the recorded release again and serve it."""
-        spec = InstanceSpec(env="dev", release="1-aaaaaaa", release_dir="/x", sha="a" * 40,
-                            run="x", log_path="/dev/null")  # fmt: skip
+        spec = InstanceSpec(
+            env="dev",
+            release="1-aaaaaaa",
+            release_dir="/x",
+            sha="a" * 40,
+            run="x",
+            log_path="/dev/null",
+        )
         self.routed = self.target.start(spec).id
         return self.routed
 
@@ -159,9 +165,15 @@ def world(tmp_path: Path) -> tuple[Context, FakeTarget]:
     target = FakeTarget()
     # What serves before the deployment: instance i-old on release 1.
     old = target.start(
-        InstanceSpec(env="dev", release="1-aaaaaaa", release_dir="/x", sha="a" * 40, run="x",
-                     log_path="/dev/null")
-    )  # fmt: skip
+        InstanceSpec(
+            env="dev",
+            release="1-aaaaaaa",
+            release_dir="/x",
+            sha="a" * 40,
+            run="x",
+            log_path="/dev/null",
+        )
+    )
     target.traffic("dev", 18001).switch(old.id, {"sha": "a" * 40})
     db.create_deployment(id="d1", env="dev", kind="deploy", pid=0, log_path="")
     ctx = Context(
@@ -197,9 +209,12 @@ def test_failure_before_the_pivot_undoes_done_steps_newest_first(
     assert lock.holder(ctx.db, "dev") is None
     statuses = {s["name"]: s["status"] for s in ctx.db.steps("d1")}
     assert statuses == {
-        "lock": "undone", "export": "undone", "start": "undone", "switch": "undone",
+        "lock": "undone",
+        "export": "undone",
+        "start": "undone",
+        "switch": "undone",
         "verify": "undone",
-    }  # fmt: skip
+    }
 
 
 def test_failure_after_the_pivot_rolls_forward(world: tuple[Context, FakeTarget]) -> None:
@@ -263,5 +278,11 @@ def test_every_plan_has_one_pivot_and_unique_step_names() -> None:
         assert [cls.name for cls in steps if cls.pivot] == ["drain"], kind
     # A target that moves traffic itself gets a plan without the front-door steps.
     assert [s.name for s in plan("rollback", frozenset())] == [
-        "lock", "target", "backup", "migrate", "start", "health", "record",
-    ]  # fmt: skip
+        "lock",
+        "target",
+        "backup",
+        "migrate",
+        "start",
+        "health",
+        "record",
+    ]

@@ -18,7 +18,7 @@ from shiplane.migrate.alembic import AlembicMigrator
 from shiplane.migrate.rehearse import rehearse
 from shiplane.pipeline.context import Facts
 from shiplane.pipeline.steps_database import MigrateDownStep
-from tests.sqlite_util import columns, database, tables
+from tests.support.sqlite_util import columns, database, tables
 
 CONFIG = """
 [app]
