@@ -1,4 +1,6 @@
-"""Where things live under a deploy root (see DESIGN.md, "Where things live on a host")."""
+"""Where things live under an app's deploy root: ``$SHIPLANE_HOME/<app>/`` (default
+``~/.local/share/shiplane/<app>``) holds state.db, the server's socket, token and log, and per
+environment ``releases/``, ``shared/``, ``current``, ``backups/`` and ``logs/``."""
 
 from __future__ import annotations
 

@@ -44,9 +44,6 @@ class EnvSettings:
         secret_values += [v for k, v in self.variables.items() if looks_secret(k)]
         return Redactor(secret_values)
 
-    def process_env(self) -> dict[str, str]:
-        return {**self.variables, **self.secrets}
-
 
 def find_config(start: Path | None = None) -> Path:
     here = (start or Path.cwd()).resolve()

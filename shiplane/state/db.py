@@ -50,8 +50,6 @@ CREATE TABLE IF NOT EXISTS releases (
     path TEXT NOT NULL,
     created_at TEXT NOT NULL,
     deployment_id TEXT,
-    migrations TEXT NOT NULL DEFAULT '[]',
-    backup_id TEXT,
     PRIMARY KEY (env, name)
 );
 CREATE TABLE IF NOT EXISTS env_state (
@@ -224,30 +222,20 @@ class StateDB:
         return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
 
     # releases and what serves ------------------------------------------------------------
-    def add_release(self, env: str, name: str, sha: str, path: str, **extra: Any) -> None:
-        migrations = json.dumps(extra.pop("migrations", []))
+    def add_release(
+        self, env: str, name: str, sha: str, path: str, deployment_id: str | None = None
+    ) -> None:
         self.conn.execute(
-            "INSERT OR REPLACE INTO releases (env, name, sha, path, created_at, deployment_id,"
-            " migrations) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (env, name, sha, path, now(), extra.get("deployment_id"), migrations),
+            "INSERT OR REPLACE INTO releases (env, name, sha, path, created_at, deployment_id)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (env, name, sha, path, now(), deployment_id),
         )
-
-    def set_release_backup(self, env: str, name: str, backup_id: str | None) -> None:
-        self.conn.execute(
-            "UPDATE releases SET backup_id = ? WHERE env = ? AND name = ?", (backup_id, env, name)
-        )
-
-    def release(self, env: str, name: str) -> dict[str, Any] | None:
-        row = self.conn.execute(
-            "SELECT * FROM releases WHERE env = ? AND name = ?", (env, name)
-        ).fetchone()
-        return {**dict(row), "migrations": json.loads(row["migrations"])} if row else None
 
     def releases(self, env: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT * FROM releases WHERE env = ? ORDER BY created_at DESC, name DESC", (env,)
         )
-        return [{**dict(r), "migrations": json.loads(r["migrations"])} for r in rows]
+        return [dict(r) for r in rows]
 
     def delete_release(self, env: str, name: str) -> None:
         self.conn.execute("DELETE FROM releases WHERE env = ? AND name = ?", (env, name))

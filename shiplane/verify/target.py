@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,12 +62,6 @@ class CheckFailed(Exception):
 
 class Skipped(Exception):
     pass
-
-
-def timed(run: Callable[[], str]) -> tuple[str, int]:
-    started = time.monotonic()
-    message = run()
-    return message, int((time.monotonic() - started) * 1000)
 
 
 def excerpt(text: str, limit: int = 300) -> str:
