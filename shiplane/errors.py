@@ -12,6 +12,8 @@
     ├── MigrationError            3   a migration failed, was edited after apply, or cannot run
     ├── BackupError               3   a backup could not be written, read or restored
     ├── ServerError               3   the shiplane server could not be reached or refused
+    ├── ServerUnavailable         7   no shiplane server answers (and none could be started)
+    ├── OperationInterrupted      7   the server died, or the operation crashed inside it
     └── RollbackFailedError       5   CRITICAL: undo or rollback failed, a person must look
 
 Third-party exceptions are translated where they cross into shiplane
@@ -84,6 +86,17 @@ class RollbackFailedError(ShiplaneError):
     exit_code = 5
 
 
+class ServerUnavailable(ShiplaneError):
+    exit_code = 7
+
+
+class OperationInterrupted(ShiplaneError):
+    """The operation stopped without a result: its server died or it crashed inside it. What it
+    left is resolved by recovery, which every later command runs."""
+
+    exit_code = 7
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "checks or tests failed, nothing switched",
@@ -92,5 +105,7 @@ EXIT_CODES: dict[int, str] = {
     4: "smoke check failed after the switch, rolled back",
     5: "rollback or undo failed: CRITICAL, a person must look",
     6: "refused (promotion gate, policy, lock held)",
+    7: "infrastructure unavailable: the server died or stopped answering mid-operation; "
+    "the next command recovers what it left",
     64: "usage or configuration error, nothing changed",
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer.exceptions import TyperException
@@ -16,6 +16,7 @@ from typer.exceptions import TyperException
 from shiplane import api
 from shiplane.caller import local_caller
 from shiplane.cli import render
+from shiplane.cli.remote import follow_log, run_in_server
 from shiplane.cli.server_cmd import server_app
 from shiplane.errors import EXIT_CODES, ShiplaneError
 from shiplane.results import Result
@@ -41,6 +42,21 @@ def _finish(result: Result, as_json: bool) -> None:
     raise typer.Exit(result.exit_code)
 
 
+def _in_server(
+    name: str, as_json: bool, config: Path | None, progress: bool = False, **args: Any
+) -> None:
+    """Run operation ``name`` in this host's server; print its result and exit with its code."""
+    payload = run_in_server(
+        name,
+        local_caller(),
+        config_path=config,
+        progress=render.progress if progress else None,
+        **args,
+    )
+    render.emit(payload, render.wants_json(as_json))
+    raise typer.Exit(int(payload.get("exit_code", 3)))
+
+
 @app.command()
 def deploy(
     env: EnvArg,
@@ -57,17 +73,15 @@ def deploy(
     config: ConfigOpt = None,
 ) -> None:
     """Ship a commit to ENV: build, back up, migrate, start green, verify, switch, smoke, drain."""
-    _finish(
-        api.deploy(
-            local_caller(),
-            env,
-            ref=ref,
-            force=force,
-            accept_drift=accept_drift,
-            config_path=config,
-            progress=render.progress,
-        ),
+    _in_server(
+        "deploy",
         json_,
+        config,
+        progress=True,
+        env=env,
+        ref=ref,
+        force=force,
+        accept_drift=accept_drift,
     )
 
 
@@ -79,7 +93,7 @@ def verify(
     config: ConfigOpt = None,
 ) -> None:
     """Run every check against what ENV serves; record the verdict for its sha."""
-    _finish(api.verify(local_caller(), env, only=only, config_path=config), json_)
+    _in_server("verify", json_, config, env=env, only=only)
 
 
 @app.command()
@@ -89,7 +103,7 @@ def report(
     config: ConfigOpt = None,
 ) -> None:
     """Show a stored verification report again."""
-    _finish(api.report(local_caller(), verification_id, config_path=config), json_)
+    _in_server("report", json_, config, verification_id=verification_id)
 
 
 @app.command()
@@ -102,12 +116,7 @@ def promote(
     config: ConfigOpt = None,
 ) -> None:
     """Deploy to ENV exactly the commit verified in its promote_from env."""
-    _finish(
-        api.promote(
-            local_caller(), env, approve=approve, config_path=config, progress=render.progress
-        ),
-        json_,
-    )
+    _in_server("promote", json_, config, progress=True, env=env, approve=approve)
 
 
 @app.command()
@@ -117,10 +126,7 @@ def approve(
     config: ConfigOpt = None,
 ) -> None:
     """A person at a terminal lets a pending promotion proceed."""
-    _finish(
-        api.approve(local_caller(), promotion_id, config_path=config, progress=render.progress),
-        json_,
-    )
+    _in_server("approve", json_, config, progress=True, promotion_id=promotion_id)
 
 
 @app.command()
@@ -130,7 +136,7 @@ def reject(
     config: ConfigOpt = None,
 ) -> None:
     """End a pending promotion."""
-    _finish(api.reject(local_caller(), promotion_id, config_path=config), json_)
+    _in_server("reject", json_, config, promotion_id=promotion_id)
 
 
 @app.command()
@@ -144,17 +150,7 @@ def rollback(
     config: ConfigOpt = None,
 ) -> None:
     """Go back to the previous (or named) release, reverting newer migrations."""
-    _finish(
-        api.rollback(
-            local_caller(),
-            env,
-            to=to,
-            restore_db=restore_db,
-            config_path=config,
-            progress=render.progress,
-        ),
-        json_,
-    )
+    _in_server("rollback", json_, config, progress=True, env=env, to=to, restore_db=restore_db)
 
 
 @app.command()
@@ -164,7 +160,7 @@ def status(
     config: ConfigOpt = None,
 ) -> None:
     """What runs where: release, sha served by the front door, health, migrations, lock."""
-    _finish(api.status(local_caller(), env, config_path=config), json_)
+    _in_server("status", json_, config, env=env)
 
 
 @app.command()
@@ -175,17 +171,34 @@ def history(
     config: ConfigOpt = None,
 ) -> None:
     """Past deployments and rollbacks, newest first."""
-    _finish(api.history(local_caller(), env, limit=limit, config_path=config), json_)
+    _in_server("history", json_, config, env=env, limit=limit)
 
 
 @app.command()
 def logs(
-    deployment_id: Annotated[str, typer.Argument(help="A deployment id from `history`.")],
+    deployment_id: Annotated[
+        str | None, typer.Argument(help="A deployment id from `history`.")
+    ] = None,
+    deployment: Annotated[
+        str | None, typer.Option("--deployment", "-d", help="The deployment id (same as ID).")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Stream the log until the deployment ends.")
+    ] = False,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """The full log of one deployment."""
-    _finish(api.logs(local_caller(), deployment_id, config_path=config), json_)
+    """The full log of one deployment; --follow streams it (to stderr) while it runs."""
+    wanted = deployment or deployment_id
+    if wanted is None:
+        usage = ShiplaneError(
+            "which deployment? pass its id", step="usage", next_action="shiplane history"
+        )
+        _finish(Result(command="logs").fail(usage), json_)
+    assert wanted is not None
+    if follow:
+        follow_log(wanted, local_caller(), config)
+    _in_server("logs", json_, config, deployment_id=wanted)
 
 
 @app.command()
@@ -204,22 +217,19 @@ def migrate(
     """Migration status, apply/revert (backup first), --lint or --rehearse pending ones."""
     if rehearse or lint:
         action = "rehearse" if rehearse else "lint"
-    _finish(
-        api.migrate(local_caller(), env, action, to=to, dry_run=dry_run, config_path=config),
-        json_,
-    )
+    _in_server("migrate", json_, config, env=env, action=action, to=to, dry_run=dry_run)
 
 
 @app.command()
 def backup(env: EnvArg, json_: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Back up ENV's database now (online, gzip, manifest with sha256)."""
-    _finish(api.backup(local_caller(), env, config_path=config), json_)
+    _in_server("backup", json_, config, env=env)
 
 
 @app.command()
 def backups(env: EnvArg, json_: JsonOpt = False, config: ConfigOpt = None) -> None:
     """List ENV's backups, newest first."""
-    _finish(api.backups(local_caller(), env, config_path=config), json_)
+    _in_server("backups", json_, config, env=env)
 
 
 @app.command()
@@ -240,14 +250,14 @@ def restore(
             )
             _finish(Result(command="restore", env=env).fail(usage), json_)
         typer.confirm(f"Overwrite {env}'s database with backup {backup_id}?", abort=True)
-    _finish(api.restore(local_caller(), env, backup_id, config_path=config), json_)
+    _in_server("restore", json_, config, env=env, backup_id=backup_id)
 
 
 @app.command()
 def recover(json_: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Resolve deployments a killed shiplane left behind (also runs before every command)."""
 
-    _finish(api.recover(local_caller(), config_path=config), json_)
+    _in_server("recover", json_, config)
 
 
 @app.command()

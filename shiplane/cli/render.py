@@ -26,8 +26,8 @@ def progress(step: str, status: str) -> None:
         stderr.print(f"  {ICONS.get(status, status)} {step}")
 
 
-def emit(result: Result, as_json: bool) -> None:
-    payload = result.to_dict()
+def emit(result: Result | dict[str, Any], as_json: bool) -> None:
+    payload = result.to_dict() if isinstance(result, Result) else result
     if as_json:
         sys.stdout.write(json.dumps(payload, default=str) + "\n")
         sys.stdout.flush()

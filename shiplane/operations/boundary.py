@@ -21,6 +21,7 @@ from shiplane.operations.recover import recover_stale
 from shiplane.operations.session import Session
 from shiplane.pipeline.context import Progress
 from shiplane.results import Result
+from shiplane.state import running
 from shiplane.state.db import StateDB
 from shiplane.targets.registry import open_target
 from shiplane.verify.runner import load_checks
@@ -63,13 +64,26 @@ def run_operation(
         loaded = load_validated(config_path, env)
         if check is not None:
             check(loaded)
-        with open_root(loaded) as (layout, db):
+        with open_root(loaded) as (layout, db), running.operation_scope():
             session = Session(caller, loaded, layout, db, open_target(layout), progress)
             if recover:
                 session.recovered = recover_stale(session)
             return body(session)
 
     return guarded(command, env, call)
+
+
+def validate_only(
+    command: str,
+    config_path: Path | None,
+    env: str | None,
+    check: Callable[[LoadedConfig], None] | None,
+) -> Result:
+    """The checks ``run_operation`` makes before it opens the root, and nothing else."""
+    loaded = load_validated(config_path, env)
+    if check is not None:
+        check(loaded)
+    return Result(command=command, env=env)
 
 
 def guarded(command: str, env: str | None, call: Callable[[], Result]) -> Result:

@@ -15,7 +15,7 @@ from shiplane.pipeline.plans import plan
 from shiplane.pipeline.saga import SagaFailed, run_steps
 from shiplane.procenv import child_environment
 from shiplane.results import Result
-from shiplane.state import lock
+from shiplane.state import lock, running
 from shiplane.state.db import now
 
 
@@ -24,6 +24,7 @@ def make_context(session: Session, env: str, kind: str, options: dict[str, Any])
     layout, db = session.layout, session.db
     layout.ensure(env)
     deployment_id = new_id(env)
+    running.claim(deployment_id)
     redact = settings.redactor()
     log = DeployLog(layout.deploy_log(env, deployment_id), redact)
     db.create_deployment(

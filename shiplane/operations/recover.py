@@ -14,13 +14,13 @@ from shiplane.pipeline.context import Context, DeployLog
 from shiplane.pipeline.plans import step_classes
 from shiplane.pipeline.saga import resume
 from shiplane.results import Result
-from shiplane.state import lock
+from shiplane.state import lock, running
 from shiplane.state.db import now
-from shiplane.state.procs import process_alive
 
 
 def _abandoned(deployment: dict[str, Any]) -> bool:
-    return deployment["pid"] is None or not process_alive(int(deployment["pid"]))
+    pid = int(deployment["pid"]) if deployment["pid"] is not None else None
+    return not running.owner_alive(deployment["id"], pid)
 
 
 def recover(session: Session) -> Result:

@@ -85,7 +85,8 @@ def history(session: Session, env: str | None, limit: int) -> Result:
     return result
 
 
-def logs(session: Session, deployment_id: str) -> Result:
+def logs(session: Session, deployment_id: str, offset: int = 0) -> Result:
+    """One deployment's steps and log; from byte ``offset`` on, for a client that follows it."""
     deployment = session.db.deployment(deployment_id)
     if deployment is None:
         raise ConfigError(
@@ -94,10 +95,18 @@ def logs(session: Session, deployment_id: str) -> Result:
         )
     result = Result(command="logs", env=deployment["env"], deployment_id=deployment_id)
     path = Path(deployment["log_path"] or "")
-    text = path.read_text(errors="replace") if path.is_file() else ""
+    text = ""
+    if path.is_file():
+        with path.open("rb") as handle:
+            handle.seek(max(offset, 0))
+            raw = handle.read()
+        text = raw.decode(errors="replace")
+        offset = max(offset, 0) + len(raw)
     result.steps = [
         StepResult(s["name"], s["status"], s["duration_ms"] or 0, s["error"])
         for s in session.db.steps(deployment_id)
     ]
-    result.data.update(deployment=_brief(deployment), log_path=str(path), log=text)
+    result.data.update(
+        deployment=_brief(deployment), log_path=str(path), log=text, next_offset=offset
+    )
     return result

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,11 +103,21 @@ class Context:
         return self.target.traffic(self.env, self.settings.env_config.port)
 
 
+# Test-only fault injection for the operation running in this thread: "step:kill" (before the
+# step acts) or "step:kill-after". The server sets it per request, and only when it was started
+# with SHIPLANE_ALLOW_FAULTS=1.
+FAULT: ContextVar[str] = ContextVar("shiplane_fault", default="")
+
+
+class InjectedCrash(BaseException):
+    """The operation dies here as if its process were killed: no handler below the server's
+    own runs, so nothing is undone and the records stay as a crash leaves them."""
+
+
 def fault_point(step: str, when: str = "before") -> None:
-    """Test-only fault injection: SHIPLANE_FAULT=step:kill (or step:kill-after)."""
-    fault = os.environ.get("SHIPLANE_FAULT", "")
+    fault = FAULT.get()
     if not fault:
         return
     name, _, action = fault.partition(":")
     if name == step and action == ("kill" if when == "before" else "kill-after"):
-        os.kill(os.getpid(), signal.SIGKILL)
+        raise InjectedCrash(fault)

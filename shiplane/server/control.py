@@ -11,12 +11,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from shiplane import __version__
 from shiplane.errors import ShiplaneError
 from shiplane.server.core import PortInUse, ServerCore
+from shiplane.server.operations import OperationRunner
 from shiplane.targets.base import InstanceSpec
 
 TOKEN_HEADER = "x-shiplane-token"
@@ -34,7 +35,7 @@ class TokenRequired(BaseHTTPMiddleware):
         return await call_next(request)
 
 
-def build_control_app(core: ServerCore, stop: asyncio.Event) -> Starlette:
+def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRunner) -> Starlette:
     async def ping(_: Request) -> Response:
         return JSONResponse({"ok": True, "pid": os.getpid(), "version": __version__})
 
@@ -113,6 +114,15 @@ def build_control_app(core: ServerCore, stop: asyncio.Event) -> Starlette:
             return JSONResponse({"error": f"restore failed: {exc}"}, status_code=500)
         return JSONResponse({"instance_id": instance_id})
 
+    async def operation(request: Request) -> Response:
+        await core.restored.wait()
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+        name = request.path_params["name"]
+        return StreamingResponse(runner.stream(name, body), media_type="application/x-ndjson")
+
     async def shutdown(_: Request) -> Response:
         stop.set()
         return JSONResponse({"stopping": True})
@@ -128,6 +138,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event) -> Starlette:
         Route("/envs/{env}/switch", switch, methods=["POST"]),
         Route("/envs/{env}/drain", drain, methods=["POST"]),
         Route("/envs/{env}/restore", restore, methods=["POST"]),
+        Route("/ops/{name}", operation, methods=["POST"]),
         Route("/shutdown", shutdown, methods=["POST"]),
     ]
     return Starlette(routes=routes, middleware=[Middleware(TokenRequired, token=core.token)])

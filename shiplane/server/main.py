@@ -16,6 +16,7 @@ from shiplane.layout import Layout
 from shiplane.server.control import build_control_app
 from shiplane.server.core import ServerCore
 from shiplane.server.listener import Listener, unix_socket
+from shiplane.server.operations import OperationRunner
 
 
 def load_or_create_token(path: Path) -> str:
@@ -36,7 +37,8 @@ async def serve(layout: Layout) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    control = Listener(build_control_app(core, stop), unix_socket(layout.server_socket))
+    runner = OperationRunner()
+    control = Listener(build_control_app(core, stop, runner), unix_socket(layout.server_socket))
     control.start()
     layout.server_pid.write_text(str(os.getpid()))
     restore = asyncio.create_task(core.restore())
@@ -46,6 +48,7 @@ async def serve(layout: Layout) -> None:
         restore.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await restore
+        runner.close()
         await core.shutdown()
         await control.stop()
         with contextlib.suppress(FileNotFoundError):

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from shiplane.errors import LockHeldError
+from shiplane.state import running
 from shiplane.state.db import StateDB, now
-from shiplane.state.procs import process_alive, process_start
+from shiplane.state.procs import process_start
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,9 @@ def holder(db: StateDB, env: str) -> dict[str, Any] | None:
 
 
 def holder_alive(row: dict[str, Any]) -> bool:
-    return row["host"] != socket.gethostname() or process_alive(row["pid"], row["pid_start"])
+    if row["host"] != socket.gethostname():
+        return True
+    return running.owner_alive(row["deployment_id"], row["pid"], row["pid_start"])
 
 
 def acquire(db: StateDB, env: str, deployment_id: str) -> LockTaken:
@@ -48,6 +51,7 @@ def acquire(db: StateDB, env: str, deployment_id: str) -> LockTaken:
             " VALUES (?, ?, ?, ?, ?, ?)",
             (env, deployment_id, pid, process_start(pid), socket.gethostname(), now()),
         )
+    running.claim(deployment_id)
     return LockTaken(env=env, deployment_id=deployment_id, stale_holder=stale)
 
 

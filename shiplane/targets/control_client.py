@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 
-from shiplane.errors import ServerError
+from shiplane.errors import OperationInterrupted, ServerError, ServerUnavailable
 from shiplane.layout import Layout
 from shiplane.procenv import child_environment
 from shiplane.state.procs import process_alive
@@ -54,6 +56,28 @@ class ServerClient:
             raise ServerError(f"shiplane server: {data.get('error', response.text)}")
         return data
 
+    def operation(self, name: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Run operation ``name`` in the server: its events as they come, the result last.
+        A stream that ends without a result means the server went away mid-operation."""
+        timeout = httpx.Timeout(connect=10, read=None, write=30, pool=10)
+        try:
+            with (
+                self._client() as client,
+                client.stream("POST", f"/ops/{name}", json=body, timeout=timeout) as response,
+            ):
+                if response.status_code >= 400:
+                    response.read()
+                    raise ServerError(f"shiplane server: {response.text}")
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except httpx.HTTPError as exc:
+            raise OperationInterrupted(
+                f"the shiplane server stopped answering during {name}: {type(exc).__name__}",
+                next_action="run `shiplane status`: it restarts the server and recovers what "
+                "the operation left",
+            ) from exc
+
     def ping(self) -> dict[str, Any] | None:
         if not self.layout.server_socket.exists():
             return None
@@ -82,7 +106,7 @@ class ServerClient:
                 if info is not None:
                     return info
                 time.sleep(0.05)
-        raise ServerError(
+        raise ServerUnavailable(
             f"shiplane server did not start within {START_TIMEOUT:.0f}s",
             next_action=f"read {self.layout.server_log}",
         )

@@ -1,5 +1,5 @@
-"""Faults beyond a killed CLI: the server killed mid-deploy, a full disk during the backup, and
-the new version crashing after the switch."""
+"""Faults beyond a deploy dying at a step: the server killed mid-deploy, a full disk during the
+backup, and the new version crashing after the switch."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ def test_server_killed_mid_deploy_and_restarted(
     request.node.fault_cell = "build x server SIGKILL"
     without_checks(app_repo.path / "shiplane.toml")
     assert app_repo.shiplane("deploy", "dev").code == 0
+    old_sha = httpx.get(app_repo.url("dev", "/api/version"), timeout=5).json()["sha"]
     app_repo.git("checkout", "-q", "dev")
     new_sha = app_repo.commit("v2", MIGRATION)
     config = app_repo.path / "shiplane.toml"
@@ -47,8 +48,14 @@ def test_server_killed_mid_deploy_and_restarted(
     time.sleep(1.0)  # inside the build
     os.kill(int((app_repo.root / "server.pid").read_text()), signal.SIGKILL)
     out, _ = deploy.communicate(timeout=180)
-    # The deploy starts a new server, which first restores what served; then it carries on.
-    assert deploy.returncode == 0, out
+    # The deploy ran in the server and died with it: the client says so (exit 7) ...
+    assert deploy.returncode == 7, out
+    # ... and the next command starts a new server, which serves what state.db records, and
+    # recovers the interrupted deploy (nothing of it stays).
+    status = app_repo.shiplane("status", "dev")
+    assert status.data["recovered"] and status.data["recovered"][0]["status"] == "recovered"
+    assert httpx.get(app_repo.url("dev", "/api/version"), timeout=5).json()["sha"] == old_sha
+    assert app_repo.shiplane("deploy", "dev").code == 0
     assert httpx.get(app_repo.url("dev", "/api/version"), timeout=5).json()["sha"] == new_sha
     info = app_repo.shiplane("status", "dev").data["envs"]["dev"]
     assert info["consistent"] and info["healthy"] and info["lock"] is None

@@ -118,7 +118,8 @@ def make_repo(tmp_path: Path) -> AppRepo:
         .replace("timeout = 30.0", "timeout = 8.0")
     )
     home = tmp_path / "home"
-    env = {**os.environ, **GIT_ENV, "SHIPLANE_HOME": str(home)}
+    # The servers these tests start honour SHIPLANE_FAULT in a request (test-only).
+    env = {**os.environ, **GIT_ENV, "SHIPLANE_HOME": str(home), "SHIPLANE_ALLOW_FAULTS": "1"}
     env.pop("SHIPLANE_FAULT", None)
     app = AppRepo(repo, home, ports, env)
     app.git("init", "-q", "-b", "main")

@@ -1,0 +1,103 @@
+"""Operations run inside the server: each request runs one ``shiplane.api`` operation in a worker
+thread, streaming its progress as NDJSON and ending with its Result.
+
+The operation belongs to the server, not to the connection: a client that goes away (killed,
+network gone) only stops hearing about it; the deploy carries on and its log shows the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from shiplane import api
+from shiplane.caller import Caller
+from shiplane.errors import ConfigError, OperationInterrupted
+from shiplane.operations.boundary import log_crash
+from shiplane.pipeline.context import FAULT, InjectedCrash
+from shiplane.results import Result
+
+log = logging.getLogger("shiplane.server")
+# Operations that take a progress callback.
+WITH_PROGRESS = frozenset({"deploy", "promote", "approve", "rollback"})
+DONE = object()
+
+
+class OperationRunner:
+    def __init__(self, workers: int = 16) -> None:
+        # Its own pool: the loop's default executor stays free for the server's own waits.
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="operation")
+        self.allow_faults = os.environ.get("SHIPLANE_ALLOW_FAULTS") == "1"
+        self.running: set[asyncio.Future[Result]] = set()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def stream(self, name: str, request: dict[str, Any]) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[object] = asyncio.Queue()
+
+        def progress(step: str, status: str) -> None:
+            event = {"event": "progress", "step": step, "status": status}
+            loop.call_soon_threadsafe(events.put_nowait, event)
+
+        # A fresh context per operation: worker threads are reused, what one operation set
+        # (its fault, its claims) must not leak into the next.
+        context = contextvars.Context()
+        future = loop.run_in_executor(
+            self.executor, context.run, self._run, name, request, progress
+        )
+        self.running.add(future)
+
+        def finished(done: asyncio.Future[Result]) -> None:
+            self.running.discard(done)
+            events.put_nowait(DONE)
+
+        future.add_done_callback(finished)
+        while (event := await events.get()) is not DONE:
+            yield _line(event)
+        yield _line({"event": "result", "result": _outcome(name, future).to_dict()})
+
+    def _run(self, name: str, request: dict[str, Any], progress: Any) -> Result:
+        try:
+            caller = Caller(**request["caller"])
+            args = dict(request.get("args") or {})
+            config = request.get("config_path")
+        except (KeyError, TypeError) as exc:
+            return Result(command=name).fail(ConfigError(f"malformed operation request: {exc}"))
+        if self.allow_faults and request.get("fault"):
+            FAULT.set(str(request["fault"]))
+        return api.call(
+            name,
+            caller,
+            config_path=Path(config) if config else None,
+            progress=progress if name in WITH_PROGRESS else None,
+            **args,
+        )
+
+
+def _outcome(name: str, future: asyncio.Future[Result]) -> Result:
+    try:
+        return future.result()
+    except InjectedCrash:
+        log.warning("operation %s crashed at an injected fault", name)
+    except BaseException:
+        crash = log_crash(name)
+        log.error("operation %s crashed; traceback in %s", name, crash)
+    return Result(command=name).fail(
+        OperationInterrupted(
+            f"{name} was interrupted inside the server; nothing settled it",
+            next_action="run `shiplane status`: it recovers what the operation left",
+        )
+    )
+
+
+def _line(event: object) -> bytes:
+    return (json.dumps(event, default=str) + "\n").encode()

@@ -1,0 +1,62 @@
+"""The server owns the deploy: the CLI is only a client, so killing it stops nothing, and the
+log can be followed again from anywhere."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import httpx
+
+from tests.support.app_repo import SHIPLANE, AppRepo
+
+
+def test_killing_the_cli_does_not_stop_the_deploy(app_repo: AppRepo) -> None:
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    app_repo.git("checkout", "-q", "dev")
+    new_sha = app_repo.commit("v2", {"VERSION": "2.0.0\n"})
+    config = app_repo.path / "shiplane.toml"
+    config.write_text(
+        config.read_text().replace(
+            'build = ["python -m compileall -q app.py migrations"]',
+            'build = ["python -m compileall -q app.py migrations", "sleep 3"]',
+        )
+    )
+    client = subprocess.Popen(
+        [*SHIPLANE, "deploy", "dev", "--json"],
+        cwd=app_repo.path,
+        env=app_repo.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deployment_id = None
+    deadline = time.monotonic() + 30
+    while deployment_id is None and time.monotonic() < deadline:
+        latest = app_repo.shiplane("history", "dev", "--limit", "1").data["deployments"][0]
+        if latest["status"] == "running":
+            deployment_id = latest["id"]
+        time.sleep(0.1)
+    assert deployment_id is not None, "the deploy never started"
+    client.send_signal(signal.SIGKILL)
+    client.wait(timeout=10)
+
+    followed = app_repo.shiplane("logs", "--deployment", deployment_id, "--follow", timeout=120)
+    assert followed.code == 0, followed.stdout + followed.stderr
+    # The log streamed to stderr up to the end of the deploy, which the dead client never saw.
+    assert "== build" in followed.stderr and "== prune" in followed.stderr
+    assert followed.data["deployment"]["status"] == "succeeded"
+    assert [s["name"] for s in followed.data["steps"]][-1] == "prune"
+    version = httpx.get(app_repo.url("dev", "/_deploy/version"), timeout=5).json()
+    assert version["sha"] == new_sha and version["deployment_id"] == deployment_id
+
+
+def test_follow_of_a_finished_deployment_returns_at_once(app_repo: AppRepo) -> None:
+    run = app_repo.shiplane("deploy", "dev")
+    assert run.code == 0
+    started = time.monotonic()
+    followed = app_repo.shiplane("logs", run.data["deployment_id"], "--follow")
+    assert followed.code == 0 and time.monotonic() - started < 20
+    assert "== switch" in followed.stderr and followed.data["log"].count("== switch") == 1
+    missing = app_repo.shiplane("logs", "--deployment", "dev-nope", "--follow")
+    assert missing.code == 64 and "no deployment 'dev-nope'" in missing.data["error"]["message"]
