@@ -1,4 +1,5 @@
-"""state.db: one SQLite file (WAL) holding deployments, their steps, releases and locks."""
+"""state.db: one SQLite file (WAL) holding deployments, their steps, releases, locks and the
+hashes of client tokens (queries in shiplane/state/tokens.py)."""
 
 from __future__ import annotations
 
@@ -97,6 +98,15 @@ CREATE TABLE IF NOT EXISTS fingerprints (
     recorded_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS fingerprints_env ON fingerprints(env, recorded_at);
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('agent', 'person')),
+    label TEXT,
+    secret_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    last_used_at TEXT
+);
 CREATE TABLE IF NOT EXISTS locks (
     env TEXT PRIMARY KEY,
     deployment_id TEXT NOT NULL,
