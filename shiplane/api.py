@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shiplane import policy as _policy
 from shiplane.operations import boundary as _boundary
 from shiplane.operations import database as _database
 from shiplane.operations import deploy as _deploy
@@ -17,6 +18,7 @@ from shiplane.operations import recover as _recover
 from shiplane.operations import rollback as _rollback
 from shiplane.operations import server as _server
 from shiplane.operations import status as _status
+from shiplane.operations import tokens as _tokens
 from shiplane.operations import verify as _verify
 
 if TYPE_CHECKING:
@@ -44,6 +46,9 @@ __all__ = [
     "rollback",
     "server",
     "status",
+    "tokens_create",
+    "tokens_list",
+    "tokens_revoke",
     "verify",
 ]
 
@@ -248,4 +253,45 @@ def server(
     """Start (in the background), stop, or describe this host's shiplane server."""
     return _boundary.guarded(
         f"server {action}".strip(), None, lambda: _server.server(action, root, config_path)
+    )
+
+
+def tokens_create(
+    caller: Caller, role: str, *, label: str | None = None, config_path: Path | None = None
+) -> Result:
+    """Mint a token for ``role`` (agent | person); the result's ``token`` is its only showing."""
+
+    def check(_loaded: LoadedConfig) -> None:
+        _policy.check_allowed(caller, "tokens create", gated=False)
+        _tokens.check_create(role, label)
+
+    return _boundary.run_operation(
+        "tokens create",
+        caller,
+        lambda s: _tokens.create(s, role, label),
+        config_path=config_path,
+        check=check,
+        recover=False,  # touches no deployment: a stale one is not this command's to resolve
+    )
+
+
+def tokens_list(caller: Caller, *, config_path: Path | None = None) -> Result:
+    return _boundary.run_operation(
+        "tokens list",
+        caller,
+        _tokens.list_tokens,
+        config_path=config_path,
+        check=lambda _loaded: _policy.check_allowed(caller, "tokens list", gated=False),
+        recover=False,
+    )
+
+
+def tokens_revoke(caller: Caller, token_id: str, *, config_path: Path | None = None) -> Result:
+    return _boundary.run_operation(
+        "tokens revoke",
+        caller,
+        lambda s: _tokens.revoke(s, token_id),
+        config_path=config_path,
+        check=lambda _loaded: _policy.check_allowed(caller, "tokens revoke", gated=False),
+        recover=False,
     )

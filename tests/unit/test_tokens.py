@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from shiplane import api
 from shiplane.caller import Caller, Role
 from shiplane.state.db import StateDB
 from shiplane.state.tokens import TokenRecord, TokenStore
@@ -154,3 +155,61 @@ def test_a_token_is_not_a_persons_factor() -> None:
     assert not Caller.from_token(_record("person"), "ana").person_verified
     assert Caller.from_token(_record("person"), "ana", person_verified=True).person_verified
     assert not Caller.from_token(_record("agent"), "x", person_verified=True).person_verified
+
+
+CONFIG = '[app]\nname = "x"\nrun = "true"\n\n[environments.dev]\nbranch = "dev"\nport = 8001\n'
+
+
+def test_the_operations_through_the_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """create shows the token once; list and revoke never do; a revoked token stops verifying."""
+    monkeypatch.setenv("SHIPLANE_HOME", str(tmp_path / "home"))
+    config = tmp_path / "shiplane.toml"
+    config.write_text(CONFIG)
+    person = Caller.from_actor("person:ana")
+    created = api.tokens_create(person, "agent", label=" ci-bot ", config_path=config)
+    assert created.ok, created.to_dict()
+    plaintext = created.data["token"]
+    assert (created.data["role"], created.data["label"]) == ("agent", "ci-bot")
+    assert created.warnings  # "shown once"
+    listed = api.tokens_list(Caller.from_actor("agent:bot"), config_path=config)
+    assert listed.ok and _secret(plaintext) not in json.dumps(listed.to_dict())
+    assert [t["id"] for t in listed.data["tokens"]] == [created.data["id"]]
+    state = StateDB(tmp_path / "home" / "x" / "state.db")
+    try:
+        assert TokenStore(state).verify(plaintext) is not None
+        revoked = api.tokens_revoke(person, created.data["id"], config_path=config)
+        assert revoked.ok and revoked.data["revoked"]["revoked"]
+        assert _secret(plaintext) not in json.dumps(revoked.to_dict())
+        assert TokenStore(state).verify(plaintext) is None
+    finally:
+        state.close()
+
+
+@pytest.mark.parametrize(
+    ("role", "label", "token_id"),
+    [
+        ("admin", None, None),
+        ("agent", "", None),
+        ("agent", "a\nb", None),
+        ("agent", "x" * 65, None),
+        ("agent", None, "nosuchtoken"),
+    ],
+)
+def test_usage_errors_exit_64(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    role: str,
+    label: str | None,
+    token_id: str | None,
+) -> None:
+    monkeypatch.setenv("SHIPLANE_HOME", str(tmp_path / "home"))
+    config = tmp_path / "shiplane.toml"
+    config.write_text(CONFIG)
+    person = Caller.from_actor("person:ana")
+    result = (
+        api.tokens_revoke(person, token_id, config_path=config)
+        if token_id
+        else api.tokens_create(person, role, label=label, config_path=config)
+    )
+    assert result.exit_code == 64, result.to_dict()
+    assert result.error is not None and result.error["next_action"]
