@@ -93,7 +93,7 @@ class TokenStore:
     def list(self) -> builtins.list[TokenRecord]:
         """Every token, oldest first, revoked ones included (they are the audit trail)."""
         rows = self.db.conn.execute(
-            f"SELECT {_PUBLIC_COLUMNS} FROM tokens ORDER BY created_at, id"
+            f"SELECT {_PUBLIC_COLUMNS} FROM tokens ORDER BY created_at, rowid"
         ).fetchall()
         return [_record(row) for row in rows]
 
