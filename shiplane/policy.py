@@ -38,6 +38,15 @@ from collections.abc import Iterable
 from shiplane.caller import Caller
 from shiplane.errors import RefusedError
 
+__all__ = [
+    "AGENT_ANYWHERE",
+    "AGENT_NON_GATED",
+    "KNOWN_OPERATIONS",
+    "PERSON_FLAGS",
+    "PERSON_ONLY",
+    "check_allowed",
+]
+
 # An agent may run these anywhere: they read, ask, or finish what a dead process left.
 AGENT_ANYWHERE = frozenset(
     {
