@@ -104,7 +104,7 @@ def check_allowed(
     message."""
     if caller.role == "person":
         return
-    command = f"shiplane {operation}" + (f" {env}" if env else "")
+    command = _command_line(operation, env)
     person_flags = sorted(set(flags) & PERSON_FLAGS)
     if person_flags:
         flag = person_flags[0]
@@ -127,6 +127,16 @@ def check_allowed(
         raise _refused(caller, f"`{operation}` in {gated_env}", next_action)
     why = "" if operation in PERSON_ONLY else ", which no agent rule allows"
     raise _refused(caller, f"`{command}`{why}", f"ask a person to run `{command}`")
+
+
+def _command_line(operation: str, env: str | None) -> str:
+    """What the person would type: the env goes before a migrate action (`migrate prod up`)."""
+    if env is None:
+        return f"shiplane {operation}"
+    group, _, action = operation.partition(" ")
+    if group == "migrate" and action:
+        return f"shiplane migrate {env} {action}"
+    return f"shiplane {operation} {env}"
 
 
 def _refused(caller: Caller, what: str, next_action: str) -> RefusedError:

@@ -119,6 +119,9 @@ def test_next_actions_point_somewhere_useful(callers: dict[Role, Caller]) -> Non
     with pytest.raises(RefusedError) as approve:
         policy.check_allowed(agent, "promote", True, flags=["--approve"], env="prod")
     assert "without --approve" in (approve.value.next_action or "")
+    with pytest.raises(RefusedError) as migrate:
+        policy.check_allowed(agent, "migrate down", True, env="prod")
+    assert "`shiplane migrate prod down`" in (migrate.value.next_action or "")
     with pytest.raises(RefusedError) as tokens:
         policy.check_allowed(agent, "tokens create", False)
     assert "shiplane tokens create" in (tokens.value.next_action or "")
