@@ -18,6 +18,7 @@ from shiplane.caller import local_caller
 from shiplane.cli import render
 from shiplane.cli.remote import follow_log, run_in_server
 from shiplane.cli.server_cmd import server_app
+from shiplane.cli.tokens_cmd import tokens_app
 from shiplane.errors import EXIT_CODES, ShiplaneError
 from shiplane.results import Result
 
@@ -29,6 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(server_app, name="server")
+app.add_typer(tokens_app, name="tokens")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout (default when piped).")]
 ConfigOpt = Annotated[

@@ -46,6 +46,7 @@ def run_in_server(
             "caller": dataclasses.asdict(caller),
             "args": args,
             "config_path": str(path),
+            "token": os.environ.get("SHIPLANE_TOKEN") or None,
             # Test-only; the server ignores it unless started with SHIPLANE_ALLOW_FAULTS=1.
             "fault": os.environ.get("SHIPLANE_FAULT") or None,
         }

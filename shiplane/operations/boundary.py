@@ -15,7 +15,7 @@ from pathlib import Path
 
 from shiplane.caller import Caller
 from shiplane.config.loader import LoadedConfig, env_settings, load_config
-from shiplane.errors import ShiplaneError
+from shiplane.errors import RefusedError, ShiplaneError
 from shiplane.layout import Layout, shiplane_home
 from shiplane.operations.recover import recover_stale
 from shiplane.operations.session import Session
@@ -23,6 +23,7 @@ from shiplane.pipeline.context import Progress
 from shiplane.results import Result
 from shiplane.state import running
 from shiplane.state.db import StateDB
+from shiplane.state.tokens import TokenStore
 from shiplane.targets.registry import open_target
 from shiplane.verify.runner import load_checks
 
@@ -57,6 +58,8 @@ def run_operation(
     check: Callable[[LoadedConfig], None] | None = None,
     progress: Progress | None = None,
     recover: bool = True,
+    token: str | None = None,
+    rule: Callable[[LoadedConfig, Caller], None] | None = None,
 ) -> Result:
     """Run ``body`` inside the boundary; never raises (a crash is logged, exit 3)."""
 
@@ -65,12 +68,30 @@ def run_operation(
         if check is not None:
             check(loaded)
         with open_root(loaded) as (layout, db), running.operation_scope():
-            session = Session(caller, loaded, layout, db, open_target(layout), progress)
+            who = caller
+            if token is not None:
+                who = authenticate(db, token, caller)
+                if rule is not None:
+                    rule(loaded, who)
+            session = Session(who, loaded, layout, db, open_target(layout), progress)
             if recover:
                 session.recovered = recover_stale(session)
             return body(session)
 
     return guarded(command, env, call)
+
+
+def authenticate(db: StateDB, token: str, claimed: Caller) -> Caller:
+    """The caller a presented token stands for; its role is the token's, whatever the label
+    claims."""
+    record = TokenStore(db).verify(token)
+    if record is None:
+        raise RefusedError(
+            "the token presented (SHIPLANE_TOKEN) is not valid: unknown, malformed or revoked",
+            step="auth",
+            next_action="ask a person for a token: shiplane tokens create --role agent",
+        )
+    return Caller.from_token(record, claimed.label, person_verified=claimed.person_verified)
 
 
 def validate_only(

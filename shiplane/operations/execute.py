@@ -34,6 +34,7 @@ def make_context(session: Session, env: str, kind: str, options: dict[str, Any])
         pid=os.getpid(),
         log_path=str(log.path),
         forced=int(bool(options.get("force"))),
+        actor=session.caller.label,
     )
     ctx = Context(
         layout=layout,

@@ -72,7 +72,17 @@ def status(session: Session, env: str | None) -> Result:
 
 
 def _brief(d: dict[str, Any]) -> dict[str, Any]:
-    keys = ("id", "kind", "status", "sha", "release", "started_at", "finished_at", "exit_code")
+    keys = (
+        "id",
+        "kind",
+        "status",
+        "sha",
+        "release",
+        "started_at",
+        "finished_at",
+        "exit_code",
+        "actor",
+    )
     return {k: d.get(k) for k in keys}
 
 

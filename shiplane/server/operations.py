@@ -79,6 +79,7 @@ class OperationRunner:
             caller,
             config_path=Path(config) if config else None,
             progress=progress if name in WITH_PROGRESS else None,
+            token=request.get("token") or None,
             **args,
         )
 

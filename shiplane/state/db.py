@@ -1,4 +1,5 @@
-"""state.db: one SQLite file (WAL) holding deployments, their steps, releases and locks."""
+"""state.db: one SQLite file (WAL) holding deployments, their steps, releases, locks and the
+hashes of client tokens (queries in shiplane/state/tokens.py)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ CREATE TABLE IF NOT EXISTS deployments (
     exit_code INTEGER,
     error TEXT,
     forced INTEGER NOT NULL DEFAULT 0,
-    log_path TEXT
+    log_path TEXT,
+    actor TEXT
 );
 CREATE INDEX IF NOT EXISTS deployments_env ON deployments(env, started_at);
 CREATE TABLE IF NOT EXISTS steps (
@@ -97,6 +99,15 @@ CREATE TABLE IF NOT EXISTS fingerprints (
     recorded_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS fingerprints_env ON fingerprints(env, recorded_at);
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('agent', 'person')),
+    label TEXT,
+    secret_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    last_used_at TEXT
+);
 CREATE TABLE IF NOT EXISTS locks (
     env TEXT PRIMARY KEY,
     deployment_id TEXT NOT NULL,
@@ -106,6 +117,10 @@ CREATE TABLE IF NOT EXISTS locks (
     acquired_at TEXT NOT NULL
 );
 """
+
+
+# (table, column, type): columns newer than the first schema, added to older state.db files.
+ADDED_COLUMNS = [("deployments", "actor", "TEXT")]
 
 
 def now() -> str:
@@ -125,6 +140,14 @@ class StateDB:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA busy_timeout=30000")
         self.conn.executescript(SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added after a state.db was created (CREATE TABLE IF NOT EXISTS keeps it)."""
+        for table, column, kind in ADDED_COLUMNS:
+            present = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self.conn.close()

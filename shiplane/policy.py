@@ -1,0 +1,153 @@
+"""The role rules: what an ``agent`` caller may do, in one table. A ``person`` may do everything.
+
+``check_allowed(caller, operation, gated)`` raises RefusedError (exit 6, step "policy") when the
+caller's role may not run ``operation``; ``operation`` is the command name a Result carries
+("deploy", "migrate up", "tokens create"), and ``gated`` says whether the target environment has
+``promote_from``. It is to be called at the api boundary, with the role taken from the caller's
+token (``Caller.from_token``), before anything is written: today from ``shiplane.api`` for the
+tokens operations only; deploy, promote, rollback and the rest get it when they move into the
+server (issue 9), so that the check runs where an agent cannot skip it.
+
+The rules follow issue 9 ("an agent token may deploy, verify and roll back non-gated
+environments and request promotions"):
+
+- In any environment an agent may read (status, history, logs, report, backups, migrate status,
+  lint and rehearse, which only touch a copy), request a promotion (``promote`` without
+  ``--approve``), run recovery, and start the server or ask for its status.
+- In a non-gated environment it may also deploy, verify, roll back, migrate up/down, back up and
+  restore.
+- It may never approve or reject a promotion, pass ``--force``, ``--approve`` or
+  ``--discard-writes``, ``protect``, stop the server (that stops every environment), or create
+  or revoke tokens.
+- Anything not in these tables is refused to an agent: a new operation is a person's until a
+  rule here says otherwise.
+
+Rollback in a gated environment: DESIGN.md says "Rollback stays allowed" there, meaning the
+promotion gate does not block it; who may roll back is this module's question, and issue 9's
+wording answers it: an agent may not. A person rolls back a gated environment, and the server's
+own watch window rolls back a failing switch without anyone asking.
+
+A person's factor (approve, ``--force``, ``--discard-writes``, ``protect``) is not checked here:
+the operations that need it check ``Caller.person_verified`` themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from shiplane.caller import Caller
+from shiplane.errors import RefusedError
+
+__all__ = [
+    "AGENT_ANYWHERE",
+    "AGENT_NON_GATED",
+    "KNOWN_OPERATIONS",
+    "PERSON_FLAGS",
+    "PERSON_ONLY",
+    "check_allowed",
+]
+
+# An agent may run these anywhere: they read, ask, or finish what a dead process left.
+AGENT_ANYWHERE = frozenset(
+    {
+        "status",
+        "history",
+        "logs",
+        "report",
+        "backups",
+        "migrate status",
+        "migrate lint",
+        "migrate rehearse",
+        "promote",  # a request: without --approve it waits for a person in a gated env
+        "recover",  # completes or undoes a dead deployment by its recorded plan, nothing new
+        "init",  # writes shiplane.toml in the caller's own working tree
+        "server start",
+        "server status",
+        "tokens list",  # ids, roles and labels; never a secret
+    }
+)
+
+# An agent may run these only where no promotion gate stands.
+AGENT_NON_GATED = frozenset(
+    {
+        "deploy",
+        "verify",  # a verdict in a gated env is evidence for promoting further: not an agent's
+        "rollback",
+        "migrate up",
+        "migrate down",
+        "backup",  # rotation prunes old backups: in a gated env, a person's call
+        "restore",
+    }
+)
+
+# Only a person: deciding for the gate, touching credentials, or stopping every environment.
+PERSON_ONLY = frozenset(
+    {"approve", "reject", "protect", "server stop", "tokens create", "tokens revoke"}
+)
+
+# Flags that turn an allowed operation into a person's decision, wherever they appear.
+PERSON_FLAGS = frozenset({"--force", "--approve", "--discard-writes"})
+
+KNOWN_OPERATIONS = AGENT_ANYWHERE | AGENT_NON_GATED | PERSON_ONLY
+
+
+def check_allowed(
+    caller: Caller,
+    operation: str,
+    gated: bool,
+    *,
+    flags: Iterable[str] = (),
+    env: str | None = None,
+) -> None:
+    """Refuse (RefusedError, exit 6) what ``caller``'s role may not do; ``flags`` are the
+    person-only options given (``--force``...), ``env`` only names the environment in the
+    message."""
+    if caller.role == "person":
+        return
+    command = _command_line(operation, env)
+    person_flags = sorted(set(flags) & PERSON_FLAGS)
+    if person_flags:
+        flag = person_flags[0]
+        raise _refused(
+            caller,
+            f"`{command} {flag}`: {flag} is a person's decision",
+            _flag_next_action(operation, flag, env),
+        )
+    if operation in AGENT_ANYWHERE:
+        return
+    if operation in AGENT_NON_GATED:
+        if not gated:
+            return
+        gated_env = f"gated environment {env}" if env else "a gated environment"
+        next_action = (
+            f"shiplane promote {env or 'ENV'} (a request a person approves)"
+            if operation == "deploy"
+            else f"ask a person to run `{command}` with a person token"
+        )
+        raise _refused(caller, f"`{operation}` in {gated_env}", next_action)
+    why = "" if operation in PERSON_ONLY else ", which no agent rule allows"
+    raise _refused(caller, f"`{command}`{why}", f"ask a person to run `{command}`")
+
+
+def _command_line(operation: str, env: str | None) -> str:
+    """What the person would type: the env goes before a migrate action (`migrate prod up`)."""
+    if env is None:
+        return f"shiplane {operation}"
+    group, _, action = operation.partition(" ")
+    if group == "migrate" and action:
+        return f"shiplane migrate {env} {action}"
+    return f"shiplane {operation} {env}"
+
+
+def _refused(caller: Caller, what: str, next_action: str) -> RefusedError:
+    return RefusedError(
+        f"role agent ({caller.label}) may not run {what}",
+        step="policy",
+        next_action=next_action,
+    )
+
+
+def _flag_next_action(operation: str, flag: str, env: str | None) -> str:
+    if operation == "promote" and flag == "--approve":
+        return f"shiplane promote {env or 'ENV'} without --approve; a person approves the request"
+    return f"ask a person to run it with {flag}"
