@@ -93,8 +93,8 @@ def main() -> None:
         finally:
             stop.set()
             thread.join()
-        release = next((work / "home" / "notes" / "dev" / "releases").iterdir())
-        db = work / "home" / "notes" / "dev" / "shared" / "notes.db"
+        release = next((work / "home" / "apps" / "notes" / "dev" / "releases").iterdir())
+        db = work / "home" / "apps" / "notes" / "dev" / "shared" / "notes.db"
         starts = [
             app_start_to_healthy(release, _run_cmd(config), f"sqlite:///{db}") for _ in range(5)
         ]

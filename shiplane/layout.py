@@ -1,6 +1,6 @@
-"""Where things live under an app's deploy root: ``$SHIPLANE_HOME/<app>/`` (default
-``~/.local/share/shiplane/<app>``) holds state.db, the server's socket, token and log, and per
-environment ``releases/``, ``shared/``, ``current``, ``backups/`` and ``logs/``."""
+"""Where things live under ``$SHIPLANE_HOME`` (default ``~/.local/share/shiplane``): the host's
+server (socket, token, pid, log) at the top, and each app under ``apps/<app>/`` with its
+state.db and, per environment, ``releases/``, ``shared/``, ``current``, ``backups/``, ``logs/``."""
 
 from __future__ import annotations
 
@@ -16,32 +16,74 @@ def shiplane_home() -> Path:
 
 
 @dataclass(frozen=True)
-class Layout:
+class ServerLayout:
+    """The host's server: one per ``$SHIPLANE_HOME``, serving every app under ``apps/``."""
+
     root: Path
 
     @classmethod
+    def default(cls) -> ServerLayout:
+        return cls(shiplane_home())
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "server.sock"
+
+    @property
+    def token(self) -> Path:
+        return self.root / "server.token"
+
+    @property
+    def pid(self) -> Path:
+        return self.root / "server.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "server.log"
+
+    @property
+    def start_lock(self) -> Path:
+        return self.root / "server.start.lock"
+
+    @property
+    def apps(self) -> Path:
+        return self.root / "apps"
+
+    def app(self, name: str) -> Layout:
+        return Layout(self.root, name)
+
+    def app_names(self) -> list[str]:
+        """Apps with a state.db: what the server serves after a restart."""
+        if not self.apps.is_dir():
+            return []
+        return sorted(p.name for p in self.apps.iterdir() if (p / "state.db").is_file())
+
+    def ensure(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One app's deploy root, ``<home>/apps/<app>``."""
+
+    home: Path
+    app: str
+
+    @classmethod
     def for_app(cls, app: str) -> Layout:
-        return cls(shiplane_home() / app)
+        return cls(shiplane_home(), app)
+
+    @property
+    def root(self) -> Path:
+        return self.home / "apps" / self.app
+
+    @property
+    def server(self) -> ServerLayout:
+        return ServerLayout(self.home)
 
     @property
     def state_db(self) -> Path:
         return self.root / "state.db"
-
-    @property
-    def server_socket(self) -> Path:
-        return self.root / "server.sock"
-
-    @property
-    def server_token(self) -> Path:
-        return self.root / "server.token"
-
-    @property
-    def server_pid(self) -> Path:
-        return self.root / "server.pid"
-
-    @property
-    def server_log(self) -> Path:
-        return self.root / "server.log"
 
     def env_dir(self, env: str) -> Path:
         return self.root / env
@@ -65,7 +107,8 @@ class Layout:
         return self.logs(env) / f"deploy-{deployment_id}.log"
 
     def ensure(self, env: str | None = None) -> None:
-        self.root.parent.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root.parent.mkdir(exist_ok=True, mode=0o700)
         self.root.mkdir(exist_ok=True, mode=0o700)
         if env is not None:
             self.env_dir(env).mkdir(exist_ok=True, mode=0o700)

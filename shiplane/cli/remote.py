@@ -40,7 +40,7 @@ def run_in_server(
     def send() -> Result:
         path = (config_path or find_config()).resolve()
         layout = Layout.for_app(load_config(path).config.app.name)
-        client = ServerClient(layout)
+        client = ServerClient(layout.server)
         client.ensure_running()
         body = {
             "caller": dataclasses.asdict(caller),

@@ -63,7 +63,7 @@ def install_unit(root: RootOpt = None, config: ConfigOpt = None) -> None:
     exe = shutil.which("shiplane") or f"{sys.executable} -m shiplane"
     sys.stdout.write(
         f"""[Unit]
-Description=shiplane server for {layout.root.name}
+Description=shiplane server ({layout.root})
 After=network.target
 
 [Service]

@@ -6,17 +6,28 @@ from pathlib import Path
 
 from shiplane.config.loader import load_config
 from shiplane.errors import ConfigError
-from shiplane.layout import Layout
+from shiplane.layout import ServerLayout
 from shiplane.results import Result
 from shiplane.targets.control_client import ServerClient
 
 ACTIONS = ("start", "stop", "status")
 
 
-def server_layout(root: Path | None, config_path: Path | None) -> Layout:
+def server_layout(root: Path | None, config_path: Path | None) -> ServerLayout:
+    """The host's server: ``--root`` names its home; without it, $SHIPLANE_HOME."""
     if root is not None:
-        return Layout(root.resolve())
-    return Layout.for_app(load_config(config_path).config.app.name)
+        return ServerLayout(root.resolve())
+    return ServerLayout.default()
+
+
+def _app(root: Path | None, config_path: Path | None) -> str | None:
+    """The app whose environments `server status` shows first (the one configured here)."""
+    if root is not None and config_path is None:
+        return None
+    try:
+        return load_config(config_path).config.app.name
+    except ConfigError:
+        return None
 
 
 def server(action: str, root: Path | None, config_path: Path | None) -> Result:
@@ -29,11 +40,15 @@ def server(action: str, root: Path | None, config_path: Path | None) -> Result:
     result = Result(command="server" if action == "start" else f"server {action}")
     if action == "start":
         info = client.ensure_running()
-        result.data.update(running=True, pid=info["pid"], socket=str(layout.server_socket))
+        result.data.update(running=True, pid=info["pid"], socket=str(layout.socket))
     elif action == "stop":
         result.data["was_running"] = client.stop()
     elif client.ping() is None:
         result.data["running"] = False
     else:
-        result.data.update(running=True, **client.request("GET", "/status"))
+        status = client.request("GET", "/status")
+        app = _app(root, config_path)
+        result.data.update(running=True, **status)
+        if app is not None:
+            result.data.update(app=app, envs=status["apps"].get(app, {}))
     return result

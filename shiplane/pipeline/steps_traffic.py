@@ -15,6 +15,7 @@ from shiplane.targets.health import HealthPolicy, wait_healthy
 
 def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> InstanceSpec:
     return InstanceSpec(
+        app=ctx.config.app.name,
         env=ctx.env,
         release=release,
         release_dir=release_dir,

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from shiplane import __version__
 from shiplane.errors import ShiplaneError
-from shiplane.server.core import PortInUse, ServerCore
+from shiplane.server.core import EnvKey, PortInUse, ServerCore
 from shiplane.server.operations import OperationRunner
 from shiplane.targets.base import InstanceSpec
 
@@ -33,6 +33,10 @@ class TokenRequired(BaseHTTPMiddleware):
         if not supplied or not hmac.compare_digest(supplied, self.token):
             return JSONResponse({"error": "missing or wrong token"}, status_code=401)
         return await call_next(request)
+
+
+def _key(request: Request) -> EnvKey:
+    return EnvKey(request.path_params["app"], request.path_params["env"])
 
 
 def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRunner) -> Starlette:
@@ -58,12 +62,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         return JSONResponse(instance.as_instance().model_dump(mode="json"))
 
     async def env_instances(request: Request) -> Response:
-        env = request.path_params["env"]
-        listed = [
-            i.as_instance().model_dump(mode="json")
-            for i in core.instances.values()
-            if i.spec.env == env
-        ]
+        listed = [i.as_instance().model_dump(mode="json") for i in core.instances_of(_key(request))]
         return JSONResponse({"instances": listed})
 
     async def stop_instance(request: Request) -> Response:
@@ -73,10 +72,9 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
     async def switch(request: Request) -> Response:
         await core.restored.wait()
         body = await request.json()
-        env = request.path_params["env"]
         try:
             previous = core.switch(
-                env, int(body["port"]), body.get("instance_id"), body.get("info")
+                _key(request), int(body["port"]), body.get("instance_id"), body.get("info")
             )
         except KeyError:
             return JSONResponse({"error": "no such instance"}, status_code=404)
@@ -88,16 +86,14 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         await core.restored.wait()
         body = await request.json()
         try:
-            drained = await core.drain(
-                request.path_params["env"], body["instance_id"], float(body["timeout"])
-            )
+            drained = await core.drain(_key(request), body["instance_id"], float(body["timeout"]))
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=409)
         return JSONResponse({"drained": drained})
 
     async def active(request: Request) -> Response:
         await core.restored.wait()
-        door = core.frontdoors.get(request.path_params["env"])
+        door = core.frontdoors.get(_key(request))
         upstream = door.active() if door else None
         return JSONResponse(
             {
@@ -109,7 +105,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
 
     async def restore(request: Request) -> Response:
         try:
-            instance_id = await core.restore_env(request.path_params["env"])
+            instance_id = await core.restore_env(_key(request))
         except (ShiplaneError, PortInUse, OSError) as exc:
             return JSONResponse({"error": f"restore failed: {exc}"}, status_code=500)
         return JSONResponse({"instance_id": instance_id})
@@ -133,11 +129,11 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         Route("/instances", start_instance, methods=["POST"]),
         Route("/instances/{instance_id}", instance_info),
         Route("/instances/{instance_id}/stop", stop_instance, methods=["POST"]),
-        Route("/envs/{env}/active", active),
-        Route("/envs/{env}/instances", env_instances),
-        Route("/envs/{env}/switch", switch, methods=["POST"]),
-        Route("/envs/{env}/drain", drain, methods=["POST"]),
-        Route("/envs/{env}/restore", restore, methods=["POST"]),
+        Route("/apps/{app}/envs/{env}/active", active),
+        Route("/apps/{app}/envs/{env}/instances", env_instances),
+        Route("/apps/{app}/envs/{env}/switch", switch, methods=["POST"]),
+        Route("/apps/{app}/envs/{env}/drain", drain, methods=["POST"]),
+        Route("/apps/{app}/envs/{env}/restore", restore, methods=["POST"]),
         Route("/ops/{name}", operation, methods=["POST"]),
         Route("/shutdown", shutdown, methods=["POST"]),
     ]

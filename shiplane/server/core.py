@@ -1,4 +1,5 @@
-"""The server's state: app instances, one front door per environment, restore after restart."""
+"""The host's server state: app instances, one front door per (app, environment), restore after
+a restart. One server serves every app under its root; a port belongs to one (app, env)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from shiplane.config.envfile import read_env_file
 from shiplane.config.redact import Redactor
@@ -15,7 +16,7 @@ from shiplane.errors import ShiplaneError
 from shiplane.frontdoor.base import FrontDoor, Upstream
 from shiplane.frontdoor.builtin import BuiltinFrontDoor
 from shiplane.frontdoor.endpoints import DeployEndpoints
-from shiplane.layout import Layout
+from shiplane.layout import ServerLayout
 from shiplane.migrate.registry import release_engine
 from shiplane.server.listener import tcp_socket
 from shiplane.state.db import StateDB
@@ -30,12 +31,20 @@ class PortInUse(Exception):
     pass
 
 
+class EnvKey(NamedTuple):
+    app: str
+    env: str
+
+    def __str__(self) -> str:
+        return f"{self.app}/{self.env}"
+
+
 class ServerCore:
-    def __init__(self, layout: Layout, token: str) -> None:
+    def __init__(self, layout: ServerLayout, token: str) -> None:
         self.layout = layout
         self.token = token
         self.instances: dict[str, ManagedProcess] = {}
-        self.frontdoors: dict[str, FrontDoor] = {}
+        self.frontdoors: dict[EnvKey, FrontDoor] = {}
         self.started_at = time.time()
         self.redactor = Redactor()
         self._background: set[asyncio.Task[None]] = set()
@@ -60,81 +69,98 @@ class ServerCore:
         return True
 
     # front doors -------------------------------------------------------------------------
-    def ensure_frontdoor(self, env: str, port: int) -> FrontDoor:
-        door = self.frontdoors.get(env)
+    def ensure_frontdoor(self, key: EnvKey, port: int) -> FrontDoor:
+        door = self.frontdoors.get(key)
         if door is not None and door.stats().port == port:
             return door
+        claimed = next(
+            (k for k, d in self.frontdoors.items() if k != key and d.stats().port == port), None
+        )
+        if claimed is not None:
+            raise PortInUse(f"port {port} for {key} is already the front door of {claimed}")
         try:
             sock = tcp_socket(port)
         except OSError as exc:
-            raise PortInUse(f"port {port} for environment {env!r} is in use: {exc}") from exc
-        endpoints = DeployEndpoints(env, self.token, self.env_status, self.env_migrations)
-        new = BuiltinFrontDoor(env, port, endpoints.answer)
+            raise PortInUse(f"port {port} for {key} is in use: {exc}") from exc
+
+        async def status(_env: str) -> dict[str, Any]:
+            return await self.env_status(key)
+
+        async def migrations(_env: str) -> dict[str, Any]:
+            return await self.env_migrations(key)
+
+        endpoints = DeployEndpoints(key.env, self.token, status, migrations)
+        new = BuiltinFrontDoor(key.env, port, endpoints.answer)
         if door is not None:
             new.switch(door.active())  # the port changed in config; keep serving
             self._background.add(asyncio.create_task(door.close()))
         new.listen(sock)
-        self.frontdoors[env] = new
+        self.frontdoors[key] = new
         return new
 
     def switch(
-        self, env: str, port: int, instance_id: str | None, info: dict[str, Any] | None
+        self, key: EnvKey, port: int, instance_id: str | None, info: dict[str, Any] | None
     ) -> str | None:
         """Point the env's front door at an instance (None: serve nothing, 503)."""
         if instance_id is None:
-            door = self.frontdoors.get(env)
+            door = self.frontdoors.get(key)
             previous = door.switch(None) if door else None
             return previous.instance_id if previous else None
         instance = self.instances.get(instance_id)
         if instance is None:
             raise KeyError(instance_id)
-        door = self.ensure_frontdoor(env, port)
+        door = self.ensure_frontdoor(key, port)
         address = instance.as_instance().address
         previous = door.switch(Upstream(instance_id, address.host, address.port, info or {}))
         return previous.instance_id if previous else None
 
-    async def restore_env(self, env: str) -> str | None:
-        """Serve what state.db records for ``env`` (undo when the old instance is gone)."""
-        db = StateDB(self.layout.state_db)
+    async def restore_env(self, key: EnvKey) -> str | None:
+        """Serve what state.db records for ``key`` (undo when the old instance is gone)."""
+        db = StateDB(self.layout.app(key.app).state_db)
         try:
-            state = db.env_state(env)
+            state = db.env_state(key.env)
         finally:
             db.close()
         if not state or not state.get("spec"):
-            self.switch(env, 0, None, None)
+            self.switch(key, 0, None, None)
             return None
-        return await self._restore_env(state, InstanceSpec.from_stored(state["spec"]))
+        return await self._restore_env(key, state)
 
-    async def drain(self, env: str, instance_id: str, timeout: float) -> bool:
-        door = self.frontdoors.get(env)
+    async def drain(self, key: EnvKey, instance_id: str, timeout: float) -> bool:
+        door = self.frontdoors.get(key)
         drained = True
         if door is not None:
             active = door.active()
             if active is not None and active.instance_id == instance_id:
-                raise ValueError(f"instance {instance_id} is serving {env}; switch first")
+                raise ValueError(f"instance {instance_id} is serving {key}; switch first")
             drained = await door.drain(instance_id, timeout)
         await self.stop_instance(instance_id)
         return drained
 
     # status providers --------------------------------------------------------------------
-    async def env_status(self, env: str) -> dict[str, Any]:
-        door = self.frontdoors.get(env)
+    def instances_of(self, key: EnvKey) -> list[ManagedProcess]:
+        return [i for i in self.instances.values() if (i.spec.app, i.spec.env) == key]
+
+    async def env_status(self, key: EnvKey) -> dict[str, Any]:
+        door = self.frontdoors.get(key)
         active = door.active() if door else None
         stats = door.stats() if door else None
-        instances = [i.describe() for i in self.instances.values() if i.spec.env == env]
+        instances = [i.describe() for i in self.instances_of(key)]
         for item in instances:
             item["inflight"] = stats.inflight.get(item["id"], 0) if stats else 0
             item["serving"] = active is not None and active.instance_id == item["id"]
         return {
-            "env": env,
+            "app": key.app,
+            "env": key.env,
             "port": stats.port if stats else None,
             "active": active.info if active else None,
             "requests": stats.requests if stats else 0,
             "instances": instances,
         }
 
-    async def env_migrations(self, env: str) -> dict[str, Any]:
-        door = self.frontdoors.get(env)
+    async def env_migrations(self, key: EnvKey) -> dict[str, Any]:
+        env = key.env
+        door = self.frontdoors.get(key)
         active = door.active() if door else None
         if active is None:
             return {"env": env, "applied": []}
@@ -148,10 +174,10 @@ class ServerCore:
         return {"env": env, "database": database.kind, "applied": plan.applied}
 
     async def status(self) -> dict[str, Any]:
-        return {
-            "uptime_s": round(time.time() - self.started_at, 1),
-            "envs": {env: await self.env_status(env) for env in sorted(self.frontdoors)},
-        }
+        apps: dict[str, dict[str, Any]] = {}
+        for key in sorted(self.frontdoors):
+            apps.setdefault(key.app, {})[key.env] = await self.env_status(key)
+        return {"uptime_s": round(time.time() - self.started_at, 1), "apps": apps}
 
     # restore after a restart -------------------------------------------------------------
     async def restore(self) -> None:
@@ -162,23 +188,24 @@ class ServerCore:
             self.restored.set()
 
     async def _restore_all(self) -> None:
-        if not self.layout.state_db.exists():
-            return
-        db = StateDB(self.layout.state_db)
-        try:
-            states = db.all_env_states()
-        finally:
-            db.close()
-        for state in states:
-            spec_data = state.get("spec") or {}
-            if not spec_data or not state.get("port"):
-                continue
+        for app in self.layout.app_names():
+            db = StateDB(self.layout.app(app).state_db)
             try:
-                await self._restore_env(state, InstanceSpec.from_stored(spec_data))
-            except (ShiplaneError, PortInUse, OSError, ValueError) as exc:
-                log.error("restoring %s failed: %s", state["env"], exc)
+                states = db.all_env_states()
+            finally:
+                db.close()
+            for state in states:
+                if not state.get("spec") or not state.get("port"):
+                    continue
+                key = EnvKey(app, state["env"])
+                try:
+                    await self._restore_env(key, state)
+                except (ShiplaneError, PortInUse, OSError, ValueError) as exc:
+                    log.error("restoring %s failed: %s", key, exc)
 
-    async def _restore_env(self, state: dict[str, Any], spec: InstanceSpec) -> str:
+    async def _restore_env(self, key: EnvKey, state: dict[str, Any]) -> str:
+        # Records written before one server served several apps name no app: this one's.
+        spec = InstanceSpec.from_stored(state["spec"]).model_copy(update={"app": key.app})
         instance = await self.start_instance(spec)
         # Serve it even when unhealthy after the wait: it is what state.db says serves, and
         # the old instance is gone; health reporting says the rest.
@@ -193,18 +220,18 @@ class ServerCore:
             "deployment_id": state.get("deployment_id"),
             "deployed_at": state.get("updated_at"),
         }
-        previous = self.switch(state["env"], int(state["port"]), instance.id, info)
-        self._record_instance(state["env"], instance.id)
+        previous = self.switch(key, int(state["port"]), instance.id, info)
+        self._record_instance(key, instance.id)
         if previous and previous != instance.id:
-            door = self.frontdoors[state["env"]]
+            door = self.frontdoors[key]
             await door.drain(previous, spec.drain_timeout)
             await self.stop_instance(previous)
         return instance.id
 
-    def _record_instance(self, env: str, instance_id: str) -> None:
-        db = StateDB(self.layout.state_db)
+    def _record_instance(self, key: EnvKey, instance_id: str) -> None:
+        db = StateDB(self.layout.app(key.app).state_db)
         try:
-            db.set_serving_instance(env, instance_id)
+            db.set_serving_instance(key.env, instance_id)
         finally:
             db.close()
 

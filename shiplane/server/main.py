@@ -12,7 +12,7 @@ from pathlib import Path
 
 import uvloop
 
-from shiplane.layout import Layout
+from shiplane.layout import ServerLayout
 from shiplane.server.control import build_control_app
 from shiplane.server.core import ServerCore
 from shiplane.server.listener import Listener, unix_socket
@@ -29,18 +29,18 @@ def load_or_create_token(path: Path) -> str:
     return token
 
 
-async def serve(layout: Layout) -> None:
+async def serve(layout: ServerLayout) -> None:
     layout.ensure()
-    token = load_or_create_token(layout.server_token)
+    token = load_or_create_token(layout.token)
     core = ServerCore(layout, token)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runner = OperationRunner()
-    control = Listener(build_control_app(core, stop, runner), unix_socket(layout.server_socket))
+    control = Listener(build_control_app(core, stop, runner), unix_socket(layout.socket))
     control.start()
-    layout.server_pid.write_text(str(os.getpid()))
+    layout.pid.write_text(str(os.getpid()))
     restore = asyncio.create_task(core.restore())
     try:
         await stop.wait()
@@ -52,13 +52,13 @@ async def serve(layout: Layout) -> None:
         await core.shutdown()
         await control.stop()
         with contextlib.suppress(FileNotFoundError):
-            layout.server_socket.unlink()
+            layout.socket.unlink()
         with contextlib.suppress(FileNotFoundError):
-            if layout.server_pid.read_text().strip() == str(os.getpid()):
-                layout.server_pid.unlink()
+            if layout.pid.read_text().strip() == str(os.getpid()):
+                layout.pid.unlink()
 
 
-def run_foreground(layout: Layout) -> None:
+def run_foreground(layout: ServerLayout) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # uvloop's event loop roughly doubles what the front door relays per CPU second.

@@ -30,6 +30,7 @@ class InstanceSpec(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     version: int = INSTANCE_SPEC_VERSION
+    app: str = ""  # v1 records name none: the app whose state.db holds them
     env: str
     release: str
     release_dir: str

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from shiplane.errors import OperationInterrupted, ServerError, ServerUnavailable
-from shiplane.layout import Layout
+from shiplane.layout import ServerLayout
 from shiplane.procenv import child_environment
 from shiplane.state.procs import process_alive
 
@@ -24,19 +24,15 @@ START_TIMEOUT = 20.0
 
 
 class ServerClient:
-    def __init__(self, layout: Layout, timeout: float = 120.0) -> None:
+    def __init__(self, layout: ServerLayout, timeout: float = 120.0) -> None:
         self.layout = layout
         self.timeout = timeout
 
     def _client(self) -> httpx.Client:
-        token = (
-            self.layout.server_token.read_text().strip()
-            if self.layout.server_token.exists()
-            else ""
-        )
+        token = self.layout.token.read_text().strip() if self.layout.token.exists() else ""
         # No TLS on a Unix socket: verify=False skips loading the CA bundle (~25 ms a client).
         return httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(self.layout.server_socket), verify=False),
+            transport=httpx.HTTPTransport(uds=str(self.layout.socket), verify=False),
             base_url="http://shiplane",
             headers={"x-shiplane-token": token},
             timeout=self.timeout,
@@ -48,7 +44,7 @@ class ServerClient:
                 response = client.request(method, path, json=body)
         except httpx.HTTPError as exc:
             raise ServerError(
-                f"shiplane server unreachable at {self.layout.server_socket}: {exc}",
+                f"shiplane server unreachable at {self.layout.socket}: {exc}",
                 next_action="run `shiplane server` to start it, then retry",
             ) from exc
         data = response.json()
@@ -79,7 +75,7 @@ class ServerClient:
             ) from exc
 
     def ping(self) -> dict[str, Any] | None:
-        if not self.layout.server_socket.exists():
+        if not self.layout.socket.exists():
             return None
         try:
             with self._client() as client:
@@ -93,7 +89,7 @@ class ServerClient:
         if info is not None:
             return info
         self.layout.ensure()
-        lock_path = self.layout.root / "server.start.lock"
+        lock_path = self.layout.start_lock
         with open(lock_path, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             info = self.ping()
@@ -108,11 +104,11 @@ class ServerClient:
                 time.sleep(0.05)
         raise ServerUnavailable(
             f"shiplane server did not start within {START_TIMEOUT:.0f}s",
-            next_action=f"read {self.layout.server_log}",
+            next_action=f"read {self.layout.log}",
         )
 
     def _spawn(self) -> None:
-        log_fd = os.open(self.layout.server_log, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+        log_fd = os.open(self.layout.log, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
         server_env = child_environment()
         try:
             subprocess.Popen(
@@ -155,7 +151,7 @@ class ServerClient:
 
     def _pid(self) -> int | None:
         try:
-            pid = int(self.layout.server_pid.read_text().strip())
+            pid = int(self.layout.pid.read_text().strip())
         except (OSError, ValueError):
             return None
         return pid if process_alive(pid) else None

@@ -17,21 +17,21 @@ LOOPBACK = "127.0.0.1"
 
 
 class LocalTraffic:
-    def __init__(self, client: ServerClient, env: str, port: int) -> None:
+    def __init__(self, client: ServerClient, app: str, env: str, port: int) -> None:
         self.client = client
-        self.env = env
+        self.path = f"/apps/{app}/envs/{env}"
         self.port = port
 
     def active(self) -> ActiveUpstream:
         if self.client.ping() is None:
             return ActiveUpstream(instance_id=None)
-        return ActiveUpstream.model_validate(self.client.request("GET", f"/envs/{self.env}/active"))
+        return ActiveUpstream.model_validate(self.client.request("GET", f"{self.path}/active"))
 
     def switch(self, instance_id: str | None, info: dict[str, Any] | None) -> str | None:
         self.client.ensure_running()
         body = {"instance_id": instance_id, "port": self.port, "info": info}
         try:
-            answer = self.client.request("POST", f"/envs/{self.env}/switch", body)
+            answer = self.client.request("POST", f"{self.path}/switch", body)
         except ServerError as exc:
             raise DeployFailedError(exc.message) from exc
         previous: str | None = answer["previous"]
@@ -39,14 +39,12 @@ class LocalTraffic:
 
     def drain(self, instance_id: str, timeout: float) -> bool:
         body = {"instance_id": instance_id, "timeout": timeout}
-        drained: bool = self.client.request("POST", f"/envs/{self.env}/drain", body)["drained"]
+        drained: bool = self.client.request("POST", f"{self.path}/drain", body)["drained"]
         return drained
 
     def restore(self) -> str | None:
         self.client.ensure_running()
-        restored: str | None = self.client.request("POST", f"/envs/{self.env}/restore")[
-            "instance_id"
-        ]
+        restored: str | None = self.client.request("POST", f"{self.path}/restore")["instance_id"]
         return restored
 
     def url(self) -> str:
@@ -62,8 +60,8 @@ class LocalTarget:
     traffic_steps: ClassVar[frozenset[str]] = frozenset({"switch", "smoke", "drain"})
 
     def __init__(self, layout: Layout) -> None:
-        self.layout = layout
-        self.client = ServerClient(layout)
+        self.app = layout.app
+        self.client = ServerClient(layout.server)
 
     def available(self) -> bool:
         return self.client.ping() is not None
@@ -81,16 +79,34 @@ class LocalTarget:
             try:
                 sock.bind(("0.0.0.0", port))
             except OSError as exc:
+                owner = self._port_owner(port)
+                holder = f"the front door of {owner}" if owner else "another program"
                 raise ConfigError(
-                    f"environments.{env}.port = {port}: the port is in use by another program "
+                    f"environments.{env}.port = {port}: the port is in use by {holder} "
                     f"({exc.strerror})",
                     step="preflight",
                     next_action=f"stop what listens on {port} or choose another port for {env}",
                 ) from exc
 
+    def _port_owner(self, port: int) -> str | None:
+        """Which app/env of this host's server holds ``port`` (one server serves every app)."""
+        if self.client.ping() is None:
+            return None
+        apps = self.client.request("GET", "/status").get("apps", {})
+        return next(
+            (
+                f"{app}/{env}"
+                for app, envs in apps.items()
+                for env, status in envs.items()
+                if status.get("port") == port
+            ),
+            None,
+        )
+
     def start(self, spec: InstanceSpec) -> Instance:
         self.client.ensure_running()
-        answer = self.client.request("POST", "/instances", {"spec": spec.to_stored()})
+        mine = spec.model_copy(update={"app": self.app})
+        answer = self.client.request("POST", "/instances", {"spec": mine.to_stored()})
         return Instance.model_validate(answer)
 
     def stop(self, instance_id: str) -> bool:
@@ -108,8 +124,8 @@ class LocalTarget:
     def instances(self, env: str) -> list[Instance]:
         if self.client.ping() is None:
             return []
-        answer = self.client.request("GET", f"/envs/{env}/instances")
+        answer = self.client.request("GET", f"/apps/{self.app}/envs/{env}/instances")
         return [Instance.model_validate(item) for item in answer["instances"]]
 
     def traffic(self, env: str, port: int) -> LocalTraffic:
-        return LocalTraffic(self.client, env, port)
+        return LocalTraffic(self.client, self.app, env, port)

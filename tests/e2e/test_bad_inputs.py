@@ -69,7 +69,7 @@ def test_bad_config(tmp_path: Path, case: Path) -> None:
             timeout=60,
         )
     finally:
-        root = tmp_path / "home" / "notes"
+        root = tmp_path / "home"
         if root.exists():  # a case that got further than it should: stop what it started
             subprocess.run(
                 [*SHIPLANE, "server", "stop", "--root", str(root)],

@@ -75,4 +75,4 @@ def test_install_unit(app_repo: AppRepo) -> None:
         timeout=60,
     )
     assert run.returncode == 0
-    assert "server --foreground --root" in run.stdout and str(app_repo.root) in run.stdout
+    assert "server --foreground --root" in run.stdout and str(app_repo.home) in run.stdout

@@ -38,14 +38,14 @@ def test_secrets_stay_secret_through_a_full_run(app_repo: AppRepo) -> None:
     for run in runs:
         for secret in (dev_secret, prod_secret):
             assert secret not in run.stdout + run.stderr
-    everything = [p for p in app_repo.root.rglob("*") if p.is_file()]
+    everything = [p for p in app_repo.home.rglob("*") if p.is_file()]
     leaked = [
         p for p in everything for s in (dev_secret, prod_secret) if s.encode() in p.read_bytes()
     ]
     assert leaked == []
     private = [
         app_repo.root / "state.db",
-        app_repo.root / "server.token",
+        app_repo.home / "server.token",
         *(app_repo.root / "prod" / "backups").rglob("*"),
         *(app_repo.root / "prod" / "logs").glob("*.log"),
     ]
@@ -99,7 +99,7 @@ def test_status_endpoints_need_the_token_off_loopback(
     assert app_repo.shiplane("deploy", "dev").code == 0
     address, ns = other_host
     base = f"http://{address}:{app_repo.ports['dev']}"
-    token = Path(app_repo.root / "server.token").read_text()
+    token = Path(app_repo.home / "server.token").read_text()
     assert from_other_host(ns, f"{base}/_deploy/version") == 200  # public
     assert from_other_host(ns, f"{base}/_deploy/health") == 200  # public
     assert from_other_host(ns, f"{base}/_deploy/status") == 401

@@ -54,7 +54,7 @@ def test_secrets_never_leave_the_env_file(app_repo: AppRepo) -> None:
     for text in (run.stdout, run.stderr, status.stdout):
         assert SECRET not in text
     leaked = [
-        p for p in app_repo.root.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()
+        p for p in app_repo.home.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()
     ]
     assert leaked == []
     app_log = next((app_repo.root / "dev" / "logs").glob("app-*.log")).read_text()
@@ -63,14 +63,14 @@ def test_secrets_never_leave_the_env_file(app_repo: AppRepo) -> None:
 
 def test_token_required(app_repo: AppRepo) -> None:
     assert app_repo.shiplane("deploy", "dev").code == 0
-    sock = str(app_repo.root / "server.sock")
+    sock = str(app_repo.home / "server.sock")
     with httpx.Client(transport=httpx.HTTPTransport(uds=sock), base_url="http://x") as client:
         assert client.get("/status").status_code == 401
         assert client.get("/status", headers={"x-shiplane-token": "wrong"}).status_code == 401
-        token = (app_repo.root / "server.token").read_text()
+        token = (app_repo.home / "server.token").read_text()
         assert client.get("/status", headers={"x-shiplane-token": token}).status_code == 200
     assert Path(sock).stat().st_mode & 0o777 == 0o600
-    assert (app_repo.root / "server.token").stat().st_mode & 0o777 == 0o600
+    assert (app_repo.home / "server.token").stat().st_mode & 0o777 == 0o600
     # public endpoints on the front door; status from loopback is allowed
     assert httpx.get(app_repo.url("dev", "/_deploy/health"), timeout=5).json()["ok"] is True
     migrations = httpx.get(app_repo.url("dev", "/_deploy/migrations"), timeout=5).json()
@@ -80,7 +80,7 @@ def test_token_required(app_repo: AppRepo) -> None:
 def test_server_restart_restores_what_serves(app_repo: AppRepo) -> None:
     assert app_repo.shiplane("deploy", "dev").code == 0
     sha = httpx.get(app_repo.url("dev", "/_deploy/version"), timeout=5).json()["sha"]
-    pid = int((app_repo.root / "server.pid").read_text())
+    pid = int((app_repo.home / "server.pid").read_text())
     os.kill(pid, signal.SIGKILL)
     assert wait_for(lambda: not serves(app_repo.url("dev", "/_deploy/health")))
     assert app_repo.shiplane("server").code == 0  # starts it again in the background

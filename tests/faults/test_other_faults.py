@@ -46,7 +46,7 @@ def test_server_killed_mid_deploy_and_restarted(
         text=True,
     )
     time.sleep(1.0)  # inside the build
-    os.kill(int((app_repo.root / "server.pid").read_text()), signal.SIGKILL)
+    os.kill(int((app_repo.home / "server.pid").read_text()), signal.SIGKILL)
     out, _ = deploy.communicate(timeout=180)
     # The deploy ran in the server and died with it: the client says so (exit 7) ...
     assert deploy.returncode == 7, out

@@ -46,6 +46,7 @@ class AppRepo:
     home: Path
     ports: dict[str, int]
     env: dict[str, str] = field(default_factory=dict)
+    name: str = "notes"
 
     def git(self, *args: str) -> str:
         proc = subprocess.run(
@@ -90,38 +91,42 @@ class AppRepo:
 
     @property
     def root(self) -> Path:
-        return self.home / "notes"
+        """The app's deploy root; the host's server lives at ``home``."""
+        return self.home / "apps" / self.name
 
     def stop_server(self) -> None:
         subprocess.run(
-            [*SHIPLANE, "server", "stop", "--root", str(self.root)],
+            [*SHIPLANE, "server", "stop", "--root", str(self.home)],
             env=self.env,
             capture_output=True,
             timeout=60,
         )
-        pid_file = self.root / "server.pid"
+        pid_file = self.home / "server.pid"
         if pid_file.exists():
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
-def make_repo(tmp_path: Path) -> AppRepo:
-    repo = tmp_path / "notes"
+def make_repo(tmp_path: Path, name: str = "notes", home: Path | None = None) -> AppRepo:
+    """The example app in a new git repo; ``name`` and a shared ``home`` give a second app on
+    the same host's server."""
+    repo = tmp_path / name
     shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("__pycache__"))
     ports = {"dev": free_port(), "prod": free_port()}
     config = repo / "shiplane.toml"
     config.write_text(
         config.read_text()
+        .replace('name = "notes"', f'name = "{name}"')
         .replace("port = 8001", f"port = {ports['dev']}")
         .replace("port = 8000", f"port = {ports['prod']}")
         .replace("drain_timeout = 10.0", "drain_timeout = 5.0")
         .replace("timeout = 30.0", "timeout = 8.0")
     )
-    home = tmp_path / "home"
+    home = home or tmp_path / "home"
     # The servers these tests start honour SHIPLANE_FAULT in a request (test-only).
     env = {**os.environ, **GIT_ENV, "SHIPLANE_HOME": str(home), "SHIPLANE_ALLOW_FAULTS": "1"}
     env.pop("SHIPLANE_FAULT", None)
-    app = AppRepo(repo, home, ports, env)
+    app = AppRepo(repo, home, ports, env, name)
     app.git("init", "-q", "-b", "main")
     app.commit("notes 1.0.0")
     app.git("branch", "dev")

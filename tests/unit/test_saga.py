@@ -158,7 +158,7 @@ def world(tmp_path: Path) -> tuple[Context, FakeTarget]:
     config_path = tmp_path / "repo" / "shiplane.toml"
     config_path.parent.mkdir()
     loaded = LoadedConfig(config=parse_config(CONFIG, config_path), path=config_path)
-    layout = Layout(tmp_path / "root")
+    layout = Layout(tmp_path / "home", "fake")
     layout.ensure("dev")
     db = StateDB(layout.state_db)
     settings = env_settings(loaded, "dev")
