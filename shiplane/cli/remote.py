@@ -13,7 +13,7 @@ from typing import Any
 from shiplane import api
 from shiplane.caller import Caller
 from shiplane.config.loader import find_config, load_config
-from shiplane.errors import OperationInterrupted
+from shiplane.errors import OperationInterrupted, ServerUnavailable
 from shiplane.layout import Layout
 from shiplane.operations.boundary import guarded
 from shiplane.pipeline.context import Progress
@@ -41,7 +41,6 @@ def run_in_server(
         path = (config_path or find_config()).resolve()
         layout = Layout.for_app(load_config(path).config.app.name)
         client = ServerClient(layout.server)
-        client.ensure_running()
         body = {
             "caller": dataclasses.asdict(caller),
             "args": args,
@@ -50,12 +49,14 @@ def run_in_server(
             # Test-only; the server ignores it unless started with SHIPLANE_ALLOW_FAULTS=1.
             "fault": os.environ.get("SHIPLANE_FAULT") or None,
         }
-        for event in client.operation(name, body):
-            if event.get("event") == "progress" and progress is not None:
-                progress(event["step"], event["status"])
-            elif event.get("event") == "result":
-                outcome.update(event["result"])
-                return Result(command=name)
+        try:
+            events = _relay(client, name, body, progress, outcome)
+        except ServerUnavailable:
+            # Single-user mode: the first client to find no server starts one, then asks again.
+            client.ensure_running()
+            events = _relay(client, name, body, progress, outcome)
+        if events:
+            return Result(command=name)
         raise OperationInterrupted(
             f"the shiplane server ended {name} without a result",
             next_action="run `shiplane status`: it recovers what the operation left",
@@ -63,6 +64,23 @@ def run_in_server(
 
     relayed = guarded(name, args.get("env"), send)
     return outcome if outcome else relayed.to_dict()
+
+
+def _relay(
+    client: ServerClient,
+    name: str,
+    body: dict[str, Any],
+    progress: Progress | None,
+    outcome: dict[str, Any],
+) -> bool:
+    """Relay the operation's events; True once its result arrived (into ``outcome``)."""
+    for event in client.operation(name, body):
+        if event.get("event") == "progress" and progress is not None:
+            progress(event["step"], event["status"])
+        elif event.get("event") == "result":
+            outcome.update(event["result"])
+            return True
+    return False
 
 
 def follow_log(deployment_id: str, caller: Caller, config_path: Path | None) -> None:

@@ -28,6 +28,8 @@ log = logging.getLogger("shiplane.server")
 # Operations that take a progress callback.
 WITH_PROGRESS = frozenset({"deploy", "promote", "approve", "rollback"})
 DONE = object()
+# Seconds between heartbeats on a quiet operation; clients give up after several missed.
+HEARTBEAT = 5.0
 
 
 class OperationRunner:
@@ -61,7 +63,14 @@ class OperationRunner:
             events.put_nowait(DONE)
 
         future.add_done_callback(finished)
-        while (event := await events.get()) is not DONE:
+        while True:
+            try:
+                event = await asyncio.wait_for(events.get(), HEARTBEAT)
+            except TimeoutError:
+                # A quiet step (a long build): tell the client the server is alive.
+                event = {"event": "alive"}
+            if event is DONE:
+                break
             yield _line(event)
         yield _line({"event": "result", "result": _outcome(name, future).to_dict()})
 

@@ -21,6 +21,7 @@ from shiplane.procenv import child_environment
 from shiplane.state.procs import process_alive
 
 START_TIMEOUT = 20.0
+OPERATION_SILENCE = 30.0
 
 
 class ServerClient:
@@ -55,7 +56,8 @@ class ServerClient:
     def operation(self, name: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Run operation ``name`` in the server: its events as they come, the result last.
         A stream that ends without a result means the server went away mid-operation."""
-        timeout = httpx.Timeout(connect=10, read=None, write=30, pool=10)
+        # The server sends a heartbeat every few seconds: silence this long means it stalled.
+        timeout = httpx.Timeout(connect=10, read=OPERATION_SILENCE, write=30, pool=10)
         try:
             with (
                 self._client() as client,
@@ -67,6 +69,12 @@ class ServerClient:
                 for line in response.iter_lines():
                     if line.strip():
                         yield json.loads(line)
+        except httpx.ConnectError as exc:
+            # Nothing was sent: no server listens (or a stale socket file is left).
+            raise ServerUnavailable(
+                f"no shiplane server answers at {self.layout.socket}",
+                next_action="run `shiplane server` to start it, then retry",
+            ) from exc
         except httpx.HTTPError as exc:
             raise OperationInterrupted(
                 f"the shiplane server stopped answering during {name}: {type(exc).__name__}",
