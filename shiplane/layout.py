@@ -42,6 +42,11 @@ class ServerLayout:
         return self.root / "server.log"
 
     @property
+    def state_db(self) -> Path:
+        """What belongs to the host, not to one app: the tokens clients present."""
+        return self.root / "host.db"
+
+    @property
     def start_lock(self) -> Path:
         return self.root / "server.start.lock"
 

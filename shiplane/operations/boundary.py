@@ -38,13 +38,16 @@ def load_validated(config_path: Path | None, env: str | None = None) -> LoadedCo
 
 
 @contextmanager
-def open_root(loaded: LoadedConfig) -> Iterator[tuple[Layout, StateDB]]:
+def open_root(loaded: LoadedConfig) -> Iterator[tuple[Layout, StateDB, StateDB]]:
+    """The app's layout and state.db, and the host's (tokens)."""
     layout = Layout.for_app(loaded.config.app.name)
     layout.ensure()
     db = StateDB(layout.state_db)
+    host = StateDB(layout.server.state_db)
     try:
-        yield layout, db
+        yield layout, db, host
     finally:
+        host.close()
         db.close()
 
 
@@ -67,13 +70,13 @@ def run_operation(
         loaded = load_validated(config_path, env)
         if check is not None:
             check(loaded)
-        with open_root(loaded) as (layout, db), running.operation_scope():
+        with open_root(loaded) as (layout, db, host), running.operation_scope():
             who = caller
             if token is not None:
-                who = authenticate(db, token, caller)
+                who = authenticate(host, token, caller)
                 if rule is not None:
                     rule(loaded, who)
-            session = Session(who, loaded, layout, db, open_target(layout), progress)
+            session = Session(who, loaded, layout, db, host, open_target(layout), progress)
             if recover:
                 session.recovered = recover_stale(session)
             return body(session)

@@ -21,6 +21,7 @@ class Session:
     loaded: LoadedConfig
     layout: Layout
     db: StateDB
+    host_db: StateDB  # what belongs to the host, not the app: tokens
     target: DeployTarget
     progress: Progress | None = None
     recovered: list[dict[str, Any]] = field(default_factory=list)

@@ -39,7 +39,7 @@ def check_create(role: str, label: str | None) -> None:
 
 def create(session: Session, role: str, label: str | None) -> Result:
     label = label.strip() if label is not None else None
-    token_id, plaintext = TokenStore(session.db).create(cast("Role", role), label)
+    token_id, plaintext = TokenStore(session.host_db).create(cast("Role", role), label)
     result = Result(command="tokens create")
     result.data.update(id=token_id, role=role, label=label, token=plaintext)
     result.warnings.append("this is the only time the token is shown: store it now")
@@ -48,12 +48,12 @@ def create(session: Session, role: str, label: str | None) -> Result:
 
 def list_tokens(session: Session) -> Result:
     result = Result(command="tokens list")
-    result.data["tokens"] = [record.to_dict() for record in TokenStore(session.db).list()]
+    result.data["tokens"] = [record.to_dict() for record in TokenStore(session.host_db).list()]
     return result
 
 
 def revoke(session: Session, token_id: str) -> Result:
-    record = TokenStore(session.db).revoke(token_id)
+    record = TokenStore(session.host_db).revoke(token_id)
     if record is None:
         raise ConfigError(
             f"no token {token_id!r}",

@@ -29,7 +29,7 @@ def test_create_list_revoke(app_repo: AppRepo) -> None:
         (created.data["id"], "agent", False)
     ]
 
-    db = StateDB(app_repo.root / "state.db")
+    db = StateDB(app_repo.home / "host.db")
     try:
         record = TokenStore(db).verify(token)
         assert record is not None and record.role == "agent"
@@ -39,7 +39,7 @@ def test_create_list_revoke(app_repo: AppRepo) -> None:
         assert TokenStore(db).verify(token) is None
     finally:
         db.close()
-    files = [f for f in app_repo.root.iterdir() if f.name.startswith("state.db")]  # + WAL
+    files = [f for f in app_repo.home.iterdir() if f.name.startswith("host.db")]  # + WAL
     assert files and all(secret.encode() not in f.read_bytes() for f in files)
 
     again = app_repo.shiplane("tokens", "list")

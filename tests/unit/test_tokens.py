@@ -174,7 +174,7 @@ def test_the_operations_through_the_api(tmp_path: Path, monkeypatch: pytest.Monk
     listed = api.tokens_list(Caller.from_actor("agent:bot"), config_path=config)
     assert listed.ok and _secret(plaintext) not in json.dumps(listed.to_dict())
     assert [t["id"] for t in listed.data["tokens"]] == [created.data["id"]]
-    state = StateDB(tmp_path / "home" / "apps" / "x" / "state.db")
+    state = StateDB(tmp_path / "home" / "host.db")
     try:
         assert TokenStore(state).verify(plaintext) is not None
         revoked = api.tokens_revoke(person, created.data["id"], config_path=config)
