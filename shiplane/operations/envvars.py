@@ -24,6 +24,8 @@ KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 # point the app at another database or port than the one shiplane manages.
 RESERVED = frozenset({"PORT", "DATABASE_URL"})
 RESERVED_PREFIX = "SHIPLANE_"
+# The Redactor masks values from this length on (shorter ones would mask ordinary words).
+MIN_MASKED = 4
 
 
 def check_key(key: str) -> None:
@@ -42,15 +44,16 @@ def check_key(key: str) -> None:
         )
 
 
-def parse_assignments(assignments: Iterable[str]) -> dict[str, str]:
+def parse_assignments(assignments: Iterable[str], secret: bool = False) -> dict[str, str]:
     """``KEY=VALUE`` items as a dict; the value may contain ``=`` and may be empty."""
     values: dict[str, str] = {}
-    for item in assignments:
+    for number, item in enumerate(assignments, start=1):
         key, sep, value = item.partition("=")
         if not sep:
-            # Only the part before any "=" can be named: the item may be a mistyped secret.
+            # With --secret, an item without "=" may well be the secret itself: name its place.
+            what = f"argument {number}" if secret else repr(key[:60])
             raise ConfigError(
-                f"expected KEY=VALUE, got {key[:40]!r} with no '='",
+                f"expected KEY=VALUE, got {what} with no '='",
                 step="usage",
                 next_action="write each variable as KEY=VALUE",
             )
@@ -63,8 +66,8 @@ def parse_assignments(assignments: Iterable[str]) -> dict[str, str]:
     return values
 
 
-def check_set(assignments: list[str]) -> None:
-    parse_assignments(assignments)
+def check_set(assignments: list[str], secret: bool = False) -> None:
+    parse_assignments(assignments, secret)
 
 
 def check_unset(keys: list[str]) -> None:
@@ -77,12 +80,18 @@ def check_unset(keys: list[str]) -> None:
 
 
 def env_set(session: Session, env: str, assignments: list[str], secret: bool) -> Result:
-    values = parse_assignments(assignments)
+    values = parse_assignments(assignments, secret)
     store = EnvVarStore(session.db)
     before = store.all(env)
     store.set(env, values, secret=secret)
     result = _apply(session, env, "env set", before)
     result.data.update(set=sorted(values), secret=secret)
+    short = sorted(k for k, v in values.items() if secret and 0 < len(v) < MIN_MASKED)
+    if short:
+        result.warnings.append(
+            f"{', '.join(short)}: shorter than {MIN_MASKED} characters, so not masked in output "
+            "the app or a command prints (too short to tell from ordinary text); listed as ***"
+        )
     return result
 
 

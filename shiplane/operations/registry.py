@@ -99,7 +99,9 @@ OPERATIONS: dict[str, Operation] = {
     "restart": Operation(lambda s, env: _restart.restart(s, env)),
     "env_set": Operation(
         lambda s, env, assignments, secret=False: _envvars.env_set(s, env, assignments, secret),
-        check=lambda _loaded, _caller, assignments, **_: _envvars.check_set(assignments),
+        check=lambda _loaded, _caller, assignments, secret=False, **_: _envvars.check_set(
+            assignments, secret
+        ),
         command=lambda _args: "env set",
     ),
     "env_unset": Operation(

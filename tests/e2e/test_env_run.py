@@ -140,6 +140,10 @@ def test_bad_keys_are_one_usage_error_naming_the_key(app_repo: AppRepo) -> None:
         assert refused.code == 64, refused.stdout
         assert repr(bad.split("=")[0]) in refused.data["error"]["message"], refused.stdout
     assert app_repo.shiplane("env", "unset", "dev", "bad-key").code == 64
+    # Without "=", a --secret argument may be the secret itself: it is named by its place.
+    mistyped = app_repo.shiplane("env", "set", "dev", "--secret", "A=1", "hunter2-value")
+    assert mistyped.code == 64 and "argument 2" in mistyped.data["error"]["message"]
+    assert "hunter2-value" not in mistyped.stdout + mistyped.stderr
     assert not (app_repo.root / "server.sock").exists()  # found before any server started
 
 
