@@ -17,7 +17,7 @@ from shiplane.operations.restart import restart
 from shiplane.operations.session import Session
 from shiplane.operations.settings import settings_for
 from shiplane.results import Result
-from shiplane.state.envvars import EnvVarStore
+from shiplane.state.envvars import EnvVar, EnvVarStore
 
 KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 # Set by shiplane for every instance: a kept value would be silently overwritten, or worse,
@@ -130,7 +130,7 @@ def env_list(session: Session, env: str) -> Result:
     return result
 
 
-def _apply(session: Session, env: str, command: str, before: list[Any]) -> Result:
+def _apply(session: Session, env: str, command: str, before: list[EnvVar]) -> Result:
     """Restart what serves with the new values; undo the change when that restart fails, so
     what state.db keeps is always what serves."""
     if session.db.env_state(env) is None:
