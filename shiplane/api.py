@@ -30,6 +30,9 @@ __all__ = [
     "backups",
     "call",
     "deploy",
+    "env_list",
+    "env_set",
+    "env_unset",
     "history",
     "init",
     "logs",
@@ -38,8 +41,10 @@ __all__ = [
     "recover",
     "reject",
     "report",
+    "restart",
     "restore",
     "rollback",
+    "run",
     "server",
     "status",
     "tokens_create",
@@ -257,3 +262,58 @@ def tokens_list(caller: Caller, *, config_path: Path | None = None) -> Result:
 
 def tokens_revoke(caller: Caller, token_id: str, *, config_path: Path | None = None) -> Result:
     return call("tokens_revoke", caller, config_path=config_path, token_id=token_id)
+
+
+def restart(
+    caller: Caller, env: str, *, config_path: Path | None = None, progress: Progress | None = None
+) -> Result:
+    """A fresh instance of the serving release, switched to with no request dropped."""
+    return call("restart", caller, config_path=config_path, progress=progress, env=env)
+
+
+def env_set(
+    caller: Caller,
+    env: str,
+    assignments: list[str],
+    *,
+    secret: bool = False,
+    config_path: Path | None = None,
+    progress: Progress | None = None,
+) -> Result:
+    """Keep ``KEY=VALUE`` variables (``secret``: never shown again) for ``env`` and restart it."""
+    return call(
+        "env_set",
+        caller,
+        config_path=config_path,
+        progress=progress,
+        env=env,
+        assignments=assignments,
+        secret=secret,
+    )
+
+
+def env_unset(
+    caller: Caller,
+    env: str,
+    keys: list[str],
+    *,
+    config_path: Path | None = None,
+    progress: Progress | None = None,
+) -> Result:
+    return call("env_unset", caller, config_path=config_path, progress=progress, env=env, keys=keys)
+
+
+def env_list(caller: Caller, env: str, *, config_path: Path | None = None) -> Result:
+    return call("env_list", caller, config_path=config_path, env=env)
+
+
+def run(
+    caller: Caller,
+    env: str,
+    command: list[str],
+    *,
+    timeout: float = 600.0,
+    config_path: Path | None = None,
+) -> Result:
+    """Run ``command`` once in the serving release with the app's environment."""
+    return call("run", caller, config_path=config_path, env=env, command=command, timeout=timeout)

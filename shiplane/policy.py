@@ -4,9 +4,9 @@
 caller's role may not run ``operation``; ``operation`` is the command name a Result carries
 ("deploy", "migrate up", "tokens create"), and ``gated`` says whether the target environment has
 ``promote_from``. It is to be called at the api boundary, with the role taken from the caller's
-token (``Caller.from_token``), before anything is written: today from ``shiplane.api`` for the
-tokens operations only; deploy, promote, rollback and the rest get it when they move into the
-server (issue 9), so that the check runs where an agent cannot skip it.
+token (``Caller.from_token``), before anything is written: the server's boundary
+(``operations/boundary.run_operation``) calls it for every operation of a token caller, so the
+check runs where an agent cannot skip it.
 
 The rules follow issue 9 ("an agent token may deploy, verify and roll back non-gated
 environments and request promotions"):
@@ -14,8 +14,9 @@ environments and request promotions"):
 - In any environment an agent may read (status, history, logs, report, backups, migrate status,
   lint and rehearse, which only touch a copy), request a promotion (``promote`` without
   ``--approve``), run recovery, and start the server or ask for its status.
-- In a non-gated environment it may also deploy, verify, roll back, migrate up/down, back up and
-  restore.
+- In a non-gated environment it may also deploy, verify, roll back, migrate up/down, back up,
+  restore, restart, set and unset variables (``env set|unset``) and ``run`` one-off commands;
+  ``env list`` it may run anywhere (secrets show as ``***`` to everyone).
 - It may never approve or reject a promotion, pass ``--force``, ``--approve`` or
   ``--discard-writes``, ``protect``, stop the server (that stops every environment), or create
   or revoke tokens.
@@ -64,6 +65,7 @@ AGENT_ANYWHERE = frozenset(
         "server start",
         "server status",
         "tokens list",  # ids, roles and labels; never a secret
+        "env list",  # names and plain values; a secret shows as *** to everyone
     }
 )
 
@@ -77,6 +79,13 @@ AGENT_NON_GATED = frozenset(
         "migrate down",
         "backup",  # rotation prunes old backups: in a gated env, a person's call
         "restore",
+        # What a gated environment's processes see and run is a person's decision: a variable
+        # can change what the app does as much as a deploy, and a one-off command can write
+        # anything to the database.
+        "env set",
+        "env unset",
+        "restart",
+        "run",
     }
 )
 

@@ -3,10 +3,15 @@ suites and app instances alike."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
 
 # Test-only fault injection must never reach a child: it would kill the app, not shiplane.
 _PRIVATE = ("SHIPLANE_FAULT",)
@@ -20,3 +25,10 @@ def child_environment(*layers: Mapping[str, str]) -> dict[str, str]:
     for layer in layers:
         env.update(layer)
     return env
+
+
+def die_with_parent() -> None:
+    """A ``preexec_fn``: the child gets SIGTERM when the server that started it dies (even by
+    SIGKILL), so nothing it started outlives it holding the database."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -16,6 +16,7 @@ from typer.exceptions import TyperException
 from shiplane import api
 from shiplane.caller import local_caller
 from shiplane.cli import render
+from shiplane.cli.env_cmd import env_app
 from shiplane.cli.remote import follow_log, run_in_server
 from shiplane.cli.server_cmd import server_app
 from shiplane.cli.tokens_cmd import tokens_app
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 app.add_typer(server_app, name="server")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(env_app, name="env")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout (default when piped).")]
 ConfigOpt = Annotated[
@@ -153,6 +155,28 @@ def rollback(
 ) -> None:
     """Go back to the previous (or named) release, reverting newer migrations."""
     _in_server("rollback", json_, config, progress=True, env=env, to=to, restore_db=restore_db)
+
+
+@app.command()
+def restart(env: EnvArg, json_: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """Start a fresh instance of what ENV serves and switch to it with no dropped request."""
+    _in_server("restart", json_, config, progress=True, env=env)
+
+
+@app.command("run")
+def run_(
+    env: EnvArg,
+    command: Annotated[
+        list[str], typer.Argument(help="The command and its arguments, after `--`.")
+    ],
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds before the command is killed.")
+    ] = 600.0,
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Run a one-off command in ENV's serving release with the app's environment (no shell)."""
+    _in_server("run", json_, config, env=env, command=command, timeout=timeout)
 
 
 @app.command()

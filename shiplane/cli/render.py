@@ -62,11 +62,15 @@ def _human(payload: dict[str, Any]) -> None:
                 check["message"],
             )
         stdout.print(table)
-    rest = {
-        k: v for k, v in payload.items() if k not in ("steps", "log") and v not in (None, [], {})
-    }
+    hidden = ("steps", "log", "output")
+    rest = {k: v for k, v in payload.items() if k not in hidden and v not in (None, [], {})}
     if payload.get("command") == "logs" and payload.get("log"):
         stdout.print(payload["log"], markup=False, highlight=False)
+    output = payload.get("output")
+    if payload.get("command") == "run" and isinstance(output, dict):
+        # A person reads a one-off command's output as it printed it, not as a JSON string.
+        stdout.print(output.get("stdout", ""), markup=False, highlight=False, end="")
+        stderr.print(output.get("stderr", ""), markup=False, highlight=False, end="")
     stdout.print_json(json.dumps(rest, default=str))
     if payload["ok"]:
         stdout.print("[green]ok[/]")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from shiplane.config.loader import env_settings
 from shiplane.databases.env_database import database_url
 from shiplane.errors import LockHeldError, RollbackFailedError
 from shiplane.ids import new_id
 from shiplane.operations.session import Session
+from shiplane.operations.settings import settings_for
 from shiplane.pipeline.context import Context, DeployLog
 from shiplane.pipeline.plans import plan
 from shiplane.pipeline.saga import SagaFailed, run_steps
@@ -20,7 +20,7 @@ from shiplane.state.db import now
 
 
 def make_context(session: Session, env: str, kind: str, options: dict[str, Any]) -> Context:
-    settings = env_settings(session.loaded, env)
+    settings = settings_for(session.loaded, session.db, env)
     layout, db = session.layout, session.db
     layout.ensure(env)
     deployment_id = new_id(env)
@@ -55,7 +55,7 @@ def make_context(session: Session, env: str, kind: str, options: dict[str, Any])
     facts.database_url = database_url(layout, settings)
     facts.previous_release = state["release"] if state else None
     facts.previous_sha = state["sha"] if state else None
-    # Build commands get the env's variables, never its secrets.
+    # Build commands get the env's variables (kept ones included), never its secrets.
     facts.process_env = child_environment(settings.variables, {"SHIPLANE_ENV": env})
     return ctx
 

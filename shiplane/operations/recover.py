@@ -7,9 +7,9 @@ import os
 import socket
 from typing import Any
 
-from shiplane.config.loader import env_settings
 from shiplane.errors import DeployFailedError, LockHeldError
 from shiplane.operations.session import Session
+from shiplane.operations.settings import settings_for
 from shiplane.pipeline.context import Context, DeployLog
 from shiplane.pipeline.plans import step_classes
 from shiplane.pipeline.saga import resume
@@ -62,7 +62,7 @@ def _recover_one(session: Session, deployment: dict[str, Any]) -> dict[str, Any]
         lock.acquire(db, env, recovery_id)
     except LockHeldError:
         return None
-    settings = env_settings(session.loaded, env)
+    settings = settings_for(session.loaded, db, env)
     log = DeployLog(session.layout.deploy_log(env, deployment["id"]), settings.redactor())
     ctx = Context(
         layout=session.layout,

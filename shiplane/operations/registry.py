@@ -12,10 +12,13 @@ from shiplane.config.loader import LoadedConfig
 from shiplane.errors import ConfigError
 from shiplane.operations import database as _database
 from shiplane.operations import deploy as _deploy
+from shiplane.operations import envvars as _envvars
 from shiplane.operations import migrations as _migrations
 from shiplane.operations import promote as _promote
 from shiplane.operations import recover as _recover
+from shiplane.operations import restart as _restart
 from shiplane.operations import rollback as _rollback
+from shiplane.operations import run_command as _run_command
 from shiplane.operations import status as _status
 from shiplane.operations import tokens as _tokens
 from shiplane.operations import verify as _verify
@@ -93,6 +96,31 @@ OPERATIONS: dict[str, Operation] = {
     # Recovery runs first, so a later recovery cannot put a pre-deploy backup back over this.
     "restore": Operation(lambda s, env, backup_id: _database.restore(s, env, backup_id)),
     "recover": Operation(_recover.recover),
+    "restart": Operation(lambda s, env: _restart.restart(s, env)),
+    "env_set": Operation(
+        lambda s, env, assignments, secret=False: _envvars.env_set(s, env, assignments, secret),
+        check=lambda _loaded, _caller, assignments, secret=False, **_: _envvars.check_set(
+            assignments, secret
+        ),
+        command=lambda _args: "env set",
+    ),
+    "env_unset": Operation(
+        lambda s, env, keys: _envvars.env_unset(s, env, keys),
+        check=lambda _loaded, _caller, keys, **_: _envvars.check_unset(keys),
+        command=lambda _args: "env unset",
+    ),
+    # A listing writes nothing and shows no secret: no stale work is its to resolve.
+    "env_list": Operation(
+        lambda s, env: _envvars.env_list(s, env), recover=False, command=lambda _args: "env list"
+    ),
+    "run": Operation(
+        lambda s, env, command, timeout=_run_command.DEFAULT_TIMEOUT: _run_command.run_command(
+            s, env, command, timeout
+        ),
+        check=lambda _loaded, _caller, command, timeout=_run_command.DEFAULT_TIMEOUT, **_: (
+            _run_command.check_run(command, timeout)
+        ),
+    ),
     # Tokens touch no deployment: a stale one is not these commands' to resolve.
     "tokens_create": Operation(
         lambda s, role, label=None: _tokens.create(s, role, label),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shiplane.config.loader import env_settings
 from shiplane.errors import ChecksFailedError, ConfigError
 from shiplane.operations.session import Session
+from shiplane.operations.settings import settings_for
 from shiplane.results import Result
 from shiplane.verify import report
 from shiplane.verify.runner import checks_hash, load_checks, run_checks, select
@@ -15,7 +15,7 @@ from shiplane.verify.target import make_target
 
 def verify(session: Session, env: str, only: str | None) -> Result:
     loaded, db = session.loaded, session.db
-    settings = env_settings(loaded, env)
+    settings = settings_for(loaded, db, env)
     checks = load_checks(loaded)
     chosen = select(checks, only)
     state = db.env_state(env)

@@ -1,4 +1,4 @@
-"""The step plans, in one registry: what deploy, promote and rollback run, in order.
+"""The step plans, in one registry: what deploy, promote, rollback and restart run, in order.
 
 Recovery resumes a deployment from its step records with the plan of its kind, so a step that
 is in a plan can always be undone after a crash: there is no second list to forget it in.
@@ -10,7 +10,7 @@ from shiplane.pipeline.saga import Step
 from shiplane.pipeline.steps_database import BackupStep, MigrateDownStep, MigrateStep
 from shiplane.pipeline.steps_guard import GuardStep
 from shiplane.pipeline.steps_record import PruneStep, RecordStep
-from shiplane.pipeline.steps_rollback import TargetStep
+from shiplane.pipeline.steps_rollback import RestartTargetStep, TargetStep
 from shiplane.pipeline.steps_source import (
     BuildStep,
     ExportStep,
@@ -61,6 +61,18 @@ PLANS: dict[str, list[type[Step]]] = {
         TargetStep,
         BackupStep,
         MigrateDownStep,
+        StartStep,
+        HealthStep,
+        SwitchStep,
+        SmokeStep,
+        DrainStep,
+        RecordStep,
+    ],
+    # A fresh instance of what serves (new settings, a stuck app): blue/green as ever, with no
+    # new release, no build and no migration, so there is nothing to back up either.
+    "restart": [
+        LockStep,
+        RestartTargetStep,
         StartStep,
         HealthStep,
         SwitchStep,

@@ -1,4 +1,4 @@
-"""Rollback's first step: which kept release to go back to."""
+"""The first step of rollback and restart: which kept release to start (again)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,25 @@ from shiplane.state.db import StateDB
 from shiplane.state.releases import previous_release
 
 
-def choose_target(db: StateDB, env: str, to: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(current release, target release); the target is the one before current unless named."""
+def serving_release(db: StateDB, env: str) -> dict[str, Any]:
+    """The kept release that serves ``env`` (ConfigError when nothing does, or it is gone)."""
     state = db.env_state(env)
-    releases = [r for r in db.releases(env) if Path(r["path"]).is_dir()]
     if state is None or not state.get("release"):
         raise ConfigError(
             f"nothing has been deployed to {env!r} yet",
             step="target",
             next_action=f"shiplane deploy {env}",
         )
-    current = next((r for r in releases if r["name"] == state["release"]), None)
-    if current is None:
+    release = next((r for r in db.releases(env) if r["name"] == state["release"]), None)
+    if release is None or not Path(release["path"]).is_dir():
         raise ConfigError(f"the serving release {state['release']} is not on disk", step="target")
+    return release
+
+
+def choose_target(db: StateDB, env: str, to: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(current release, target release); the target is the one before current unless named."""
+    current = serving_release(db, env)
+    releases = [r for r in db.releases(env) if Path(r["path"]).is_dir()]
     if to is not None:
         matches = [r for r in releases if r["name"] == to or r["sha"].startswith(to)]
         if not matches:
@@ -75,4 +81,33 @@ class TargetStep(Step):
             current=current["name"],
             summary=f"{current['name']} -> {target['name']}",
         )
+        return data
+
+
+class RestartTargetStep(Step):
+    """Restart's first step: the serving release itself. Like rollback's target, the release
+    exists already (no export, no build, no migration); only a fresh instance of it is started,
+    checked and switched to, so new settings (`shiplane env set`) take effect without a dropped
+    request. Named "target" like rollback's, which is how recovery's record step knows that no
+    new release is to be recorded."""
+
+    name = "target"
+
+    def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+        current = serving_release(ctx.db, ctx.env)
+        facts = ctx.facts
+        facts.release, facts.release_dir, facts.sha = (
+            current["name"],
+            current["path"],
+            current["sha"],
+        )
+        facts.current_release_dir = current["path"]
+        facts.new_release = False
+        ctx.db.update_deployment(
+            ctx.deployment_id,
+            release=current["name"],
+            sha=current["sha"],
+            previous_release=current["name"],
+        )
+        data.update(target=current["name"], summary=f"restart {current['name']}")
         return data

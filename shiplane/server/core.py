@@ -20,6 +20,7 @@ from shiplane.layout import ServerLayout
 from shiplane.migrate.registry import release_engine
 from shiplane.server.listener import tcp_socket
 from shiplane.state.db import StateDB
+from shiplane.state.envvars import kept_layers
 from shiplane.targets.base import InstanceSpec
 from shiplane.targets.health import HealthPolicy, wait_healthy
 from shiplane.targets.processes import ManagedProcess, free_port
@@ -55,11 +56,24 @@ class ServerCore:
     # instances ---------------------------------------------------------------------------
     async def start_instance(self, spec: InstanceSpec) -> ManagedProcess:
         secrets = read_env_file(Path(spec.env_file), field="env_file") if spec.env_file else {}
+        secrets = self._with_kept_secrets(spec.env, secrets)
         self.redactor.add(secrets.values())
         instance = ManagedProcess(spec=spec, port=free_port(), secrets=secrets)
         self.instances[instance.id] = instance
         await instance.start(self.redactor)
         return instance
+
+    def _with_kept_secrets(self, env: str, secrets: dict[str, str]) -> dict[str, str]:
+        """The env file's secrets with the server-kept ones over them. A kept secret's value
+        is read here, at start, rather than carried in the spec: the spec is stored in step
+        records and state, and a secret has no business there. A kept plain variable (already
+        in ``spec.variables``) also hides an env-file secret of the same name: kept wins."""
+        db = StateDB(self.layout.state_db)
+        try:
+            plain, kept = kept_layers(db, env)
+        finally:
+            db.close()
+        return {**{k: v for k, v in secrets.items() if k not in plain}, **kept}
 
     async def stop_instance(self, instance_id: str) -> bool:
         instance = self.instances.pop(instance_id, None)

@@ -26,7 +26,9 @@ from shiplane.results import Result
 
 log = logging.getLogger("shiplane.server")
 # Operations that take a progress callback.
-WITH_PROGRESS = frozenset({"deploy", "promote", "approve", "rollback"})
+WITH_PROGRESS = frozenset(
+    {"deploy", "promote", "approve", "rollback", "restart", "env_set", "env_unset"}
+)
 DONE = object()
 # Seconds between heartbeats on a quiet operation; clients give up after several missed.
 HEARTBEAT = 5.0

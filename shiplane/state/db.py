@@ -1,5 +1,6 @@
-"""state.db: one SQLite file (WAL) holding deployments, their steps, releases, locks and the
-hashes of client tokens (queries in shiplane/state/tokens.py)."""
+"""state.db: one SQLite file (WAL) holding deployments, their steps, releases, locks, the
+hashes of client tokens (queries in shiplane/state/tokens.py) and the variables the server keeps
+per environment (queries in shiplane/state/envvars.py)."""
 
 from __future__ import annotations
 
@@ -107,6 +108,14 @@ CREATE TABLE IF NOT EXISTS tokens (
     created_at TEXT NOT NULL,
     revoked_at TEXT,
     last_used_at TEXT
+);
+CREATE TABLE IF NOT EXISTS env_vars (
+    env TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    secret INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (env, key)
 );
 CREATE TABLE IF NOT EXISTS locks (
     env TEXT PRIMARY KEY,

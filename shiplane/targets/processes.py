@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import shlex
 import signal
@@ -22,18 +21,12 @@ from typing import Any
 
 from shiplane.config.redact import Redactor
 from shiplane.databases import resolve_url
-from shiplane.procenv import child_environment
+from shiplane.procenv import child_environment, die_with_parent
 from shiplane.targets.base import Address, Instance, InstanceSpec
 
-PR_SET_PDEATHSIG = 1
 MAX_BACKOFF = 30.0
 # Instances listen on loopback only: the front door is their one way in.
 LOOPBACK = "127.0.0.1"
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -112,7 +105,7 @@ class ManagedProcess:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self.state = "running"
         self._pumps.add(asyncio.create_task(self._pump_output(self.process, redact)))
