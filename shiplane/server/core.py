@@ -56,19 +56,23 @@ class ServerCore:
     # instances ---------------------------------------------------------------------------
     async def start_instance(self, spec: InstanceSpec) -> ManagedProcess:
         secrets = read_env_file(Path(spec.env_file), field="env_file") if spec.env_file else {}
-        secrets = self._with_kept_secrets(spec.env, secrets)
+        secrets = self._with_kept_secrets(spec.app, spec.env, secrets)
         self.redactor.add(secrets.values())
         instance = ManagedProcess(spec=spec, port=free_port(), secrets=secrets)
         self.instances[instance.id] = instance
         await instance.start(self.redactor)
         return instance
 
-    def _with_kept_secrets(self, env: str, secrets: dict[str, str]) -> dict[str, str]:
+    def _with_kept_secrets(
+        self, app: str, env: str, secrets: dict[str, str]
+    ) -> dict[str, str]:
         """The env file's secrets with the server-kept ones over them. A kept secret's value
         is read here, at start, rather than carried in the spec: the spec is stored in step
         records and state, and a secret has no business there. A kept plain variable (already
         in ``spec.variables``) also hides an env-file secret of the same name: kept wins."""
-        db = StateDB(self.layout.state_db)
+        if not app or not self.layout.app(app).state_db.is_file():
+            return secrets  # no app's state.db to keep anything in
+        db = StateDB(self.layout.app(app).state_db)
         try:
             plain, kept = kept_layers(db, env)
         finally:
