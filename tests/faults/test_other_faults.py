@@ -45,7 +45,15 @@ def test_server_killed_mid_deploy_and_restarted(
         stdout=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.0)  # inside the build
+    # Wait until the deploy runs in the server (its build sleeps 2 s), then kill the server.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        latest = app_repo.shiplane("history", "dev", "--limit", "1").data["deployments"][0]
+        if latest["status"] == "running":
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the second deploy never started")
     os.kill(int((app_repo.home / "server.pid").read_text()), signal.SIGKILL)
     out, _ = deploy.communicate(timeout=180)
     # The deploy ran in the server and died with it: the client says so (exit 7) ...
