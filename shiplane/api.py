@@ -69,7 +69,7 @@ def call(
     without one the caller is taken at its word (single-user mode: advisory)."""
 
     def run() -> Result:
-        operation, command, checked = _registry.prepare(name, caller, args)
+        operation, command, checked = _registry.prepare(name, args)
         return _boundary.run_operation(
             command,
             caller,
@@ -92,8 +92,8 @@ def validate(
     """What ``call`` checks before it writes, and nothing else: a failed Result, or None."""
 
     def run() -> Result:
-        _operation, command, checked = _registry.prepare(name, caller, args)
-        return _boundary.validate_only(command, config_path, args.get("env"), checked)
+        _operation, command, checked = _registry.prepare(name, args)
+        return _boundary.validate_only(command, config_path, args.get("env"), checked, caller)
 
     checked = _boundary.guarded(name, args.get("env"), run)
     return None if checked.ok else checked
@@ -242,10 +242,13 @@ def server(
     *,
     root: Path | None = None,
     config_path: Path | None = None,
+    token: str | None = None,
 ) -> Result:
-    """Start (in the background), stop, or describe this host's shiplane server."""
+    """Start (in the background), stop (a person's call), or describe this host's server."""
     return _boundary.guarded(
-        f"server {action}".strip(), None, lambda: _server.server(action, root, config_path)
+        f"server {action}".strip(),
+        None,
+        lambda: _server.server(action, root, config_path, caller, token),
     )
 
 

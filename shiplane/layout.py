@@ -47,6 +47,11 @@ class ServerLayout:
         return self.root / "host.db"
 
     @property
+    def life_lock(self) -> Path:
+        """Held (flock) by the one server of this home for as long as it lives."""
+        return self.root / "server.lock"
+
+    @property
     def start_lock(self) -> Path:
         return self.root / "server.start.lock"
 

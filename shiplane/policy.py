@@ -95,7 +95,7 @@ PERSON_ONLY = frozenset(
 )
 
 # Flags that turn an allowed operation into a person's decision, wherever they appear.
-PERSON_FLAGS = frozenset({"--force", "--approve", "--discard-writes"})
+PERSON_FLAGS = frozenset({"--force", "--approve", "--discard-writes", "--restore-db"})
 
 KNOWN_OPERATIONS = AGENT_ANYWHERE | AGENT_NON_GATED | PERSON_ONLY
 

@@ -13,14 +13,15 @@ from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 
-# Test-only fault injection must never reach a child: it would kill the app, not shiplane.
-_PRIVATE = ("SHIPLANE_FAULT",)
+# A client's credentials and test switches must never reach what the server starts: a build or
+# an app an agent wrote could read a person's token, or turn fault injection on.
+PRIVATE = ("SHIPLANE_FAULT", "SHIPLANE_TOKEN", "SHIPLANE_ACTOR", "SHIPLANE_ALLOW_FAULTS")
 
 
 def child_environment(*layers: Mapping[str, str]) -> dict[str, str]:
     """shiplane's own environment with its Python's bin dir first on PATH (so the tools
     installed beside shiplane are found), then ``layers`` applied in order."""
-    env = {k: v for k, v in os.environ.items() if k not in _PRIVATE}
+    env = {k: v for k, v in os.environ.items() if k not in PRIVATE}
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     for layer in layers:
         env.update(layer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -23,7 +24,8 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c")]
 
 
 def _run(action: str, root: Path | None, config: Path | None) -> None:
-    result = api.server(local_caller(), action, root=root, config_path=config)
+    token = os.environ.get("SHIPLANE_TOKEN") or None
+    result = api.server(local_caller(), action, root=root, config_path=config, token=token)
     render.emit(result, as_json=True)
     raise typer.Exit(result.exit_code)
 

@@ -38,16 +38,13 @@ def load_validated(config_path: Path | None, env: str | None = None) -> LoadedCo
 
 
 @contextmanager
-def open_root(loaded: LoadedConfig) -> Iterator[tuple[Layout, StateDB, StateDB]]:
-    """The app's layout and state.db, and the host's (tokens)."""
-    layout = Layout.for_app(loaded.config.app.name)
+def open_app_root(layout: Layout) -> Iterator[StateDB]:
+    """The app's deploy root (created on first use) and its state.db."""
     layout.ensure()
     db = StateDB(layout.state_db)
-    host = StateDB(layout.server.state_db)
     try:
-        yield layout, db, host
+        yield db
     finally:
-        host.close()
         db.close()
 
 
@@ -58,30 +55,52 @@ def run_operation(
     *,
     config_path: Path | None = None,
     env: str | None = None,
-    check: Callable[[LoadedConfig], None] | None = None,
+    check: Callable[[LoadedConfig, Caller], None] | None = None,
     progress: Progress | None = None,
     recover: bool = True,
     token: str | None = None,
     rule: Callable[[LoadedConfig, Caller], None] | None = None,
 ) -> Result:
-    """Run ``body`` inside the boundary; never raises (a crash is logged, exit 3)."""
+    """Run ``body`` inside the boundary; never raises (a crash is logged, exit 3).
+
+    Order matters: who asks is settled (token → role) and what they may do is checked before
+    anything of the app is opened or created, and bad input before anything is written."""
 
     def call() -> Result:
         loaded = load_validated(config_path, env)
-        if check is not None:
-            check(loaded)
-        with open_root(loaded) as (layout, db, host), running.operation_scope():
-            who = caller
-            if token is not None:
-                who = authenticate(host, token, caller)
-                if rule is not None:
-                    rule(loaded, who)
-            session = Session(who, loaded, layout, db, host, open_target(layout), progress)
-            if recover:
-                session.recovered = recover_stale(session)
-            return body(session)
+        layout = Layout.for_app(loaded.config.app.name)
+        layout.server.ensure()
+        host = StateDB(layout.server.state_db)
+        try:
+            who = identify(host, token, caller)
+            if rule is not None:
+                rule(loaded, who)
+            if check is not None:
+                check(loaded, who)
+            with open_app_root(layout) as db, running.operation_scope():
+                session = Session(who, loaded, layout, db, host, open_target(layout), progress)
+                if recover:
+                    session.recovered = recover_stale(session)
+                return body(session)
+        finally:
+            host.close()
 
     return guarded(command, env, call)
+
+
+def identify(host: StateDB, token: str | None, claimed: Caller) -> Caller:
+    """Who asks. With a token, its role; without one, the caller's own word (single-user mode,
+    advisory) until this host has live tokens: from then on a token is required."""
+    if token is not None:
+        return authenticate(host, token, claimed)
+    if any(not record.revoked for record in TokenStore(host).list()):
+        raise RefusedError(
+            "this host has client tokens: every request must present one (SHIPLANE_TOKEN)",
+            step="auth",
+            next_action="set SHIPLANE_TOKEN to your token (a person creates one with "
+            "`shiplane tokens create --role agent|person`)",
+        )
+    return claimed
 
 
 def authenticate(db: StateDB, token: str, claimed: Caller) -> Caller:
@@ -101,12 +120,13 @@ def validate_only(
     command: str,
     config_path: Path | None,
     env: str | None,
-    check: Callable[[LoadedConfig], None] | None,
+    check: Callable[[LoadedConfig, Caller], None] | None,
+    caller: Caller,
 ) -> Result:
     """The checks ``run_operation`` makes before it opens the root, and nothing else."""
     loaded = load_validated(config_path, env)
     if check is not None:
-        check(loaded)
+        check(loaded, caller)
     return Result(command=command, env=env)
 
 

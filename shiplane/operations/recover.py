@@ -62,6 +62,11 @@ def _recover_one(session: Session, deployment: dict[str, Any]) -> dict[str, Any]
         lock.acquire(db, env, recovery_id)
     except LockHeldError:
         return None
+    current = db.deployment(deployment["id"])
+    if current is None or current["status"] != "running":
+        # Another operation recovered it between our listing and our lock.
+        lock.release(db, env, recovery_id)
+        return None
     settings = settings_for(session.loaded, db, env)
     log = DeployLog(session.layout.deploy_log(env, deployment["id"]), settings.redactor())
     ctx = Context(

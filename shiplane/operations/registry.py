@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -143,34 +144,18 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
-def _prepare(
-    name: str, caller: Caller, args: dict[str, Any]
-) -> tuple[Operation, str, Callable[[LoadedConfig], None] | None]:
-    operation = OPERATIONS.get(name)
-    if operation is None:
-        raise ConfigError(
-            f"no operation {name!r}", next_action=f"use one of: {', '.join(OPERATIONS)}"
-        )
-    command = operation.command(args) if operation.command else name
-    check = operation.check
-
-    def checked(loaded: LoadedConfig) -> None:
-        if check is not None:
-            check(loaded, caller, **args)
-
-    return operation, command, checked
-
-
 # Arguments that make an allowed operation a person's decision.
 PERSON_FLAG_ARGS = {
     "force": "--force",
     "approve": "--approve",
     "discard_writes": "--discard-writes",
+    "restore_db": "--restore-db",  # puts an old database back: a person's call
 }
 
 
 def rule_for(command: str, args: dict[str, Any]) -> Callable[[LoadedConfig, Caller], None]:
-    """The role rule for this request (shiplane.policy), for a caller known by its token."""
+    """The role rule for this request (shiplane.policy): the token's role, or the caller's
+    own word in single-user mode."""
 
     def rule(loaded: LoadedConfig, caller: Caller) -> None:
         env = args.get("env")
@@ -183,18 +168,25 @@ def rule_for(command: str, args: dict[str, Any]) -> Callable[[LoadedConfig, Call
 
 
 def prepare(
-    name: str, caller: Caller, args: dict[str, Any]
-) -> tuple[Operation, str, Callable[[LoadedConfig], None]]:
-    """The operation, the command its result names, and its pre-write check bound to ``args``."""
+    name: str, args: dict[str, Any]
+) -> tuple[Operation, str, Callable[[LoadedConfig, Caller], None]]:
+    """The operation, the command its result names, and its pre-write check bound to ``args``.
+    Arguments the operation does not take are a usage error here, before anything runs."""
     operation = OPERATIONS.get(name)
     if operation is None:
         raise ConfigError(
             f"no operation {name!r}", next_action=f"use one of: {', '.join(OPERATIONS)}"
         )
+    try:
+        inspect.signature(operation.body).bind(None, **args)
+    except TypeError as exc:
+        raise ConfigError(
+            f"operation {name}: {exc}", step="usage", next_action=f"see `shiplane {name} --help`"
+        ) from None
     command = operation.command(args) if operation.command else name
     check = operation.check
 
-    def checked(loaded: LoadedConfig) -> None:
+    def checked(loaded: LoadedConfig, caller: Caller) -> None:
         if check is not None:
             check(loaded, caller, **args)
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shiplane import policy
+from shiplane.caller import Caller
 from shiplane.config.loader import load_config
 from shiplane.errors import ConfigError
 from shiplane.layout import ServerLayout
+from shiplane.operations.boundary import identify
 from shiplane.results import Result
+from shiplane.state.db import StateDB
 from shiplane.targets.control_client import ServerClient
 
 ACTIONS = ("start", "stop", "status")
@@ -30,7 +34,27 @@ def _app(root: Path | None, config_path: Path | None) -> str | None:
         return None
 
 
-def server(action: str, root: Path | None, config_path: Path | None) -> Result:
+def authorize_stop(layout: ServerLayout, caller: Caller, token: str | None) -> None:
+    """Stopping the server stops every app's environments: a person's call (shiplane.policy),
+    with the role from the token when the host has tokens."""
+    if not layout.state_db.is_file():
+        policy.check_allowed(caller, "server stop", gated=False)
+        return
+    host = StateDB(layout.state_db)
+    try:
+        who = identify(host, token, caller)
+    finally:
+        host.close()
+    policy.check_allowed(who, "server stop", gated=False)
+
+
+def server(
+    action: str,
+    root: Path | None,
+    config_path: Path | None,
+    caller: Caller | None = None,
+    token: str | None = None,
+) -> Result:
     if action not in ACTIONS:
         raise ConfigError(
             f"unknown server action {action!r}", next_action=f"use one of: {', '.join(ACTIONS)}"
@@ -42,6 +66,8 @@ def server(action: str, root: Path | None, config_path: Path | None) -> Result:
         info = client.ensure_running()
         result.data.update(running=True, pid=info["pid"], socket=str(layout.socket))
     elif action == "stop":
+        if caller is not None:
+            authorize_stop(layout, caller, token)
         result.data["was_running"] = client.stop()
     elif client.ping() is None:
         result.data["running"] = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import os
 from typing import Any
 
@@ -21,6 +22,8 @@ from shiplane.server.operations import OperationRunner
 from shiplane.targets.base import InstanceSpec
 
 TOKEN_HEADER = "x-shiplane-token"
+# An operation request is a few arguments; anything bigger is a mistake or an attack.
+MAX_OPERATION_BODY = 256 * 1024
 
 
 class TokenRequired(BaseHTTPMiddleware):
@@ -112,10 +115,17 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
 
     async def operation(request: Request) -> Response:
         await core.restored.wait()
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_OPERATION_BODY:
+                return JSONResponse({"error": "request body too large"}, status_code=413)
         try:
-            body = await request.json()
+            body = json.loads(raw)
         except ValueError:
             return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
         name = request.path_params["name"]
         return StreamingResponse(runner.stream(name, body), media_type="application/x-ndjson")
 

@@ -63,9 +63,7 @@ class ServerCore:
         await instance.start(self.redactor)
         return instance
 
-    def _with_kept_secrets(
-        self, app: str, env: str, secrets: dict[str, str]
-    ) -> dict[str, str]:
+    def _with_kept_secrets(self, app: str, env: str, secrets: dict[str, str]) -> dict[str, str]:
         """The env file's secrets with the server-kept ones over them. A kept secret's value
         is read here, at start, rather than carried in the spec: the spec is stored in step
         records and state, and a secret has no business there. A kept plain variable (already

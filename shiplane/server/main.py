@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import secrets
@@ -29,8 +30,25 @@ def load_or_create_token(path: Path) -> str:
     return token
 
 
+class AlreadyServed(Exception):
+    pass
+
+
+def hold_life_lock(layout: ServerLayout) -> int:
+    """One server per home: a second one (even while the first is stopped, not dead) must not
+    take over its socket and ports. The kernel drops the lock when the process dies."""
+    fd = os.open(layout.life_lock, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AlreadyServed(f"another shiplane server holds {layout.life_lock}") from None
+    return fd
+
+
 async def serve(layout: ServerLayout) -> None:
     layout.ensure()
+    life = hold_life_lock(layout)
     token = load_or_create_token(layout.token)
     core = ServerCore(layout, token)
     stop = asyncio.Event()
@@ -38,7 +56,9 @@ async def serve(layout: ServerLayout) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runner = OperationRunner()
-    control = Listener(build_control_app(core, stop, runner), unix_socket(layout.socket))
+    socket_file = unix_socket(layout.socket)
+    own_socket = os.stat(layout.socket).st_ino
+    control = Listener(build_control_app(core, stop, runner), socket_file)
     control.start()
     layout.pid.write_text(str(os.getpid()))
     restore = asyncio.create_task(core.restore())
@@ -51,15 +71,22 @@ async def serve(layout: ServerLayout) -> None:
         runner.close()
         await core.shutdown()
         await control.stop()
+        # Remove only what is ours: the path may name a later server's socket by now.
         with contextlib.suppress(FileNotFoundError):
-            layout.socket.unlink()
+            if os.stat(layout.socket).st_ino == own_socket:
+                layout.socket.unlink()
         with contextlib.suppress(FileNotFoundError):
             if layout.pid.read_text().strip() == str(os.getpid()):
                 layout.pid.unlink()
+        os.close(life)
 
 
 def run_foreground(layout: ServerLayout) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # uvloop's event loop roughly doubles what the front door relays per CPU second.
-    uvloop.run(serve(layout))
+    try:
+        uvloop.run(serve(layout))
+    except AlreadyServed as exc:
+        logging.getLogger("shiplane.server").error("not starting: %s", exc)
+        raise SystemExit(1) from None

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shiplane import api
-from shiplane.caller import Caller
+from shiplane.caller import ROLES, Caller
 from shiplane.errors import ConfigError, OperationInterrupted
 from shiplane.operations.boundary import log_crash
 from shiplane.pipeline.context import FAULT, InjectedCrash
@@ -78,21 +78,41 @@ class OperationRunner:
 
     def _run(self, name: str, request: dict[str, Any], progress: Any) -> Result:
         try:
-            caller = Caller(**request["caller"])
+            caller = _caller(request["caller"])
             args = dict(request.get("args") or {})
-            config = request.get("config_path")
-        except (KeyError, TypeError) as exc:
+            config = str(request["config_path"])
+        except (KeyError, TypeError, ValueError) as exc:
             return Result(command=name).fail(ConfigError(f"malformed operation request: {exc}"))
+        clash = sorted(set(args) & RESERVED)
+        if clash:
+            return Result(command=name).fail(
+                ConfigError(f"malformed operation request: reserved argument(s) {clash}")
+            )
         if self.allow_faults and request.get("fault"):
             FAULT.set(str(request["fault"]))
         return api.call(
             name,
             caller,
-            config_path=Path(config) if config else None,
+            config_path=Path(config),
             progress=progress if name in WITH_PROGRESS else None,
             token=request.get("token") or None,
             **args,
         )
+
+
+# Names api.call takes itself: an argument of the same name would collide.
+RESERVED = frozenset({"name", "caller", "config_path", "progress", "token"})
+
+
+def _caller(data: Any) -> Caller:
+    """The caller as the request describes it: only a label and a role the rules know; the
+    boundary replaces it with the token's when one is presented."""
+    if not isinstance(data, dict):
+        raise ValueError("caller must be an object")
+    role, label = data.get("role"), data.get("label")
+    if role not in ROLES or not isinstance(label, str) or not label:
+        raise ValueError(f"caller role must be one of {sorted(ROLES)} with a label")
+    return Caller(role=role, label=label, person_verified=bool(data.get("person_verified")))
 
 
 def _outcome(name: str, future: asyncio.Future[Result]) -> Result:

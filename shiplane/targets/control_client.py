@@ -103,6 +103,7 @@ class ServerClient:
             info = self.ping()
             if info is not None:
                 return info
+            self._refuse_if_a_server_lives()
             self._spawn()
             deadline = time.monotonic() + START_TIMEOUT
             while time.monotonic() < deadline:
@@ -115,9 +116,30 @@ class ServerClient:
             next_action=f"read {self.layout.log}",
         )
 
+    def _refuse_if_a_server_lives(self) -> None:
+        """A server that holds its life lock but does not answer is stopped or overloaded, not
+        gone: starting a second one would fight it for the socket and the ports."""
+        if not self.layout.life_lock.exists():
+            return
+        fd = os.open(self.layout.life_lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = self._pid()
+            raise ServerUnavailable(
+                f"the shiplane server (pid {pid}) holds {self.layout.root} but does not answer: "
+                "it is stopped or overloaded",
+                next_action="wait and retry; if it is stopped (SIGSTOP), continue it or stop it "
+                "(`shiplane server stop`, or kill it) and retry",
+            ) from None
+        finally:
+            os.close(fd)  # closing drops the lock we may have taken
+
     def _spawn(self) -> None:
         log_fd = os.open(self.layout.log, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
         server_env = child_environment()
+        if os.environ.get("SHIPLANE_ALLOW_FAULTS") == "1":
+            server_env["SHIPLANE_ALLOW_FAULTS"] = "1"  # test suites only; never its children
         try:
             subprocess.Popen(
                 [

@@ -60,3 +60,44 @@ def test_follow_of_a_finished_deployment_returns_at_once(app_repo: AppRepo) -> N
     assert "== switch" in followed.stderr and followed.data["log"].count("== switch") == 1
     missing = app_repo.shiplane("logs", "--deployment", "dev-nope", "--follow")
     assert missing.code == 64 and "no deployment 'dev-nope'" in missing.data["error"]["message"]
+
+
+def _raw(app_repo: AppRepo, name: str, body: object) -> tuple[int, list[dict]]:
+    """A request straight on the control socket, as a hostile local client would send it."""
+    import json
+
+    token = (app_repo.home / "server.token").read_text()
+    transport = httpx.HTTPTransport(uds=str(app_repo.home / "server.sock"))
+    with httpx.Client(transport=transport, base_url="http://x", timeout=60) as client:
+        response = client.post(
+            f"/ops/{name}", content=json.dumps(body), headers={"x-shiplane-token": token}
+        )
+    events = [json.loads(line) for line in response.text.splitlines() if line.strip()]
+    return response.status_code, events
+
+
+def test_malformed_operation_requests_are_refused(app_repo: AppRepo) -> None:
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    config = str(app_repo.path / "shiplane.toml")
+    person = {"role": "person", "label": "person:x"}
+
+    def result(name: str, body: object) -> dict:
+        status, events = _raw(app_repo, name, body)
+        assert status == 200 and events[-1]["event"] == "result", events
+        return events[-1]["result"]
+
+    unknown = result("history", {"caller": person, "args": {"bogus": 1}, "config_path": config})
+    assert unknown["exit_code"] == 64 and "bogus" in unknown["error"]["message"]
+    reserved = result("status", {"caller": person, "args": {"token": "x"}, "config_path": config})
+    assert reserved["exit_code"] == 64 and "reserved" in reserved["error"]["message"]
+    god = result("status", {"caller": {"role": "god", "label": "x"}, "config_path": config})
+    assert god["exit_code"] == 64
+    nowhere = result("status", {"caller": person})
+    assert nowhere["exit_code"] == 64  # no config path: never the server's own directory
+    assert result("nope", {"caller": person, "config_path": config})["exit_code"] == 64
+    huge, _ = _raw(app_repo, "status", {"caller": person, "pad": "x" * 400_000})
+    assert huge == 413
+    # Nothing above crashed or wedged the server, and nothing was left running.
+    after = app_repo.shiplane("status", "dev")
+    assert after.code == 0 and after.data["envs"]["dev"]["lock"] is None
+    assert not (app_repo.home / "crash.log").exists()
