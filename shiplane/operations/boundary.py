@@ -16,7 +16,7 @@ from pathlib import Path
 from shiplane.caller import Caller
 from shiplane.config.loader import LoadedConfig, env_settings, load_config
 from shiplane.errors import RefusedError, ShiplaneError
-from shiplane.layout import Layout, shiplane_home
+from shiplane.layout import Layout, ServerLayout, shiplane_home
 from shiplane.operations.recover import recover_stale
 from shiplane.operations.session import Session
 from shiplane.pipeline.context import Progress
@@ -69,14 +69,14 @@ def run_operation(
     def call() -> Result:
         loaded = load_validated(config_path, env)
         layout = Layout.for_app(loaded.config.app.name)
+        who = identify_on(layout.server, token, caller)
+        if rule is not None:
+            rule(loaded, who)
+        if check is not None:
+            check(loaded, who)
         layout.server.ensure()
         host = StateDB(layout.server.state_db)
         try:
-            who = identify(host, token, caller)
-            if rule is not None:
-                rule(loaded, who)
-            if check is not None:
-                check(loaded, who)
             with open_app_root(layout) as db, running.operation_scope():
                 session = Session(who, loaded, layout, db, host, open_target(layout), progress)
                 if recover:
@@ -88,12 +88,30 @@ def run_operation(
     return guarded(command, env, call)
 
 
-def identify(host: StateDB, token: str | None, claimed: Caller) -> Caller:
+def identify_on(server: ServerLayout, token: str | None, claimed: Caller) -> Caller:
+    """``identify`` against the host's token store, creating nothing: a host without one has
+    no tokens."""
+    if not server.state_db.is_file():
+        return identify(None, token, claimed)
+    host = StateDB(server.state_db)
+    try:
+        return identify(host, token, claimed)
+    finally:
+        host.close()
+
+
+def identify(host: StateDB | None, token: str | None, claimed: Caller) -> Caller:
     """Who asks. With a token, its role; without one, the caller's own word (single-user mode,
     advisory) until this host has live tokens: from then on a token is required."""
     if token is not None:
+        if host is None:
+            raise RefusedError(
+                "the token presented (SHIPLANE_TOKEN) is not valid: this host has no tokens",
+                step="auth",
+                next_action="unset SHIPLANE_TOKEN, or ask a person for a token of this host",
+            )
         return authenticate(host, token, claimed)
-    if any(not record.revoked for record in TokenStore(host).list()):
+    if host is not None and any(not record.revoked for record in TokenStore(host).list()):
         raise RefusedError(
             "this host has client tokens: every request must present one (SHIPLANE_TOKEN)",
             step="auth",

@@ -9,9 +9,8 @@ from shiplane.caller import Caller
 from shiplane.config.loader import load_config
 from shiplane.errors import ConfigError
 from shiplane.layout import ServerLayout
-from shiplane.operations.boundary import identify
+from shiplane.operations.boundary import identify_on
 from shiplane.results import Result
-from shiplane.state.db import StateDB
 from shiplane.targets.control_client import ServerClient
 
 ACTIONS = ("start", "stop", "status")
@@ -37,15 +36,7 @@ def _app(root: Path | None, config_path: Path | None) -> str | None:
 def authorize_stop(layout: ServerLayout, caller: Caller, token: str | None) -> None:
     """Stopping the server stops every app's environments: a person's call (shiplane.policy),
     with the role from the token when the host has tokens."""
-    if not layout.state_db.is_file():
-        policy.check_allowed(caller, "server stop", gated=False)
-        return
-    host = StateDB(layout.state_db)
-    try:
-        who = identify(host, token, caller)
-    finally:
-        host.close()
-    policy.check_allowed(who, "server stop", gated=False)
+    policy.check_allowed(identify_on(layout, token, caller), "server stop", gated=False)
 
 
 def server(

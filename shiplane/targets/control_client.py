@@ -58,6 +58,13 @@ class ServerClient:
         A stream that ends without a result means the server went away mid-operation."""
         # The server sends a heartbeat every few seconds: silence this long means it stalled.
         timeout = httpx.Timeout(connect=10, read=OPERATION_SILENCE, write=30, pool=10)
+        if not self.layout.socket.exists():
+            # Checked before the token is read: a server writes its token before its socket,
+            # so a socket seen here means the token read next is the one it checks.
+            raise ServerUnavailable(
+                f"no shiplane server answers at {self.layout.socket}",
+                next_action="run `shiplane server` to start it, then retry",
+            )
         try:
             with (
                 self._client() as client,

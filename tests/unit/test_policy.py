@@ -54,7 +54,7 @@ AGENT = {
     "tokens revoke": (False, False),
     "no such operation": (False, False),
 }
-ALLOWED_FLAGS_OPERATIONS = [("rollback", "--restore-db"), ("migrate up", "--dry-run")]
+ALLOWED_FLAGS_OPERATIONS = [("rollback", "--to"), ("migrate up", "--dry-run")]
 
 
 @pytest.fixture(scope="module")

@@ -166,18 +166,38 @@ def test_the_operations_through_the_api(tmp_path: Path, monkeypatch: pytest.Monk
     config = tmp_path / "shiplane.toml"
     config.write_text(CONFIG)
     person = Caller.from_actor("person:ana")
-    created = api.tokens_create(person, "agent", label=" ci-bot ", config_path=config)
+    # The first token needs none (single-user mode); from then on every call presents one.
+    first = api.tokens_create(person, "person", config_path=config)
+    assert first.ok, first.to_dict()
+    person_token = first.data["token"]
+    assert not api.tokens_list(person, config_path=config).ok  # no token: refused now
+    created = api.call(
+        "tokens_create",
+        person,
+        config_path=config,
+        token=person_token,
+        role="agent",
+        label=" ci-bot ",
+    )
     assert created.ok, created.to_dict()
     plaintext = created.data["token"]
     assert (created.data["role"], created.data["label"]) == ("agent", "ci-bot")
     assert created.warnings  # "shown once"
-    listed = api.tokens_list(Caller.from_actor("agent:bot"), config_path=config)
+    listed = api.call(
+        "tokens_list", Caller.from_actor("agent:bot"), config_path=config, token=plaintext
+    )
     assert listed.ok and _secret(plaintext) not in json.dumps(listed.to_dict())
-    assert [t["id"] for t in listed.data["tokens"]] == [created.data["id"]]
+    assert [t["id"] for t in listed.data["tokens"]] == [first.data["id"], created.data["id"]]
     state = StateDB(tmp_path / "home" / "host.db")
     try:
         assert TokenStore(state).verify(plaintext) is not None
-        revoked = api.tokens_revoke(person, created.data["id"], config_path=config)
+        revoked = api.call(
+            "tokens_revoke",
+            person,
+            config_path=config,
+            token=person_token,
+            token_id=created.data["id"],
+        )
         assert revoked.ok and revoked.data["revoked"]["revoked"]
         assert _secret(plaintext) not in json.dumps(revoked.to_dict())
         assert TokenStore(state).verify(plaintext) is None
