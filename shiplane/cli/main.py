@@ -7,8 +7,7 @@ usage errors the parser finds before any operation runs are turned into a result
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from typer.exceptions import TyperException
@@ -17,7 +16,8 @@ from shiplane import api
 from shiplane.caller import local_caller
 from shiplane.cli import render
 from shiplane.cli.env_cmd import env_app
-from shiplane.cli.remote import follow_log, run_in_server
+from shiplane.cli.options import ConfigOpt, EnvArg, JsonOpt, in_server
+from shiplane.cli.remote import follow_log
 from shiplane.cli.server_cmd import server_app
 from shiplane.cli.tokens_cmd import tokens_app
 from shiplane.errors import EXIT_CODES, ShiplaneError
@@ -34,31 +34,10 @@ app.add_typer(server_app, name="server")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(env_app, name="env")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout (default when piped).")]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="Path to shiplane.toml (default: search up).")
-]
-EnvArg = Annotated[str, typer.Argument(help="Environment name from shiplane.toml.")]
-
 
 def _finish(result: Result, as_json: bool) -> None:
     render.emit(result, render.wants_json(as_json))
     raise typer.Exit(result.exit_code)
-
-
-def _in_server(
-    name: str, as_json: bool, config: Path | None, progress: bool = False, **args: Any
-) -> None:
-    """Run operation ``name`` in this host's server; print its result and exit with its code."""
-    payload = run_in_server(
-        name,
-        local_caller(),
-        config_path=config,
-        progress=render.progress if progress else None,
-        **args,
-    )
-    render.emit(payload, render.wants_json(as_json))
-    raise typer.Exit(int(payload.get("exit_code", 3)))
 
 
 @app.command()
@@ -77,7 +56,7 @@ def deploy(
     config: ConfigOpt = None,
 ) -> None:
     """Ship a commit to ENV: build, back up, migrate, start green, verify, switch, smoke, drain."""
-    _in_server(
+    in_server(
         "deploy",
         json_,
         config,
@@ -97,7 +76,7 @@ def verify(
     config: ConfigOpt = None,
 ) -> None:
     """Run every check against what ENV serves; record the verdict for its sha."""
-    _in_server("verify", json_, config, env=env, only=only)
+    in_server("verify", json_, config, env=env, only=only)
 
 
 @app.command()
@@ -107,7 +86,7 @@ def report(
     config: ConfigOpt = None,
 ) -> None:
     """Show a stored verification report again."""
-    _in_server("report", json_, config, verification_id=verification_id)
+    in_server("report", json_, config, verification_id=verification_id)
 
 
 @app.command()
@@ -120,7 +99,7 @@ def promote(
     config: ConfigOpt = None,
 ) -> None:
     """Deploy to ENV exactly the commit verified in its promote_from env."""
-    _in_server("promote", json_, config, progress=True, env=env, approve=approve)
+    in_server("promote", json_, config, progress=True, env=env, approve=approve)
 
 
 @app.command()
@@ -130,7 +109,7 @@ def approve(
     config: ConfigOpt = None,
 ) -> None:
     """A person at a terminal lets a pending promotion proceed."""
-    _in_server("approve", json_, config, progress=True, promotion_id=promotion_id)
+    in_server("approve", json_, config, progress=True, promotion_id=promotion_id)
 
 
 @app.command()
@@ -140,7 +119,7 @@ def reject(
     config: ConfigOpt = None,
 ) -> None:
     """End a pending promotion."""
-    _in_server("reject", json_, config, promotion_id=promotion_id)
+    in_server("reject", json_, config, promotion_id=promotion_id)
 
 
 @app.command()
@@ -154,13 +133,13 @@ def rollback(
     config: ConfigOpt = None,
 ) -> None:
     """Go back to the previous (or named) release, reverting newer migrations."""
-    _in_server("rollback", json_, config, progress=True, env=env, to=to, restore_db=restore_db)
+    in_server("rollback", json_, config, progress=True, env=env, to=to, restore_db=restore_db)
 
 
 @app.command()
 def restart(env: EnvArg, json_: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Start a fresh instance of what ENV serves and switch to it with no dropped request."""
-    _in_server("restart", json_, config, progress=True, env=env)
+    in_server("restart", json_, config, progress=True, env=env)
 
 
 @app.command("run")
@@ -176,7 +155,7 @@ def run_(
     config: ConfigOpt = None,
 ) -> None:
     """Run a one-off command in ENV's serving release with the app's environment (no shell)."""
-    _in_server("run", json_, config, env=env, command=command, timeout=timeout)
+    in_server("run", json_, config, env=env, command=command, timeout=timeout)
 
 
 @app.command()
@@ -186,7 +165,7 @@ def status(
     config: ConfigOpt = None,
 ) -> None:
     """What runs where: release, sha served by the front door, health, migrations, lock."""
-    _in_server("status", json_, config, env=env)
+    in_server("status", json_, config, env=env)
 
 
 @app.command()
@@ -197,7 +176,7 @@ def history(
     config: ConfigOpt = None,
 ) -> None:
     """Past deployments and rollbacks, newest first."""
-    _in_server("history", json_, config, env=env, limit=limit)
+    in_server("history", json_, config, env=env, limit=limit)
 
 
 @app.command()
@@ -224,7 +203,7 @@ def logs(
     assert wanted is not None
     if follow:
         follow_log(wanted, local_caller(), config)
-    _in_server("logs", json_, config, deployment_id=wanted)
+    in_server("logs", json_, config, deployment_id=wanted)
 
 
 @app.command()
@@ -243,19 +222,19 @@ def migrate(
     """Migration status, apply/revert (backup first), --lint or --rehearse pending ones."""
     if rehearse or lint:
         action = "rehearse" if rehearse else "lint"
-    _in_server("migrate", json_, config, env=env, action=action, to=to, dry_run=dry_run)
+    in_server("migrate", json_, config, env=env, action=action, to=to, dry_run=dry_run)
 
 
 @app.command()
 def backup(env: EnvArg, json_: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Back up ENV's database now (online, gzip, manifest with sha256)."""
-    _in_server("backup", json_, config, env=env)
+    in_server("backup", json_, config, env=env)
 
 
 @app.command()
 def backups(env: EnvArg, json_: JsonOpt = False, config: ConfigOpt = None) -> None:
     """List ENV's backups, newest first."""
-    _in_server("backups", json_, config, env=env)
+    in_server("backups", json_, config, env=env)
 
 
 @app.command()
@@ -276,14 +255,14 @@ def restore(
             )
             _finish(Result(command="restore", env=env).fail(usage), json_)
         typer.confirm(f"Overwrite {env}'s database with backup {backup_id}?", abort=True)
-    _in_server("restore", json_, config, env=env, backup_id=backup_id)
+    in_server("restore", json_, config, env=env, backup_id=backup_id)
 
 
 @app.command()
 def recover(json_: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Resolve deployments a killed shiplane left behind (also runs before every command)."""
 
-    _in_server("recover", json_, config)
+    in_server("recover", json_, config)
 
 
 @app.command()

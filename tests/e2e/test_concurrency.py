@@ -26,18 +26,8 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, dict]:
     return proc.returncode, json.loads(out)
 
 
-def slow_build(app_repo: AppRepo) -> None:
-    config = app_repo.path / "shiplane.toml"
-    config.write_text(
-        config.read_text().replace(
-            'build = ["python -m compileall -q app.py migrations"]',
-            'build = ["python -m compileall -q app.py migrations", "sleep 3"]',
-        )
-    )
-
-
 def test_five_deploys_at_once_exactly_one_runs(app_repo: AppRepo) -> None:
-    slow_build(app_repo)
+    app_repo.slow_build()
     procs = [start(app_repo, "dev") for _ in range(5)]
     results = [finish(p) for p in procs]
     winners = [data for code, data in results if code == 0]
@@ -53,7 +43,7 @@ def test_five_deploys_at_once_exactly_one_runs(app_repo: AppRepo) -> None:
 
 
 def test_two_environments_deploy_in_parallel(app_repo: AppRepo) -> None:
-    slow_build(app_repo)
+    app_repo.slow_build()
     staging_port = free_port()
     config = app_repo.path / "shiplane.toml"
     config.write_text(

@@ -200,13 +200,7 @@ def test_lock_held_refuses_second_deploy(app_repo: AppRepo) -> None:
     app_repo.git("checkout", "-q", "dev")
     app_repo.commit("v2", {"VERSION": "2.0.0\n"})
     slow = dict(app_repo.env)
-    config = app_repo.path / "shiplane.toml"
-    config.write_text(
-        config.read_text().replace(
-            'build = ["python -m compileall -q app.py migrations"]',
-            'build = ["python -m compileall -q app.py migrations", "sleep 3"]',
-        )
-    )
+    app_repo.slow_build(3)
     first = subprocess.Popen(
         [*SHIPLANE, "deploy", "dev", "--json"],
         cwd=app_repo.path,

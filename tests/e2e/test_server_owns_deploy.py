@@ -16,13 +16,7 @@ def test_killing_the_cli_does_not_stop_the_deploy(app_repo: AppRepo) -> None:
     assert app_repo.shiplane("deploy", "dev").code == 0
     app_repo.git("checkout", "-q", "dev")
     new_sha = app_repo.commit("v2", {"VERSION": "2.0.0\n"})
-    config = app_repo.path / "shiplane.toml"
-    config.write_text(
-        config.read_text().replace(
-            'build = ["python -m compileall -q app.py migrations"]',
-            'build = ["python -m compileall -q app.py migrations", "sleep 3"]',
-        )
-    )
+    app_repo.slow_build(3)
     client = subprocess.Popen(
         [*SHIPLANE, "deploy", "dev", "--json"],
         cwd=app_repo.path,

@@ -31,13 +31,7 @@ def test_server_killed_mid_deploy_and_restarted(
     old_sha = httpx.get(app_repo.url("dev", "/api/version"), timeout=5).json()["sha"]
     app_repo.git("checkout", "-q", "dev")
     new_sha = app_repo.commit("v2", MIGRATION)
-    config = app_repo.path / "shiplane.toml"
-    config.write_text(
-        config.read_text().replace(
-            'build = ["python -m compileall -q app.py migrations"]',
-            'build = ["python -m compileall -q app.py migrations", "sleep 2"]',
-        )
-    )
+    app_repo.slow_build(2)
     deploy = subprocess.Popen(
         [*SHIPLANE, "deploy", "dev", "--json"],
         cwd=app_repo.path,

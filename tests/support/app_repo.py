@@ -86,6 +86,16 @@ class AppRepo:
             data = {}
         return Run(proc.returncode, data, proc.stdout, proc.stderr)
 
+    def slow_build(self, seconds: int = 3) -> None:
+        """Make the build step last ``seconds``: time to act while a deploy runs."""
+        config = self.path / "shiplane.toml"
+        config.write_text(
+            config.read_text().replace(
+                'build = ["python -m compileall -q app.py migrations"]',
+                f'build = ["python -m compileall -q app.py migrations", "sleep {seconds}"]',
+            )
+        )
+
     def url(self, env: str, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.ports[env]}{path}"
 
