@@ -1,6 +1,7 @@
 """Where things live under an app's deploy root: ``$SHIPLANE_HOME/<app>/`` (default
-``~/.local/share/shiplane/<app>``) holds state.db, the server's socket, token and log, and per
-environment ``releases/``, ``shared/``, ``current``, ``backups/`` and ``logs/``."""
+``~/.local/share/shiplane/<app>``) holds state.db, the server's socket, token and log, its bare
+repository ``repo.git``, and per environment ``releases/``, ``shared/``, ``current``,
+``backups/`` and ``logs/``."""
 
 from __future__ import annotations
 
@@ -42,6 +43,11 @@ class Layout:
     @property
     def server_log(self) -> Path:
         return self.root / "server.log"
+
+    @property
+    def repo(self) -> Path:
+        """The server's own bare repository: clients push commits here, env branches live here."""
+        return self.root / "repo.git"
 
     def env_dir(self, env: str) -> Path:
         return self.root / env

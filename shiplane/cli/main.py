@@ -16,6 +16,7 @@ from typer.exceptions import TyperException
 from shiplane import api
 from shiplane.caller import local_caller
 from shiplane.cli import render
+from shiplane.cli.git_remote_cmd import remote_app
 from shiplane.cli.remote import follow_log, run_in_server
 from shiplane.cli.server_cmd import server_app
 from shiplane.cli.tokens_cmd import tokens_app
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 app.add_typer(server_app, name="server")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(remote_app, name="remote")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout (default when piped).")]
 ConfigOpt = Annotated[
