@@ -98,13 +98,43 @@ def merge_into(
 ) -> MergeResult:
     """Merge commit ``source_sha`` (of branch ``source``) into branch ``target`` of ``repo``; a
     conflict raises and changes nothing. A ``target`` that does not exist yet starts at ``base``
-    (the client's own branch of that name) when given, else at ``source_sha``."""
-    exists = branch_exists(repo, target)
-    if not exists and base is None:
-        git(repo, "update-ref", f"refs/heads/{target}", source_sha, "")
+    (the client's own branch of that name) when given, else at ``source_sha``. The branch moves
+    by compare-and-swap: when another operation moved it meanwhile, the merge is made again."""
+    for attempt in range(MERGE_ATTEMPTS):
+        try:
+            return _merge_once(repo, source_sha, source, target, base)
+        except _BranchMoved:
+            if attempt == MERGE_ATTEMPTS - 1:
+                raise GitError(
+                    f"{target} kept moving while merging {source} into it; nothing was changed",
+                    step="merge",
+                    next_action="deploy again",
+                ) from None
+    raise AssertionError("unreachable")
+
+
+MERGE_ATTEMPTS = 3
+
+
+class _BranchMoved(Exception):
+    pass
+
+
+def _swap_ref(repo: Path, ref: str, new: str, expected: str) -> None:
+    proc = _run(repo, ("update-ref", ref, new, expected), GIT_TIMEOUT)
+    if proc.returncode != 0:
+        raise _BranchMoved(proc.stderr.strip())
+
+
+def _merge_once(
+    repo: Path, source_sha: str, source: str, target: str, base: str | None
+) -> MergeResult:
+    before = branch_sha(repo, target)
+    if before is None and base is None:
+        _swap_ref(repo, f"refs/heads/{target}", source_sha, "")
         return MergeResult(target, None, source_sha, "created")
-    target_sha = resolve(repo, target) if exists else str(base)
-    before = target_sha if exists else None
+    target_sha = before or str(base)
+    exists = before is not None
     if is_ancestor(repo, source_sha, target_sha):
         new, kind = target_sha, "up-to-date" if exists else "created"
     elif is_ancestor(repo, target_sha, source_sha):
@@ -130,7 +160,7 @@ def merge_into(
         new = git(repo, "commit-tree", tree, "-p", target_sha, "-p", source_sha, "-m", message)
         kind = "merge"
     if new != before:
-        git(repo, "update-ref", f"refs/heads/{target}", new, before or "")
+        _swap_ref(repo, f"refs/heads/{target}", new, before or "")
     return MergeResult(target, before, new, kind)
 
 

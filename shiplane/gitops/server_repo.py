@@ -13,9 +13,12 @@ deploys every non-gated env on the pushed branch (``shiplane.cli.hooks``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,23 +34,38 @@ HOOKS = ("pre-receive", "post-receive")
 
 def ensure(repo: Path, config_path: Path | None = None) -> Path:
     """Create the bare repository on first use (mode 0700) and keep its hooks current; with
-    ``config_path``, record which shiplane.toml the hooks read."""
+    ``config_path``, record which shiplane.toml the hooks read. Clients racing to create it
+    each build one aside and the first rename wins."""
     if not (repo / "HEAD").is_file():
-        repo.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        repo.mkdir(exist_ok=True, mode=0o700)
-        git(repo, "init", "--quiet", "--bare")
-        # Env branches only move forward (or by shiplane's own compare-and-swap), never away.
-        git(repo, "config", "receive.denyNonFastForwards", "true")
-        git(repo, "config", "receive.denyDeletes", "true")
-        # Who shiplane's merge commits are by, whatever the host's git identity.
-        git(repo, "config", "user.name", "shiplane")
-        git(repo, "config", "user.email", "shiplane@localhost")
-    repo.chmod(0o700)
+        _create(repo, config_path)
     for hook in HOOKS:
         _write_if_changed(repo / "hooks" / hook, _hook_script(hook), 0o700)
     if config_path is not None and recorded_config(repo) != config_path:
         git(repo, "config", "shiplane.config", str(config_path))
     return repo
+
+
+def _create(repo: Path, config_path: Path | None) -> None:
+    repo.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    aside = Path(tempfile.mkdtemp(prefix=".repo-", dir=repo.parent))
+    try:
+        git(aside, "init", "--quiet", "--bare")
+        # Env branches only move forward (or by shiplane's own compare-and-swap), never away.
+        git(aside, "config", "receive.denyNonFastForwards", "true")
+        git(aside, "config", "receive.denyDeletes", "true")
+        # Who shiplane's merge commits are by, whatever the host's git identity.
+        git(aside, "config", "user.name", "shiplane")
+        git(aside, "config", "user.email", "shiplane@localhost")
+        if config_path is not None:
+            git(aside, "config", "shiplane.config", str(config_path))
+        aside.chmod(0o700)
+        with contextlib.suppress(OSError):  # another client's repository is already there
+            aside.rename(repo)
+    finally:
+        if aside.exists():
+            shutil.rmtree(aside, ignore_errors=True)
+    if not (repo / "HEAD").is_file():
+        raise GitError(f"could not create the server's repository {repo}", step="send")
 
 
 def recorded_config(repo: Path) -> Path | None:
@@ -110,9 +128,10 @@ def deploy_source(user_repo: Path, env_config: Environment, ref: str | None) -> 
 
 def push_commits(user_repo: Path, repo: Path, shas: list[str]) -> None:
     """Send ``shas`` (with their history) from the user's repository to the server's."""
-    if not shas:
+    missing = [sha for sha in dict.fromkeys(shas) if not _has_incoming(repo, sha)]
+    if not missing:
         return
-    specs = [f"{sha}:{INCOMING}/{sha}" for sha in dict.fromkeys(shas)]
+    specs = [f"{sha}:{INCOMING}/{sha}" for sha in missing]
     try:
         git(
             user_repo,
@@ -124,11 +143,17 @@ def push_commits(user_repo: Path, repo: Path, shas: list[str]) -> None:
             timeout=PUSH_TIMEOUT,
         )
     except GitError as exc:
+        if all(_has_incoming(repo, sha) for sha in missing):
+            return  # another client sent the same commits at the same moment
         raise GitError(
             f"sending the commit to the shiplane server failed: {exc}",
             step="send",
             next_action=f"check that {repo} is reachable and writable",
         ) from exc
+
+
+def _has_incoming(repo: Path, sha: str) -> bool:
+    return bool(git(repo, "rev-parse", "--verify", "--quiet", f"{INCOMING}/{sha}", check=False))
 
 
 def fetch_back(user_repo: Path, repo: Path) -> str | None:

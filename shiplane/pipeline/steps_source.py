@@ -60,6 +60,7 @@ class ResolveStep(Step):
                 repo, sha, data["merge_from"], data["branch"], base=data.get("base")
             )
             data["merge"] = merged.kind
+            data["branch_before"] = merged.before  # the branch may have moved since prepare
             data["branch_after"] = merged.after
             sha = merged.after
             ctx.log(f"merged {data['merge_from']} into {data['branch']} ({merged.kind})")
