@@ -45,7 +45,11 @@ def test_server_killed_mid_deploy_and_restarted(
         stdout=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.0)  # inside the build
+    # Inside the build: its release is exported (the client resolves and pushes the commit
+    # first, which takes a moment on a loaded machine).
+    releases = app_repo.root / "dev" / "releases"
+    assert wait_for(lambda: len(list(releases.iterdir())) == 2)
+    time.sleep(0.5)
     os.kill(int((app_repo.root / "server.pid").read_text()), signal.SIGKILL)
     out, _ = deploy.communicate(timeout=180)
     # The deploy ran in the server and died with it: the client says so (exit 7) ...
