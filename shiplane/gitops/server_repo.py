@@ -75,10 +75,18 @@ def recorded_config(repo: Path) -> Path | None:
 
 
 def _hook_script(hook: str) -> str:
+    """A shell hook that hands the pushed refs to ``shiplane.cli.hooks``, except for a push of
+    nothing but ``refs/shiplane/incoming/`` refs (a client sending commits), which it lets
+    through without starting Python."""
     python = shlex.quote(sys.executable)
     entry = shlex.quote("from shiplane.cli.hooks import main; raise SystemExit(main())")
-    header = "#!/bin/sh\n# Written by shiplane (rewritten when it changes).\n"
-    return f'{header}exec {python} -c {entry} {hook} "$@"\n'
+    return (
+        "#!/bin/sh\n"
+        "# Written by shiplane (rewritten when it changes).\n"
+        "updates=$(cat)\n"
+        f"printf '%s\\n' \"$updates\" | grep -qv ' {INCOMING}/' || exit 0\n"
+        f"printf '%s\\n' \"$updates\" | exec {python} -c {entry} {hook}\n"
+    )
 
 
 def _write_if_changed(path: Path, text: str, mode: int) -> None:
