@@ -9,6 +9,7 @@ the difference per operation. The target is at most 20 ms added to a deploy.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -22,6 +23,8 @@ from example import example
 from shiplane import api
 from shiplane.caller import Caller
 from shiplane.cli.remote import run_in_server
+from shiplane.config.loader import load_config
+from shiplane.gitops import server_repo
 
 
 def timed(call: object) -> float:
@@ -45,13 +48,17 @@ def main() -> None:
         config = app.repo / "shiplane.toml"
         caller = Caller.from_actor("person:bench")
         try:
-            app.shiplane("deploy", "dev")  # starts the server, first release
+            app.shiplane("deploy", "dev")  # starts the server, first release, pushes the commit
+            # A direct call has no client to resolve and push the commit: send what it pushed.
+            dev = load_config(config).config.environments["dev"]
+            source = dataclasses.asdict(server_repo.deploy_source(app.repo, dev, None))
             rows = []
             for name, args in (("history", {"env": "dev"}), ("deploy", {"env": "dev"})):
                 direct, remote = [], []
+                direct_args = {**args, "source": source} if name == "deploy" else args
                 for _ in range(rounds):
                     direct.append(
-                        timed(partial(api.call, name, caller, config_path=config, **args))
+                        timed(partial(api.call, name, caller, config_path=config, **direct_args))
                     )
                     remote.append(
                         timed(partial(run_in_server, name, caller, config_path=config, **args))

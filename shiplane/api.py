@@ -106,9 +106,12 @@ def deploy(
     ref: str | None = None,
     force: bool = False,
     accept_drift: bool = False,
+    source: dict[str, Any] | None = None,
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
+    """Deploy ``source`` (a ``shiplane.gitops.server_repo.SentSource`` as a dict: the commit a
+    client has pushed to the server's repository); ``ref`` is what the user asked for."""
     return call(
         "deploy",
         caller,
@@ -118,6 +121,7 @@ def deploy(
         ref=ref,
         force=force,
         accept_drift=accept_drift,
+        source=source,
     )
 
 

@@ -1,6 +1,7 @@
 """Where things live under ``$SHIPLANE_HOME`` (default ``~/.local/share/shiplane``): the host's
 server (socket, token, pid, log) at the top, and each app under ``apps/<app>/`` with its
-state.db and, per environment, ``releases/``, ``shared/``, ``current``, ``backups/``, ``logs/``."""
+state.db, its bare repository ``repo.git`` and, per environment, ``releases/``, ``shared/``,
+``current``, ``backups/``, ``logs/``."""
 
 from __future__ import annotations
 
@@ -94,6 +95,11 @@ class Layout:
     @property
     def state_db(self) -> Path:
         return self.root / "state.db"
+
+    @property
+    def repo(self) -> Path:
+        """The server's own bare repository: clients push commits here, env branches live here."""
+        return self.root / "repo.git"
 
     def env_dir(self, env: str) -> Path:
         return self.root / env

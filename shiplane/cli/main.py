@@ -16,6 +16,7 @@ from shiplane import api
 from shiplane.caller import local_caller
 from shiplane.cli import render
 from shiplane.cli.env_cmd import env_app
+from shiplane.cli.git_remote_cmd import remote_app
 from shiplane.cli.options import ConfigOpt, EnvArg, JsonOpt, in_server
 from shiplane.cli.remote import follow_log
 from shiplane.cli.server_cmd import server_app
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(server_app, name="server")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(env_app, name="env")
+app.add_typer(remote_app, name="remote")
 
 
 def _finish(result: Result, as_json: bool) -> None:

@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shiplane import api
+from shiplane import api, gitops
 from shiplane.caller import Caller
-from shiplane.config.loader import find_config, load_config
-from shiplane.errors import OperationInterrupted, ServerUnavailable
+from shiplane.config.loader import LoadedConfig, find_config, load_config
+from shiplane.errors import GitError, OperationInterrupted, ServerUnavailable
+from shiplane.gitops import server_repo
 from shiplane.layout import Layout
 from shiplane.operations.boundary import guarded
 from shiplane.pipeline.context import Progress
@@ -21,6 +22,10 @@ from shiplane.results import Result
 from shiplane.targets.control_client import ServerClient
 
 FOLLOW_INTERVAL = 0.25
+# Operations whose commits the client pushes to the server's repository first.
+SENDS_COMMITS = frozenset({"deploy"})
+# Operations that may move an env branch: the client fetches the branches back afterwards.
+FETCHES_BRANCHES = frozenset({"deploy", "promote", "approve"})
 
 
 def run_in_server(
@@ -36,14 +41,21 @@ def run_in_server(
     if failure is not None:
         return failure.to_dict()
     outcome: dict[str, Any] = {}
+    warnings: list[str] = []
 
     def send() -> Result:
         path = (config_path or find_config()).resolve()
-        layout = Layout.for_app(load_config(path).config.app.name)
+        loaded = load_config(path)
+        layout = Layout.for_app(loaded.config.app.name)
+        request_args = dict(args)
+        user_repo = None
+        if name in SENDS_COMMITS and request_args.get("source") is None:
+            user_repo = gitops.ensure_repo(loaded.repo_dir)
+            request_args["source"] = _send_commits(user_repo, loaded, layout, path, args, warnings)
         client = ServerClient(layout.server)
         body = {
             "caller": dataclasses.asdict(caller),
-            "args": args,
+            "args": request_args,
             "config_path": str(path),
             "token": os.environ.get("SHIPLANE_TOKEN") or None,
             # Test-only; the server ignores it unless started with SHIPLANE_ALLOW_FAULTS=1.
@@ -56,6 +68,8 @@ def run_in_server(
             client.ensure_running()
             events = _relay(client, name, body, progress, outcome)
         if events:
+            if name in FETCHES_BRANCHES and args.get("source") is None:
+                warnings.extend(_fetch_branches(user_repo, loaded, layout))
             return Result(command=name)
         raise OperationInterrupted(
             f"the shiplane server ended {name} without a result",
@@ -63,7 +77,40 @@ def run_in_server(
         )
 
     relayed = guarded(name, args.get("env"), send)
-    return outcome if outcome else relayed.to_dict()
+    payload = outcome if outcome else relayed.to_dict()
+    if warnings:
+        payload["warnings"] = [*payload.get("warnings", []), *warnings]
+    return payload
+
+
+def _send_commits(
+    user_repo: Path,
+    loaded: LoadedConfig,
+    layout: Layout,
+    config_path: Path,
+    args: dict[str, Any],
+    warnings: list[str],
+) -> dict[str, Any]:
+    """Resolve what a deploy ships in the user's repository and push it to the server's
+    repository; the request carries the shas, so the server never reads the user's repo."""
+    env_config = loaded.config.environments[args["env"]]
+    source = server_repo.deploy_source(user_repo, env_config, args.get("ref"))
+    server_repo.ensure(layout.repo, config_path)
+    server_repo.push_commits(user_repo, layout.repo, source.shas)
+    if gitops.is_dirty(user_repo):
+        warnings.append("the working tree has uncommitted changes: they were not deployed")
+    return dataclasses.asdict(source)
+
+
+def _fetch_branches(user_repo: Path | None, loaded: LoadedConfig, layout: Layout) -> list[str]:
+    """The server's env branches, back in the user's repository as refs/remotes/shiplane/*."""
+    if user_repo is None:
+        try:
+            user_repo = gitops.ensure_repo(loaded.repo_dir)
+        except GitError:
+            return []
+    warning = server_repo.fetch_back(user_repo, layout.repo)
+    return [warning] if warning else []
 
 
 def _relay(

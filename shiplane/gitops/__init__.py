@@ -3,6 +3,7 @@
 from shiplane.gitops.git import (
     MergeResult,
     branch_exists,
+    branch_sha,
     commit_subject,
     current_branch,
     ensure_repo,
@@ -19,6 +20,7 @@ from shiplane.gitops.git import (
 __all__ = [
     "MergeResult",
     "branch_exists",
+    "branch_sha",
     "commit_subject",
     "current_branch",
     "ensure_repo",

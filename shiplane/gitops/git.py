@@ -1,7 +1,8 @@
 """Git operations: resolve refs, merge a feature branch into an env branch, export a commit.
 
-Nothing here touches the user's working tree or index: merges are computed with
-``git merge-tree --write-tree`` and land with a compare-and-swap ``git update-ref``.
+The env branches live in the server's bare repository (``shiplane.gitops.server_repo``); the
+user's repository is only read (by the client, to resolve what it sends). Merges are computed
+with ``git merge-tree --write-tree`` and land with a compare-and-swap ``git update-ref``.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def resolve(repo: Path, ref: str) -> str:
 
 
 def branch_exists(repo: Path, branch: str) -> bool:
-    return bool(git(repo, "branch", "--list", branch))
+    return branch_sha(repo, branch) is not None
 
 
 def current_branch(repo: Path) -> str | None:
@@ -92,21 +93,57 @@ class MergeResult:
     kind: str  # "created" | "fast-forward" | "merge" | "up-to-date"
 
 
-def merge_into(repo: Path, source: str, target: str) -> MergeResult:
-    """Merge branch ``source`` into branch ``target``; a conflict raises and changes nothing."""
-    source_sha = resolve(repo, source)
-    if not branch_exists(repo, target):
-        git(repo, "update-ref", f"refs/heads/{target}", source_sha, "")
+def merge_into(
+    repo: Path, source_sha: str, source: str, target: str, base: str | None = None
+) -> MergeResult:
+    """Merge commit ``source_sha`` (of branch ``source``) into branch ``target`` of ``repo``; a
+    conflict raises and changes nothing. A ``target`` that does not exist yet starts at ``base``
+    (the client's own branch of that name) when given, else at ``source_sha``. The branch moves
+    by compare-and-swap: when another operation moved it meanwhile, the merge is made again."""
+    for attempt in range(MERGE_ATTEMPTS):
+        try:
+            return _merge_once(repo, source_sha, source, target, base)
+        except _BranchMoved:
+            if attempt == MERGE_ATTEMPTS - 1:
+                raise GitError(
+                    f"{target} kept moving while merging {source} into it; nothing was changed",
+                    step="merge",
+                    next_action="deploy again",
+                ) from None
+    raise AssertionError("unreachable")
+
+
+MERGE_ATTEMPTS = 3
+
+
+class _BranchMoved(Exception):
+    pass
+
+
+def _swap_ref(repo: Path, ref: str, new: str, expected: str) -> None:
+    proc = _run(repo, ("update-ref", ref, new, expected), GIT_TIMEOUT)
+    if proc.returncode != 0:
+        raise _BranchMoved(proc.stderr.strip())
+
+
+def _merge_once(
+    repo: Path, source_sha: str, source: str, target: str, base: str | None
+) -> MergeResult:
+    before = branch_sha(repo, target)
+    if before is None and base is None:
+        _swap_ref(repo, f"refs/heads/{target}", source_sha, "")
         return MergeResult(target, None, source_sha, "created")
-    target_sha = resolve(repo, target)
+    target_sha = before or str(base)
+    exists = before is not None
     if is_ancestor(repo, source_sha, target_sha):
-        return MergeResult(target, target_sha, target_sha, "up-to-date")
-    if is_ancestor(repo, target_sha, source_sha):
-        new = source_sha
-        kind = "fast-forward"
+        new, kind = target_sha, "up-to-date" if exists else "created"
+    elif is_ancestor(repo, target_sha, source_sha):
+        new, kind = source_sha, "fast-forward" if exists else "created"
     else:
         proc = _run(
-            repo, ("merge-tree", "--write-tree", "--name-only", target_sha, source_sha), GIT_TIMEOUT
+            repo,
+            ("merge-tree", "--write-tree", "--name-only", target_sha, source_sha),
+            GIT_TIMEOUT,
         )
         if proc.returncode != 0:
             files = [line for line in proc.stdout.splitlines()[1:] if line and " " not in line]
@@ -115,23 +152,16 @@ def merge_into(repo: Path, source: str, target: str) -> MergeResult:
                 + (f" in: {', '.join(files)}" if files else "")
                 + "; nothing was changed",
                 step="merge",
-                next_action=f"git checkout {source} && git merge {target}, resolve, commit, deploy",
+                next_action=f"git checkout {source} && git merge shiplane/{target} (or "
+                f"{target}), resolve, commit, deploy",
             )
         tree = proc.stdout.splitlines()[0].strip()
-        new = git(
-            repo,
-            "commit-tree",
-            tree,
-            "-p",
-            target_sha,
-            "-p",
-            source_sha,
-            "-m",
-            f"Merge branch '{source}' into {target} (shiplane deploy)",
-        )
+        message = f"Merge branch '{source}' into {target} (shiplane deploy)"
+        new = git(repo, "commit-tree", tree, "-p", target_sha, "-p", source_sha, "-m", message)
         kind = "merge"
-    git(repo, "update-ref", f"refs/heads/{target}", new, target_sha)
-    return MergeResult(target, target_sha, new, kind)
+    if new != before:
+        _swap_ref(repo, f"refs/heads/{target}", new, before or "")
+    return MergeResult(target, before, new, kind)
 
 
 def reset_branch(repo: Path, branch: str, to: str | None, expected: str) -> None:
@@ -142,8 +172,15 @@ def reset_branch(repo: Path, branch: str, to: str | None, expected: str) -> None
         git(repo, "update-ref", f"refs/heads/{branch}", to, expected)
 
 
+def branch_sha(repo: Path, branch: str) -> str | None:
+    """The commit ``refs/heads/<branch>`` points at, or None when there is no such branch."""
+    proc = _run(repo, ("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"), GIT_TIMEOUT)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
 def fast_forward(repo: Path, branch: str, sha: str, before: str | None) -> str:
-    """Move ``branch`` forward to ``sha``; a branch that is not an ancestor refuses."""
+    """Move ``branch`` of a bare repository forward to ``sha``; a branch that is not an
+    ancestor refuses."""
     if before == sha:
         return "up-to-date"
     if before is not None and not is_ancestor(repo, before, sha):
@@ -153,25 +190,11 @@ def fast_forward(repo: Path, branch: str, sha: str, before: str | None) -> str:
             step="resolve",
             next_action=f"merge {branch} into the source branch, deploy and verify it, promote",
         )
-    if current_branch(repo) == branch:
-        # Checked out: move the working tree with it, refusing local changes in the way.
-        proc = _run(repo, ("merge", "--ff-only", "--quiet", sha), GIT_TIMEOUT)
-        if proc.returncode != 0:
-            raise RefusedError(
-                f"cannot fast-forward the checked-out {branch}: {proc.stderr.strip()}",
-                step="resolve",
-                next_action="commit or stash local changes, or check out another branch",
-            )
-    else:
-        git(repo, "update-ref", f"refs/heads/{branch}", sha, before or "")
+    git(repo, "update-ref", f"refs/heads/{branch}", sha, before or "")
     return "fast-forward" if before else "created"
 
 
 def undo_fast_forward(repo: Path, branch: str, before: str | None, after: str) -> None:
-    if current_branch(repo) == branch and before is not None:
-        if resolve(repo, "HEAD") == after:
-            git(repo, "reset", "--keep", "--quiet", before)
-        return
     reset_branch(repo, branch, before, after)
 
 

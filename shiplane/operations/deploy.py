@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from shiplane import gitops
+from typing import Any
+
 from shiplane.config.loader import LoadedConfig
-from shiplane.errors import RefusedError, ShiplaneError
+from shiplane.errors import ConfigError, RefusedError, ShiplaneError
 from shiplane.operations.execute import execute, make_context
 from shiplane.operations.session import Session
 from shiplane.results import Result
 from shiplane.state.db import now
 
 
-def check_deploy(
-    loaded: LoadedConfig, env: str, ref: str | None, force: bool, caller_ok: bool
-) -> None:
-    """Refusals and usage errors found before anything is recorded."""
+def check_deploy(loaded: LoadedConfig, env: str, force: bool, caller_ok: bool) -> None:
+    """Refusals found before anything is recorded. (A bad ``--ref`` is the client's to find:
+    it resolves refs in the user's repository, the server never reads it.)"""
     source = loaded.config.environments[env].promote_from
     if source is not None and not (force and caller_ok):
         raise RefusedError(
@@ -23,15 +23,25 @@ def check_deploy(
             step="gate",
             next_action=f"shiplane verify {source} && shiplane promote {env}",
         )
-    repo = gitops.ensure_repo(loaded.repo_dir)
-    if ref is not None:
-        gitops.resolve(repo, ref)  # a bad ref is a usage error: exit 64, nothing recorded
 
 
-def deploy(session: Session, env: str, ref: str | None, force: bool, accept_drift: bool) -> Result:
+def deploy(
+    session: Session,
+    env: str,
+    source: dict[str, Any] | None,
+    force: bool,
+    accept_drift: bool,
+) -> Result:
+    """Deploy the commit the client sent (``source``: see ``server_repo.SentSource``)."""
+    if not source or not source.get("sha"):
+        raise ConfigError(
+            "deploy needs the commit: a client resolves the ref and pushes it to the server's "
+            "repository first",
+            next_action="run `shiplane deploy ENV` from your app's repository",
+        )
     loaded = session.loaded
     gated = loaded.config.environments[env].gated
-    options = {"ref": ref, "force": force and gated, "accept_drift": accept_drift}
+    options = {"source": source, "force": force and gated, "accept_drift": accept_drift}
     ctx = make_context(session, env, "deploy", options)
     port = ctx.settings.env_config.port
     try:
@@ -54,6 +64,4 @@ def deploy(session: Session, env: str, ref: str | None, force: bool, accept_drif
         url=ctx.traffic().url() + "/",
         recovered=session.recovered,
     )
-    if gitops.is_dirty(gitops.ensure_repo(loaded.repo_dir)):
-        result.warnings.append("the working tree has uncommitted changes: they were not deployed")
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from shiplane import gitops
@@ -13,10 +14,16 @@ from shiplane.verify.runner import checks_hash, load_checks
 
 
 def evidence_for(
-    loaded: LoadedConfig, db: StateDB, env: str, source: str, sha: str | None = None
+    loaded: LoadedConfig,
+    db: StateDB,
+    repo: Path,
+    env: str,
+    source: str,
+    sha: str | None = None,
 ) -> dict[str, Any]:
     """The verification that lets ``sha`` (default: what serves in ``source``) into ``env``;
-    raises RefusedError (exit 6) naming the reason and the next action."""
+    raises RefusedError (exit 6) naming the reason and the next action. ``repo`` is the
+    server's repository, where the env branches live."""
     state = db.env_state(source)
     if sha is None:
         if state is None or not state.get("sha"):
@@ -52,8 +59,7 @@ def evidence_for(
             next_action=f"shiplane verify {source}",
         )
     branch = loaded.config.environments[env].branch
-    repo = gitops.ensure_repo(loaded.repo_dir)
-    before = gitops.resolve(repo, branch) if gitops.branch_exists(repo, branch) else None
+    before = gitops.branch_sha(repo, branch) if (repo / "HEAD").is_file() else None
     if before is not None and before != sha and not gitops.is_ancestor(repo, before, sha):
         raise RefusedError(
             f"{branch} has diverged from {sha[:7]} (it has commits the verified commit lacks)",

@@ -36,7 +36,7 @@ def check_promote(loaded: LoadedConfig, env: str) -> None:
 
 def promote(session: Session, env: str, approve: bool) -> Result:
     loaded, db, caller = session.loaded, session.db, session.caller
-    evidence = evidence_for(loaded, db, env, promote_source(loaded, env))
+    evidence = evidence_for(loaded, db, session.layout.repo, env, promote_source(loaded, env))
     if loaded.config.environments[env].requires_approval:
         if not approve:
             promotion = _create(db, env, evidence, caller, "pending", None)
@@ -62,7 +62,12 @@ def approve(session: Session, promotion_id: str) -> Result:
     env = promotion["env"]
     # The evidence must still hold: fresh verification, branch not diverged.
     evidence = evidence_for(
-        session.loaded, db, env, promote_source(session.loaded, env), sha=promotion["sha"]
+        session.loaded,
+        db,
+        session.layout.repo,
+        env,
+        promote_source(session.loaded, env),
+        sha=promotion["sha"],
     )
     db.decide_promotion(promotion_id, "approved", caller.label)
     return _run(session, env, db.promotion(promotion_id) or promotion, evidence)

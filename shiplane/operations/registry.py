@@ -39,17 +39,22 @@ def _check_deploy(
     loaded: LoadedConfig,
     caller: Caller,
     env: str,
-    ref: str | None = None,
     force: bool = False,
     **_: Any,
 ) -> None:
-    _deploy.check_deploy(loaded, env, ref, force, caller.person_verified)
+    _deploy.check_deploy(loaded, env, force, caller.person_verified)
 
 
 def _deploy_body(
-    s: Session, env: str, ref: str | None = None, force: bool = False, accept_drift: bool = False
+    s: Session,
+    env: str,
+    ref: str | None = None,
+    force: bool = False,
+    accept_drift: bool = False,
+    source: dict[str, Any] | None = None,
 ) -> Result:
-    return _deploy.deploy(s, env, ref, force, accept_drift)
+    del ref  # the client resolved it into ``source``
+    return _deploy.deploy(s, env, source, force, accept_drift)
 
 
 def _migrate_body(

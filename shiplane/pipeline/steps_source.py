@@ -11,6 +11,7 @@ from typing import Any
 
 from shiplane import gitops
 from shiplane.errors import BuildError
+from shiplane.gitops import server_repo
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.state import lock
@@ -29,31 +30,40 @@ class LockStep(Step):
 
 
 class ResolveStep(Step):
-    """Resolve the ref to a commit; from a feature branch with auto_merge, merge it first."""
+    """The commit the client sent (``options["source"]``, already in the server's repository);
+    when it names a branch to take it from, merge it into the env branch there first. A gated
+    env's branch never moves here: only a promotion moves it."""
 
     name = "resolve"
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
-        repo = gitops.ensure_repo(ctx.loaded.repo_dir)
+        repo = server_repo.ensure(ctx.layout.repo)
         env_config = ctx.settings.env_config
-        ref = ctx.options.get("ref")
-        branch = gitops.current_branch(repo)
-        data: dict[str, Any] = {"repo": str(repo), "branch": env_config.branch}
-        if ref is None and env_config.auto_merge and branch and branch != env_config.branch:
-            data["merge_from"] = branch
-            exists = gitops.branch_exists(repo, env_config.branch)
-            data["branch_before"] = gitops.resolve(repo, env_config.branch) if exists else None
-        data["ref"] = ref or env_config.branch
+        source = ctx.options["source"]
+        data: dict[str, Any] = {
+            "repo": str(repo),
+            "branch": env_config.branch,
+            "ref": source["ref"],
+            "source_sha": source["sha"],
+        }
+        if source.get("merge_from") and not env_config.gated:
+            data["merge_from"] = source["merge_from"]
+            data["base"] = source.get("base")
+            data["branch_before"] = gitops.branch_sha(repo, env_config.branch)
         return data
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         repo = Path(data["repo"])
+        sha = gitops.resolve(repo, data["source_sha"])
         if data.get("merge_from"):
-            merged = gitops.merge_into(repo, data["merge_from"], data["branch"])
+            merged = gitops.merge_into(
+                repo, sha, data["merge_from"], data["branch"], base=data.get("base")
+            )
             data["merge"] = merged.kind
+            data["branch_before"] = merged.before  # the branch may have moved since prepare
             data["branch_after"] = merged.after
+            sha = merged.after
             ctx.log(f"merged {data['merge_from']} into {data['branch']} ({merged.kind})")
-        sha = gitops.resolve(repo, data["ref"])
         ctx.facts.sha = sha
         data["sha"] = sha
         data["subject"] = gitops.commit_subject(repo, sha)
@@ -70,18 +80,18 @@ class ResolveStep(Step):
 
 
 class PromoteRefStep(Step):
-    """Fast-forward the gated env's branch to the verified commit; diverged is a refusal."""
+    """Fast-forward the gated env's branch (in the server's repository) to the verified
+    commit; diverged is a refusal."""
 
     name = "resolve"
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
-        repo = gitops.ensure_repo(ctx.loaded.repo_dir)
+        repo = server_repo.ensure(ctx.layout.repo)
         branch = ctx.settings.env_config.branch
-        before = gitops.resolve(repo, branch) if gitops.branch_exists(repo, branch) else None
         return {
             "repo": str(repo),
             "branch": branch,
-            "branch_before": before,
+            "branch_before": gitops.branch_sha(repo, branch),
             "sha": ctx.options["sha"],
         }
 
@@ -119,7 +129,7 @@ class ExportStep(Step):
             shutil.copytree(reuse, data["path"], symlinks=True)
             ctx.facts.reused = data["reused_from"] = reuse
         else:
-            gitops.export(ctx.loaded.repo_dir, ctx.facts.need("sha"), Path(data["path"]))
+            gitops.export(ctx.layout.repo, ctx.facts.need("sha"), Path(data["path"]))
         ctx.facts.release = data["release"]
         ctx.facts.release_dir = data["path"]
         ctx.db.update_deployment(ctx.deployment_id, release=data["release"])

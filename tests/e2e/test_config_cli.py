@@ -68,9 +68,12 @@ def test_merge_conflict_is_clear_and_changes_nothing(app_repo: AppRepo) -> None:
     app_repo.git("checkout", "-q", "main")
     app_repo.git("checkout", "-qb", "feature/x")
     app_repo.commit("feature edit", {"VERSION": "9.9.9-feature\n"})
-    dev_before = app_repo.git("rev-parse", "dev")
+    branches = app_repo.local_branches()
     run = app_repo.shiplane("deploy", "dev")
     assert run.code == 64
     assert "conflicts in: VERSION" in run.data["error"]["message"]
-    assert app_repo.git("rev-parse", "dev") == dev_before
+    assert app_repo.local_branches() == branches
     assert app_repo.git("status", "--porcelain") == ""
+    # Nor did the server's repository take a dev branch.
+    assert app_repo.remote_branch("dev") is None
+    assert not (app_repo.server_repo / "refs" / "heads" / "dev").exists()

@@ -19,6 +19,7 @@ def get_json(url: str) -> dict:
 def test_happy_path_dev_then_prod(app_repo: AppRepo) -> None:
     app_repo.git("checkout", "-qb", "feature/v11")
     sha = app_repo.commit("notes 1.1.0", {"VERSION": "1.1.0\n"})
+    branches = app_repo.local_branches()
 
     run = app_repo.shiplane("deploy", "dev")
     assert run.code == 0, run.stdout
@@ -42,8 +43,10 @@ def test_happy_path_dev_then_prod(app_repo: AppRepo) -> None:
         "prune",
     ]
     assert all(isinstance(s["duration_ms"], int) for s in run.data["steps"])
-    # The feature branch was merged into dev (a fast-forward here) and that commit serves.
-    assert app_repo.git("rev-parse", "dev") == sha
+    # The feature branch was merged into the server's dev (a fast-forward here) and that commit
+    # serves; the user's repository sees it as shiplane/dev, their own branches did not move.
+    assert app_repo.remote_branch("dev") == sha
+    assert app_repo.local_branches() == branches
     assert get_json(app_repo.url("dev", "/_deploy/version"))["sha"] == sha
     assert get_json(app_repo.url("dev", "/api/version")) == {"sha": sha, "version": "1.1.0"}
     created = httpx.post(app_repo.url("dev", "/api/notes"), json={"title": "a"}, timeout=5)
@@ -53,7 +56,9 @@ def test_happy_path_dev_then_prod(app_repo: AppRepo) -> None:
     assert app_repo.shiplane("verify", "dev").code == 0
     run = app_repo.shiplane("promote", "prod")
     assert run.code == 0, run.stdout
-    assert app_repo.git("rev-parse", "main") == sha  # main fast-forwarded to what dev verified
+    # The server's main fast-forwarded to what dev verified; the user's main stayed put.
+    assert app_repo.remote_branch("main") == sha
+    assert app_repo.local_branches() == branches
     assert get_json(app_repo.url("prod", "/api/version"))["version"] == "1.1.0"
     # prod has its own database: dev's notes are not there, and prod's checks did not write.
     assert get_json(app_repo.url("prod", "/api/notes"))["notes"] == []

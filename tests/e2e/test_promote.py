@@ -63,7 +63,7 @@ def test_gate_refusals_then_promotion(app_repo: AppRepo) -> None:
     assert unverified.code == 6
     assert "never been verified" in unverified.data["error"]["message"]
     assert unverified.data["error"]["next_action"] == "shiplane verify dev"
-    assert app_repo.git("rev-parse", "main") != sha and prod_version(app_repo) is None
+    assert app_repo.remote_branch("main") != sha and prod_version(app_repo) is None
 
     # A failing verification does not open the gate either.
     config = app_repo.path / "shiplane.toml"
@@ -84,11 +84,14 @@ def test_gate_refusals_then_promotion(app_repo: AppRepo) -> None:
 
     verified = app_repo.shiplane("verify", "dev")
     assert verified.code == 0
+    main_before = app_repo.git("rev-parse", "main")
     run = app_repo.shiplane("promote", "prod")
     assert run.code == 0, run.stdout
     assert run.data["evidence"]["verification_id"] == verified.data["verification"]["id"]
     assert run.data["reused_build"] is True  # dev's release, copied, not rebuilt
-    assert app_repo.git("rev-parse", "main") == sha
+    # The server's main moved (seen as shiplane/main); the user's own main did not.
+    assert app_repo.remote_branch("main") == sha
+    assert app_repo.git("rev-parse", "main") == main_before
     assert prod_version(app_repo) == "1.1.0"
     assert httpx.get(app_repo.url("prod", "/_deploy/version"), timeout=5).json()["sha"] == sha
     steps = {s["name"]: s for s in run.data["steps"]}
@@ -102,12 +105,20 @@ def test_gate_refusals_then_promotion(app_repo: AppRepo) -> None:
 def test_diverged_main_is_refused(app_repo: AppRepo) -> None:
     deploy_feature(app_repo, "1.1.0")
     assert app_repo.shiplane("verify", "dev").code == 0
+    # The server's main has a commit the verified one lacks (git push cannot do that: the
+    # pre-receive hook refuses pushes to a gated branch; a left-over ref can).
     app_repo.git("checkout", "-q", "main")
     hotfix = app_repo.commit("hotfix straight on main", {"HOTFIX": "1\n"})
+    app_repo.git(
+        "push", "-q", str(app_repo.server_repo), f"{hotfix}:refs/shiplane/incoming/{hotfix}"
+    )
+    app_repo.git("--git-dir", str(app_repo.server_repo), "update-ref", "refs/heads/main", hotfix)
     run = app_repo.shiplane("promote", "prod")
     assert run.code == 6
     assert "main has diverged" in run.data["error"]["message"]
-    assert app_repo.git("rev-parse", "main") == hotfix  # nothing changed
+    server_main = app_repo.git("--git-dir", str(app_repo.server_repo), "rev-parse", "main")
+    assert server_main == hotfix  # nothing changed
+    assert app_repo.git("rev-parse", "main") == hotfix
     assert prod_version(app_repo) is None
 
 

@@ -60,6 +60,28 @@ class AppRepo:
         )
         return proc.stdout.strip()
 
+    def remote_branch(self, branch: str) -> str | None:
+        """What the server's ``branch`` was when the client last fetched it back
+        (``refs/remotes/shiplane/<branch>``), or None."""
+        proc = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", f"refs/remotes/shiplane/{branch}"],
+            cwd=self.path,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return proc.stdout.strip() or None
+
+    def local_branches(self) -> str:
+        """The user's own branches and where they point."""
+        return self.git("for-each-ref", "--format=%(refname) %(objectname)", "refs/heads")
+
+    @property
+    def server_repo(self) -> Path:
+        return self.root / "repo.git"
+
     def commit(self, message: str, files: dict[str, str] | None = None) -> str:
         for name, text in (files or {}).items():
             target = self.path / name

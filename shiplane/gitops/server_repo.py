@@ -1,0 +1,185 @@
+"""The server's own bare repository (``Layout.repo``) and how commits travel to and from it.
+
+Clients push the commits an operation needs to ``refs/shiplane/incoming/<sha>`` (single-user
+mode: a plain ``git push`` to the path) and send the shas with the request; the server merges,
+fast-forwards and exports there, never in the user's repository. The env branches live there as
+``refs/heads/<branch>``; after an operation the client fetches them back into the user's
+repository as ``refs/remotes/shiplane/<branch>`` and never touches the user's own branches.
+
+``git push shiplane <branch>`` reaches the same repository: its ``pre-receive`` hook refuses
+pushes to a gated env's branch (promotion is the only road there), its ``post-receive`` hook
+deploys every non-gated env on the pushed branch (``shiplane.cli.hooks``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from shiplane.config.models import Environment
+from shiplane.errors import GitError
+from shiplane.gitops.git import branch_exists, current_branch, git, resolve
+
+PUSH_TIMEOUT = 300
+INCOMING = "refs/shiplane/incoming"
+REMOTE_NAME = "shiplane"
+HOOKS = ("pre-receive", "post-receive")
+
+
+def ensure(repo: Path, config_path: Path | None = None) -> Path:
+    """Create the bare repository on first use (mode 0700) and keep its hooks current; with
+    ``config_path``, record which shiplane.toml the hooks read. Clients racing to create it
+    each build one aside and the first rename wins."""
+    if not (repo / "HEAD").is_file():
+        _create(repo, config_path)
+    for hook in HOOKS:
+        _write_if_changed(repo / "hooks" / hook, _hook_script(hook), 0o700)
+    if config_path is not None and recorded_config(repo) != config_path:
+        git(repo, "config", "shiplane.config", str(config_path))
+    return repo
+
+
+def _create(repo: Path, config_path: Path | None) -> None:
+    repo.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    aside = Path(tempfile.mkdtemp(prefix=".repo-", dir=repo.parent))
+    try:
+        git(aside, "init", "--quiet", "--bare")
+        # Env branches only move forward (or by shiplane's own compare-and-swap), never away.
+        git(aside, "config", "receive.denyNonFastForwards", "true")
+        git(aside, "config", "receive.denyDeletes", "true")
+        # Who shiplane's merge commits are by, whatever the host's git identity.
+        git(aside, "config", "user.name", "shiplane")
+        git(aside, "config", "user.email", "shiplane@localhost")
+        if config_path is not None:
+            git(aside, "config", "shiplane.config", str(config_path))
+        aside.chmod(0o700)
+        with contextlib.suppress(OSError):  # another client's repository is already there
+            aside.rename(repo)
+    finally:
+        if aside.exists():
+            shutil.rmtree(aside, ignore_errors=True)
+    if not (repo / "HEAD").is_file():
+        raise GitError(f"could not create the server's repository {repo}", step="send")
+
+
+def recorded_config(repo: Path) -> Path | None:
+    """The shiplane.toml the hooks read (recorded by the last client that pushed)."""
+    value = git(repo, "config", "--get", "shiplane.config", check=False)
+    return Path(value) if value else None
+
+
+def _hook_script(hook: str) -> str:
+    """A shell hook that hands the pushed refs to ``shiplane.cli.hooks``, except for a push of
+    nothing but ``refs/shiplane/incoming/`` refs (a client sending commits), which it lets
+    through without starting Python."""
+    python = shlex.quote(sys.executable)
+    entry = shlex.quote("from shiplane.cli.hooks import main; raise SystemExit(main())")
+    return (
+        "#!/bin/sh\n"
+        "# Written by shiplane (rewritten when it changes).\n"
+        "updates=$(cat)\n"
+        f"printf '%s\\n' \"$updates\" | grep -qv ' {INCOMING}/' || exit 0\n"
+        f"printf '%s\\n' \"$updates\" | exec {python} -c {entry} {hook}\n"
+    )
+
+
+def _write_if_changed(path: Path, text: str, mode: int) -> None:
+    if not path.is_file() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary.write_text(text)
+        temporary.chmod(mode)
+        temporary.replace(path)
+
+
+@dataclass(frozen=True)
+class SentSource:
+    """What a deploy ships, resolved by the client in the user's repository: the commit
+    (``sha``, already pushed), the ref it is reported as, and, when the env branch should take
+    it, the name of the branch it comes from (``merge_from``) and the user's own env branch
+    (``base``) for a server that has none yet."""
+
+    sha: str
+    ref: str
+    merge_from: str | None = None
+    base: str | None = None
+
+    @property
+    def shas(self) -> list[str]:
+        return [sha for sha in (self.sha, self.base) if sha is not None]
+
+
+def deploy_source(user_repo: Path, env_config: Environment, ref: str | None) -> SentSource:
+    """What ``shiplane deploy`` sends: ``--ref`` as it is (no branch moves); else the current
+    branch merged into the env branch (auto_merge from a feature branch), or the user's env
+    branch itself. A gated env's branch never moves on a deploy."""
+    if ref is not None:
+        return SentSource(sha=resolve(user_repo, ref), ref=ref)
+    branch = env_config.branch
+    if env_config.gated:
+        return SentSource(sha=resolve(user_repo, branch), ref=branch)
+    current = current_branch(user_repo)
+    source = current if env_config.auto_merge and current and current != branch else branch
+    base = (
+        resolve(user_repo, branch)
+        if source != branch and branch_exists(user_repo, branch)
+        else None
+    )
+    return SentSource(sha=resolve(user_repo, source), ref=branch, merge_from=source, base=base)
+
+
+def push_commits(user_repo: Path, repo: Path, shas: list[str]) -> None:
+    """Send ``shas`` (with their history) from the user's repository to the server's."""
+    missing = [sha for sha in dict.fromkeys(shas) if not _has_incoming(repo, sha)]
+    if not missing:
+        return
+    specs = [f"{sha}:{INCOMING}/{sha}" for sha in missing]
+    try:
+        git(
+            user_repo,
+            "push",
+            "--quiet",
+            "--no-verify",
+            str(repo),
+            *specs,
+            timeout=PUSH_TIMEOUT,
+        )
+    except GitError as exc:
+        if all(_has_incoming(repo, sha) for sha in missing):
+            return  # another client sent the same commits at the same moment
+        raise GitError(
+            f"sending the commit to the shiplane server failed: {exc}",
+            step="send",
+            next_action=f"check that {repo} is reachable and writable",
+        ) from exc
+
+
+def _has_incoming(repo: Path, sha: str) -> bool:
+    return bool(git(repo, "rev-parse", "--verify", "--quiet", f"{INCOMING}/{sha}", check=False))
+
+
+def fetch_back(user_repo: Path, repo: Path) -> str | None:
+    """Bring the server's env branches into the user's repository as
+    ``refs/remotes/shiplane/<branch>``; returns a warning instead of raising."""
+    if not (repo / "HEAD").is_file():
+        return None
+    try:
+        git(
+            user_repo,
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--prune",
+            str(repo),
+            f"+refs/heads/*:refs/remotes/{REMOTE_NAME}/*",
+            timeout=PUSH_TIMEOUT,
+        )
+    except GitError as exc:
+        return f"could not fetch the env branches back into refs/remotes/{REMOTE_NAME}/: {exc}"
+    return None
