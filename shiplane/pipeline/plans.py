@@ -21,41 +21,28 @@ from shiplane.pipeline.steps_source import (
 from shiplane.pipeline.steps_traffic import DrainStep, HealthStep, StartStep, SwitchStep
 from shiplane.pipeline.steps_verify import SmokeStep, VerifyStep
 
+DEPLOY: list[type[Step]] = [
+    LockStep,
+    ResolveStep,
+    ExportStep,
+    BuildStep,
+    GuardStep,
+    BackupStep,
+    MigrateStep,
+    StartStep,
+    HealthStep,
+    VerifyStep,
+    SwitchStep,
+    SmokeStep,
+    DrainStep,
+    RecordStep,
+    PruneStep,
+]
+
 PLANS: dict[str, list[type[Step]]] = {
-    "deploy": [
-        LockStep,
-        ResolveStep,
-        ExportStep,
-        BuildStep,
-        GuardStep,
-        BackupStep,
-        MigrateStep,
-        StartStep,
-        HealthStep,
-        VerifyStep,
-        SwitchStep,
-        SmokeStep,
-        DrainStep,
-        RecordStep,
-        PruneStep,
-    ],
-    "promote": [
-        LockStep,
-        PromoteRefStep,
-        ExportStep,
-        BuildStep,
-        GuardStep,
-        BackupStep,
-        MigrateStep,
-        StartStep,
-        HealthStep,
-        VerifyStep,
-        SwitchStep,
-        SmokeStep,
-        DrainStep,
-        RecordStep,
-        PruneStep,
-    ],
+    "deploy": DEPLOY,
+    # Promotion is a deploy whose commit is the verified one, fast-forwarded, never merged.
+    "promote": [PromoteRefStep if cls is ResolveStep else cls for cls in DEPLOY],
     "rollback": [
         LockStep,
         TargetStep,
