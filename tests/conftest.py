@@ -40,7 +40,9 @@ def app_repo(tmp_path: Path) -> Iterator[AppRepo]:
         yield app
     finally:
         app.stop_server()
-        wait_no_children(app.root)
+        # Everything this test started runs under tmp_path: instances in releases, servers in
+        # the repositories they were started from.
+        wait_no_children(tmp_path)
 
 
 FAULT_CELLS: dict[str, str] = {}

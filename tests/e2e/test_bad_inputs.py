@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from shiplane.config import parse_config
 from shiplane.errors import ConfigError
-from tests.support.app_repo import GIT_ENV, SHIPLANE, AppRepo, make_repo
+from tests.support.app_repo import GIT_ENV, SHIPLANE, AppRepo, make_repo, wait_no_children
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 CONFIGS = sorted((CORPUS / "configs").glob("*.toml"))
@@ -87,10 +88,13 @@ def test_bad_config(tmp_path: Path, case: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def valid_repo(tmp_path_factory: pytest.TempPathFactory) -> AppRepo:
+def valid_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppRepo]:
     app = make_repo(tmp_path_factory.mktemp("cli"))
+    # Starts the host's server (every command is its client); it is stopped after the module.
     subprocess.run([*SHIPLANE, "history"], cwd=app.path, env=app.env, capture_output=True)
-    return app
+    yield app
+    app.stop_server()
+    wait_no_children(app.path.parent)
 
 
 @pytest.mark.parametrize(("args", "expect"), CLI, ids=[a for a, _ in CLI])
