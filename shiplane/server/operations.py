@@ -39,7 +39,6 @@ class OperationRunner:
         # Its own pool: the loop's default executor stays free for the server's own waits.
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="operation")
         self.allow_faults = os.environ.get("SHIPLANE_ALLOW_FAULTS") == "1"
-        self.running: set[asyncio.Future[Result]] = set()
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -58,10 +57,8 @@ class OperationRunner:
         future = loop.run_in_executor(
             self.executor, context.run, self._run, name, request, progress
         )
-        self.running.add(future)
 
         def finished(done: asyncio.Future[Result]) -> None:
-            self.running.discard(done)
             events.put_nowait(DONE)
 
         future.add_done_callback(finished)

@@ -4,7 +4,6 @@ server's restore both use."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -22,14 +21,11 @@ class HealthPolicy:
 class HealthOutcome:
     healthy: bool
     attempts: int
-    last: str  # what the last probe saw: "HTTP 503", "ConnectError", "process exited"
+    last: str  # what the last probe saw: "HTTP 503", "ConnectError"
 
 
-def wait_healthy(
-    url: str, policy: HealthPolicy, exited: Callable[[], bool] | None = None
-) -> HealthOutcome:
-    """Probe ``url`` until it answers 2xx, the timeout or retries run out, or ``exited``
-    says the process is gone (no point waiting for a dead process)."""
+def wait_healthy(url: str, policy: HealthPolicy) -> HealthOutcome:
+    """Probe ``url`` until it answers 2xx or the timeout or retries run out."""
     deadline = time.monotonic() + policy.timeout
     attempts = 0
     last = "no answer"
@@ -44,8 +40,6 @@ def wait_healthy(
                 last = f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:
                 last = type(exc).__name__
-            if exited is not None and exited():
-                return HealthOutcome(False, attempts, "process exited")
             if time.monotonic() + policy.interval > deadline:
                 return HealthOutcome(False, attempts, last)
             if policy.retries is not None and attempts >= policy.retries:

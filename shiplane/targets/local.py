@@ -115,12 +115,6 @@ class LocalTarget:
         stopped: bool = self.client.request("POST", f"/instances/{instance_id}/stop")["stopped"]
         return stopped
 
-    def instance(self, instance_id: str) -> Instance | None:
-        try:
-            return Instance.model_validate(self.client.request("GET", f"/instances/{instance_id}"))
-        except ServerError:
-            return None
-
     def instances(self, env: str) -> list[Instance]:
         if self.client.ping() is None:
             return []

@@ -110,9 +110,6 @@ class FakeTarget:
     def instances(self, env: str) -> list[Instance]:
         return [i for i in self.running.values() if i.env == env]
 
-    def instance(self, instance_id: str) -> Instance | None:
-        return self.running.get(instance_id)
-
     def traffic(self, env: str, port: int) -> FakeFrontDoor:
         return self.doors.setdefault(env, FakeFrontDoor(self, port))
 
