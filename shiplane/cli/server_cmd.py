@@ -13,6 +13,7 @@ import typer
 from shiplane import api
 from shiplane.caller import local_caller
 from shiplane.cli import render
+from shiplane.cli.options import ConfigOpt, JsonOpt
 from shiplane.operations.server import server_layout
 from shiplane.server.main import run_foreground
 
@@ -20,10 +21,10 @@ server_app = typer.Typer(help="The long-running server that owns instances and f
 RootOpt = Annotated[
     Path | None, typer.Option("--root", help="Deploy root (default: from shiplane.toml).")
 ]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c")]
 
 
 def _run(action: str, root: Path | None, config: Path | None) -> None:
+    # Always JSON: `--json` is accepted like on every other command, and changes nothing.
     token = os.environ.get("SHIPLANE_TOKEN") or None
     result = api.server(local_caller(), action, root=root, config_path=config, token=token)
     render.emit(result, as_json=True)
@@ -36,6 +37,7 @@ def server(
     foreground: Annotated[bool, typer.Option("--foreground", help="Run here (systemd).")] = False,
     root: RootOpt = None,
     config: ConfigOpt = None,
+    json_: JsonOpt = False,
 ) -> None:
     """Start the server in the background (or --foreground) unless it runs already."""
     if ctx.invoked_subcommand is not None:
@@ -47,13 +49,13 @@ def server(
 
 
 @server_app.command("stop")
-def stop(root: RootOpt = None, config: ConfigOpt = None) -> None:
+def stop(root: RootOpt = None, config: ConfigOpt = None, json_: JsonOpt = False) -> None:
     """Stop the server and every instance it owns."""
     _run("stop", root, config)
 
 
 @server_app.command("status")
-def status(root: RootOpt = None, config: ConfigOpt = None) -> None:
+def status(root: RootOpt = None, config: ConfigOpt = None, json_: JsonOpt = False) -> None:
     """Instances and front doors of the running server."""
     _run("status", root, config)
 

@@ -86,3 +86,12 @@ def test_server_restart_restores_what_serves(app_repo: AppRepo) -> None:
     assert app_repo.shiplane("server").code == 0  # starts it again in the background
     assert wait_for(lambda: serves(app_repo.url("dev", "/api/notes")))
     assert httpx.get(app_repo.url("dev", "/_deploy/version"), timeout=5).json()["sha"] == sha
+
+
+def test_server_commands_take_json_like_every_command(app_repo: AppRepo) -> None:
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    status = app_repo.shiplane("server", "status", "--json")
+    assert status.code == 0 and status.data["running"] and "dev" in status.data["envs"]
+    stopped = app_repo.shiplane("server", "stop", "--json")
+    assert stopped.code == 0 and stopped.data["was_running"] is True
+    assert app_repo.shiplane("server", "status", "--json").data["running"] is False
