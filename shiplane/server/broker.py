@@ -176,26 +176,47 @@ class Broker:
         except ValueError:
             raise Refused(f"{path} is not under {self.root / 'apps'}") from None
         # apps/<app>/<env>/releases/<release> or apps/<app>/<env>/shared: nothing else.
-        expected = (
-            (len(parts) == 4 and parts[2] == "releases" and kind == "release")
-            or (len(parts) == 3 and parts[2] == "shared" and kind == "shared")
+        expected = (len(parts) == 4 and parts[2] == "releases" and kind == "release") or (
+            len(parts) == 3 and parts[2] == "shared" and kind == "shared"
         )
         if not expected or app_user_name(parts[0], parts[1]) != name:
             raise Refused(f"{path} is not {name}'s to own")
-        # Shared dirs: the server's group reads and writes (backups, restores) and new files
-        # keep that group (setgid); releases: the server's group reads.
-        dir_mode, group_bits = (0o2770, 0o070) if kind == "shared" else (0o750, 0o050)
+        if kind == "shared":
+            self._share(real, user)
+        else:
+            self._hand_over_release(real, user)
+        return {"ok": True}
+
+    def _hand_over_release(self, real: Path, user: pwd.struct_passwd) -> None:
+        """The environment's user owns (and builds in) its release; the server's group reads."""
         gid = self.server.pw_gid
         for directory, dirnames, filenames in os.walk(real, followlinks=False):
             os.lchown(directory, user.pw_uid, gid)
-            os.chmod(directory, dir_mode)
+            os.chmod(directory, 0o750)
             for entry in (*dirnames, *filenames):
                 full = os.path.join(directory, entry)
                 os.lchown(full, user.pw_uid, gid)
                 if entry in filenames and not os.path.islink(full):
                     owner = os.stat(full).st_mode & 0o700
-                    os.chmod(full, owner | ((owner >> 3) & group_bits))
-        return {"ok": True}
+                    os.chmod(full, owner | ((owner >> 3) & 0o050))
+
+    def _share(self, real: Path, user: pwd.struct_passwd) -> None:
+        """Both the environment's user (its app writes the database) and the server (backups,
+        migrations, restores) read and write the shared dir, including files either creates
+        later: SQLite's -wal and -shm files take the database file's mode, so a group alone
+        would lock one of them out. Default ACLs name both users on every new file."""
+        for directory, dirnames, filenames in os.walk(real, followlinks=False):
+            for entry in (
+                directory,
+                *(os.path.join(directory, n) for n in (*dirnames, *filenames)),
+            ):
+                os.lchown(entry, user.pw_uid, user.pw_gid)
+        os.chmod(real, 0o2770)
+        both = f"u:{user.pw_name}:rwX,u:{self.server.pw_name}:rwX,m::rwX"
+        subprocess.run(
+            ["setfacl", "-R", "-P", "-m", f"{both},d:{both.replace(',', ',d:')}", str(real)],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
 
     def shutdown(self) -> None:
         for pid, ended in self.children.items():

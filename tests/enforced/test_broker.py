@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,15 +24,27 @@ def _run(*argv: str) -> None:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[tuple[BrokerLauncher, str, Path]]:
+def open_tmp() -> Iterator[Path]:
+    """A temp dir other users can traverse (pytest's own are 0700 root): what the test's
+    environment users cannot open must be refused for its own mode, not for its path."""
+    path = Path(tempfile.mkdtemp(prefix="shiplane-enforced-"))
+    path.chmod(0o711)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def broker(open_tmp: Path) -> Iterator[tuple[BrokerLauncher, str, Path]]:
     suffix = secrets.token_hex(3)
     server_user, apps_group, app = f"slsrv{suffix}", f"slapps{suffix}", f"b{suffix}"
     _run("groupadd", "--system", apps_group)
     _run("useradd", "--system", "--user-group", "--no-create-home", server_user)
-    root = tmp_path / "root"
+    root = open_tmp / "root"
     (root / "apps" / app / "dev" / "releases" / "1").mkdir(parents=True)
     (root / "apps" / app / "dev" / "shared").mkdir(parents=True)
-    for path in (tmp_path, root, root / "apps", root / "apps" / app, root / "apps" / app / "dev",
+    for path in (root, root / "apps", root / "apps" / app, root / "apps" / app / "dev",
                  root / "apps" / app / "dev" / "releases"):  # fmt: skip
         path.chmod(0o711)
     launcher = BrokerLauncher.start(root, apps_group, server_user)
@@ -136,3 +150,29 @@ def test_signals_only_its_own_children(broker: tuple[BrokerLauncher, str, Path])
     launcher, _app, _root = broker
     with pytest.raises(OSError, match="refused"):
         launcher.call({"op": "signal", "pid": os.getpid(), "sig": int(signal.SIGTERM)})
+
+
+def test_shared_dir_files_stay_open_to_both_users(
+    broker: tuple[BrokerLauncher, str, Path],
+) -> None:
+    """A database file the server created (before or after the hand-over) is writable by the
+    environment's user, and one the app created is writable by the server: SQLite's -wal and
+    -shm files must open for both."""
+    launcher, app, root = broker
+    shared = root / "apps" / app / "dev" / "shared"
+    (shared / "before.db").write_text("")
+    launcher.prepare(shared, RunAs(app, "dev"))
+    release = root / "apps" / app / "dev" / "releases" / "1"
+    launcher.prepare(release, RunAs(app, "dev"))
+    done = run_captured(
+        launcher,
+        ["sh", "-c", f"echo app >> {shared}/before.db && echo app > {shared}/by-app.db"],
+        run_as=RunAs(app, "dev"),
+        cwd=release,
+        env={"PATH": os.environ["PATH"]},
+        timeout=10,
+    )
+    assert done.returncode == 0, done.stderr
+    # What the server writes later: owned by root here (the test's server), open to the app.
+    assert (shared / "before.db").read_text() == "app\n"
+    assert os.stat(shared / "by-app.db").st_uid != 0
