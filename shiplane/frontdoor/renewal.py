@@ -47,7 +47,7 @@ class HostStatus:
 
     host: str
     serving: CertificateInfo | None
-    renewals: int  # certificates obtained since the renewer started
+    obtained: int  # certificates obtained since the renewer started (first ones too)
     last_error: str | None  # the last failure, cleared by a success
     retry_at: float | None  # time.monotonic() of the next attempt after a failure
 
@@ -71,7 +71,7 @@ class Renewer:
         self.policy = policy or RenewPolicy()
         self.interval = interval
         self.retry = retry
-        self._renewals = dict.fromkeys(self.hosts, 0)
+        self._obtained = dict.fromkeys(self.hosts, 0)
         self._errors: dict[str, str] = {}
         self._failures = dict.fromkeys(self.hosts, 0)
         self._retry_at: dict[str, float] = {}
@@ -132,7 +132,7 @@ class Renewer:
             except CertificateError as exc:
                 self._failed(name, exc)
                 raise
-        self._renewals[name] += 1
+        self._obtained[name] += 1
         self._failures[name] = 0
         self._errors.pop(name, None)
         self._retry_at.pop(name, None)
@@ -146,7 +146,7 @@ class Renewer:
             HostStatus(
                 host=host,
                 serving=self.sni.served(host),
-                renewals=self._renewals[host],
+                obtained=self._obtained[host],
                 last_error=self._errors.get(host),
                 retry_at=self._retry_at.get(host),
             )

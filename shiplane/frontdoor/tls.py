@@ -12,8 +12,11 @@ already open keep the context they started with.
 
 A name with no certificate (or a client that sends no SNI) gets, by ``unknown``:
 
-- ``"reject"`` (the default): the handshake is aborted with a fatal ``unrecognized_name`` alert,
-  so no client is ever shown another site's certificate;
+- ``"reject"`` (the default): the handshake is aborted while the ClientHello is read, before
+  any certificate is sent, so no client is ever shown another site's certificate. The callback
+  asks for a fatal ``unrecognized_name`` alert; a blocking ``ssl`` socket sends it, but asyncio's
+  TLS transport (and uvloop's) closes the connection without flushing it, so clients of the
+  front door see the connection closed during the handshake;
 - ``"default"``: the ``default_host``'s certificate, as nginx's default server does (the client
   sees a name mismatch and refuses unless it does not verify names).
 """

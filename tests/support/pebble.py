@@ -130,6 +130,7 @@ def pebble(directory: Path, http_port: int) -> Iterator[Pebble]:
         "PEBBLE_VA_NOSLEEP": "1",  # validate at once, not after a random pause
         "PEBBLE_VA_ALWAYS_VALID": "0",  # really fetch the challenge from the test's listener
         "PEBBLE_WFE_NONCEREJECT": "0",  # no random badNonce rejections: tests stay repeatable
+        "PEBBLE_AUTHZREUSE": "0",  # every order is validated anew, as a renewal may well be
     }
     log = (directory / "pebble.log").open("wb")
     processes: list[subprocess.Popen[bytes]] = []
