@@ -55,9 +55,10 @@ class Stack:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
     responder = ChallengeResponder()
-    site = TlsSite(SniContext(), responder, hsts=hsts_value(600)).start()
+    loop = getattr(request, "param", "uvloop")
+    site = TlsSite(SniContext(), responder, hsts=hsts_value(600), loop=loop).start()
     try:
         with pebble(tmp_path / "pebble", site.http_port) as ca:
             client = AcmeClient(
@@ -74,6 +75,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         site.close()
 
 
+@pytest.mark.parametrize("stack", ["uvloop", "asyncio"], indirect=True)
 def test_certificates_from_acme_are_served_by_sni(stack: Stack, tmp_path: Path) -> None:
     renewer = stack.renewer([A, B])
     assert renewer.load() == [A, B]  # nothing stored yet
@@ -109,6 +111,7 @@ def test_certificates_from_acme_are_served_by_sni(stack: Stack, tmp_path: Path) 
     assert http_get(stack.site.http_port, A, "/.well-known/acme-challenge/gone").status == 404
 
 
+@pytest.mark.parametrize("stack", ["uvloop", "asyncio"], indirect=True)
 def test_an_unknown_name_gets_no_certificate(stack: Stack) -> None:
     stack.site.call(stack.renewer([A]).check())
     port = stack.site.https_port
@@ -127,6 +130,7 @@ def test_an_unknown_name_gets_no_certificate(stack: Stack) -> None:
         https_get(port, "other.example.test", stack.root)
 
 
+@pytest.mark.parametrize("stack", ["uvloop", "asyncio"], indirect=True)
 def test_renewal_swaps_the_certificate_under_load(stack: Stack) -> None:
     renewer = stack.renewer([A])
     stack.site.call(renewer.check())

@@ -18,6 +18,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import uvloop
 from cryptography import x509
 
 from shiplane.frontdoor.acme_client import ChallengeResponder
@@ -30,14 +31,20 @@ T = TypeVar("T")
 
 class TlsSite:
     def __init__(
-        self, sni: SniContext, responder: ChallengeResponder, hsts: bytes | None = None
+        self,
+        sni: SniContext,
+        responder: ChallengeResponder,
+        hsts: bytes | None = None,
+        loop: str = "uvloop",
     ) -> None:
         self.sni = sni
         self.responder = responder
         self.hsts = hsts
         self.http_port = free_port()
         self.https_port = free_port()
-        self.loop = asyncio.new_event_loop()
+        # uvloop by default: the server runs its front doors on it, and its TLS transport is
+        # its own code, not asyncio's.
+        self.loop = uvloop.new_event_loop() if loop == "uvloop" else asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="tls-site")
         self._servers: list[asyncio.Server] = []
         self._writers: set[asyncio.StreamWriter] = set()
