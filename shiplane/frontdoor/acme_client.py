@@ -16,6 +16,7 @@ worker thread, and the responder's map is shared with the event loop by plain di
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ def load_account_key(path: Path) -> JWKEC:
     private_dir(path.parent)
     if not path.exists():
         write_private(path, new_private_key())
+    os.chmod(path, 0o600)  # whoever signs with this key owns the account and its certificates
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError) as exc:
