@@ -19,11 +19,13 @@ from shiplane import __version__
 from shiplane.errors import ShiplaneError
 from shiplane.server.core import EnvKey, PortInUse, ServerCore
 from shiplane.server.operations import OperationRunner
+from shiplane.server.repo_routes import repo_routes
 from shiplane.targets.base import InstanceSpec
 
 TOKEN_HEADER = "x-shiplane-token"
-# An operation request is a few arguments; anything bigger is a mistake or an attack.
-MAX_OPERATION_BODY = 256 * 1024
+# An operation request is a few arguments and the config (at most snapshot.MAX_CONFIG_BYTES);
+# anything bigger is a mistake or an attack.
+MAX_OPERATION_BODY = 512 * 1024
 
 
 class TokenRequired(BaseHTTPMiddleware):
@@ -146,5 +148,6 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         Route("/apps/{app}/envs/{env}/restore", restore, methods=["POST"]),
         Route("/ops/{name}", operation, methods=["POST"]),
         Route("/shutdown", shutdown, methods=["POST"]),
+        *repo_routes(core.layout),
     ]
     return Starlette(routes=routes, middleware=[Middleware(TokenRequired, token=core.token)])
