@@ -124,7 +124,7 @@ def _index_strict(repo: Path, bundle: Path, quarantine: Path) -> None:
     if proc.returncode != 0:
         raise GitError(
             "the bundle was refused: fsck found a broken object: "
-            f"{_last_line(proc.stderr.decode(errors='replace'))}",
+            f"{_first_error(proc.stderr.decode(errors='replace'))}",
             step="send",
             next_action="run `git fsck` in your repository and repair what it reports",
         )
@@ -282,3 +282,11 @@ def _is_sha(value: object) -> bool:
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "no detail"
+
+
+def _first_error(text: str) -> str:
+    """git's first ``error:`` line (what is broken), else its last line."""
+    for line in text.splitlines():
+        if line.startswith("error:"):
+            return line.removeprefix("error:").strip()
+    return _last_line(text)
