@@ -51,14 +51,20 @@ def run_in_server(
 ) -> dict[str, Any]:
     """The operation's result as the server's JSON (what `--json` prints). ``loaded`` is a
     config already loaded (the git hooks: the server's copy); ``host`` a remote server."""
-    failure = api.validate(name, caller, config_path=config_path, loaded=loaded, **args)
+    if loaded is None:
+        try:  # parsed once, for the checks here and for what is sent
+            loaded = load_config((config_path or find_config()).resolve())
+        except ShiplaneError as exc:
+            return Result(command=name, env=args.get("env")).fail(exc).to_dict()
+    failure = api.validate(name, caller, loaded=loaded, **args)
     if failure is not None:
         return failure.to_dict()
     outcome: dict[str, Any] = {}
     warnings: list[str] = []
 
     def send() -> Result:
-        config = loaded or load_config((config_path or find_config()).resolve())
+        assert loaded is not None
+        config = loaded
         connection = connect(host_for(host, config, args.get("env")))
         connection.open()
         try:
