@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from shiplane.caller import Caller
+    from shiplane.config.loader import LoadedConfig
     from shiplane.pipeline.context import Progress
     from shiplane.results import Result
 
@@ -62,11 +63,13 @@ def call(
     config_path: Path | None = None,
     progress: Progress | None = None,
     token: str | None = None,
+    loaded: LoadedConfig | None = None,
     **args: Any,
 ) -> Result:
     """Run operation ``name`` with ``args`` (its keyword arguments) for ``caller``. With a
     ``token``, the caller's role is the token's and the role rules apply (shiplane.policy);
-    without one the caller is taken at its word (single-user mode: advisory)."""
+    without one the caller is taken at its word (single-user mode: advisory). ``loaded`` is a
+    config a client sent (``shiplane.config.snapshot``), used instead of ``config_path``."""
 
     def run() -> Result:
         operation, command, checked = _registry.prepare(name, args)
@@ -81,19 +84,27 @@ def call(
             recover=operation.recover,
             token=token,
             rule=_registry.rule_for(command, args),
+            loaded=loaded,
         )
 
     return _boundary.guarded(name, args.get("env"), run)
 
 
 def validate(
-    name: str, caller: Caller, *, config_path: Path | None = None, **args: Any
+    name: str,
+    caller: Caller,
+    *,
+    config_path: Path | None = None,
+    loaded: LoadedConfig | None = None,
+    **args: Any,
 ) -> Result | None:
     """What ``call`` checks before it writes, and nothing else: a failed Result, or None."""
 
     def run() -> Result:
         _operation, command, checked = _registry.prepare(name, args)
-        return _boundary.validate_only(command, config_path, args.get("env"), checked, caller)
+        return _boundary.validate_only(
+            command, config_path, args.get("env"), checked, caller, loaded
+        )
 
     checked = _boundary.guarded(name, args.get("env"), run)
     return None if checked.ok else checked

@@ -101,6 +101,12 @@ class Layout:
         """The server's own bare repository: clients push commits here, env branches live here."""
         return self.root / "repo.git"
 
+    @property
+    def config_dir(self) -> Path:
+        """The server's copy of the app's shiplane.toml and the files it names, as the last
+        client sent them (shiplane.config.snapshot); never the client's own files."""
+        return self.root / "config"
+
     def env_dir(self, env: str) -> Path:
         return self.root / env
 

@@ -1,22 +1,25 @@
 """`shiplane remote add`: the `shiplane` git remote, so that `git push shiplane dev` deploys.
 
-Client-side only: it creates the server's repository if needed (with its hooks), records which
-shiplane.toml the hooks read, and adds (or points) the remote in the user's repository.
+It asks this machine's server to create its repository (with its hooks) and sends it the
+config (the hooks read the server's copy), then adds (or points) the remote in the user's
+repository. A client never creates the server's repository itself.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from shiplane import gitops
+from shiplane.caller import local_caller
 from shiplane.cli import render
+from shiplane.cli.connection import Local, ensure_then
+from shiplane.cli.remote import run_in_server
 from shiplane.config.loader import find_config, load_config
-from shiplane.gitops import server_repo
 from shiplane.gitops.git import git
-from shiplane.layout import Layout
+from shiplane.layout import Layout, ServerLayout
 from shiplane.operations.boundary import guarded
 from shiplane.results import Result
 
@@ -34,7 +37,14 @@ def add_remote(config_path: Path | None, name: str) -> Result:
     path = (config_path or find_config()).resolve()
     loaded = load_config(path)
     user_repo = gitops.ensure_repo(loaded.repo_dir)
-    repo = server_repo.ensure(Layout.for_app(loaded.config.app.name).repo, path)
+    app = loaded.config.app.name
+    # A read-only operation carries the config to the server, which keeps its copy.
+    sent = run_in_server("history", local_caller(), config_path=path, limit=1)
+    if not sent.get("ok"):
+        return Result(command="remote add", **_failed(sent))
+    connection = Local(ServerLayout.default())
+    ensure_then(connection, lambda: connection.send_commits(user_repo, app, []))
+    repo = Layout.for_app(app).repo
     exists = name in git(user_repo, "remote").split()
     git(user_repo, "remote", "set-url" if exists else "add", name, str(repo))
     result = Result(command="remote add")
@@ -46,6 +56,11 @@ def add_remote(config_path: Path | None, name: str) -> Result:
         push=[f"git push {name} {branch}" for branch in sorted(set(branches.values()))],
     )
     return result
+
+
+def _failed(payload: dict[str, Any]) -> dict[str, Any]:
+    keys = ("ok", "exit_code", "error")
+    return {k: payload[k] for k in keys if k in payload}
 
 
 @remote_app.command("add")

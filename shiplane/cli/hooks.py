@@ -3,8 +3,9 @@
 ``pre-receive`` refuses a push to a gated env's branch (promotion is the only road there) and
 to anything that is no env's branch; ``post-receive`` deploys every non-gated env on the pushed
 branch through the server, like any other client, and prints its progress to the pusher (git
-shows it as ``remote: ...``). Both read the shiplane.toml the last client recorded
-(``server_repo.recorded_config``).
+shows it as ``remote: ...``). Both read the server's copy of the app's config, as the last
+client sent it (``shiplane.config.snapshot``; the repository is ``apps/<app>/repo.git``, the
+copy ``apps/<app>/config``), never a file of a client's.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from shiplane.caller import local_caller
 from shiplane.cli.remote import run_in_server
-from shiplane.config.loader import load_config
+from shiplane.config import snapshot
 from shiplane.config.models import Environment
 from shiplane.errors import ShiplaneError
 from shiplane.gitops import server_repo
@@ -67,7 +68,7 @@ def pre_receive(environments: dict[str, Environment], updates: list[tuple[str, .
 
 
 def post_receive(environments: dict[str, Environment], updates: list[tuple[str, ...]]) -> int:
-    config_path = server_repo.recorded_config(Path.cwd())
+    loaded = snapshot.load(_config_dir(Path.cwd()))
     failed = 0
     for _old, new, ref in updates:
         if not ref.startswith(HEADS) or new == ZERO:
@@ -80,7 +81,7 @@ def post_receive(environments: dict[str, Environment], updates: list[tuple[str, 
             payload = run_in_server(
                 "deploy",
                 local_caller(),
-                config_path=config_path,
+                loaded=loaded,
                 progress=_progress,
                 env=name,
                 ref=branch,
@@ -91,14 +92,13 @@ def post_receive(environments: dict[str, Environment], updates: list[tuple[str, 
     return 1 if failed else 0
 
 
+def _config_dir(repo: Path) -> Path:
+    """The server's copy of the app's config, beside its repository."""
+    return repo.resolve().parent / "config"
+
+
 def _environments(repo: Path) -> dict[str, Environment]:
-    config_path = server_repo.recorded_config(repo)
-    if config_path is None:
-        raise ShiplaneError(
-            "this repository does not know its app's shiplane.toml yet",
-            next_action="run `shiplane remote add` (or any deploy) in the app's repository",
-        )
-    return dict(load_config(config_path).config.environments)
+    return dict(snapshot.load(_config_dir(repo)).config.environments)
 
 
 def _summary(env: str, payload: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ usage errors the parser finds before any operation runs are turned into a result
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from shiplane.caller import local_caller
 from shiplane.cli import render
 from shiplane.cli.env_cmd import env_app
 from shiplane.cli.git_remote_cmd import remote_app
-from shiplane.cli.options import ConfigOpt, EnvArg, JsonOpt, in_server
+from shiplane.cli.options import ConfigOpt, EnvArg, HostOpt, JsonOpt, current_host, in_server
 from shiplane.cli.remote import follow_log
 from shiplane.cli.server_cmd import server_app
 from shiplane.cli.tokens_cmd import tokens_app
@@ -35,6 +36,14 @@ app.add_typer(server_app, name="server")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(env_app, name="env")
 app.add_typer(remote_app, name="remote")
+
+
+@app.callback()
+def main(host: HostOpt = None) -> None:
+    """Safe deployments for git-based web apps: deploy, verify, promote, roll back."""
+    if host:
+        # What the commands read (options.current_host), as if SHIPLANE_HOST had been set.
+        os.environ["SHIPLANE_HOST"] = host
 
 
 def _finish(result: Result, as_json: bool) -> None:
@@ -204,7 +213,7 @@ def logs(
         _finish(Result(command="logs").fail(usage), json_)
     assert wanted is not None
     if follow:
-        follow_log(wanted, local_caller(), config)
+        follow_log(wanted, local_caller(), config, current_host())
     in_server("logs", json_, config, deployment_id=wanted)
 
 

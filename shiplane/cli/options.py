@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,21 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Path to shiplane.toml (default: search up).")
 ]
 EnvArg = Annotated[str, typer.Argument(help="Environment name from shiplane.toml.")]
+HostOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--host",
+        envvar="SHIPLANE_HOST",
+        help="The shiplane server on another machine, over SSH: user@host or "
+        "user@host:port (default: the environment's `server`, else this machine's).",
+    ),
+]
+
+
+def current_host() -> str | None:
+    """``--host`` as given before the command (``shiplane --host H deploy dev``), which the
+    main callback puts in SHIPLANE_HOST: one way in, whether flag or environment."""
+    return os.environ.get("SHIPLANE_HOST") or None
 
 
 def in_server(
@@ -27,6 +43,7 @@ def in_server(
         local_caller(),
         config_path=config,
         progress=render.progress if progress else None,
+        host=current_host(),
         **args,
     )
     render.emit(payload, render.wants_json(as_json))

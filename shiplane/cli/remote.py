@@ -1,5 +1,6 @@
-"""The CLI as a client: check the request here (bad input never starts a server), then ask this
-host's server to run it and relay its progress and result."""
+"""The CLI as a client: check the request here (bad input never starts a server), then ask the
+server (this machine's, or another's over SSH: ``shiplane.cli.connection``) to run it, sending
+the config and the commits it needs, and relay its progress and result."""
 
 from __future__ import annotations
 
@@ -12,20 +13,30 @@ from typing import Any
 
 from shiplane import api, gitops
 from shiplane.caller import Caller
+from shiplane.cli.connection import Connection, Local, ensure_then, host_for, remote_refs
+from shiplane.cli.ssh import Ssh
+from shiplane.config import snapshot
+from shiplane.config.hosts import parse_host
 from shiplane.config.loader import LoadedConfig, find_config, load_config
-from shiplane.errors import GitError, OperationInterrupted, ServerUnavailable
-from shiplane.gitops import server_repo
-from shiplane.layout import Layout
+from shiplane.errors import OperationInterrupted, ShiplaneError
+from shiplane.gitops import bundles, server_repo
+from shiplane.layout import ServerLayout
 from shiplane.operations.boundary import guarded
 from shiplane.pipeline.context import Progress
 from shiplane.results import Result
-from shiplane.targets.control_client import ServerClient
 
 FOLLOW_INTERVAL = 0.25
-# Operations whose commits the client pushes to the server's repository first.
-SENDS_COMMITS = frozenset({"deploy"})
-# Operations that may move an env branch: the client fetches the branches back afterwards.
-FETCHES_BRANCHES = frozenset({"deploy", "promote", "approve"})
+
+
+def sends_commits(name: str, args: dict[str, Any]) -> bool:
+    """Whether the client sends commits first: a deploy (what it ships) and a migrate (the
+    migrations about to ship live in those commits; the server never reads a working tree)."""
+    return args.get("source") is None and name in ("deploy", "migrate")
+
+
+def connect(host: str | None) -> Connection:
+    """This machine's server, or the one on ``host`` over SSH."""
+    return Local(ServerLayout.default()) if host is None else Ssh(parse_host(host))
 
 
 def run_in_server(
@@ -33,48 +44,33 @@ def run_in_server(
     caller: Caller,
     *,
     config_path: Path | None = None,
+    loaded: LoadedConfig | None = None,
     progress: Progress | None = None,
+    host: str | None = None,
     **args: Any,
 ) -> dict[str, Any]:
-    """The operation's result as the server's JSON (what `--json` prints)."""
-    failure = api.validate(name, caller, config_path=config_path, **args)
+    """The operation's result as the server's JSON (what `--json` prints). ``loaded`` is a
+    config already loaded (the git hooks: the server's copy); ``host`` a remote server."""
+    if loaded is None:
+        try:  # parsed once, for the checks here and for what is sent
+            loaded = load_config((config_path or find_config()).resolve())
+        except ShiplaneError as exc:
+            return Result(command=name, env=args.get("env")).fail(exc).to_dict()
+    failure = api.validate(name, caller, loaded=loaded, **args)
     if failure is not None:
         return failure.to_dict()
     outcome: dict[str, Any] = {}
     warnings: list[str] = []
 
     def send() -> Result:
-        path = (config_path or find_config()).resolve()
-        loaded = load_config(path)
-        layout = Layout.for_app(loaded.config.app.name)
-        request_args = dict(args)
-        user_repo = None
-        if name in SENDS_COMMITS and request_args.get("source") is None:
-            user_repo = gitops.ensure_repo(loaded.repo_dir)
-            request_args["source"] = _send_commits(user_repo, loaded, layout, path, args, warnings)
-        client = ServerClient(layout.server)
-        body = {
-            "caller": dataclasses.asdict(caller),
-            "args": request_args,
-            "config_path": str(path),
-            "token": os.environ.get("SHIPLANE_TOKEN") or None,
-            # Test-only; the server ignores it unless started with SHIPLANE_ALLOW_FAULTS=1.
-            "fault": os.environ.get("SHIPLANE_FAULT") or None,
-        }
+        assert loaded is not None
+        config = loaded
+        connection = connect(host_for(host, config, args.get("env")))
+        connection.open()
         try:
-            events = _relay(client, name, body, progress, outcome)
-        except ServerUnavailable:
-            # Single-user mode: the first client to find no server starts one, then asks again.
-            client.ensure_running()
-            events = _relay(client, name, body, progress, outcome)
-        if events:
-            if name in FETCHES_BRANCHES and args.get("source") is None:
-                warnings.extend(_fetch_branches(user_repo, loaded, layout))
-            return Result(command=name)
-        raise OperationInterrupted(
-            f"the shiplane server ended {name} without a result",
-            next_action="run `shiplane status`: it recovers what the operation left",
-        )
+            return _send(connection, name, caller, config, progress, args, outcome, warnings)
+        finally:
+            connection.close()
 
     relayed = guarded(name, args.get("env"), send)
     payload = outcome if outcome else relayed.to_dict()
@@ -83,60 +79,111 @@ def run_in_server(
     return payload
 
 
-def _send_commits(
-    user_repo: Path,
+def _send(
+    connection: Connection,
+    name: str,
+    caller: Caller,
     loaded: LoadedConfig,
-    layout: Layout,
-    config_path: Path,
+    progress: Progress | None,
     args: dict[str, Any],
+    outcome: dict[str, Any],
     warnings: list[str],
-) -> dict[str, Any]:
-    """Resolve what a deploy ships in the user's repository and push it to the server's
-    repository; the request carries the shas, so the server never reads the user's repo."""
-    env_config = loaded.config.environments[args["env"]]
-    source = server_repo.deploy_source(user_repo, env_config, args.get("ref"))
-    server_repo.ensure(layout.repo, config_path)
-    server_repo.push_commits(user_repo, layout.repo, source.shas)
-    if gitops.is_dirty(user_repo):
-        warnings.append("the working tree has uncommitted changes: they were not deployed")
-    return dataclasses.asdict(source)
+) -> Result:
+    app = loaded.config.app.name
+    request_args = dict(args)
+    if sends_commits(name, args):
+        user_repo = gitops.ensure_repo(loaded.repo_dir)
+        env_config = loaded.config.environments[args["env"]]
+        source = server_repo.deploy_source(user_repo, env_config, args.get("ref"))
+        ensure_then(connection, lambda: connection.send_commits(user_repo, app, source.shas))
+        request_args["source"] = dataclasses.asdict(source)
+        if name == "deploy" and gitops.is_dirty(user_repo):
+            warnings.append("the working tree has uncommitted changes: they were not deployed")
+    body = {
+        "caller": dataclasses.asdict(caller),
+        "args": request_args,
+        # The config travels: the server never reads the client's files.
+        "config": snapshot.pack(loaded),
+        "token": os.environ.get("SHIPLANE_TOKEN") or None,
+        # Test-only; the server ignores it unless started with SHIPLANE_ALLOW_FAULTS=1.
+        "fault": os.environ.get("SHIPLANE_FAULT") or None,
+    }
+    extra: dict[str, Any] = {}
+    if ensure_then(connection, lambda: _relay(connection, name, body, progress, outcome, extra)):
+        branches = extra.get("branches")
+        if name in server_repo.MOVES_BRANCHES and args.get("source") is None and branches:
+            warning = fetch_back(connection, loaded, app, branches)
+            warnings.extend([warning] if warning else [])
+        return Result(command=name)
+    raise OperationInterrupted(
+        f"the shiplane server ended {name} without a result",
+        next_action="run `shiplane status`: it recovers what the operation left",
+    )
 
 
-def _fetch_branches(user_repo: Path | None, loaded: LoadedConfig, layout: Layout) -> list[str]:
-    """The server's env branches, back in the user's repository as refs/remotes/shiplane/*."""
-    if user_repo is None:
-        try:
-            user_repo = gitops.ensure_repo(loaded.repo_dir)
-        except GitError:
-            return []
-    warning = server_repo.fetch_back(user_repo, layout.repo)
-    return [warning] if warning else []
+def fetch_back(
+    connection: Connection,
+    loaded: LoadedConfig,
+    app: str,
+    branches: dict[str, str],
+) -> str | None:
+    """The server's env branches into the user's repository as refs/remotes/shiplane/*: nothing
+    to do when they already match (the usual redeploy), a ref update when the commits are here
+    (the client just sent them), a fetch (a bundle for a remote server) otherwise. A failure
+    is a warning: the operation itself is done."""
+    try:
+        user_repo = gitops.ensure_repo(loaded.repo_dir)
+        known = remote_refs(user_repo)
+        if known == branches:
+            return None
+        if bundles.present(user_repo, list(branches.values())) != set(branches.values()):
+            connection.fetch_objects(user_repo, app, branches)
+        prefix = f"refs/remotes/{server_repo.REMOTE_NAME}/"
+        commands = [f"update {prefix}{b} {sha}\n" for b, sha in sorted(branches.items())]
+        commands += [f"delete {prefix}{b}\n" for b in sorted(set(known) - set(branches))]
+        bundles.update_refs(user_repo, "".join(commands))
+    except ShiplaneError as exc:
+        return (
+            f"could not fetch the env branches back into refs/remotes/{server_repo.REMOTE_NAME}/:"
+            f" {exc.message}"
+        )
+    return None
 
 
 def _relay(
-    client: ServerClient,
+    connection: Connection,
     name: str,
     body: dict[str, Any],
     progress: Progress | None,
     outcome: dict[str, Any],
+    extra: dict[str, Any],
 ) -> bool:
-    """Relay the operation's events; True once its result arrived (into ``outcome``)."""
-    for event in client.operation(name, body):
+    """Relay the operation's events; True once its result arrived (into ``outcome``; what the
+    server adds beside it, the env branches, into ``extra``)."""
+    for event in connection.client.operation(name, body):
         if event.get("event") == "progress" and progress is not None:
             progress(event["step"], event["status"])
         elif event.get("event") == "result":
             outcome.update(event["result"])
+            extra.update({k: v for k, v in event.items() if k not in ("event", "result")})
             return True
     return False
 
 
-def follow_log(deployment_id: str, caller: Caller, config_path: Path | None) -> None:
+def follow_log(
+    deployment_id: str, caller: Caller, config_path: Path | None, host: str | None = None
+) -> None:
     """Write a deployment's log to stderr as it grows, until the deployment has ended. It asks
     the server (the log is the server's to read), so it works wherever the server runs."""
     offset = 0
     while True:
         payload = run_in_server(
-            "logs", caller, config_path=config_path, deployment_id=deployment_id, offset=offset
+            "logs",
+            caller,
+            config_path=config_path,
+            host=host,
+            deployment_id=deployment_id,
+            offset=offset,
         )
         if not payload.get("ok"):
             return  # the final `logs` call reports the error

@@ -60,6 +60,13 @@ def status(root: RootOpt = None, config: ConfigOpt = None, json_: JsonOpt = Fals
     _run("status", root, config)
 
 
+@server_app.command("connect")
+def connect(root: RootOpt = None, json_: JsonOpt = False) -> None:
+    """Start the server unless it runs; print its socket and token file (what a client on
+    another machine runs over SSH)."""
+    _run("connect", root, None)
+
+
 @server_app.command("install-unit")
 def install_unit(root: RootOpt = None, config: ConfigOpt = None) -> None:
     """Print a systemd unit that runs the server in the foreground."""

@@ -18,6 +18,12 @@ def read_env_file(path: Path, *, field: str) -> dict[str, str]:
             f"{field} = {str(path)!r}: cannot read it ({exc.strerror})",
             next_action=f"create {path} with KEY=VALUE lines, or remove {field}",
         ) from exc
+    return parse_env_text(text, path)
+
+
+def parse_env_text(text: str, path: Path) -> dict[str, str]:
+    """The values of an env file's text; ``path`` is what messages name (the user's file, also
+    when the server parses a copy the client sent)."""
     values: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()

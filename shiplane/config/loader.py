@@ -4,28 +4,86 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from shiplane.config.envfile import read_env_file
+from shiplane.config.envfile import parse_env_text, read_env_file
 from shiplane.config.models import Config, Environment
 from shiplane.config.redact import Redactor, looks_secret
 from shiplane.errors import ConfigError
 
 CONFIG_NAME = "shiplane.toml"
+# Where the files a config names live in the server's copy of it (shiplane.config.snapshot).
+CHECKS_KEY = "checks.toml"
+
+
+def env_file_key(env: str) -> str:
+    return f"env/{env}.env"
+
+
+@dataclass(frozen=True)
+class SentFiles:
+    """A config as a client sent it: the text of shiplane.toml and of the files it names, keyed
+    by where they live in the server's copy (``env_file_key(env)``, ``CHECKS_KEY``). Env files
+    hold secrets: nothing here is ever put in a repr, a message or a log."""
+
+    text: str = field(repr=False)
+    files: Mapping[str, str] = field(repr=False)
 
 
 @dataclass(frozen=True)
 class LoadedConfig:
+    """A parsed shiplane.toml. On the client ``path`` is the user's file; on the server it is
+    the server's own copy of what the client sent (``sent``), and ``shown`` the user's path,
+    which is what every message names."""
+
     config: Config
     path: Path
+    shown: Path | None = None
+    sent: SentFiles | None = field(default=None, repr=False)
+
+    @property
+    def display(self) -> Path:
+        return self.shown or self.path
 
     @property
     def repo_dir(self) -> Path:
+        """The directory of shiplane.toml: the user's repository on the client. A sent config's
+        directory is the server's copy, which holds no code: server-side code reads code from
+        a release or the server's repository, never from here."""
         return self.path.parent
+
+    def env_file_path(self, env: str) -> Path | None:
+        """Where ``env``'s env file is read (the server's copy for a sent config)."""
+        value = self.config.environments[env].env_file
+        if not value:
+            return None
+        if self.sent is not None:
+            return self.repo_dir / env_file_key(env)
+        return (self.repo_dir / os.path.expanduser(value)).resolve()
+
+    def checks_file_path(self) -> Path | None:
+        value = self.config.verify.checks_file
+        if not value:
+            return None
+        if self.sent is not None:
+            return self.repo_dir / CHECKS_KEY
+        return self.repo_dir / value
+
+    def sent_text(self, key: str, field_name: str, value: str) -> str:
+        """The text the client sent for ``key``; a sent config without it is a config error."""
+        assert self.sent is not None
+        text = self.sent.files.get(key)
+        if text is None:
+            raise ConfigError(
+                f"{field_name} = {value!r}: the client sent no copy of it",
+                next_action=f"run the command where {value} is readable, next to {self.display}",
+            )
+        return text
 
 
 @dataclass(frozen=True)
@@ -107,14 +165,17 @@ def env_settings(loaded: LoadedConfig, name: str) -> EnvSettings:
     if env_config is None:
         known = ", ".join(sorted(config.environments))
         raise ConfigError(
-            f"environment {name!r} is not defined in {loaded.path} (defined: {known})",
+            f"environment {name!r} is not defined in {loaded.display} (defined: {known})",
             next_action=f"use one of: {known}, or add [environments.{name}]",
         )
-    env_file = None
+    env_file = loaded.env_file_path(name)
     secrets: dict[str, str] = {}
-    if env_config.env_file:
-        env_file = (loaded.repo_dir / os.path.expanduser(env_config.env_file)).resolve()
-        secrets = read_env_file(env_file, field=f"environments.{name}.env_file")
+    field_name = f"environments.{name}.env_file"
+    if env_config.env_file and loaded.sent is not None:
+        text = loaded.sent_text(env_file_key(name), field_name, env_config.env_file)
+        secrets = parse_env_text(text, loaded.display.parent / env_config.env_file)
+    elif env_file is not None:
+        secrets = read_env_file(env_file, field=field_name)
     return EnvSettings(
         name=name,
         env_config=env_config,

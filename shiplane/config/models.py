@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shiplane.config.checks import VerifyConfig
+from shiplane.config.hosts import parse_host
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 # The names shiplane/migrate/registry.py registers (it checks they match on import): a tuple
@@ -142,6 +143,18 @@ class Environment(Strict):
     )
     backups_keep: int = Field(default=10, ge=1, description="Backups kept at most.")
     backups_keep_days: float = Field(default=7.0, gt=0, description="Backups older are pruned.")
+    server: str | None = Field(
+        default=None,
+        description="The shiplane server of this environment, over SSH: [user@]host[:port] "
+        "(default: this machine's).",
+    )
+
+    @field_validator("server")
+    @classmethod
+    def _server(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_host(value)  # its ValueError names the fix; pydantic adds key and value
+        return value
 
     @property
     def gated(self) -> bool:

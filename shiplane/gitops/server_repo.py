@@ -1,14 +1,17 @@
 """The server's own bare repository (``Layout.repo``) and how commits travel to and from it.
 
-Clients push the commits an operation needs to ``refs/shiplane/incoming/<sha>`` (single-user
-mode: a plain ``git push`` to the path) and send the shas with the request; the server merges,
+The server creates it (``ensure``, on a client's first request). Clients send the commits an
+operation needs to ``refs/shiplane/incoming/<sha>`` (a local client: a plain ``git push`` to the
+path; any client: a bundle over the control socket, ``shiplane.gitops.bundles``) and send the
+shas with the request; the server merges,
 fast-forwards and exports there, never in the user's repository. The env branches live there as
 ``refs/heads/<branch>``; after an operation the client fetches them back into the user's
 repository as ``refs/remotes/shiplane/<branch>`` and never touches the user's own branches.
 
 ``git push shiplane <branch>`` reaches the same repository: its ``pre-receive`` hook refuses
 pushes to a gated env's branch (promotion is the only road there), its ``post-receive`` hook
-deploys every non-gated env on the pushed branch (``shiplane.cli.hooks``).
+deploys every non-gated env on the pushed branch (``shiplane.cli.hooks``); both read the
+server's copy of the app's config (``shiplane.config.snapshot``).
 """
 
 from __future__ import annotations
@@ -32,20 +35,22 @@ REMOTE_NAME = "shiplane"
 HOOKS = ("pre-receive", "post-receive")
 
 
-def ensure(repo: Path, config_path: Path | None = None) -> Path:
-    """Create the bare repository on first use (mode 0700) and keep its hooks current; with
-    ``config_path``, record which shiplane.toml the hooks read. Clients racing to create it
-    each build one aside and the first rename wins."""
+# Operations that may move an env branch: their result carries the branches for the client.
+MOVES_BRANCHES = frozenset({"deploy", "promote", "approve"})
+
+
+def ensure(repo: Path) -> Path:
+    """Create the bare repository on first use (mode 0700) and keep its hooks current (the
+    server's job). Requests racing to create it each build one aside and the first rename
+    wins."""
     if not (repo / "HEAD").is_file():
-        _create(repo, config_path)
+        _create(repo)
     for hook in HOOKS:
         _write_if_changed(repo / "hooks" / hook, _hook_script(hook), 0o700)
-    if config_path is not None and recorded_config(repo) != config_path:
-        git(repo, "config", "shiplane.config", str(config_path))
     return repo
 
 
-def _create(repo: Path, config_path: Path | None) -> None:
+def _create(repo: Path) -> None:
     repo.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     aside = Path(tempfile.mkdtemp(prefix=".repo-", dir=repo.parent))
     try:
@@ -56,8 +61,6 @@ def _create(repo: Path, config_path: Path | None) -> None:
         # Who shiplane's merge commits are by, whatever the host's git identity.
         git(aside, "config", "user.name", "shiplane")
         git(aside, "config", "user.email", "shiplane@localhost")
-        if config_path is not None:
-            git(aside, "config", "shiplane.config", str(config_path))
         aside.chmod(0o700)
         with contextlib.suppress(OSError):  # another client's repository is already there
             aside.rename(repo)
@@ -66,12 +69,6 @@ def _create(repo: Path, config_path: Path | None) -> None:
             shutil.rmtree(aside, ignore_errors=True)
     if not (repo / "HEAD").is_file():
         raise GitError(f"could not create the server's repository {repo}", step="send")
-
-
-def recorded_config(repo: Path) -> Path | None:
-    """The shiplane.toml the hooks read (recorded by the last client that pushed)."""
-    value = git(repo, "config", "--get", "shiplane.config", check=False)
-    return Path(value) if value else None
 
 
 def _hook_script(hook: str) -> str:
@@ -136,7 +133,15 @@ def deploy_source(user_repo: Path, env_config: Environment, ref: str | None) -> 
 
 def push_commits(user_repo: Path, repo: Path, shas: list[str]) -> None:
     """Send ``shas`` (with their history) from the user's repository to the server's."""
-    missing = [sha for sha in dict.fromkeys(shas) if not _has_incoming(repo, sha)]
+    wanted = list(dict.fromkeys(shas))
+    if not wanted:
+        return
+    # One git call for all of them (this runs on every deploy: the hop's budget is ~20 ms).
+    listed = git(
+        repo, "for-each-ref", "--format=%(refname)", *(f"{INCOMING}/{sha}" for sha in wanted)
+    )
+    have = {ref.removeprefix(f"{INCOMING}/") for ref in listed.splitlines()}
+    missing = [sha for sha in wanted if sha not in have]
     if not missing:
         return
     specs = [f"{sha}:{INCOMING}/{sha}" for sha in missing]
@@ -151,7 +156,7 @@ def push_commits(user_repo: Path, repo: Path, shas: list[str]) -> None:
             timeout=PUSH_TIMEOUT,
         )
     except GitError as exc:
-        if all(_has_incoming(repo, sha) for sha in missing):
+        if all(has_incoming(repo, sha) for sha in missing):
             return  # another client sent the same commits at the same moment
         raise GitError(
             f"sending the commit to the shiplane server failed: {exc}",
@@ -160,7 +165,7 @@ def push_commits(user_repo: Path, repo: Path, shas: list[str]) -> None:
         ) from exc
 
 
-def _has_incoming(repo: Path, sha: str) -> bool:
+def has_incoming(repo: Path, sha: str) -> bool:
     return bool(git(repo, "rev-parse", "--verify", "--quiet", f"{INCOMING}/{sha}", check=False))
 
 
@@ -183,3 +188,11 @@ def fetch_back(user_repo: Path, repo: Path) -> str | None:
     except GitError as exc:
         return f"could not fetch the env branches back into refs/remotes/{REMOTE_NAME}/: {exc}"
     return None
+
+
+def branches(repo: Path) -> dict[str, str]:
+    """The server's env branches and their shas (none before the repository exists)."""
+    if not (repo / "HEAD").is_file():
+        return {}
+    listed = git(repo, "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads")
+    return dict(line.split(" ", 1) for line in listed.splitlines() if line)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shiplane.caller import Caller
+from shiplane.config import snapshot
 from shiplane.config.loader import LoadedConfig, env_settings, load_config
 from shiplane.errors import RefusedError, ShiplaneError
 from shiplane.layout import Layout, ServerLayout, shiplane_home
@@ -28,9 +29,13 @@ from shiplane.targets.registry import open_target
 from shiplane.verify.runner import load_checks
 
 
-def load_validated(config_path: Path | None, env: str | None = None) -> LoadedConfig:
-    """Load the config and check the env exists, before anything is written to disk."""
-    loaded = load_config(config_path)
+def load_validated(
+    config_path: Path | None, env: str | None = None, loaded: LoadedConfig | None = None
+) -> LoadedConfig:
+    """Load the config (or take the one a client sent) and check it and the env, before
+    anything is written to disk."""
+    if loaded is None:
+        loaded = load_config(config_path)
     load_checks(loaded)  # a bad checks file is a config error too, found before any work
     if env is not None:
         env_settings(loaded, env)
@@ -60,14 +65,17 @@ def run_operation(
     recover: bool = True,
     token: str | None = None,
     rule: Callable[[LoadedConfig, Caller], None] | None = None,
+    loaded: LoadedConfig | None = None,
 ) -> Result:
     """Run ``body`` inside the boundary; never raises (a crash is logged, exit 3).
 
+    ``loaded`` is a config a client sent (the server's case: ``config_path`` is then unused).
     Order matters: who asks is settled (token → role) and what they may do is checked before
     anything of the app is opened or created, and bad input before anything is written."""
 
     def call() -> Result:
-        loaded = load_validated(config_path, env)
+        nonlocal loaded
+        loaded = load_validated(config_path, env, loaded)
         layout = Layout.for_app(loaded.config.app.name)
         who = identify_on(layout.server, token, caller)
         if rule is not None:
@@ -75,6 +83,10 @@ def run_operation(
         if check is not None:
             check(loaded, who)
         layout.server.ensure()
+        if loaded.sent is not None:
+            # The server's own copy, for what reads a file later (an instance's env file).
+            layout.ensure()
+            snapshot.write(loaded)
         host = StateDB(layout.server.state_db)
         try:
             with open_app_root(layout) as db, running.operation_scope():
@@ -140,9 +152,10 @@ def validate_only(
     env: str | None,
     check: Callable[[LoadedConfig, Caller], None] | None,
     caller: Caller,
+    loaded: LoadedConfig | None = None,
 ) -> Result:
     """The checks ``run_operation`` makes before it opens the root, and nothing else."""
-    loaded = load_validated(config_path, env)
+    loaded = load_validated(config_path, env, loaded)
     if check is not None:
         check(loaded, caller)
     return Result(command=command, env=env)

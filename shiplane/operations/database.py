@@ -32,7 +32,9 @@ def database_for(loaded: LoadedConfig, layout: Layout, env: str) -> Database:
 
 
 def serving_release_dir(loaded: LoadedConfig, db: StateDB, env: str) -> Path:
-    """The serving release; before the first deploy, the repository."""
+    """The serving release: code is read from a release, never from a client's files. Before
+    the first deploy there is none; the directory of the config (on the server its copy,
+    which holds no code) then stands for "no migrations known yet"."""
     state = db.env_state(env)
     return Path(state["spec"]["release_dir"]) if state and state.get("spec") else loaded.repo_dir
 

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from shiplane import gitops
 from shiplane.backup import create_backup
 from shiplane.errors import ConfigError, MigrationError
 from shiplane.migrate.lint import lint
@@ -27,12 +35,48 @@ def check_migrate(action: str, to: int | None) -> None:
         )
 
 
-def migrate(session: Session, env: str, action: str, to: int | None, dry_run: bool) -> Result:
+@contextmanager
+def sent_tree(session: Session, source: dict[str, Any] | None) -> Iterator[Path | None]:
+    """The tree of the commit the client sent (``source``, in the server's repository),
+    exported into a scratch directory of the server's for as long as it is needed; None when
+    no commit was sent (a direct call)."""
+    sha = (source or {}).get("sha")
+    if not isinstance(sha, str) or not sha:
+        yield None
+        return
+    session.layout.ensure()
+    scratch = Path(tempfile.mkdtemp(prefix=".migrate-", dir=session.layout.root))
+    try:
+        gitops.export(session.layout.repo, sha, scratch / "tree")
+        yield scratch / "tree"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def migrate(
+    session: Session,
+    env: str,
+    action: str,
+    to: int | None,
+    dry_run: bool,
+    source: dict[str, Any] | None = None,
+) -> Result:
+    with sent_tree(session, source) as tree:
+        return _migrate(session, env, action, to, dry_run, tree)
+
+
+def _migrate(
+    session: Session, env: str, action: str, to: int | None, dry_run: bool, tree: Path | None
+) -> Result:
     loaded, layout, db = session.loaded, session.layout, session.db
     database = database_for(loaded, layout, env)
     layout.ensure(env)
     config = loaded.config
-    files = discover_for(config, serving_release_dir(loaded, db, env))
+    # What serves; before the first deploy, the commit the client sent (the server reads
+    # code from its repository, never from the client's working tree).
+    serving = serving_release_dir(loaded, db, env)
+    released = bool((db.env_state(env) or {}).get("spec"))
+    files = discover_for(config, serving if released or tree is None else tree)
     engine = engine_for(config, database)
     plan = engine.plan(files)
     result = Result(command=f"migrate {action}", env=env)
@@ -41,8 +85,8 @@ def migrate(session: Session, env: str, action: str, to: int | None, dry_run: bo
         result.data["schema"] = schema_state(db, env, database)
         return result
     if action in ("lint", "rehearse"):
-        # What is about to ship: the repository's migrations, pending in this database.
-        work_files = discover_for(config, loaded.repo_dir)
+        # What is about to ship: the sent commit's migrations, pending in this database.
+        work_files = discover_for(config, tree if tree is not None else serving)
         pending = engine.plan(work_files).pending
         if action == "lint":
             findings = []

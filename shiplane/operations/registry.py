@@ -58,9 +58,14 @@ def _deploy_body(
 
 
 def _migrate_body(
-    s: Session, env: str, action: str = "status", to: int | None = None, dry_run: bool = False
+    s: Session,
+    env: str,
+    action: str = "status",
+    to: int | None = None,
+    dry_run: bool = False,
+    source: dict[str, Any] | None = None,
 ) -> Result:
-    return _migrations.migrate(s, env, action, to, dry_run)
+    return _migrations.migrate(s, env, action, to, dry_run, source)
 
 
 def _check_tokens_create(

@@ -13,7 +13,7 @@ from shiplane.operations.boundary import identify_on
 from shiplane.results import Result
 from shiplane.targets.control_client import ServerClient
 
-ACTIONS = ("start", "stop", "status")
+ACTIONS = ("start", "stop", "status", "connect")
 
 
 def server_layout(root: Path | None, config_path: Path | None) -> ServerLayout:
@@ -53,9 +53,13 @@ def server(
     layout = server_layout(root, config_path)
     client = ServerClient(layout)
     result = Result(command="server" if action == "start" else f"server {action}")
-    if action == "start":
+    if action in ("start", "connect"):
         info = client.ensure_running()
         result.data.update(running=True, pid=info["pid"], socket=str(layout.socket))
+        if action == "connect":
+            # Where a client reaching this host over SSH reads the token (never printed).
+            result.command = "server connect"
+            result.data["token_file"] = str(layout.token)
     elif action == "stop":
         if caller is not None:
             authorize_stop(layout, caller, token)

@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +21,21 @@ from shiplane import __version__
 from shiplane.errors import ShiplaneError
 from shiplane.server.core import EnvKey, PortInUse, ServerCore
 from shiplane.server.operations import OperationRunner
+from shiplane.server.repo_routes import repo_routes
 from shiplane.state.db import StateDB
 from shiplane.state.tokens import TokenStore
 from shiplane.targets.base import InstanceSpec
 
 TOKEN_HEADER = "x-shiplane-token"
-# An operation request is a few arguments; anything bigger is a mistake or an attack.
-MAX_OPERATION_BODY = 256 * 1024
+# An operation request is a few arguments and the config (at most snapshot.MAX_CONFIG_BYTES);
+# anything bigger is a mistake or an attack.
+MAX_OPERATION_BODY = 512 * 1024
 
 
-# What a client with an issued token (agent or person) may ask for; everything else (starting
+# What a client with an issued token (agent or person) may ask for: operations, and sending
+# commits (bundles land under refs/shiplane/incoming only). Everything else (starting
 # instances, switching traffic) is the server's own pipeline talking to itself.
-CLIENT_PATHS = ("/ping", "/ops/")
+CLIENT_PATHS = re.compile(r"^/(ping|ops/[^/]+|apps/[^/]+/(commits|bundle|branches/bundle))$")
 
 
 class TokenRequired(BaseHTTPMiddleware):
@@ -44,7 +48,7 @@ class TokenRequired(BaseHTTPMiddleware):
         supplied = request.headers.get(TOKEN_HEADER, "")
         if supplied and hmac.compare_digest(supplied, self.token):
             return await call_next(request)
-        if supplied and request.url.path.startswith(CLIENT_PATHS) and self._issued(supplied):
+        if supplied and CLIENT_PATHS.match(request.url.path) and self._issued(supplied):
             # The operation checks the token again, for its role: this only opens the door.
             return await call_next(request)
         return JSONResponse({"error": "missing or wrong token"}, status_code=401)
@@ -168,6 +172,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         Route("/apps/{app}/envs/{env}/restore", restore, methods=["POST"]),
         Route("/ops/{name}", operation, methods=["POST"]),
         Route("/shutdown", shutdown, methods=["POST"]),
+        *repo_routes(core.layout),
     ]
     return Starlette(
         routes=routes,

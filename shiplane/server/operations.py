@@ -14,12 +14,15 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from shiplane import api
 from shiplane.caller import ROLES, Caller
-from shiplane.errors import ConfigError, OperationInterrupted
+from shiplane.config import snapshot
+from shiplane.config.loader import LoadedConfig
+from shiplane.errors import ConfigError, OperationInterrupted, ShiplaneError
+from shiplane.gitops import server_repo
+from shiplane.layout import Layout, shiplane_home
 from shiplane.operations.boundary import log_crash
 from shiplane.pipeline.context import FAULT, InjectedCrash
 from shiplane.results import Result
@@ -54,8 +57,9 @@ class OperationRunner:
         # A fresh context per operation: worker threads are reused, what one operation set
         # (its fault, its claims) must not leak into the next.
         context = contextvars.Context()
+        extra: dict[str, Any] = {}
         future = loop.run_in_executor(
-            self.executor, context.run, self._run, name, request, progress
+            self.executor, context.run, self._run, name, request, progress, extra
         )
 
         def finished(done: asyncio.Future[Result]) -> None:
@@ -71,15 +75,21 @@ class OperationRunner:
             if event is DONE:
                 break
             yield _line(event)
-        yield _line({"event": "result", "result": _outcome(name, future).to_dict()})
+        yield _line({"event": "result", "result": _outcome(name, future).to_dict(), **extra})
 
-    def _run(self, name: str, request: dict[str, Any], progress: Any) -> Result:
+    def _run(
+        self, name: str, request: dict[str, Any], progress: Any, extra: dict[str, Any]
+    ) -> Result:
         try:
             caller = _caller(request["caller"])
             args = dict(request.get("args") or {})
-            config = str(request["config_path"])
         except (KeyError, TypeError, ValueError) as exc:
             return Result(command=name).fail(ConfigError(f"malformed operation request: {exc}"))
+        try:
+            # The config the client sent, never a path of the client's (it may be elsewhere).
+            loaded = snapshot.receive(request.get("config"), shiplane_home())
+        except ShiplaneError as exc:
+            return Result(command=name, env=args.get("env")).fail(exc)
         clash = sorted(set(args) & RESERVED)
         if clash:
             return Result(command=name).fail(
@@ -87,18 +97,30 @@ class OperationRunner:
             )
         if self.allow_faults and request.get("fault"):
             FAULT.set(str(request["fault"]))
-        return api.call(
+        result = api.call(
             name,
             caller,
-            config_path=Path(config),
+            loaded=loaded,
             progress=progress if name in WITH_PROGRESS else None,
             token=request.get("token") or None,
             **args,
         )
+        if name in server_repo.MOVES_BRANCHES:
+            extra["branches"] = _branches(loaded)
+        return result
+
+
+def _branches(loaded: LoadedConfig) -> dict[str, str]:
+    """The env branches after the operation: the client fetches them back only when they
+    differ from what it has (one git call here saves it a fetch)."""
+    try:
+        return server_repo.branches(Layout.for_app(loaded.config.app.name).repo)
+    except ShiplaneError:
+        return {}
 
 
 # Names api.call takes itself: an argument of the same name would collide.
-RESERVED = frozenset({"name", "caller", "config_path", "progress", "token"})
+RESERVED = frozenset({"name", "caller", "config_path", "progress", "token", "loaded"})
 
 
 def _caller(data: Any) -> Caller:

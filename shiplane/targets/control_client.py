@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,15 +26,30 @@ OPERATION_SILENCE = 30.0
 
 
 class ServerClient:
-    def __init__(self, layout: ServerLayout, timeout: float = 120.0) -> None:
+    """The control API of the server at ``layout``; a client reaching a remote server passes
+    the local end of the forwarded ``socket`` and the remote server's ``token``
+    (``shiplane.cli.connection``)."""
+
+    def __init__(
+        self,
+        layout: ServerLayout,
+        timeout: float = 120.0,
+        *,
+        socket: Path | None = None,
+        token: str | None = None,
+    ) -> None:
         self.layout = layout
         self.timeout = timeout
+        self.socket = socket or layout.socket
+        self.token = token
 
     def _client(self) -> httpx.Client:
-        token = self.layout.token.read_text().strip() if self.layout.token.exists() else ""
+        token = self.token
+        if token is None:
+            token = self.layout.token.read_text().strip() if self.layout.token.exists() else ""
         # No TLS on a Unix socket: verify=False skips loading the CA bundle (~25 ms a client).
         return httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(self.layout.socket), verify=False),
+            transport=httpx.HTTPTransport(uds=str(self.socket), verify=False),
             base_url="http://shiplane",
             headers={"x-shiplane-token": token},
             timeout=self.timeout,
@@ -45,7 +61,7 @@ class ServerClient:
                 response = client.request(method, path, json=body)
         except httpx.HTTPError as exc:
             raise ServerError(
-                f"shiplane server unreachable at {self.layout.socket}: {exc}",
+                f"shiplane server unreachable at {self.socket}: {exc}",
                 next_action="run `shiplane server` to start it, then retry",
             ) from exc
         data = response.json()
@@ -53,16 +69,45 @@ class ServerClient:
             raise ServerError(f"shiplane server: {data.get('error', response.text)}")
         return data
 
+    def exchange(
+        self,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        content: bytes | None = None,
+        timeout: float = 300.0,
+    ) -> httpx.Response:
+        """POST ``body`` (JSON) or ``content`` (bytes) and return the response as it is; a
+        server that does not answer is ServerUnavailable (nothing was done)."""
+        if not self.socket.exists():
+            raise ServerUnavailable(
+                f"no shiplane server answers at {self.socket}",
+                next_action="run `shiplane server` to start it, then retry",
+            )
+        try:
+            with self._client() as client:
+                return client.post(path, json=body, content=content, timeout=timeout)
+        except httpx.ConnectError as exc:
+            raise ServerUnavailable(
+                f"no shiplane server answers at {self.socket}",
+                next_action="run `shiplane server` to start it, then retry",
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise ServerError(
+                f"the shiplane server stopped answering ({type(exc).__name__})",
+                next_action="retry; `shiplane status` shows whether the server runs",
+            ) from exc
+
     def operation(self, name: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Run operation ``name`` in the server: its events as they come, the result last.
         A stream that ends without a result means the server went away mid-operation."""
         # The server sends a heartbeat every few seconds: silence this long means it stalled.
         timeout = httpx.Timeout(connect=10, read=OPERATION_SILENCE, write=30, pool=10)
-        if not self.layout.socket.exists():
+        if not self.socket.exists():
             # Checked before the token is read: a server writes its token before its socket,
             # so a socket seen here means the token read next is the one it checks.
             raise ServerUnavailable(
-                f"no shiplane server answers at {self.layout.socket}",
+                f"no shiplane server answers at {self.socket}",
                 next_action="run `shiplane server` to start it, then retry",
             )
         try:
@@ -79,7 +124,7 @@ class ServerClient:
         except httpx.ConnectError as exc:
             # Nothing was sent: no server listens (or a stale socket file is left).
             raise ServerUnavailable(
-                f"no shiplane server answers at {self.layout.socket}",
+                f"no shiplane server answers at {self.socket}",
                 next_action="run `shiplane server` to start it, then retry",
             ) from exc
         except httpx.HTTPError as exc:
@@ -90,7 +135,7 @@ class ServerClient:
             ) from exc
 
     def ping(self) -> dict[str, Any] | None:
-        if not self.layout.socket.exists():
+        if not self.socket.exists():
             return None
         try:
             with self._client() as client:

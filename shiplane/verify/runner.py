@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shiplane.config.checks import Check, ChecksFile, VersionCheck
-from shiplane.config.loader import LoadedConfig, describe_validation_error
+from shiplane.config.loader import CHECKS_KEY, LoadedConfig, describe_validation_error
 from shiplane.errors import ConfigError
 from shiplane.verify.database import run_schema, run_sql
 from shiplane.verify.diff import run_diff
@@ -39,9 +39,14 @@ def load_checks(loaded: LoadedConfig) -> list[Check]:
     verify = loaded.config.verify
     checks: list[Check] = list(verify.check)
     if verify.checks_file:
-        path = loaded.repo_dir / verify.checks_file
+        # Messages name the user's file, also when the server parses the copy a client sent.
+        path = loaded.display.parent / verify.checks_file
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            if loaded.sent is not None:
+                text = loaded.sent_text(CHECKS_KEY, "verify.checks_file", verify.checks_file)
+            else:
+                text = path.read_text(encoding="utf-8")
+            raw = tomllib.loads(text)
             checks += ChecksFile.model_validate(raw).check
         except OSError as exc:
             raise ConfigError(

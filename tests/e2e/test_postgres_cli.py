@@ -29,6 +29,10 @@ def test_migrate_backup_restore_with_a_secret_url(app_repo: AppRepo, postgres: P
         "ALTER TABLE notes ADD COLUMN tags TEXT NOT NULL DEFAULT '';\n"
         "INSERT INTO notes (title) VALUES ('kept');\n-- down\nALTER TABLE notes DROP COLUMN tags;\n"
     )
+    # The server reads migrations from commits it was sent, never from a working tree.
+    # (only the migrations: the env file holds the password and stays out of git)
+    app_repo.git("add", "migrations")
+    app_repo.git("commit", "-qm", "postgres migrations")
     status = app_repo.shiplane("migrate", "dev", "status")
     assert status.code == 0, status.stdout
     assert status.data["pending"] == ["001_create_notes", "002_add_tags"]
@@ -56,4 +60,7 @@ def test_migrate_backup_restore_with_a_secret_url(app_repo: AppRepo, postgres: P
         for p in app_repo.root.rglob("*")
         if p.is_file() and postgres.password.encode() in p.read_bytes()
     ]
-    assert leaked == []
+    # The one copy: the server's own of the env file it was sent (0600), which it reads when
+    # an instance starts (the client's file may be elsewhere by then).
+    kept = app_repo.root / "config" / "env" / "dev.env"
+    assert leaked == [kept] and kept.stat().st_mode & 0o777 == 0o600

@@ -38,7 +38,12 @@ def test_secrets_stay_secret_through_a_full_run(app_repo: AppRepo) -> None:
     for run in runs:
         for secret in (dev_secret, prod_secret):
             assert secret not in run.stdout + run.stderr
-    everything = [p for p in app_repo.home.rglob("*") if p.is_file()]
+    # The server's own copies of the env files it was sent (0600, in a 0700 dir) are what it
+    # reads when an instance starts; nothing else may hold a secret.
+    kept = app_repo.root / "config" / "env"
+    assert kept.stat().st_mode & 0o777 == 0o700
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in kept.glob("*.env"))
+    everything = [p for p in app_repo.home.rglob("*") if p.is_file() and p.parent != kept]
     leaked = [
         p for p in everything for s in (dev_secret, prod_secret) if s.encode() in p.read_bytes()
     ]

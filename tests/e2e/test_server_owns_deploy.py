@@ -72,7 +72,8 @@ def _raw(app_repo: AppRepo, name: str, body: object) -> tuple[int, list[dict]]:
 
 def test_malformed_operation_requests_are_refused(app_repo: AppRepo) -> None:
     assert app_repo.shiplane("deploy", "dev").code == 0
-    config = str(app_repo.path / "shiplane.toml")
+    path = app_repo.path / "shiplane.toml"
+    config = {"path": str(path), "text": path.read_text(), "files": {}}
     person = {"role": "person", "label": "person:x"}
 
     def result(name: str, body: object) -> dict:
@@ -80,16 +81,19 @@ def test_malformed_operation_requests_are_refused(app_repo: AppRepo) -> None:
         assert status == 200 and events[-1]["event"] == "result", events
         return events[-1]["result"]
 
-    unknown = result("history", {"caller": person, "args": {"bogus": 1}, "config_path": config})
+    unknown = result("history", {"caller": person, "args": {"bogus": 1}, "config": config})
     assert unknown["exit_code"] == 64 and "bogus" in unknown["error"]["message"]
-    reserved = result("status", {"caller": person, "args": {"token": "x"}, "config_path": config})
+    reserved = result("status", {"caller": person, "args": {"token": "x"}, "config": config})
     assert reserved["exit_code"] == 64 and "reserved" in reserved["error"]["message"]
-    god = result("status", {"caller": {"role": "god", "label": "x"}, "config_path": config})
+    god = result("status", {"caller": {"role": "god", "label": "x"}, "config": config})
     assert god["exit_code"] == 64
     nowhere = result("status", {"caller": person})
-    assert nowhere["exit_code"] == 64  # no config path: never the server's own directory
-    assert result("nope", {"caller": person, "config_path": config})["exit_code"] == 64
-    huge, _ = _raw(app_repo, "status", {"caller": person, "pad": "x" * 400_000})
+    assert nowhere["exit_code"] == 64  # no config: never the server's own directory
+    # A path instead of the config: the server never reads a client's file.
+    by_path = result("status", {"caller": person, "config_path": str(path)})
+    assert by_path["exit_code"] == 64 and "config" in by_path["error"]["message"]
+    assert result("nope", {"caller": person, "config": config})["exit_code"] == 64
+    huge, _ = _raw(app_repo, "status", {"caller": person, "pad": "x" * 600_000})
     assert huge == 413
     # Nothing above crashed or wedged the server, and nothing was left running.
     after = app_repo.shiplane("status", "dev")

@@ -58,12 +58,12 @@ def dev(**extra: object) -> Environment:
 
 
 def test_ensure_creates_a_private_bare_repo_with_hooks(tmp_path: Path) -> None:
-    repo = server_repo.ensure(tmp_path / "root" / "repo.git", tmp_path / "shiplane.toml")
+    repo = server_repo.ensure(tmp_path / "root" / "repo.git")
     assert (repo / "HEAD").is_file() and run_git(repo, "rev-parse", "--is-bare-repository")
     assert repo.stat().st_mode & 0o777 == 0o700
     for hook in server_repo.HOOKS:
         assert os.access(repo / "hooks" / hook, os.X_OK)
-    assert server_repo.recorded_config(repo) == tmp_path / "shiplane.toml"
+    assert server_repo.branches(repo) == {}
     assert server_repo.ensure(repo) == repo  # idempotent
 
 
