@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shiplane import hostinstall as _hostinstall
+from shiplane import results as _results
 from shiplane.operations import boundary as _boundary
 from shiplane.operations import init as _init
 from shiplane.operations import registry as _registry
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from shiplane.caller import Caller
+    from shiplane.hostinstall import InstallOptions
     from shiplane.pipeline.context import Progress
     from shiplane.results import Result
 
@@ -46,6 +49,7 @@ __all__ = [
     "rollback",
     "run",
     "server",
+    "server_install",
     "status",
     "tokens_create",
     "tokens_list",
@@ -81,6 +85,7 @@ def call(
             recover=operation.recover,
             token=token,
             rule=_registry.rule_for(command, args),
+            gated=_registry.gated_for(command, args),
         )
 
     return _boundary.guarded(name, args.get("env"), run)
@@ -93,7 +98,14 @@ def validate(
 
     def run() -> Result:
         _operation, command, checked = _registry.prepare(name, args)
-        return _boundary.validate_only(command, config_path, args.get("env"), checked, caller)
+        return _boundary.validate_only(
+            command,
+            config_path,
+            args.get("env"),
+            checked,
+            caller,
+            gated=_registry.gated_for(command, args),
+        )
 
     checked = _boundary.guarded(name, args.get("env"), run)
     return None if checked.ok else checked
@@ -254,6 +266,18 @@ def server(
         None,
         lambda: _server.server(action, root, config_path, caller, token),
     )
+
+
+def server_install(options: InstallOptions) -> Result:
+    """Put this host in enforced mode (as root): the server's user and groups, its home, the
+    socket directory, the marker and the supervisor program. Idempotent."""
+
+    def run() -> Result:
+        result = _results.Result(command="server install")
+        result.data.update(_hostinstall.install(options))
+        return result
+
+    return _boundary.guarded("server install", None, run)
 
 
 def tokens_create(

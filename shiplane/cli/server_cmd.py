@@ -13,6 +13,7 @@ import typer
 from shiplane import api
 from shiplane.caller import local_caller
 from shiplane.cli import render
+from shiplane.cli.install_cmd import install
 from shiplane.cli.options import ConfigOpt, JsonOpt
 from shiplane.operations.server import server_layout
 from shiplane.server.main import run_foreground
@@ -81,3 +82,6 @@ TimeoutStopSec=60
 WantedBy=multi-user.target
 """
     )
+
+
+server_app.command("install")(install)

@@ -19,7 +19,7 @@ ACTIONS = ("start", "stop", "status")
 def server_layout(root: Path | None, config_path: Path | None) -> ServerLayout:
     """The host's server: ``--root`` names its home; without it, $SHIPLANE_HOME."""
     if root is not None:
-        return ServerLayout(root.resolve())
+        return ServerLayout.for_home(root.resolve())
     return ServerLayout.default()
 
 
