@@ -13,6 +13,7 @@ from typing import Any
 from shiplane import api, gitops
 from shiplane.caller import Caller
 from shiplane.config.loader import LoadedConfig, find_config, load_config
+from shiplane.credentials import client_token
 from shiplane.errors import GitError, OperationInterrupted, ServerUnavailable
 from shiplane.gitops import server_repo
 from shiplane.layout import Layout
@@ -57,7 +58,7 @@ def run_in_server(
             "caller": dataclasses.asdict(caller),
             "args": request_args,
             "config_path": str(path),
-            "token": os.environ.get("SHIPLANE_TOKEN") or None,
+            "token": client_token(),
             # Test-only; the server ignores it unless started with SHIPLANE_ALLOW_FAULTS=1.
             "fault": os.environ.get("SHIPLANE_FAULT") or None,
         }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -15,7 +14,10 @@ from shiplane.caller import local_caller
 from shiplane.cli import render
 from shiplane.cli.install_cmd import install
 from shiplane.cli.options import ConfigOpt, JsonOpt
+from shiplane.credentials import client_token
+from shiplane.errors import ShiplaneError
 from shiplane.operations.server import server_layout
+from shiplane.results import Result
 from shiplane.server.main import run_foreground
 
 server_app = typer.Typer(help="The long-running server that owns instances and front doors.")
@@ -26,8 +28,12 @@ RootOpt = Annotated[
 
 def _run(action: str, root: Path | None, config: Path | None) -> None:
     # Always JSON: `--json` is accepted like on every other command, and changes nothing.
-    token = os.environ.get("SHIPLANE_TOKEN") or None
-    result = api.server(local_caller(), action, root=root, config_path=config, token=token)
+    try:
+        token = client_token()
+    except ShiplaneError as exc:
+        result = Result(command=f"server {action}").fail(exc)
+    else:
+        result = api.server(local_caller(), action, root=root, config_path=config, token=token)
     render.emit(result, as_json=True)
     raise typer.Exit(result.exit_code)
 

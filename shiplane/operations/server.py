@@ -7,7 +7,8 @@ from pathlib import Path
 from shiplane import policy
 from shiplane.caller import Caller
 from shiplane.config.loader import load_config
-from shiplane.errors import ConfigError
+from shiplane.errors import ConfigError, RefusedError
+from shiplane.hostconfig import load_host_config
 from shiplane.layout import ServerLayout
 from shiplane.operations.boundary import identify_on
 from shiplane.results import Result
@@ -39,6 +40,19 @@ def authorize_stop(layout: ServerLayout, caller: Caller, token: str | None) -> N
     policy.check_allowed(identify_on(layout, token, caller), "server stop", gated=False)
 
 
+def refuse_stopping_enforced(layout: ServerLayout) -> None:
+    """An enforced host's server belongs to supervisor, which restarts what stops behind its
+    back; and a client may not read its pid or token anyway. Its admin stops it there."""
+    host = load_host_config()
+    if host is not None and host.home == layout.root:
+        raise RefusedError(
+            f"the server of this enforced host ({layout.root}) is run by supervisor as "
+            f"{host.user}: clients do not stop it",
+            step="server",
+            next_action="ask the host's admin: `supervisorctl stop shiplane` (as root)",
+        )
+
+
 def server(
     action: str,
     root: Path | None,
@@ -57,6 +71,7 @@ def server(
         info = client.ensure_running()
         result.data.update(running=True, pid=info["pid"], socket=str(layout.socket))
     elif action == "stop":
+        refuse_stopping_enforced(layout)
         if caller is not None:
             authorize_stop(layout, caller, token)
         result.data["was_running"] = client.stop()
