@@ -2,28 +2,26 @@
 --noinput``, a data fix, a shell one-liner the app's own Python runs) in the serving release's
 directory, with exactly the environment the app's instances get.
 
-The server runs it as its own child (argument list, no shell, stdin closed, a timeout), so
-a client that goes away does not take it along, and returns its exit status and output,
-redacted. shiplane's own exit code says whether the command *ran* (0), not how it went: that
-is ``data.exit_status``.
+The server runs it as its own child (argument list, no shell, stdin closed, a timeout; in
+enforced mode as the environment's user), so a client that goes away does not take it along,
+and returns its exit status and output, redacted. shiplane's own exit code says whether the
+command *ran* (0), not how it went: that is ``data.exit_status``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
 import time
 
 from shiplane.config.redact import Redactor
 from shiplane.databases import resolve_url
 from shiplane.databases.env_database import database_url
 from shiplane.errors import ConfigError, DeployFailedError
+from shiplane.launch import launcher
+from shiplane.launch.base import RunAs, run_captured
 from shiplane.operations.session import Session
 from shiplane.operations.settings import settings_for
 from shiplane.pipeline.steps_rollback import serving_release
-from shiplane.procenv import child_environment, die_with_parent
+from shiplane.procenv import child_environment
 from shiplane.results import Result
 
 DEFAULT_TIMEOUT = 600.0
@@ -67,33 +65,25 @@ def run_command(
     started = time.monotonic()
     try:
         # Its own session: a timeout kills everything the command started, not just its head.
-        process = subprocess.Popen(
+        done = run_captured(
+            launcher(),
             command,
+            run_as=RunAs(session.loaded.config.app.name, env),
             cwd=release["path"],
             env=child_environment(settings.variables, settings.secrets, own),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
+            timeout=timeout,
         )
     except OSError as exc:
         raise DeployFailedError(
-            f"could not start {redact(command[0])!r}: {exc.strerror}",
+            f"could not start {redact(command[0])!r}: {exc.strerror or exc}",
             step="run",
             next_action="check the command's name and that it exists in the release "
             "(paths are relative to the release directory)",
         ) from exc
-    timed_out = False
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
+    timed_out = done.timed_out
+    stdout, stderr = done.stdout, done.stderr
     result = Result(command="run", env=env)
-    status = None if timed_out else process.returncode
+    status = done.returncode
     result.data.update(
         command=[redact(part) for part in command],
         release=release["name"],
@@ -111,8 +101,7 @@ def run_command(
     return result
 
 
-def _text(raw: bytes, redact: Redactor) -> str:
-    text = raw.decode(errors="replace")
+def _text(text: str, redact: Redactor) -> str:
     if len(text) > MAX_OUTPUT:
         text = text[-MAX_OUTPUT:]
         text = f"[... cut to the last {MAX_OUTPUT} characters ...]\n{text}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,11 @@ from typing import Any
 from shiplane import gitops
 from shiplane.errors import BuildError
 from shiplane.gitops import server_repo
+from shiplane.launch import launcher
+from shiplane.launch.base import RunAs, run_captured
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
+from shiplane.procenv import child_environment
 from shiplane.state import lock
 
 
@@ -130,6 +132,8 @@ class ExportStep(Step):
             ctx.facts.reused = data["reused_from"] = reuse
         else:
             gitops.export(ctx.layout.repo, ctx.facts.need("sha"), Path(data["path"]))
+        # Enforced mode: the environment's user builds and runs it; the server keeps reading.
+        launcher().prepare(Path(data["path"]), RunAs(ctx.config.app.name, ctx.env))
         ctx.facts.release = data["release"]
         ctx.facts.release_dir = data["path"]
         ctx.db.update_deployment(ctx.deployment_id, release=data["release"])
@@ -157,29 +161,29 @@ class BuildStep(Step):
         commands: list[str] = list(ctx.config.app.build)
         timeout: float = ctx.config.deploy.build_timeout
         child_env = ctx.facts.process_env
+        run_as = RunAs(ctx.config.app.name, ctx.env)
         for command in commands:
             ctx.log(f"$ {command}")
             started = time.monotonic()
             try:
-                proc = subprocess.run(
+                proc = run_captured(
+                    launcher(),
                     shlex.split(command),
+                    run_as=run_as,
                     cwd=ctx.facts.need("release_dir"),
-                    env=child_env or None,
-                    capture_output=True,
-                    text=True,
+                    env=child_env or child_environment(),
                     timeout=timeout,
-                    check=False,
                 )
-            except subprocess.TimeoutExpired as exc:
+            except OSError as exc:
+                raise BuildError(
+                    f"build command {command!r} could not start: {exc.strerror or exc}",
+                    next_action="fix app.build in shiplane.toml",
+                ) from exc
+            if proc.timed_out:
                 raise BuildError(
                     f"build command {command!r} timed out after {timeout:.0f}s",
                     next_action="speed up the build or raise deploy.build_timeout",
-                ) from exc
-            except OSError as exc:
-                raise BuildError(
-                    f"build command {command!r} could not start: {exc.strerror}",
-                    next_action="fix app.build in shiplane.toml",
-                ) from exc
+                )
             ctx.log(proc.stdout + proc.stderr)
             if proc.returncode != 0:
                 tail = ctx.redact((proc.stderr or proc.stdout).strip())[-400:]

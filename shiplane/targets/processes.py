@@ -13,6 +13,7 @@ import os
 import shlex
 import signal
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ from typing import Any
 
 from shiplane.config.redact import Redactor
 from shiplane.databases import resolve_url
-from shiplane.procenv import child_environment, die_with_parent
+from shiplane.launch import launcher
+from shiplane.launch.base import PIPE, STDOUT, Child, RunAs
+from shiplane.procenv import child_environment
 from shiplane.targets.base import Address, Instance, InstanceSpec
 
 MAX_BACKOFF = 30.0
@@ -42,13 +45,13 @@ class ManagedProcess:
     port: int
     secrets: dict[str, str]
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
-    process: asyncio.subprocess.Process | None = None
+    process: Child | None = None
+    _exit: asyncio.Future[int] | None = None
     state: str = "starting"
     restarts: int = 0
     started_at: float = field(default_factory=time.time)
     _stopping: bool = False
     _watcher: asyncio.Task[None] | None = None
-    _pumps: set[asyncio.Task[None]] = field(default_factory=set)
 
     def as_instance(self) -> Instance:
         exited = self.process is not None and self.process.returncode is not None
@@ -96,35 +99,42 @@ class ManagedProcess:
         await self._spawn(redact)
         self._watcher = asyncio.create_task(self._watch(redact))
 
+    def run_as(self) -> RunAs | None:
+        return RunAs(self.spec.app, self.spec.env) if self.spec.app else None
+
     async def _spawn(self, redact: Redactor) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            *self.command(),
+        child = await asyncio.to_thread(
+            launcher().spawn,
+            self.command(),
+            run_as=self.run_as(),
             cwd=self.spec.release_dir,
             env=self.environment(),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
+            stdout=PIPE,
+            stderr=STDOUT,
         )
+        self.process = child
+        self._exit = _exit_future(child)
         self.state = "running"
-        self._pumps.add(asyncio.create_task(self._pump_output(self.process, redact)))
+        threading.Thread(
+            target=self._pump_output, args=(child, redact), name=f"log-{self.id}", daemon=True
+        ).start()
 
-    async def _pump_output(self, process: asyncio.subprocess.Process, redact: Redactor) -> None:
-        assert process.stdout is not None
+    def _pump_output(self, child: Child, redact: Redactor) -> None:
+        # A thread, not the event loop: the pipe may come from the broker as a plain file.
+        assert child.stdout is not None
         path = Path(self.spec.log_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as log:
-            while line := await process.stdout.readline():
+        with os.fdopen(fd, "a", encoding="utf-8") as log, child.stdout as output:
+            for line in output:
                 log.write(f"[{self.id}] " + redact(line.decode(errors="replace")))
                 log.flush()
 
     async def _watch(self, redact: Redactor) -> None:
         backoff = 1.0
         while True:
-            assert self.process is not None
-            code = await self.process.wait()
+            assert self._exit is not None
+            await asyncio.shield(self._exit)
             if self._stopping:
                 self.state = "stopped"
                 return
@@ -135,24 +145,39 @@ class ManagedProcess:
                 self.state = "stopped"
                 return
             backoff = min(backoff * 2, MAX_BACKOFF)
-            del code
             await self._spawn(redact)
 
     async def stop(self) -> None:
         self._stopping = True
-        process = self.process
-        if process is None or process.returncode is not None:
+        child, exited = self.process, self._exit
+        if child is None or exited is None or child.returncode is not None:
             self.state = "stopped"
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+        await asyncio.to_thread(child.signal_group, signal.SIGTERM)
         try:
-            await asyncio.wait_for(process.wait(), timeout=self.spec.stop_timeout)
+            await asyncio.wait_for(asyncio.shield(exited), timeout=self.spec.stop_timeout)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
+            await asyncio.to_thread(child.signal_group, signal.SIGKILL)
+            await exited
         # Workers that ignored TERM must not outlive their group leader.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+        await asyncio.to_thread(child.signal_group, signal.SIGKILL)
         self.state = "stopped"
+
+
+def _exit_future(child: Child) -> asyncio.Future[int]:
+    """Resolved with the child's exit status. A thread of its own per child waits for it: an
+    instance lives for days, and the loop's default executor has a handful of threads."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[int] = loop.create_future()
+
+    def settle(code: int) -> None:
+        if not future.done():
+            future.set_result(code)
+
+    def wait() -> None:
+        code = child.wait()
+        with contextlib.suppress(RuntimeError):  # the loop closed first: nobody waits
+            loop.call_soon_threadsafe(settle, code)
+
+    threading.Thread(target=wait, name=f"wait-{child.pid}", daemon=True).start()
+    return future

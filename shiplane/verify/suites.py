@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
 from shiplane.config.checks import LoadCheck, TestsCheck
+from shiplane.launch import launcher
+from shiplane.launch.base import RunAs, run_captured
 from shiplane.procenv import child_environment
 from shiplane.verify.http import writes_allowed
 from shiplane.verify.target import CheckFailed, Skipped, Target, excerpt
@@ -31,20 +32,20 @@ def run_tests(check: TestsCheck, target: Target) -> str:
     )
     if target.database is not None:
         env["DATABASE_URL"] = target.database.url
+    run_as = RunAs(target.config.app.name, target.env) if target.config else None
     try:
-        proc = subprocess.run(
+        proc = run_captured(
+            launcher(),
             shlex.split(check.command),
+            run_as=run_as,
             cwd=target.release_dir,
             env=env,
-            capture_output=True,
-            text=True,
             timeout=check.timeout,
-            check=False,
         )
-    except subprocess.TimeoutExpired as exc:
-        raise CheckFailed(f"{check.command!r} timed out after {check.timeout:g}s") from exc
     except OSError as exc:
-        raise CheckFailed(f"{check.command!r} could not start: {exc.strerror}") from exc
+        raise CheckFailed(f"{check.command!r} could not start: {exc.strerror or exc}") from exc
+    if proc.timed_out:
+        raise CheckFailed(f"{check.command!r} timed out after {check.timeout:g}s")
     output = target.redact(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise CheckFailed(
