@@ -77,7 +77,7 @@ def install(options: InstallOptions) -> dict[str, Any]:
         report.note(f"user {client} in group {host.group}", _ensure_member(client, host.group))
     user = pwd.getpwnam(host.user)
     clients_gid = grp.getgrnam(host.group).gr_gid
-    report.note(f"home {host.home}", _ensure_dir(host.home, user.pw_uid, user.pw_gid, 0o700))
+    report.note(f"home {host.home}", _ensure_dir(host.home, user.pw_uid, user.pw_gid, 0o700, 0o011))
     report.note(
         f"socket directory {host.socket.parent}", ensure_socket_dir(host, user.pw_uid, clients_gid)
     )
@@ -208,7 +208,9 @@ def _ensure_member(user: str, group: str) -> bool:
     return True
 
 
-def _ensure_dir(path: Path, uid: int, gid: int, mode: int) -> bool:
+def _ensure_dir(path: Path, uid: int, gid: int, mode: int, tolerated: int = 0) -> bool:
+    """``path`` owned by ``uid:gid`` with ``mode``; ``tolerated`` bits may stay set (the
+    server opens its home to traversal, 0711, so per-app users reach their releases)."""
     changed = False
     if not path.is_dir():
         path.mkdir(parents=True, mode=mode)
@@ -217,7 +219,7 @@ def _ensure_dir(path: Path, uid: int, gid: int, mode: int) -> bool:
     if (info.st_uid, info.st_gid) != (uid, gid):
         os.chown(path, uid, gid)
         changed = True
-    if info.st_mode & 0o7777 != mode:
+    if info.st_mode & 0o7777 & ~tolerated != mode:
         path.chmod(mode)
         changed = True
     return changed

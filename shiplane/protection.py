@@ -1,9 +1,9 @@
 """Honest about what protects the gate: the host's mode, and the ``protection`` a result carries.
 
-- ``enforced``: the host's marker (``shiplane.hostconfig``) names this server's home, and that
-  home belongs to the marker's dedicated user with no access for anyone else. An agent running
-  as another OS user reaches state.db, backups, env files, tokens and the server's repository
-  only through the socket and its token, where the role rules apply.
+- ``enforced``: the host's marker (``shiplane.hostconfig``) names this server's home, which
+  belongs to the marker's dedicated user; nobody else may list or write it. An agent running as
+  another OS user reaches state.db, backups, env files, tokens and the server's repository only
+  through the socket and its token, where the role rules apply.
 - ``single-user``: everything else. The server runs as the same OS user as its clients, so an
   agent with a shell can rewrite state.db, the pinned protection and the repository directly:
   the role rules and the promotion gate are advisory. Every gated operation says so in its JSON
@@ -41,7 +41,8 @@ def mode_of(server: ServerLayout) -> Mode:
         info = os.stat(host.home)
     except (KeyError, OSError):
         return "single-user"
-    if info.st_uid != owner or owner == 0 or info.st_mode & 0o077:
+    # Others may traverse the home (per-app users reach their releases), never list or write.
+    if info.st_uid != owner or owner == 0 or info.st_mode & 0o066:
         return "single-user"
     return "enforced"
 
