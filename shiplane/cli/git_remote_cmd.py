@@ -14,8 +14,10 @@ import typer
 from shiplane import gitops
 from shiplane.cli import render
 from shiplane.config.loader import find_config, load_config
+from shiplane.errors import RefusedError
 from shiplane.gitops import server_repo
 from shiplane.gitops.git import git
+from shiplane.hostconfig import load_host_config
 from shiplane.layout import Layout
 from shiplane.operations.boundary import guarded
 from shiplane.results import Result
@@ -31,6 +33,13 @@ ConfigOpt = Annotated[
 
 
 def add_remote(config_path: Path | None, name: str) -> Result:
+    if load_host_config() is not None:
+        raise RefusedError(
+            "on an enforced host the server's repository is its user's alone: clients cannot "
+            "push to it, so there is no `shiplane` remote",
+            step="remote",
+            next_action="shiplane deploy ENV (it sends the commits over the socket)",
+        )
     path = (config_path or find_config()).resolve()
     loaded = load_config(path)
     user_repo = gitops.ensure_repo(loaded.repo_dir)

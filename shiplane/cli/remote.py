@@ -6,16 +6,21 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from shiplane import api, gitops
 from shiplane.caller import Caller
 from shiplane.config.loader import LoadedConfig, find_config, load_config
 from shiplane.credentials import client_token
-from shiplane.errors import GitError, OperationInterrupted, ServerUnavailable
-from shiplane.gitops import server_repo
+from shiplane.errors import GitError, OperationInterrupted, ServerUnavailable, ShiplaneError
+from shiplane.gitops import bundles, server_repo
+from shiplane.hostconfig import load_host_config
 from shiplane.layout import Layout
 from shiplane.operations.boundary import guarded
 from shiplane.pipeline.context import Progress
@@ -50,10 +55,12 @@ def run_in_server(
         layout = Layout.for_app(loaded.config.app.name)
         request_args = dict(args)
         user_repo = None
+        client = ServerClient(layout.server)
         if name in SENDS_COMMITS and request_args.get("source") is None:
             user_repo = gitops.ensure_repo(loaded.repo_dir)
-            request_args["source"] = _send_commits(user_repo, loaded, layout, path, args, warnings)
-        client = ServerClient(layout.server)
+            request_args["source"] = _send_commits(
+                user_repo, loaded, layout, client, path, args, warnings
+            )
         body = {
             "caller": dataclasses.asdict(caller),
             "args": request_args,
@@ -70,7 +77,7 @@ def run_in_server(
             events = _relay(client, name, body, progress, outcome)
         if events:
             if name in FETCHES_BRANCHES and args.get("source") is None:
-                warnings.extend(_fetch_branches(user_repo, loaded, layout))
+                warnings.extend(_fetch_branches(user_repo, loaded, layout, client))
             return Result(command=name)
         raise OperationInterrupted(
             f"the shiplane server ended {name} without a result",
@@ -88,30 +95,64 @@ def _send_commits(
     user_repo: Path,
     loaded: LoadedConfig,
     layout: Layout,
+    client: ServerClient,
     config_path: Path,
     args: dict[str, Any],
     warnings: list[str],
 ) -> dict[str, Any]:
-    """Resolve what a deploy ships in the user's repository and push it to the server's
-    repository; the request carries the shas, so the server never reads the user's repo."""
+    """Resolve what a deploy ships in the user's repository and send it to the server's
+    repository; the request carries the shas, so the server never reads the user's repo.
+    Single-user mode pushes to the repository's path; on an enforced host the repository is
+    the server user's alone, so the commits travel as a bundle over the socket."""
     env_config = loaded.config.environments[args["env"]]
     source = server_repo.deploy_source(user_repo, env_config, args.get("ref"))
-    server_repo.ensure(layout.repo, config_path)
-    server_repo.push_commits(user_repo, layout.repo, source.shas)
+    if load_host_config() is not None:
+        with tempfile.TemporaryDirectory(prefix="shiplane-send-") as scratch:
+            bundle = Path(scratch) / "commits.bundle"
+            bundles.create(user_repo, source.shas, bundle)
+
+            def send() -> None:
+                client.send_commits(layout.app, bundle, source.shas, config_path)
+
+            _with_server(client, send)
+    else:
+        server_repo.ensure(layout.repo, config_path)
+        server_repo.push_commits(user_repo, layout.repo, source.shas)
     if gitops.is_dirty(user_repo):
         warnings.append("the working tree has uncommitted changes: they were not deployed")
     return dataclasses.asdict(source)
 
 
-def _fetch_branches(user_repo: Path | None, loaded: LoadedConfig, layout: Layout) -> list[str]:
-    """The server's env branches, back in the user's repository as refs/remotes/shiplane/*."""
+def _fetch_branches(
+    user_repo: Path | None, loaded: LoadedConfig, layout: Layout, client: ServerClient
+) -> list[str]:
+    """The server's env branches, back in the user's repository as refs/remotes/shiplane/*
+    (from the repository's path, or as a bundle over the socket on an enforced host)."""
     if user_repo is None:
         try:
             user_repo = gitops.ensure_repo(loaded.repo_dir)
         except GitError:
             return []
-    warning = server_repo.fetch_back(user_repo, layout.repo)
-    return [warning] if warning else []
+    if load_host_config() is None:
+        warning = server_repo.fetch_back(user_repo, layout.repo)
+        return [warning] if warning else []
+    try:
+        with tempfile.TemporaryDirectory(prefix="shiplane-fetch-") as scratch:
+            bundle = Path(scratch) / "branches.bundle"
+            if client.fetch_branches(layout.app, bundle):
+                bundles.fetch_branches(user_repo, bundle)
+    except (ShiplaneError, httpx.HTTPError) as exc:
+        return [f"could not fetch the env branches back into refs/remotes/shiplane/: {exc}"]
+    return []
+
+
+def _with_server(client: ServerClient, action: Callable[[], None]) -> None:
+    """``action`` against the server, starting it first where this mode allows it."""
+    try:
+        action()
+    except ServerUnavailable:
+        client.ensure_running()
+        action()
 
 
 def _relay(

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from shiplane import __version__
 from shiplane.errors import ShiplaneError
+from shiplane.server.code import code_routes
 from shiplane.server.core import EnvKey, PortInUse, ServerCore
 from shiplane.server.operations import OperationRunner
 from shiplane.targets.base import InstanceSpec
@@ -145,6 +146,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         Route("/apps/{app}/envs/{env}/drain", drain, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/restore", restore, methods=["POST"]),
         Route("/ops/{name}", operation, methods=["POST"]),
+        *code_routes(core.layout),
         Route("/shutdown", shutdown, methods=["POST"]),
     ]
     return Starlette(routes=routes, middleware=[Middleware(TokenRequired, token=core.token)])

@@ -11,12 +11,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from shiplane.credentials import client_token
-from shiplane.errors import OperationInterrupted, ServerError, ServerUnavailable
+from shiplane.errors import GitError, OperationInterrupted, ServerError, ServerUnavailable
 from shiplane.hostconfig import load_host_config
 from shiplane.layout import ServerLayout
 from shiplane.procenv import child_environment
@@ -107,6 +108,41 @@ class ServerClient:
                 next_action="run `shiplane status`: it restarts the server and recovers what "
                 "the operation left",
             ) from exc
+
+    def send_commits(self, app: str, bundle: Path, shas: list[str], config: Path) -> None:
+        """Hand a bundle of ``shas`` to the server's repository of ``app`` (enforced mode)."""
+        params = httpx.QueryParams({"sha": list(shas), "config": str(config)})
+
+        def chunks() -> Iterator[bytes]:
+            with bundle.open("rb") as handle:
+                while chunk := handle.read(1024 * 1024):
+                    yield chunk
+
+        try:
+            with self._client() as client:
+                response = client.post(f"/apps/{app}/commits", params=params, content=chunks())
+        except httpx.HTTPError as exc:
+            raise ServerUnavailable(
+                f"no shiplane server answers at {self.layout.socket}", next_action=_start_hint()
+            ) from exc
+        if response.status_code >= 400:
+            raise GitError(
+                f"the shiplane server did not take the commits: {_error_of(response)}",
+                step="send",
+            )
+
+    def fetch_branches(self, app: str, bundle: Path) -> bool:
+        """The server's env branches of ``app`` into ``bundle``; False when it has none."""
+        with self._client() as client, client.stream("GET", f"/apps/{app}/branches") as response:
+            if response.status_code in (204, 404):
+                return False
+            if response.status_code >= 400:
+                response.read()
+                raise GitError(f"the shiplane server: {_error_of(response)}", step="fetch")
+            with bundle.open("wb") as handle:
+                for chunk in response.iter_bytes():
+                    handle.write(chunk)
+        return True
 
     def ping(self) -> dict[str, Any] | None:
         if not self._socket_exists():
@@ -241,3 +277,10 @@ def _group_hint() -> str:
         f"ask the host's admin to add you to the clients' group: `usermod -aG {group} $USER`, "
         "then log in again"
     )
+
+
+def _error_of(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error", response.text))
+    except ValueError:
+        return response.text
