@@ -22,6 +22,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ NOLOGIN = next(
     "/bin/false",
 )
 PROGRAM = "shiplane"
+SBIN = ("/usr/sbin", "/sbin")
 
 
 @dataclass(frozen=True)
@@ -140,14 +142,16 @@ def ensure_socket_dir(host: HostConfig, uid: int, gid: int) -> bool:
 
 
 def _run(*args: str) -> None:
-    try:
-        subprocess.run(
-            list(args), check=True, capture_output=True, text=True, timeout=COMMAND_TIMEOUT
-        )
-    except FileNotFoundError as exc:
+    # useradd and friends live in sbin, which a plain user's PATH (or `su`'s) may lack.
+    tool = shutil.which(args[0], path=os.pathsep.join([os.environ.get("PATH", ""), *SBIN]))
+    if tool is None:
         raise ConfigError(
             f"{args[0]} is not installed", step="install", next_action="apt-get install passwd"
-        ) from exc
+        )
+    try:
+        subprocess.run(
+            [tool, *args[1:]], check=True, capture_output=True, text=True, timeout=COMMAND_TIMEOUT
+        )
     except subprocess.CalledProcessError as exc:
         raise ShiplaneError(
             f"{' '.join(args)} failed: {exc.stderr.strip() or exc.returncode}",

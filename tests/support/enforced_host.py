@@ -163,7 +163,7 @@ class EnforcedHost:
 
     def env_for(self, user: str) -> dict[str, str]:
         return {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": str(self.user_home(user)) if user != "root" else "/root",
             "USER": user,
             "LOGNAME": user,
