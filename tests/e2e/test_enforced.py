@@ -66,7 +66,7 @@ def seeded(venv_python: Path) -> Iterator[Seeded]:
             first.data["token"],
             agent.data["token"],
             _server_branch(host, "main"),
-            host.app_repo(host.agent),
+            host.app_repo(host.agent, like=admin_repo),
         )
 
 

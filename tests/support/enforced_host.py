@@ -216,12 +216,16 @@ class EnforcedHost:
     def python_as(self, user: str, code: str) -> subprocess.CompletedProcess[str]:
         return self.as_user(user, str(self.python), "-c", code, timeout=60)
 
-    def app_repo(self, owner: str) -> Path:
+    def app_repo(self, owner: str, like: Path | None = None) -> Path:
         """The example app (named ``app``) in a repository ``owner`` owns, readable by the
-        server's user (it reads shiplane.toml from the client's working tree)."""
+        server's user (it reads shiplane.toml from the client's working tree); with ``like``,
+        the same shiplane.toml (ports) as that repository's."""
         work = self.base / "work" / owner
         work.mkdir(parents=True)
-        repo = make_repo(work, name=self.app, home=self.home).path
+        made = make_repo(work, name=self.app, home=self.home)
+        repo = made.path
+        if like is not None:
+            made.commit("the host's ports", {"shiplane.toml": (like / "shiplane.toml").read_text()})
         shutil.chown(work, owner, owner)
         run_root("chown", "-R", f"{owner}:{owner}", str(repo))
         return repo
