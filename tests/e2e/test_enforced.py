@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.app_repo import SHIPLANE, make_repo, pids_under
+from tests.support.app_repo import SHIPLANE, AppRepo, make_repo, pids_under
 from tests.support.enforced_host import EnforcedHost, enforced_host, run_root, shared_venv
 
 pytestmark = pytest.mark.enforced
@@ -66,7 +66,7 @@ def seeded(venv_python: Path) -> Iterator[Seeded]:
             first.data["token"],
             agent.data["token"],
             _server_branch(host, "main"),
-            host.app_repo(host.agent, like=admin_repo),
+            host.app_repo(host.agent, clone=admin_repo),
         )
 
 
@@ -243,6 +243,31 @@ def test_the_agent_works_through_the_socket_with_its_token(seeded: Seeded) -> No
     _assert_prod_unchanged(seeded)
 
 
+def test_the_agent_deploys_dev_by_sending_a_bundle(seeded: Seeded) -> None:
+    """It cannot push to the server's repository: the CLI sends its commit as a git bundle
+    over the socket, and fetches the env branches back the same way."""
+    host, repo = seeded.host, seeded.agent_repo
+    for argv in (
+        ("checkout", "-q", "-b", "feature/hello"),
+        ("commit", "-q", "--allow-empty", "-m", "hello from the agent"),
+    ):
+        done = host.as_user(host.agent, "git", *argv, cwd=repo)
+        assert done.returncode == 0, done.stderr
+    sha = host.as_user(host.agent, "git", "rev-parse", "HEAD", cwd=repo).stdout.strip()
+    deployed = host.shiplane(
+        host.agent, "deploy", "dev", cwd=repo, extra_env={"SHIPLANE_TOKEN": seeded.agent_token}
+    )
+    assert deployed.code == 0, deployed.stdout + deployed.stderr
+    assert "protection" not in deployed.data  # not gated: nothing for the rules to decide
+    dev = _server_branch(host, "dev")
+    merged = host.as_user(host.agent, "git", "merge-base", "--is-ancestor", sha, dev, cwd=repo)
+    assert merged.returncode == 0, merged.stderr  # dev took the agent's commit...
+    fetched = host.as_user(host.agent, "git", "rev-parse", "refs/remotes/shiplane/dev", cwd=repo)
+    assert fetched.stdout.strip() == dev  # ...and came back into the agent's repository
+    assert "warnings" not in deployed.data, deployed.data.get("warnings")
+    _assert_prod_unchanged(seeded)
+
+
 def test_install_again_changes_nothing_and_needs_root(seeded: Seeded) -> None:
     host = seeded.host
     again = host.install()
@@ -286,3 +311,23 @@ def test_the_marker_stops_a_client_from_starting_a_private_server(tmp_path: Path
     assert not home.exists() and not app.home.exists()
     assert not (tmp_path / "run").exists()
     assert pids_under(tmp_path) == []
+
+
+def test_single_user_mode_says_its_protection_is_advisory(app_repo: AppRepo) -> None:
+    """No marker: the gate still refuses, and says how much that refusal is worth."""
+    status = app_repo.shiplane("status")
+    assert status.code == 0, status.stdout
+    assert status.data["mode"] == "single-user"
+    assert status.data["server_user"] == "root"
+    assert status.data["protection"] == "advisory"
+    refused = app_repo.shiplane("deploy", "prod")  # refused by the client's check of the gate
+    assert refused.code == 6, refused.stdout
+    assert refused.data["protection"] == "advisory"
+    assert "same OS user" in refused.data["protection_reason"]
+    tokens = app_repo.shiplane("tokens", "create", "--role", "person")  # refused in the server
+    assert tokens.code == 0 and tokens.data["protection"] == "advisory", tokens.stdout
+    as_agent = {"SHIPLANE_TOKEN": tokens.data["token"], "SHIPLANE_ACTOR": "agent:x"}
+    forced = app_repo.shiplane("deploy", "prod", "--force", extra_env=as_agent)
+    assert forced.code == 6 and forced.data["protection"] == "advisory", forced.stdout
+    dev = app_repo.shiplane("deploy", "dev", extra_env=as_agent)
+    assert dev.code == 0 and "protection" not in dev.data, dev.stdout

@@ -216,16 +216,28 @@ class EnforcedHost:
     def python_as(self, user: str, code: str) -> subprocess.CompletedProcess[str]:
         return self.as_user(user, str(self.python), "-c", code, timeout=60)
 
-    def app_repo(self, owner: str, like: Path | None = None) -> Path:
+    def app_repo(self, owner: str, clone: Path | None = None) -> Path:
         """The example app (named ``app``) in a repository ``owner`` owns, readable by the
-        server's user (it reads shiplane.toml from the client's working tree); with ``like``,
-        the same shiplane.toml (ports) as that repository's."""
+        server's user (it reads shiplane.toml from the client's working tree); a clone of
+        ``clone`` (same history, same ports) when given."""
         work = self.base / "work" / owner
         work.mkdir(parents=True)
-        made = make_repo(work, name=self.app, home=self.home)
-        repo = made.path
-        if like is not None:
-            made.commit("the host's ports", {"shiplane.toml": (like / "shiplane.toml").read_text()})
+        if clone is None:
+            repo = make_repo(work, name=self.app, home=self.home).path
+        else:
+            repo = work / self.app
+            # The source belongs to another user: git trusts it only through a global config
+            # (protected configuration), so this clone gets one of its own.
+            trust = self.base / "trust.gitconfig"
+            trust.write_text("[safe]\n\tdirectory = *\n")
+            subprocess.run(
+                ["git", "clone", "-q", str(clone), str(repo)],
+                env={**os.environ, "GIT_CONFIG_GLOBAL": str(trust)},
+                capture_output=True,
+                timeout=60,
+                check=True,
+            )
+            run_root("git", "-C", str(repo), "branch", "-q", "dev", "origin/dev")
         shutil.chown(work, owner, owner)
         run_root("chown", "-R", f"{owner}:{owner}", str(repo))
         return repo
