@@ -64,6 +64,9 @@ STDOUT = "stdout"
 
 
 class Launcher(ABC):
+    # True when children run as other OS users than the server (enforced mode).
+    separates_users = False
+
     @abstractmethod
     def spawn(
         self,

@@ -50,6 +50,8 @@ class BrokeredChild(Child):
 
 
 class BrokerLauncher(Launcher):
+    separates_users = True
+
     def __init__(self, sock: socket.socket, process: subprocess.Popen[bytes] | None = None) -> None:
         self.sock = sock
         self.process = process
@@ -155,6 +157,13 @@ class BrokerLauncher(Launcher):
             return
         user = self.ensure_user(run_as)
         kind = "shared" if path.name == "shared" else "release"
+        # The environment's user must pass through the server's dirs above it to reach it:
+        # search (x) only, so it cannot list them or open what is 0600 in them.
+        for parent in path.parents:
+            if parent.stat().st_uid == os.getuid():
+                parent.chmod(parent.stat().st_mode & 0o7700 | 0o711)
+            if parent.name == "apps":
+                break
         self.call({"op": "own", "path": str(path), "user": user, "kind": kind})
 
     def spawn(

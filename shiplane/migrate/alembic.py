@@ -9,7 +9,6 @@ import ast
 import hashlib
 import re
 import shlex
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from pathlib import Path
 
 from shiplane.config.models import DatabaseConfig
 from shiplane.errors import MigrationError
+from shiplane.launch import launcher
+from shiplane.launch.base import run_captured
 from shiplane.migrate.base import (
     AppliedMigration,
     Capabilities,
@@ -226,17 +227,23 @@ class AlembicMigrator(MigrationEngine):
         conn = self.database.connect()
         try:
             with self.database.advisory_lock(conn):
-                proc = subprocess.run(
-                    argv,
-                    cwd=root,
-                    env=child_env,
-                    capture_output=True,
-                    text=True,
-                    timeout=TIMEOUT,
-                    check=False,
+                proc = run_captured(
+                    launcher(), argv, run_as=self.run_as, cwd=root, env=child_env, timeout=TIMEOUT
                 )
+        except OSError as exc:
+            raise MigrationError(
+                f"alembic {command} {revision} could not start: {exc.strerror or exc}",
+                step="migrate",
+                next_action="install alembic in the environment shiplane runs in",
+            ) from exc
         finally:
             conn.close()
+        if proc.timed_out:
+            raise MigrationError(
+                f"alembic {command} {revision} ran past {TIMEOUT:g}s and was stopped",
+                step="migrate",
+                next_action="make the revision faster, or run it by hand in a maintenance window",
+            )
         self.log(proc.stdout + proc.stderr)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]

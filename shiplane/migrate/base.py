@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Protocol, Self, TypedDict, TypeVar
 from shiplane.config.models import DatabaseConfig
 from shiplane.databases.base import Database
 from shiplane.errors import MigrationError
+from shiplane.launch.base import RunAs
 
 Log = Callable[[str], None]
 M = TypeVar("M")
@@ -98,15 +99,22 @@ class MigrationEngine(ABC):
     capabilities: ClassVar[Capabilities]
 
     def __init__(
-        self, database: Database, settings: DatabaseConfig | None = None, log: Log | None = None
+        self,
+        database: Database,
+        settings: DatabaseConfig | None = None,
+        log: Log | None = None,
+        run_as: RunAs | None = None,
     ) -> None:
         self.database = database
         self.settings = settings or DatabaseConfig()
         self.log: Log = log or (lambda _line: None)
+        # Whose code the migrations are: engines that run the app's tools (Alembic) start
+        # them as this environment's user in enforced mode.
+        self.run_as = run_as
 
     def on(self, database: Database) -> Self:
         """The same engine on another database (a rehearsal's scratch copy)."""
-        return type(self)(database, self.settings, self.log)
+        return type(self)(database, self.settings, self.log, self.run_as)
 
     @classmethod
     @abstractmethod

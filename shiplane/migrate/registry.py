@@ -8,6 +8,7 @@ from shiplane.config.loader import CONFIG_NAME, parse_config
 from shiplane.config.models import ENGINE_NAMES, Config, DatabaseConfig
 from shiplane.databases.base import Database
 from shiplane.errors import ConfigError
+from shiplane.launch.base import RunAs
 from shiplane.migrate.alembic import AlembicMigrator
 from shiplane.migrate.base import Log, MigrationEngine, MigrationSource
 from shiplane.migrate.runner import Migrator
@@ -37,8 +38,12 @@ def engine_class(settings: DatabaseConfig) -> type[MigrationEngine]:
     return engine
 
 
-def engine_for(config: Config, database: Database, log: Log | None = None) -> MigrationEngine:
-    return engine_class(config.database)(database, config.database, log)
+def engine_for(
+    config: Config, database: Database, log: Log | None = None, env: str | None = None
+) -> MigrationEngine:
+    """The configured engine; with ``env``, it runs the app's tools as that environment's user."""
+    run_as = RunAs(config.app.name, env) if env is not None else None
+    return engine_class(config.database)(database, config.database, log, run_as)
 
 
 def discover_for(config: Config, release_dir: Path) -> list[MigrationSource]:

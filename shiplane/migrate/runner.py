@@ -3,6 +3,8 @@ all of one run in one transaction, under the database's migration lock."""
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,8 @@ from typing import Any
 from shiplane.config.models import DatabaseConfig
 from shiplane.databases.base import MIGRATIONS_TABLE as TABLE
 from shiplane.errors import MigrationError
+from shiplane.launch import launcher
+from shiplane.launch.base import run_captured
 from shiplane.migrate.base import (
     AppliedMigration,
     Capabilities,
@@ -18,8 +22,12 @@ from shiplane.migrate.base import (
     MigrationSource,
     own,
 )
+from shiplane.migrate.child import REQUEST_VARIABLE
 from shiplane.migrate.files import Migration, discover
+from shiplane.procenv import child_environment
 from shiplane.state.db import now
+
+CHILD_TIMEOUT = 3600.0
 
 
 class Migrator(MigrationEngine):
@@ -88,7 +96,11 @@ class Migrator(MigrationEngine):
                 next_action="restore the original file(s) and add a new migration for the change",
             )
 
-    def up(self, migrations: Sequence[MigrationSource], to: int | None = None) -> list[str]:
+    def up(
+        self, migrations: Sequence[MigrationSource], to: int | None = None, in_child: bool = False
+    ) -> list[str]:
+        if self._needs_child(migrations, in_child):
+            return self._in_child(migrations, "up", to)
         plan = self.plan(migrations)
         self.check_not_edited(plan)
         todo = [m for m in own(plan.pending, Migration, self.name) if to is None or m.version <= to]
@@ -96,8 +108,12 @@ class Migrator(MigrationEngine):
             return []
         return self._run([(m, m.up_action()) for m in todo], direction="up")
 
-    def down(self, migrations: Sequence[MigrationSource], to: int) -> list[str]:
+    def down(
+        self, migrations: Sequence[MigrationSource], to: int, in_child: bool = False
+    ) -> list[str]:
         """Revert applied migrations newer than ``to``, newest first, with these files' down."""
+        if self._needs_child(migrations, in_child):
+            return self._in_child(migrations, "down", to)
         by_version = {m.version: m for m in own(migrations, Migration, self.name)}
         targets = [a for a in reversed(self.applied()) if a["version"] > to]
         missing = [a["label"] for a in targets if a["version"] not in by_version]
@@ -120,6 +136,48 @@ class Migrator(MigrationEngine):
             (by_version[a["version"]], by_version[a["version"]].down_action()) for a in targets
         ]
         return self._run(actions, direction="down")
+
+    def _needs_child(self, migrations: Sequence[MigrationSource], in_child: bool) -> bool:
+        """App code (a .py migration) in enforced mode runs as the environment's user."""
+        python = any(m.kind == "py" for m in own(migrations, Migration, self.name))
+        return python and not in_child and self.run_as is not None and launcher().separates_users
+
+    def _in_child(
+        self, migrations: Sequence[MigrationSource], direction: str, to: int | None
+    ) -> list[str]:
+        assert self.run_as is not None
+        directory = own(migrations, Migration, self.name)[0].path.parent
+        request: dict[str, Any] = {
+            "url": self.database.url,
+            "directory": str(directory),
+            "direction": direction,
+            "to": to,
+        }
+        env = child_environment({REQUEST_VARIABLE: json.dumps(request)})
+        release = directory.parent
+        done = run_captured(
+            launcher(),
+            [sys.executable, "-m", "shiplane.migrate.child"],
+            run_as=self.run_as,
+            cwd=release,
+            env=env,
+            timeout=CHILD_TIMEOUT,
+        )
+        result: dict[str, Any] = {}
+        for line in done.stdout.splitlines():
+            message = json.loads(line) if line.startswith("{") else {"log": line}
+            if "log" in message:
+                self.log(str(message["log"]))
+            else:
+                result = message
+        if "labels" in result:
+            return [str(label) for label in result["labels"]]
+        error = result.get("error") or (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise MigrationError(
+            f"migrations ({direction}) as {self.run_as.user} failed: {error}",
+            step="migrate",
+            next_action=str(result.get("next_action") or "fix the migration and deploy again"),
+        )
 
     def _run(
         self, actions: list[tuple[Migration, Callable[[Any], None]]], direction: str

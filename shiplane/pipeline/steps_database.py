@@ -29,7 +29,7 @@ class BackupStep(Step):
         if database is None:
             data["summary"] = "no database"
             return data
-        engine = engine_for(ctx.config, database, log=ctx.log)
+        engine = engine_for(ctx.config, database, log=ctx.log, env=ctx.env)
         plan = engine.status(Path(ctx.facts.need("release_dir")))
         engine.check_not_edited(plan)
         ctx.facts.pending = [m.label for m in plan.pending]
@@ -75,7 +75,7 @@ class MigrateStep(Step):
         if database is None:
             data["summary"] = "no database"
             return data
-        engine = engine_for(ctx.config, database, log=ctx.log)
+        engine = engine_for(ctx.config, database, log=ctx.log, env=ctx.env)
         applied = engine.up(discover_for(ctx.config, Path(ctx.facts.need("release_dir"))))
         data["applied"] = applied
         data["summary"] = f"applied {', '.join(applied)}" if applied else "up to date"
@@ -110,7 +110,7 @@ class MigrateDownStep(Step):
             data.update(action="none", summary="no database")
             return data
         target = discover_for(ctx.config, Path(ctx.facts.need("release_dir")))
-        engine = engine_for(ctx.config, database, log=ctx.log)
+        engine = engine_for(ctx.config, database, log=ctx.log, env=ctx.env)
         current_files = discover_for(ctx.config, Path(ctx.facts.need("current_release_dir")))
         known = {m.version for m in target}
         newer = [a for a in engine.plan(current_files).applied if a["version"] not in known]

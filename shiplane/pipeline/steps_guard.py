@@ -23,7 +23,7 @@ class GuardStep(Step):
             data["summary"] = "no database"
             return data
         migrations = discover_for(ctx.config, Path(ctx.facts.need("release_dir")))
-        engine = engine_for(ctx.config, database)
+        engine = engine_for(ctx.config, database, env=ctx.env)
         plan = engine.plan(migrations)
         schema = schema_state(ctx.db, ctx.env, database)
         data["schema"] = schema

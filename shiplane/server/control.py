@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,6 +21,8 @@ from shiplane.errors import ShiplaneError
 from shiplane.server.code import code_routes
 from shiplane.server.core import EnvKey, PortInUse, ServerCore
 from shiplane.server.operations import OperationRunner
+from shiplane.state.db import StateDB
+from shiplane.state.tokens import TokenStore
 from shiplane.targets.base import InstanceSpec
 
 TOKEN_HEADER = "x-shiplane-token"
@@ -27,16 +30,35 @@ TOKEN_HEADER = "x-shiplane-token"
 MAX_OPERATION_BODY = 256 * 1024
 
 
+# What a client with an issued token (agent or person) may ask for; everything else (starting
+# instances, switching traffic) is the server's own pipeline talking to itself.
+CLIENT_PATHS = ("/ping", "/ops/")
+
+
 class TokenRequired(BaseHTTPMiddleware):
-    def __init__(self, app: Any, token: str) -> None:
+    def __init__(self, app: Any, token: str, host_db: Path) -> None:
         super().__init__(app)
         self.token = token
+        self.host_db = host_db
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         supplied = request.headers.get(TOKEN_HEADER, "")
-        if not supplied or not hmac.compare_digest(supplied, self.token):
-            return JSONResponse({"error": "missing or wrong token"}, status_code=401)
-        return await call_next(request)
+        if supplied and hmac.compare_digest(supplied, self.token):
+            return await call_next(request)
+        if supplied and request.url.path.startswith(CLIENT_PATHS) and self._issued(supplied):
+            # The operation checks the token again, for its role: this only opens the door.
+            return await call_next(request)
+        return JSONResponse({"error": "missing or wrong token"}, status_code=401)
+
+    def _issued(self, supplied: str) -> bool:
+        if not self.host_db.is_file():
+            return False
+        db = StateDB(self.host_db)
+        try:
+            record = TokenStore(db).verify(supplied)
+        finally:
+            db.close()
+        return record is not None and not record.revoked
 
 
 def _key(request: Request) -> EnvKey:
@@ -149,4 +171,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         *code_routes(core.layout),
         Route("/shutdown", shutdown, methods=["POST"]),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(TokenRequired, token=core.token)])
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(TokenRequired, token=core.token, host_db=core.layout.state_db)],
+    )

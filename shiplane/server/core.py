@@ -16,9 +16,12 @@ from shiplane.errors import ShiplaneError
 from shiplane.frontdoor.base import FrontDoor, Upstream
 from shiplane.frontdoor.builtin import BuiltinFrontDoor
 from shiplane.frontdoor.endpoints import DeployEndpoints
+from shiplane.launch import launcher
+from shiplane.launch.base import RunAs
 from shiplane.layout import ServerLayout
 from shiplane.migrate.registry import release_engine
 from shiplane.server.listener import tcp_socket
+from shiplane.server.privileges import Enforcement
 from shiplane.state.db import StateDB
 from shiplane.state.envvars import kept_layers
 from shiplane.targets.base import InstanceSpec
@@ -41,9 +44,12 @@ class EnvKey(NamedTuple):
 
 
 class ServerCore:
-    def __init__(self, layout: ServerLayout, token: str) -> None:
+    def __init__(
+        self, layout: ServerLayout, token: str, enforcement: Enforcement | None = None
+    ) -> None:
         self.layout = layout
         self.token = token
+        self.enforcement = enforcement
         self.instances: dict[str, ManagedProcess] = {}
         self.frontdoors: dict[EnvKey, FrontDoor] = {}
         self.started_at = time.time()
@@ -58,6 +64,10 @@ class ServerCore:
         secrets = read_env_file(Path(spec.env_file), field="env_file") if spec.env_file else {}
         secrets = self._with_kept_secrets(spec.app, spec.env, secrets)
         self.redactor.add(secrets.values())
+        if spec.app:
+            # What the server wrote there (a migrated or restored database) is the app's too.
+            shared = self.layout.app(spec.app).shared(spec.env)
+            await asyncio.to_thread(launcher().prepare, shared, RunAs(spec.app, spec.env))
         instance = ManagedProcess(spec=spec, port=free_port(), secrets=secrets)
         self.instances[instance.id] = instance
         await instance.start(self.redactor)
@@ -193,7 +203,8 @@ class ServerCore:
         apps: dict[str, dict[str, Any]] = {}
         for key in sorted(self.frontdoors):
             apps.setdefault(key.app, {})[key.env] = await self.env_status(key)
-        return {"uptime_s": round(time.time() - self.started_at, 1), "apps": apps}
+        mode = self.enforcement.describe() if self.enforcement else {"mode": "single-user"}
+        return {**mode, "uptime_s": round(time.time() - self.started_at, 1), "apps": apps}
 
     # restore after a restart -------------------------------------------------------------
     async def restore(self) -> None:

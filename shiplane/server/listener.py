@@ -56,11 +56,11 @@ def tcp_socket(port: int, host: str = "0.0.0.0") -> socket.socket:
     return sock
 
 
-def unix_socket(path: Path) -> socket.socket:
+def unix_socket(path: Path, mode: int = 0o600) -> socket.socket:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(str(path))
-    path.chmod(0o600)
+    path.chmod(mode)
     sock.listen(128)
     return sock

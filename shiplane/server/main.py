@@ -18,6 +18,7 @@ from shiplane.server.control import build_control_app
 from shiplane.server.core import ServerCore
 from shiplane.server.listener import Listener, unix_socket
 from shiplane.server.operations import OperationRunner
+from shiplane.server.privileges import Enforcement, NotPermitted, enter
 
 
 def load_or_create_token(path: Path) -> str:
@@ -46,17 +47,18 @@ def hold_life_lock(layout: ServerLayout) -> int:
     return fd
 
 
-async def serve(layout: ServerLayout) -> None:
+async def serve(layout: ServerLayout, enforcement: Enforcement | None = None) -> None:
     layout.ensure()
     life = hold_life_lock(layout)
     token = load_or_create_token(layout.token)
-    core = ServerCore(layout, token)
+    core = ServerCore(layout, token, enforcement)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runner = OperationRunner()
-    socket_file = unix_socket(layout.socket)
+    # Enforced: the clients' group connects (the directory gave the socket its group).
+    socket_file = unix_socket(layout.socket, 0o660 if enforcement else 0o600)
     own_socket = os.stat(layout.socket).st_ino
     control = Listener(build_control_app(core, stop, runner), socket_file)
     control.start()
@@ -81,12 +83,18 @@ async def serve(layout: ServerLayout) -> None:
         os.close(life)
 
 
-def run_foreground(layout: ServerLayout) -> None:
+def run_foreground(layout: ServerLayout, enforcement: Enforcement | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if enforcement is not None:
+        try:
+            enter(enforcement, layout.root, layout.socket)
+        except NotPermitted as exc:
+            logging.getLogger("shiplane.server").error("not starting: %s", exc)
+            raise SystemExit(1) from None
     # uvloop's event loop roughly doubles what the front door relays per CPU second.
     try:
-        uvloop.run(serve(layout))
+        uvloop.run(serve(layout, enforcement))
     except AlreadyServed as exc:
         logging.getLogger("shiplane.server").error("not starting: %s", exc)
         raise SystemExit(1) from None
