@@ -4,7 +4,7 @@ lives and as whom it runs.
     home = "/var/lib/shiplane"          # the server's root (state, repositories, releases)
     socket = "/run/shiplane/server.sock"  # the control socket clients connect to
     user = "shiplane"                   # the OS user the server runs as; owns ``home`` (0700)
-    group = "shiplane"                  # the clients' group: agents and persons are members
+    group = "shiplane-clients"          # the clients' group: agents and persons are members
     apps_group = "shiplane-apps"        # the group of the per-app users that run app code
 
 ``shiplane server install`` writes it. When it exists, clients use its socket and home and never

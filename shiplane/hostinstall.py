@@ -2,13 +2,13 @@
 
 What it sets up, and why each piece:
 
-- the server's OS user (``useradd --system``, no login shell) and the clients' group; the server
-  user is a member of the clients' group so that it can give the socket to that group after it
-  has dropped its privileges; the apps' group for the per-app users that run app code;
+- the server's OS user (``useradd --system``, its own group, no login shell), the clients'
+  group (agents and persons; never the server's own group, which may read releases and data,
+  and the server is not a member) and the apps' group for the per-app users that run app code;
 - the server's home, owned by that user, 0700: state.db, host.db (tokens), backups, env files
   and the server's repositories are nobody else's to read;
-- the socket's directory, ``user:group`` 0750: clients of the group reach the socket (the
-  server creates it 0660), nobody else even sees it;
+- the socket's directory, ``user:group`` 2750 (setgid: the socket takes the clients' group):
+  clients of the group reach the socket (the server creates it 0660), nobody else sees it;
 - the marker ``/etc/shiplane/enforced`` (0644, see ``shiplane.hostconfig``);
 - a supervisor program that runs ``shiplane server --foreground --enforced`` as root: the server
   forks its privileged broker, then drops to the user itself. Clients never start this server.
@@ -70,11 +70,12 @@ def install(options: InstallOptions) -> dict[str, Any]:
             next_action="sudo shiplane server install --user shiplane",
         )
     host = options.host
+    _check_groups(host)
     report = Report()
     report.note(f"group {host.group}", _ensure_group(host.group))
     report.note(f"group {host.apps_group}", _ensure_group(host.apps_group))
     report.note(f"user {host.user}", _ensure_user(host))
-    report.note(f"user {host.user} in group {host.group}", _ensure_member(host.user, host.group))
+    _check_server_not_a_client(host)
     for client in options.clients:
         report.note(f"user {client} in group {host.group}", _ensure_member(client, host.group))
     user = pwd.getpwnam(host.user)
@@ -136,9 +137,33 @@ def supervisor_program(options: InstallOptions) -> str:
 
 
 def ensure_socket_dir(host: HostConfig, uid: int, gid: int) -> bool:
-    """The socket's directory, ``user:group`` 0750. /run is emptied at boot: the server,
-    while still root, calls this again before it binds."""
-    return _ensure_dir(host.socket.parent, uid, gid, 0o750)
+    """The socket's directory, ``user:group`` 2750 (what the server, still root, makes of it
+    again at every start: /run is emptied at boot)."""
+    return _ensure_dir(host.socket.parent, uid, gid, 0o2750)
+
+
+def _check_groups(host: HostConfig) -> None:
+    """The clients' group is not the server's own (that one may read releases and data) nor
+    the apps' group (that one runs app code)."""
+    if host.group in (host.user, host.apps_group) or host.user == host.apps_group:
+        raise ConfigError(
+            f"the clients' group ({host.group}), the server's user ({host.user}, whose own group "
+            f"shares its name) and the apps' group ({host.apps_group}) must be three names",
+            step="usage",
+            next_action="e.g. --user shiplane --group shiplane-clients --apps-group shiplane-apps",
+        )
+
+
+def _check_server_not_a_client(host: HostConfig) -> None:
+    user = pwd.getpwnam(host.user)
+    clients = grp.getgrnam(host.group)
+    if user.pw_gid == clients.gr_gid or host.user in clients.gr_mem:
+        raise ConfigError(
+            f"the server's user {host.user} is in the clients' group {host.group}: the server "
+            "refuses to start that way",
+            step="install",
+            next_action=f"gpasswd -d {host.user} {host.group}, or choose another --group",
+        )
 
 
 def _run(*args: str) -> None:
@@ -177,13 +202,10 @@ def _ensure_user(host: HostConfig) -> bool:
         return False
     except KeyError:
         pass
-    # Its own group unless it is the clients' group by name (`--user shiplane --group shiplane`,
-    # the default): then that group is its primary one, created above.
-    group = ["--gid", host.group] if host.group == host.user else ["--user-group"]
     _run(
         "useradd",
         "--system",
-        *group,
+        "--user-group",
         "--home-dir",
         str(host.home),
         "--no-create-home",

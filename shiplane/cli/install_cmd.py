@@ -20,8 +20,11 @@ from shiplane.results import Result
 def install(
     user: Annotated[str, typer.Option("--user", help="The OS user the server runs as.")],
     group: Annotated[
-        str, typer.Option("--group", help="The clients' group: agents and persons join it.")
-    ] = "shiplane",
+        str,
+        typer.Option(
+            "--group", help="The clients' group (agents, persons); not the server user's own."
+        ),
+    ] = "shiplane-clients",
     apps_group: Annotated[
         str, typer.Option("--apps-group", help="The group of the per-app users.")
     ] = "shiplane-apps",

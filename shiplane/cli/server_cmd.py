@@ -15,10 +15,13 @@ from shiplane.cli import render
 from shiplane.cli.install_cmd import install
 from shiplane.cli.options import ConfigOpt, JsonOpt
 from shiplane.credentials import client_token
-from shiplane.errors import ShiplaneError
+from shiplane.errors import ConfigError, ShiplaneError
+from shiplane.hostconfig import load_host_config, marker_path
+from shiplane.layout import ServerLayout
 from shiplane.operations.server import server_layout
 from shiplane.results import Result
 from shiplane.server.main import run_foreground
+from shiplane.server.privileges import Enforcement
 
 server_app = typer.Typer(help="The long-running server that owns instances and front doors.")
 RootOpt = Annotated[
@@ -42,6 +45,13 @@ def _run(action: str, root: Path | None, config: Path | None) -> None:
 def server(
     ctx: typer.Context,
     foreground: Annotated[bool, typer.Option("--foreground", help="Run here (systemd).")] = False,
+    enforced: Annotated[
+        bool,
+        typer.Option(
+            "--enforced",
+            help="With --foreground, as root: the host's enforced server (supervisor runs it).",
+        ),
+    ] = False,
     root: RootOpt = None,
     config: ConfigOpt = None,
     json_: JsonOpt = False,
@@ -49,10 +59,37 @@ def server(
     """Start the server in the background (or --foreground) unless it runs already."""
     if ctx.invoked_subcommand is not None:
         return
+    if enforced:
+        _run_enforced(foreground, root)
+        return
     if foreground:
         run_foreground(server_layout(root, config))
         return
     _run("start", root, config)
+
+
+def _run_enforced(foreground: bool, root: Path | None) -> None:
+    """The enforced server, as the host's marker describes it (shiplane.hostconfig); it drops
+    to the marker's user itself (shiplane.server.privileges)."""
+    try:
+        host = load_host_config()
+        if host is None:
+            raise ConfigError(
+                f"--enforced needs the host's marker {marker_path()}",
+                step="usage",
+                next_action="sudo shiplane server install --user shiplane",
+            )
+        if not foreground or root is not None:
+            raise ConfigError(
+                "--enforced runs in the foreground under supervisor, with the marker's home",
+                step="usage",
+                next_action="shiplane server --foreground --enforced (supervisor's command)",
+            )
+    except ConfigError as exc:
+        render.emit(Result(command="server").fail(exc), as_json=True)
+        raise typer.Exit(exc.exit_code) from None
+    enforcement = Enforcement(user=host.user, clients_group=host.group, apps_group=host.apps_group)
+    run_foreground(ServerLayout.from_host_config(host), enforcement)
 
 
 @server_app.command("stop")

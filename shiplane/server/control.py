@@ -33,6 +33,8 @@ MAX_OPERATION_BODY = 256 * 1024
 # What a client with an issued token (agent or person) may ask for; everything else (starting
 # instances, switching traffic) is the server's own pipeline talking to itself.
 CLIENT_PATHS = ("/ping", "/ops/")
+# ...and the commits a client sends or fetches back (server/code.py): /apps/<app>/commits|branches
+CLIENT_APP_PATHS = ("/commits", "/branches")
 
 
 class TokenRequired(BaseHTTPMiddleware):
@@ -45,7 +47,11 @@ class TokenRequired(BaseHTTPMiddleware):
         supplied = request.headers.get(TOKEN_HEADER, "")
         if supplied and hmac.compare_digest(supplied, self.token):
             return await call_next(request)
-        if supplied and request.url.path.startswith(CLIENT_PATHS) and self._issued(supplied):
+        path = request.url.path
+        client_path = path.startswith(CLIENT_PATHS) or (
+            path.startswith("/apps/") and path.endswith(CLIENT_APP_PATHS) and path.count("/") == 3
+        )
+        if supplied and client_path and self._issued(supplied):
             # The operation checks the token again, for its role: this only opens the door.
             return await call_next(request)
         return JSONResponse({"error": "missing or wrong token"}, status_code=401)

@@ -119,8 +119,8 @@ class EnforcedHost:
 
     @property
     def group(self) -> str:
-        # The default shape: the clients' group is the server user's own name.
-        return self.server_user
+        """The clients' group (the server's own group is its user's name)."""
+        return f"sc{self.suffix}"
 
     @property
     def apps_group(self) -> str:
@@ -363,5 +363,7 @@ def enforced_host(python: Path) -> Iterator[EnforcedHost]:
     finally:
         users = host.users()
         host.stop_supervisord()
-        remove_users(users, [host.group, host.apps_group, host.agent, host.person])
+        remove_users(
+            users, [host.group, host.apps_group, host.server_user, host.agent, host.person]
+        )
         shutil.rmtree(base, ignore_errors=True)
