@@ -15,7 +15,7 @@ from shiplane.cli import render
 from shiplane.cli.install_cmd import install
 from shiplane.cli.options import ConfigOpt, JsonOpt
 from shiplane.credentials import client_token
-from shiplane.errors import ConfigError, ShiplaneError
+from shiplane.errors import ConfigError, RefusedError, ShiplaneError
 from shiplane.hostconfig import load_host_config, marker_path
 from shiplane.layout import ServerLayout
 from shiplane.operations.server import server_layout
@@ -63,9 +63,31 @@ def server(
         _run_enforced(foreground, root)
         return
     if foreground:
+        _refuse_private_foreground()
         run_foreground(server_layout(root, config))
         return
     _run("start", root, config)
+
+
+def _refuse_private_foreground() -> None:
+    """On an enforced host no private server runs, not even in the foreground: one as root
+    would own the enforced home's files, one as a client would be a server only in name."""
+    try:
+        host = load_host_config()
+    except ConfigError as exc:
+        render.emit(Result(command="server").fail(exc), as_json=True)
+        raise typer.Exit(exc.exit_code) from None
+    if host is None:
+        return
+    refused = RefusedError(
+        f"this host is in enforced mode ({marker_path()}): its one server runs under "
+        "supervisor, and no private server starts here",
+        step="server",
+        next_action="supervisorctl start shiplane (as root); supervisor runs "
+        "`shiplane server --foreground --enforced`",
+    )
+    render.emit(Result(command="server").fail(refused), as_json=True)
+    raise typer.Exit(refused.exit_code)
 
 
 def _run_enforced(foreground: bool, root: Path | None) -> None:

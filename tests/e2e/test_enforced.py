@@ -307,6 +307,17 @@ def test_the_marker_stops_a_client_from_starting_a_private_server(tmp_path: Path
         data = json.loads(done.stdout.strip().splitlines()[-1])
         assert done.returncode == 7, done.stdout + done.stderr
         assert "supervisorctl start shiplane" in data["error"]["next_action"], data
+    # Not in the foreground either (what a root shell or a confused agent would try).
+    foreground = subprocess.run(
+        [*SHIPLANE, "server", "--foreground", "--root", str(app.home)],
+        cwd=app.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert foreground.returncode == 6, foreground.stdout + foreground.stderr
+    assert "supervisorctl" in json.loads(foreground.stdout)["error"]["next_action"]
     # The marker wins over SHIPLANE_HOME too: neither home was created, no server runs.
     assert not home.exists() and not app.home.exists()
     assert not (tmp_path / "run").exists()
