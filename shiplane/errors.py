@@ -14,6 +14,7 @@
     ├── ServerError               3   the shiplane server could not be reached or refused
     ├── ServerUnavailable         7   no shiplane server answers (and none could be started)
     ├── OperationInterrupted      7   the server died, or the operation crashed inside it
+    ├── CertificateError          7   a TLS certificate could not be loaded, obtained or renewed
     └── RollbackFailedError       5   CRITICAL: undo or rollback failed, a person must look
 
 Third-party exceptions are translated where they cross into shiplane
@@ -93,6 +94,13 @@ class ServerUnavailable(ShiplaneError):
 class OperationInterrupted(ShiplaneError):
     """The operation stopped without a result: its server died or it crashed inside it. What it
     left is resolved by recovery, which every later command runs."""
+
+    exit_code = 7
+
+
+class CertificateError(ShiplaneError):
+    """A certificate could not be loaded (bad or missing files) or obtained from the ACME server.
+    The front door keeps serving the certificate it has; a missing one is infrastructure."""
 
     exit_code = 7
 
