@@ -32,7 +32,7 @@ MAX_OPERATION_BODY = 256 * 1024
 
 # What a client with an issued token (agent or person) may ask for; everything else (starting
 # instances, switching traffic) is the server's own pipeline talking to itself.
-CLIENT_PATHS = ("/ping", "/ops/")
+CLIENT_PATHS = ("/ping", "/ops/", "/status")
 # ...and the commits a client sends or fetches back (server/code.py): /apps/<app>/commits|branches
 CLIENT_APP_PATHS = ("/commits", "/branches")
 

@@ -234,6 +234,9 @@ def test_the_agent_works_through_the_socket_with_its_token(seeded: Seeded) -> No
     assert status.code == 0, status.stdout + status.stderr
     assert (status.data["mode"], status.data["server_user"]) == ("enforced", host.server_user)
     assert status.data["protection"] == "enforced"
+    server = host.shiplane(host.agent, "server", "status", cwd=seeded.agent_repo)
+    assert server.code == 0, server.stdout + server.stderr
+    assert (server.data["mode"], server.data["server_user"]) == ("enforced", host.server_user)
     # The gate and the role rules hold for it: prod is a person's.
     refused = host.shiplane(host.agent, "deploy", "prod", cwd=seeded.agent_repo)
     assert refused.code == 6, refused.stdout + refused.stderr
