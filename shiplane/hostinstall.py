@@ -70,7 +70,7 @@ def install(options: InstallOptions) -> dict[str, Any]:
             next_action="sudo shiplane server install --user shiplane",
         )
     host = options.host
-    _check_groups(host)
+    check_groups(host)
     report = Report()
     report.note(f"group {host.group}", _ensure_group(host.group))
     report.note(f"group {host.apps_group}", _ensure_group(host.apps_group))
@@ -142,7 +142,7 @@ def ensure_socket_dir(host: HostConfig, uid: int, gid: int) -> bool:
     return _ensure_dir(host.socket.parent, uid, gid, 0o2750)
 
 
-def _check_groups(host: HostConfig) -> None:
+def check_groups(host: HostConfig) -> None:
     """The clients' group is not the server's own (that one may read releases and data) nor
     the apps' group (that one runs app code)."""
     if host.group in (host.user, host.apps_group) or host.user == host.apps_group:
