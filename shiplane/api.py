@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shiplane import hostinstall as _hostinstall
+from shiplane import results as _results
 from shiplane.operations import boundary as _boundary
 from shiplane.operations import init as _init
 from shiplane.operations import registry as _registry
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
     from shiplane.caller import Caller
     from shiplane.config.loader import LoadedConfig
+    from shiplane.hostinstall import InstallOptions
     from shiplane.pipeline.context import Progress
     from shiplane.results import Result
 
@@ -47,6 +50,7 @@ __all__ = [
     "rollback",
     "run",
     "server",
+    "server_install",
     "status",
     "tokens_create",
     "tokens_list",
@@ -85,6 +89,7 @@ def call(
             token=token,
             rule=_registry.rule_for(command, args),
             loaded=loaded,
+            gated=_registry.gated_for(command, args),
         )
 
     return _boundary.guarded(name, args.get("env"), run)
@@ -103,7 +108,13 @@ def validate(
     def run() -> Result:
         _operation, command, checked = _registry.prepare(name, args)
         return _boundary.validate_only(
-            command, config_path, args.get("env"), checked, caller, loaded
+            command,
+            config_path,
+            args.get("env"),
+            checked,
+            caller,
+            loaded,
+            gated=_registry.gated_for(command, args),
         )
 
     checked = _boundary.guarded(name, args.get("env"), run)
@@ -265,6 +276,18 @@ def server(
         None,
         lambda: _server.server(action, root, config_path, caller, token),
     )
+
+
+def server_install(options: InstallOptions) -> Result:
+    """Put this host in enforced mode (as root): the server's user and groups, its home, the
+    socket directory, the marker and the supervisor program. Idempotent."""
+
+    def run() -> Result:
+        result = _results.Result(command="server install")
+        result.data.update(_hostinstall.install(options))
+        return result
+
+    return _boundary.guarded("server install", None, run)
 
 
 def tokens_create(

@@ -1,7 +1,11 @@
 """Where things live under ``$SHIPLANE_HOME`` (default ``~/.local/share/shiplane``): the host's
 server (socket, token, pid, log) at the top, and each app under ``apps/<app>/`` with its
 state.db, its bare repository ``repo.git`` and, per environment, ``releases/``, ``shared/``,
-``current``, ``backups/``, ``logs/``."""
+``current``, ``backups/``, ``logs/``.
+
+On a host in enforced mode (``shiplane.hostconfig``: ``/etc/shiplane/enforced``) the marker
+names the home and the socket, which then lives outside it (``/run/shiplane/server.sock``), and
+wins over ``$SHIPLANE_HOME``: every client and the server agree on the one server of the host."""
 
 from __future__ import annotations
 
@@ -9,26 +13,47 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from shiplane.hostconfig import HostConfig, load_host_config
+
 DEFAULT_HOME = Path("~/.local/share/shiplane")
 
 
 def shiplane_home() -> Path:
+    host = load_host_config()
+    if host is not None:
+        return host.home
     return Path(os.environ.get("SHIPLANE_HOME", str(DEFAULT_HOME))).expanduser().resolve()
 
 
 @dataclass(frozen=True)
 class ServerLayout:
-    """The host's server: one per ``$SHIPLANE_HOME``, serving every app under ``apps/``."""
+    """The host's server: one per ``$SHIPLANE_HOME``, serving every app under ``apps/``.
+    ``socket_path`` puts the control socket elsewhere (enforced mode: a directory the clients'
+    group may enter, while ``root`` stays the server user's alone)."""
 
     root: Path
+    socket_path: Path | None = None
 
     @classmethod
     def default(cls) -> ServerLayout:
-        return cls(shiplane_home())
+        host = load_host_config()
+        return cls.from_host_config(host) if host is not None else cls(shiplane_home())
+
+    @classmethod
+    def from_host_config(cls, host: HostConfig) -> ServerLayout:
+        return cls(host.home, host.socket)
+
+    @classmethod
+    def for_home(cls, home: Path) -> ServerLayout:
+        """The server of ``home``: the enforced one, with its socket, when the marker names it."""
+        host = load_host_config()
+        if host is not None and host.home == home:
+            return cls.from_host_config(host)
+        return cls(home)
 
     @property
     def socket(self) -> Path:
-        return self.root / "server.sock"
+        return self.socket_path or self.root / "server.sock"
 
     @property
     def token(self) -> Path:
@@ -90,7 +115,7 @@ class Layout:
 
     @property
     def server(self) -> ServerLayout:
-        return ServerLayout(self.home)
+        return ServerLayout.for_home(self.home)
 
     @property
     def state_db(self) -> Path:

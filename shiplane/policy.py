@@ -46,6 +46,7 @@ __all__ = [
     "PERSON_FLAGS",
     "PERSON_ONLY",
     "check_allowed",
+    "gated_operation",
 ]
 
 # An agent may run these anywhere: they read, ask, or finish what a dead process left.
@@ -136,6 +137,15 @@ def check_allowed(
         raise _refused(caller, f"`{operation}` in {gated_env}", next_action)
     why = "" if operation in PERSON_ONLY else ", which no agent rule allows"
     raise _refused(caller, f"`{command}`{why}", f"ask a person to run `{command}`")
+
+
+def gated_operation(operation: str, gated: bool, *, flags: Iterable[str] = ()) -> bool:
+    """Whether a role rule or the promotion gate decides this request: what an agent may not
+    do (a person's operation or flag, a write in a gated environment) and a promotion into a
+    gated environment. Its result says how binding that decision is (shiplane.protection)."""
+    if set(flags) & PERSON_FLAGS or operation in PERSON_ONLY:
+        return True
+    return gated and (operation in AGENT_NON_GATED or operation == "promote")
 
 
 def _command_line(operation: str, env: str | None) -> str:

@@ -18,7 +18,9 @@ from shiplane.cli import render
 from shiplane.cli.connection import Local, ensure_then
 from shiplane.cli.remote import run_in_server
 from shiplane.config.loader import find_config, load_config
+from shiplane.errors import RefusedError
 from shiplane.gitops.git import git
+from shiplane.hostconfig import load_host_config
 from shiplane.layout import Layout, ServerLayout
 from shiplane.operations.boundary import guarded
 from shiplane.results import Result
@@ -34,6 +36,13 @@ ConfigOpt = Annotated[
 
 
 def add_remote(config_path: Path | None, name: str) -> Result:
+    if load_host_config() is not None:
+        raise RefusedError(
+            "on an enforced host the server's repository is its user's alone: clients cannot "
+            "push to it, so there is no `shiplane` remote",
+            step="remote",
+            next_action="shiplane deploy ENV (it sends the commits over the socket)",
+        )
     path = (config_path or find_config()).resolve()
     loaded = load_config(path)
     user_repo = gitops.ensure_repo(loaded.repo_dir)

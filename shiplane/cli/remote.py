@@ -18,6 +18,7 @@ from shiplane.cli.ssh import Ssh
 from shiplane.config import snapshot
 from shiplane.config.hosts import parse_host
 from shiplane.config.loader import LoadedConfig, find_config, load_config
+from shiplane.credentials import client_token
 from shiplane.errors import OperationInterrupted, ShiplaneError
 from shiplane.gitops import bundles, server_repo
 from shiplane.layout import ServerLayout
@@ -104,7 +105,7 @@ def _send(
         "args": request_args,
         # The config travels: the server never reads the client's files.
         "config": snapshot.pack(loaded),
-        "token": os.environ.get("SHIPLANE_TOKEN") or None,
+        "token": client_token(),
         # Test-only; the server ignores it unless started with SHIPLANE_ALLOW_FAULTS=1.
         "fault": os.environ.get("SHIPLANE_FAULT") or None,
     }

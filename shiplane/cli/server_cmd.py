@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -13,9 +12,16 @@ import typer
 from shiplane import api
 from shiplane.caller import local_caller
 from shiplane.cli import render
+from shiplane.cli.install_cmd import install
 from shiplane.cli.options import ConfigOpt, JsonOpt
+from shiplane.credentials import client_token
+from shiplane.errors import ConfigError, RefusedError, ShiplaneError
+from shiplane.hostconfig import load_host_config, marker_path
+from shiplane.layout import ServerLayout
 from shiplane.operations.server import server_layout
+from shiplane.results import Result
 from shiplane.server.main import run_foreground
+from shiplane.server.privileges import Enforcement
 
 server_app = typer.Typer(help="The long-running server that owns instances and front doors.")
 RootOpt = Annotated[
@@ -25,8 +31,12 @@ RootOpt = Annotated[
 
 def _run(action: str, root: Path | None, config: Path | None) -> None:
     # Always JSON: `--json` is accepted like on every other command, and changes nothing.
-    token = os.environ.get("SHIPLANE_TOKEN") or None
-    result = api.server(local_caller(), action, root=root, config_path=config, token=token)
+    try:
+        token = client_token()
+    except ShiplaneError as exc:
+        result = Result(command=f"server {action}").fail(exc)
+    else:
+        result = api.server(local_caller(), action, root=root, config_path=config, token=token)
     render.emit(result, as_json=True)
     raise typer.Exit(result.exit_code)
 
@@ -35,6 +45,13 @@ def _run(action: str, root: Path | None, config: Path | None) -> None:
 def server(
     ctx: typer.Context,
     foreground: Annotated[bool, typer.Option("--foreground", help="Run here (systemd).")] = False,
+    enforced: Annotated[
+        bool,
+        typer.Option(
+            "--enforced",
+            help="With --foreground, as root: the host's enforced server (supervisor runs it).",
+        ),
+    ] = False,
     root: RootOpt = None,
     config: ConfigOpt = None,
     json_: JsonOpt = False,
@@ -42,10 +59,59 @@ def server(
     """Start the server in the background (or --foreground) unless it runs already."""
     if ctx.invoked_subcommand is not None:
         return
+    if enforced:
+        _run_enforced(foreground, root)
+        return
     if foreground:
+        _refuse_private_foreground()
         run_foreground(server_layout(root, config))
         return
     _run("start", root, config)
+
+
+def _refuse_private_foreground() -> None:
+    """On an enforced host no private server runs, not even in the foreground: one as root
+    would own the enforced home's files, one as a client would be a server only in name."""
+    try:
+        host = load_host_config()
+    except ConfigError as exc:
+        render.emit(Result(command="server").fail(exc), as_json=True)
+        raise typer.Exit(exc.exit_code) from None
+    if host is None:
+        return
+    refused = RefusedError(
+        f"this host is in enforced mode ({marker_path()}): its one server runs under "
+        "supervisor, and no private server starts here",
+        step="server",
+        next_action="supervisorctl start shiplane (as root); supervisor runs "
+        "`shiplane server --foreground --enforced`",
+    )
+    render.emit(Result(command="server").fail(refused), as_json=True)
+    raise typer.Exit(refused.exit_code)
+
+
+def _run_enforced(foreground: bool, root: Path | None) -> None:
+    """The enforced server, as the host's marker describes it (shiplane.hostconfig); it drops
+    to the marker's user itself (shiplane.server.privileges)."""
+    try:
+        host = load_host_config()
+        if host is None:
+            raise ConfigError(
+                f"--enforced needs the host's marker {marker_path()}",
+                step="usage",
+                next_action="sudo shiplane server install --user shiplane",
+            )
+        if not foreground or root is not None:
+            raise ConfigError(
+                "--enforced runs in the foreground under supervisor, with the marker's home",
+                step="usage",
+                next_action="shiplane server --foreground --enforced (supervisor's command)",
+            )
+    except ConfigError as exc:
+        render.emit(Result(command="server").fail(exc), as_json=True)
+        raise typer.Exit(exc.exit_code) from None
+    enforcement = Enforcement(user=host.user, clients_group=host.group, apps_group=host.apps_group)
+    run_foreground(ServerLayout.from_host_config(host), enforcement)
 
 
 @server_app.command("stop")
@@ -88,3 +154,6 @@ TimeoutStopSec=60
 WantedBy=multi-user.target
 """
     )
+
+
+server_app.command("install")(install)

@@ -6,10 +6,15 @@ from typing import Annotated
 
 import typer
 
+from shiplane.cli import render
 from shiplane.cli.options import ConfigOpt, JsonOpt, in_server
+from shiplane.credentials import save_token
+from shiplane.errors import ConfigError
+from shiplane.results import Result
+from shiplane.state.tokens import well_formed
 
 tokens_app = typer.Typer(
-    help="Client tokens: create one per agent or person, list them, revoke them.",
+    help="Client tokens: create one per agent or person, list, revoke, use one here.",
     no_args_is_help=True,
 )
 
@@ -41,3 +46,27 @@ def revoke(
 ) -> None:
     """Revoke a token (a person only): it is refused from then on."""
     in_server("tokens_revoke", json_, config, token_id=token_id)
+
+
+@tokens_app.command("use")
+def use(
+    token: Annotated[str, typer.Argument(help="A token from `shiplane tokens create`.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Keep TOKEN for this OS user (~/.config/shiplane/token, 0600); SHIPLANE_TOKEN wins."""
+    result = Result(command="tokens use")
+    if not well_formed(token):
+        result.fail(
+            ConfigError(
+                "that is not a shiplane token (shp_<id>_<secret>)",
+                step="usage",
+                next_action="copy the `token` value printed by `shiplane tokens create`",
+            )
+        )
+    else:
+        try:
+            result.data["path"] = str(save_token(token))
+        except OSError as exc:
+            result.fail(ConfigError(f"cannot store the token: {exc}", step="usage"))
+    render.emit(result, render.wants_json(json_))
+    raise typer.Exit(result.exit_code)

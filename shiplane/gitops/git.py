@@ -215,10 +215,34 @@ def export(repo: Path, sha: str, dest: Path) -> None:
         ) as proc:
             assert proc.stdout is not None
             with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
-                archive.extractall(dest, filter="data")
+                _extract(archive, dest)
             stderr = proc.stderr.read().decode() if proc.stderr else ""
             code = proc.wait(timeout=GIT_TIMEOUT)
     except (OSError, tarfile.TarError, subprocess.TimeoutExpired) as exc:
         raise GitError(f"exporting {sha[:7]} failed: {exc}", step="export") from exc
     if code != 0:
         raise GitError(f"git archive {sha[:7]} failed: {stderr.strip()}", step="export")
+
+
+def _extract(archive: tarfile.TarFile, dest: Path) -> None:
+    """Extract with the "data" filter (nothing outside ``dest``, no devices, no owners). Python
+    before 3.11.4 (Debian 12's 3.11.2) lacks extraction filters: the same checks by hand."""
+    if hasattr(tarfile, "data_filter"):
+        archive.extractall(dest, filter="data")
+        return
+    root = dest.resolve()
+    for member in archive:
+        target = (root / member.name).resolve()
+        inside = [target]
+        if member.issym():
+            inside.append((target.parent / member.linkname).resolve())
+        elif member.islnk():
+            inside.append((root / member.linkname).resolve())
+        if not (member.isfile() or member.isdir() or member.issym() or member.islnk()) or any(
+            path != root and root not in path.parents for path in inside
+        ):
+            raise tarfile.TarError(f"refusing to extract {member.name!r} outside {dest}")
+        member.uid = member.gid = 0
+        member.uname = member.gname = ""
+        member.mode &= 0o755
+        archive.extract(member, dest, set_attrs=not member.issym())

@@ -156,6 +156,12 @@ class Migrator(MigrationEngine):
         }
         env = child_environment({REQUEST_VARIABLE: json.dumps(request)})
         release = directory.parent
+        if self.database.url.startswith("sqlite:///"):
+            # The database file lives in the env's shared dir: the environment's user must be
+            # able to write it (and its -wal/-shm) before the first instance has started.
+            shared = Path(self.database.url.removeprefix("sqlite:///")).parent
+            if shared.name == "shared":
+                launcher().prepare(shared, self.run_as)
         done = run_captured(
             launcher(),
             [sys.executable, "-m", "shiplane.migrate.child"],

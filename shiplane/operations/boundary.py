@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from shiplane import protection
 from shiplane.caller import Caller
 from shiplane.config import snapshot
 from shiplane.config.loader import LoadedConfig, env_settings, load_config
@@ -66,17 +67,23 @@ def run_operation(
     token: str | None = None,
     rule: Callable[[LoadedConfig, Caller], None] | None = None,
     loaded: LoadedConfig | None = None,
+    gated: Callable[[LoadedConfig], bool] | None = None,
 ) -> Result:
     """Run ``body`` inside the boundary; never raises (a crash is logged, exit 3).
 
     ``loaded`` is a config a client sent (the server's case: ``config_path`` is then unused).
     Order matters: who asks is settled (token → role) and what they may do is checked before
-    anything of the app is opened or created, and bad input before anything is written."""
+    anything of the app is opened or created, and bad input before anything is written.
+    A request that ``gated`` says the role rules or the gate decide carries how binding they
+    are on this host (``protection``), whatever its outcome."""
+    marks: dict[str, str] = {}
 
     def call() -> Result:
         nonlocal loaded
         loaded = load_validated(config_path, env, loaded)
         layout = Layout.for_app(loaded.config.app.name)
+        if gated is not None and gated(loaded):
+            marks.update(protection.marks(layout.server))
         who = identify_on(layout.server, token, caller)
         if rule is not None:
             rule(loaded, who)
@@ -97,7 +104,12 @@ def run_operation(
         finally:
             host.close()
 
-    return guarded(command, env, call)
+    return _marked(guarded(command, env, call), marks)
+
+
+def _marked(result: Result, marks: dict[str, str]) -> Result:
+    result.data.update(marks)
+    return result
 
 
 def identify_on(server: ServerLayout, token: str | None, claimed: Caller) -> Caller:
@@ -153,11 +165,19 @@ def validate_only(
     check: Callable[[LoadedConfig, Caller], None] | None,
     caller: Caller,
     loaded: LoadedConfig | None = None,
+    gated: Callable[[LoadedConfig], bool] | None = None,
 ) -> Result:
-    """The checks ``run_operation`` makes before it opens the root, and nothing else."""
+    """The checks ``run_operation`` makes before it opens the root, and nothing else. A
+    refusal found here (the gate, in the client) says how binding it is, like the server's."""
     loaded = load_validated(config_path, env, loaded)
-    if check is not None:
-        check(loaded, caller)
+    marks: dict[str, str] = {}
+    if gated is not None and gated(loaded):
+        marks = protection.marks(Layout.for_app(loaded.config.app.name).server)
+    try:
+        if check is not None:
+            check(loaded, caller)
+    except ShiplaneError as exc:
+        return _marked(Result(command=command, env=env).fail(exc), marks)
     return Result(command=command, env=env)
 
 

@@ -168,13 +168,29 @@ def rule_for(command: str, args: dict[str, Any]) -> Callable[[LoadedConfig, Call
     own word in single-user mode."""
 
     def rule(loaded: LoadedConfig, caller: Caller) -> None:
-        env = args.get("env")
-        environment = loaded.config.environments.get(env) if env else None
-        flags = [flag for key, flag in PERSON_FLAG_ARGS.items() if args.get(key)]
-        gated = environment is not None and environment.gated
-        policy.check_allowed(caller, command, gated, flags=flags, env=env)
+        gated, flags = _gate_facts(loaded, args)
+        policy.check_allowed(caller, command, gated, flags=flags, env=args.get("env"))
 
     return rule
+
+
+def gated_for(command: str, args: dict[str, Any]) -> Callable[[LoadedConfig], bool]:
+    """Whether this request is one the role rules or the gate decide (policy.gated_operation):
+    its result then says how binding that is (shiplane.protection)."""
+
+    def gated_request(loaded: LoadedConfig) -> bool:
+        gated, flags = _gate_facts(loaded, args)
+        return policy.gated_operation(command, gated, flags=flags)
+
+    return gated_request
+
+
+def _gate_facts(loaded: LoadedConfig, args: dict[str, Any]) -> tuple[bool, list[str]]:
+    """Whether the request's environment is gated, and the person-only flags it passes."""
+    env = args.get("env")
+    environment = loaded.config.environments.get(env) if env else None
+    flags = [flag for key, flag in PERSON_FLAG_ARGS.items() if args.get(key)]
+    return environment is not None and environment.gated, flags
 
 
 def prepare(

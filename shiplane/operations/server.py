@@ -7,7 +7,8 @@ from pathlib import Path
 from shiplane import policy
 from shiplane.caller import Caller
 from shiplane.config.loader import load_config
-from shiplane.errors import ConfigError
+from shiplane.errors import ConfigError, RefusedError
+from shiplane.hostconfig import load_host_config
 from shiplane.layout import ServerLayout
 from shiplane.operations.boundary import identify_on
 from shiplane.results import Result
@@ -19,7 +20,7 @@ ACTIONS = ("start", "stop", "status", "connect")
 def server_layout(root: Path | None, config_path: Path | None) -> ServerLayout:
     """The host's server: ``--root`` names its home; without it, $SHIPLANE_HOME."""
     if root is not None:
-        return ServerLayout(root.resolve())
+        return ServerLayout.for_home(root.resolve())
     return ServerLayout.default()
 
 
@@ -37,6 +38,19 @@ def authorize_stop(layout: ServerLayout, caller: Caller, token: str | None) -> N
     """Stopping the server stops every app's environments: a person's call (shiplane.policy),
     with the role from the token when the host has tokens."""
     policy.check_allowed(identify_on(layout, token, caller), "server stop", gated=False)
+
+
+def refuse_stopping_enforced(layout: ServerLayout) -> None:
+    """An enforced host's server belongs to supervisor, which restarts what stops behind its
+    back; and a client may not read its pid or token anyway. Its admin stops it there."""
+    host = load_host_config()
+    if host is not None and host.home == layout.root:
+        raise RefusedError(
+            f"the server of this enforced host ({layout.root}) is run by supervisor as "
+            f"{host.user}: clients do not stop it",
+            step="server",
+            next_action="ask the host's admin: `supervisorctl stop shiplane` (as root)",
+        )
 
 
 def server(
@@ -61,6 +75,7 @@ def server(
             result.command = "server connect"
             result.data["token_file"] = str(layout.token)
     elif action == "stop":
+        refuse_stopping_enforced(layout)
         if caller is not None:
             authorize_stop(layout, caller, token)
         result.data["was_running"] = client.stop()

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from shiplane import protection
 from shiplane.config.loader import env_settings
 from shiplane.databases.env_database import open_env_database
 from shiplane.errors import ConfigError
@@ -67,6 +68,10 @@ def status(session: Session, env: str | None) -> Result:
         server=session.target.describe(),
         envs=envs,
         recovered=session.recovered,
+        # Honest in both modes: how binding the role rules and the gate are on this host.
+        mode=protection.mode_of(layout.server),
+        server_user=protection.server_user(),
+        **protection.marks(layout.server),
     )
     return result
 

@@ -35,7 +35,7 @@ MAX_OPERATION_BODY = 512 * 1024
 # What a client with an issued token (agent or person) may ask for: operations, and sending
 # commits (bundles land under refs/shiplane/incoming only). Everything else (starting
 # instances, switching traffic) is the server's own pipeline talking to itself.
-CLIENT_PATHS = re.compile(r"^/(ping|ops/[^/]+|apps/[^/]+/(commits|bundle|branches/bundle))$")
+CLIENT_PATHS = re.compile(r"^/(ping|status|ops/[^/]+|apps/[^/]+/(commits|bundle|branches/bundle))$")
 
 
 class TokenRequired(BaseHTTPMiddleware):

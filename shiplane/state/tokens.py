@@ -106,6 +106,12 @@ class TokenStore:
         return self.get(token_id)
 
 
+def well_formed(plaintext: str) -> bool:
+    """Whether ``plaintext`` reads like a token (``shp_<id>_<secret>``); says nothing of its
+    validity, which only the server's store knows."""
+    return _parse(plaintext) is not None
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

@@ -16,7 +16,9 @@ from typing import Any
 
 import httpx
 
+from shiplane.credentials import client_token
 from shiplane.errors import OperationInterrupted, ServerError, ServerUnavailable
+from shiplane.hostconfig import load_host_config
 from shiplane.layout import ServerLayout
 from shiplane.procenv import child_environment
 from shiplane.state.procs import process_alive
@@ -46,7 +48,7 @@ class ServerClient:
     def _client(self) -> httpx.Client:
         token = self.token
         if token is None:
-            token = self.layout.token.read_text().strip() if self.layout.token.exists() else ""
+            token = self._server_token() or client_token() or ""
         # No TLS on a Unix socket: verify=False skips loading the CA bundle (~25 ms a client).
         return httpx.Client(
             transport=httpx.HTTPTransport(uds=str(self.socket), verify=False),
@@ -54,6 +56,19 @@ class ServerClient:
             headers={"x-shiplane-token": token},
             timeout=self.timeout,
         )
+
+    def _server_token(self) -> str | None:
+        """The server's own token, when this user may read it (the server's owner, root).
+        A client of an enforced server may not: it presents its issued token instead."""
+        try:
+            return self.layout.token.read_text().strip()
+        except OSError:
+            return None
+
+    def _socket_exists(self) -> bool:
+        # os.path.exists, not Path.exists: a socket directory this user may not enter is
+        # "no server for you" here, not an exception (Path.exists raises on EACCES in 3.11).
+        return os.path.exists(self.socket)
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
@@ -103,12 +118,11 @@ class ServerClient:
         A stream that ends without a result means the server went away mid-operation."""
         # The server sends a heartbeat every few seconds: silence this long means it stalled.
         timeout = httpx.Timeout(connect=10, read=OPERATION_SILENCE, write=30, pool=10)
-        if not self.socket.exists():
+        if not self._socket_exists():
             # Checked before the token is read: a server writes its token before its socket,
             # so a socket seen here means the token read next is the one it checks.
             raise ServerUnavailable(
-                f"no shiplane server answers at {self.socket}",
-                next_action="run `shiplane server` to start it, then retry",
+                f"no shiplane server answers at {self.socket}", next_action=_start_hint()
             )
         try:
             with (
@@ -122,10 +136,15 @@ class ServerClient:
                     if line.strip():
                         yield json.loads(line)
         except httpx.ConnectError as exc:
-            # Nothing was sent: no server listens (or a stale socket file is left).
+            # Nothing was sent: no server listens (or a stale socket file is left), or this
+            # user may not connect to it.
+            if isinstance(exc.__cause__, PermissionError) or "Permission denied" in str(exc):
+                raise ServerUnavailable(
+                    f"permission denied on the shiplane server's socket {self.socket}",
+                    next_action=_group_hint(),
+                ) from exc
             raise ServerUnavailable(
-                f"no shiplane server answers at {self.socket}",
-                next_action="run `shiplane server` to start it, then retry",
+                f"no shiplane server answers at {self.socket}", next_action=_start_hint()
             ) from exc
         except httpx.HTTPError as exc:
             raise OperationInterrupted(
@@ -135,7 +154,7 @@ class ServerClient:
             ) from exc
 
     def ping(self) -> dict[str, Any] | None:
-        if not self.socket.exists():
+        if not self._socket_exists():
             return None
         try:
             with self._client() as client:
@@ -148,6 +167,7 @@ class ServerClient:
         info = self.ping()
         if info is not None:
             return info
+        refuse_private_server()
         self.layout.ensure()
         lock_path = self.layout.start_lock
         with open(lock_path, "w") as lock:
@@ -237,3 +257,39 @@ class ServerClient:
         except (OSError, ValueError):
             return None
         return pid if process_alive(pid) else None
+
+
+def refuse_private_server() -> None:
+    """On an enforced host the one server is supervisor's, run as its own user: a client that
+    started a private one (as itself, over state it can write) would turn the protection into
+    a pretence. It reports the server missing instead."""
+    host = load_host_config()
+    if host is None:
+        return
+    raise ServerUnavailable(
+        f"the shiplane server of this enforced host does not answer at {host.socket}; "
+        "clients do not start a private one here",
+        next_action="ask the host's admin to start it: `supervisorctl start shiplane` (as root)",
+    )
+
+
+def _start_hint() -> str:
+    if load_host_config() is not None:
+        return "ask the host's admin to start it: `supervisorctl start shiplane` (as root)"
+    return "run `shiplane server` to start it, then retry"
+
+
+def _group_hint() -> str:
+    host = load_host_config()
+    group = host.group if host is not None else "the server's group"
+    return (
+        f"ask the host's admin to add you to the clients' group: `usermod -aG {group} $USER`, "
+        "then log in again"
+    )
+
+
+def _error_of(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error", response.text))
+    except ValueError:
+        return response.text

@@ -30,3 +30,21 @@ def test_exit_code_table_matches() -> None:
 def test_api_all_is_complete() -> None:
     public = {n for n in dir(api) if not n.startswith("_") and callable(getattr(api, n))}
     assert public == set(api.__all__)
+
+
+def test_every_subcommand_documented() -> None:
+    """`server install`, `tokens use`...: each subcommand of a group is in the README."""
+    command = typer.main.get_command(app)
+    for name, group in command.commands.items():  # type: ignore[attr-defined]
+        for sub in getattr(group, "commands", {}):
+            assert f"{name} {sub}" in README, f"{name} {sub}"
+
+
+def test_server_install_options_documented() -> None:
+    """Enforced mode is set up once, by an admin reading the README: every option is there."""
+    command = typer.main.get_command(app)
+    install = command.commands["server"].commands["install"]  # type: ignore[attr-defined]
+    options = [o for p in install.params for o in p.opts if o.startswith("--") and o != "--json"]
+    assert "--user" in options
+    for option in options:
+        assert option in README, option
