@@ -5,7 +5,6 @@ migration lock, its whole output in the deployment log with secrets masked."""
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
@@ -18,12 +17,13 @@ from shiplane.databases.base import Database
 from shiplane.errors import MigrationError
 from shiplane.launch import launcher
 from shiplane.launch.base import Completed, RunAs, run_captured
-from shiplane.procenv import child_environment
+from shiplane.procenv import app_bin_dir, app_python_layer, child_environment
 
 TIMEOUT = 3600.0
 # A traceback's verdict: "ValueError: ...", "django.db.utils.OperationalError: ...",
 # "sqlalchemy.exc.ProgrammingError: (psycopg.errors...) ...", "Error: ..." (Click, knex).
-EXCEPTION_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)|Error)\b.*:")
+# Also inside a log line: "ERROR [flask_migrate] Error: Can't locate revision ...".
+EXCEPTION_LINE = re.compile(r"(^|\s)([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)|Error):(\s|$)")
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,7 @@ class AppTools:
 
     def bin_dir(self, release_dir: Path) -> Path | None:
         """The directory whose python/flask/alembic the app's migrations must use."""
-        if self.python is None:
-            return None
-        path = Path(self.python)
-        if not path.is_absolute():
-            path = release_dir / path
-        if path.is_dir():
-            return path / "bin"
-        return path.parent
+        return app_bin_dir(self.python, release_dir)
 
     def interpreter(self, release_dir: Path) -> str:
         found = self.bin_dir(release_dir)
@@ -63,7 +56,7 @@ def exception_line(output: str) -> str:
     else the last non-empty line (a tool that prints no traceback)."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     for line in reversed(lines):
-        if EXCEPTION_LINE.match(line):
+        if EXCEPTION_LINE.search(line):
             return line
     return lines[-1] if lines else "no output"
 
@@ -90,9 +83,7 @@ def run_tool(
                 step="migrate",
                 next_action="point app.python at the app's virtualenv dir or its bin/python",
             )
-        env["PATH"] = str(bin_dir) + os.pathsep + env["PATH"]
-        if (bin_dir.parent / "pyvenv.cfg").is_file():
-            env["VIRTUAL_ENV"] = str(bin_dir.parent)
+        env.update(app_python_layer(tools.python, cwd, env))
     # The launcher looks argv[0] up itself; resolve it on the child's PATH so `flask` is the
     # app's flask, not whatever shiplane's own PATH finds first.
     found = shutil.which(argv[0], path=env["PATH"]) if "/" not in argv[0] else argv[0]

@@ -46,8 +46,13 @@ class BackupStep(Step):
         if database is None:
             data["summary"] = "no database"
             return data
-        engine = app_engine(ctx, database, ctx.facts.need("release_dir"))
-        plan = engine.status(Path(ctx.facts.need("release_dir")))
+        release_dir = ctx.facts.need("release_dir")
+        engine = app_engine(ctx, database, release_dir)
+        if engine.reverts_on_undo and ctx.facts.current_release_dir:
+            # Rollback: only the newer release's tool knows the revisions applied now.
+            release_dir = ctx.facts.current_release_dir
+            engine = app_engine(ctx, database, release_dir)
+        plan = engine.status(Path(release_dir))
         engine.check_not_edited(plan)
         ctx.facts.pending = [m.label for m in plan.pending]
         # An engine whose status cannot tell what is pending may change the schema: back up.
