@@ -22,12 +22,13 @@ from shiplane.migrate.base import (
     MigrationSource,
     own,
 )
-from shiplane.migrate.child import REQUEST_VARIABLE
 from shiplane.migrate.files import Migration, discover
 from shiplane.procenv import child_environment
 from shiplane.state.db import now
 
 CHILD_TIMEOUT = 3600.0
+# How the child (shiplane.migrate.child) gets its request: JSON in this variable, never argv.
+REQUEST_VARIABLE = "SHIPLANE_MIGRATE_REQUEST"
 
 
 class Migrator(MigrationEngine):
