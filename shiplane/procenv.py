@@ -33,3 +33,29 @@ def die_with_parent() -> None:
     SIGKILL), so nothing it started outlives it holding the database."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def app_bin_dir(python: str | None, release_dir: Path | str) -> Path | None:
+    """The bin dir of the app's interpreter (``[app] python``: a virtualenv dir or an
+    interpreter, absolute or relative to the release), or None when the app has none."""
+    if python is None:
+        return None
+    path = Path(python)
+    if not path.is_absolute():
+        path = Path(release_dir) / path
+    return path / "bin" if path.is_dir() else path.parent
+
+
+def app_python_layer(
+    python: str | None, release_dir: Path | str, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """PATH (and VIRTUAL_ENV) so that ``python``, ``flask``, ``gunicorn`` ... are the app's:
+    its bin dir goes first, in front of ``base``'s PATH (shiplane's children's own)."""
+    bin_dir = app_bin_dir(python, release_dir)
+    if bin_dir is None:
+        return {}
+    path = (base or child_environment()).get("PATH", "")
+    layer = {"PATH": str(bin_dir) + os.pathsep + path}
+    if (bin_dir.parent / "pyvenv.cfg").is_file():
+        layer["VIRTUAL_ENV"] = str(bin_dir.parent)
+    return layer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -13,7 +14,9 @@ from shiplane.config.hosts import parse_host
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 # The names shiplane/migrate/registry.py registers (it checks they match on import): a tuple
 # because config must not import the engines, which import config.
-ENGINE_NAMES = ("shiplane", "alembic")
+ENGINE_NAMES = ("shiplane", "alembic", "command", "flask-migrate", "django", "knex")
+# The engines that run commands the config spells out; the presets bring their own.
+COMMAND_KEYS = ("up", "down", "status")
 
 
 class Strict(BaseModel):
@@ -33,6 +36,11 @@ class AppConfig(Strict):
     reuse_build: bool = Field(
         default=True,
         description="The build does not depend on the environment: promote copies the release.",
+    )
+    python: str | None = Field(
+        default=None,
+        description="The app's interpreter or virtualenv dir (absolute, or relative to the"
+        " release): its bin dir goes first on PATH for migrations.",
     )
 
     @field_validator("name")
@@ -97,8 +105,49 @@ class DatabaseConfig(Strict):
         description="Migration engine: shiplane's own runner, or the app's Alembic environment.",
     )
     alembic_ini: str = Field(default="alembic.ini", description="Alembic config, release-relative.")
+    up: str | None = Field(default=None, description="command engine: applies what is pending.")
+    down: str | None = Field(
+        default=None, description="command engine: reverts to {target}; none = cannot revert."
+    )
+    status: str | None = Field(
+        default=None, description="command engine: prints the applied version(s), one a line."
+    )
 
     _url = field_validator("url")(_check_database_url)
+
+    @model_validator(mode="after")
+    def _commands(self) -> DatabaseConfig:
+        given = [key for key in COMMAND_KEYS if getattr(self, key) is not None]
+        if self.engine != "command":
+            if given:
+                key = given[0]
+                raise ValueError(
+                    f"database.{key} = {getattr(self, key)!r} is only read by engine = "
+                    f'"command" (engine is {self.engine!r}); remove it or set engine = "command"'
+                )
+            return self
+        if not self.up or not self.up.strip():
+            raise ValueError(
+                'database.up is required with engine = "command", e.g. up = "python migrate.py up"'
+            )
+        if self.down is not None and "{target}" not in self.down:
+            raise ValueError(
+                f"database.down = {self.down!r} must contain {{target}} (the version to revert"
+                ' to), e.g. down = "python migrate.py down {target}"'
+            )
+        if self.down is not None and not self.status:
+            raise ValueError(
+                "database.down needs database.status: the version status prints before a deploy"
+                ' is the target down reverts to, e.g. status = "python migrate.py current"'
+            )
+        for key in given:
+            try:
+                shlex.split(getattr(self, key))
+            except ValueError as exc:
+                raise ValueError(
+                    f"database.{key} = {getattr(self, key)!r}: {exc}; quote it as a shell would"
+                ) from None
+        return self
 
     @field_validator("engine")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,8 +43,9 @@ class Database(ABC):
         yield
 
     @abstractmethod
-    def schema_sql(self) -> list[str]:
-        """The schema as sorted, normalised lines, without shiplane's own table."""
+    def schema_sql(self, ignore: Collection[str] = ()) -> list[str]:
+        """The schema as sorted, normalised lines, without shiplane's own table (nor the
+        tables in ``ignore``)."""
 
     @abstractmethod
     def rows(self, sql: str) -> list[list[Any]]:
@@ -73,8 +74,9 @@ class Database(ABC):
     def scratch_copy(self) -> AbstractContextManager[Database]:
         """A throw-away copy, for rehearsals."""
 
-    def fingerprint(self) -> str:
-        lines = self.schema_sql() if self.exists() else []
+    def fingerprint(self, ignore: Collection[str] = ()) -> str:
+        """The schema's hash; ``ignore`` leaves tables out (migration engines' bookkeeping)."""
+        lines = self.schema_sql(ignore) if self.exists() else []
         if not lines:
             return EMPTY
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]

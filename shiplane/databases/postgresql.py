@@ -8,7 +8,7 @@ import secrets
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import psycopg
 
 from shiplane.databases.base import MIGRATIONS_TABLE, Database
-from shiplane.errors import MigrationError
+from shiplane.errors import ConfigError, MigrationError
 
 LOCK_KEY = 0x5348_4950  # "SHIP": one advisory lock for shiplane migrations per database
 LOCK_WAIT = 30.0
@@ -98,15 +98,17 @@ class PostgresDatabase(Database):
             return "holder unknown"
         return f"pid {row[0]}, {row[1] or 'no application_name'}, from {row[2] or 'local'}"
 
-    def schema_sql(self) -> list[str]:
+    def schema_sql(self, ignore: Collection[str] = ()) -> list[str]:
+        # Table names come from engines' constants, never from input; quoted all the same.
+        skip = ", ".join("'" + t.replace("'", "''") + "'" for t in (MIGRATIONS_TABLE, *ignore))
         columns = self.rows(
             "SELECT table_name, column_name, data_type, is_nullable, coalesce(column_default, '')"
             f" FROM information_schema.columns WHERE table_schema = 'public'"
-            f" AND table_name <> '{MIGRATIONS_TABLE}'"
+            f" AND table_name NOT IN ({skip})"
         )
         indexes = self.rows(
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
-            f" AND tablename <> '{MIGRATIONS_TABLE}'"
+            f" AND tablename NOT IN ({skip})"
         )
         return sorted(
             [f"column {t}.{c}: {d} null={n} default={x}" for t, c, d, n, x in columns]
@@ -183,8 +185,19 @@ class PostgresDatabase(Database):
         # CREATE DATABASE ... TEMPLATE needs no other session on the source; the app has one,
         # so the copy goes through pg_dump and pg_restore.
         name = f"{self.name}_rehearse_{secrets.token_hex(3)}"
-        with self._admin() as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            with self._admin() as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        except psycopg.errors.InsufficientPrivilege as exc:
+            # A configuration matter, not a migration failure: say which of the two fixes.
+            user = urlsplit(self.url).username or "the database user"
+            raise ConfigError(
+                f"rehearsing migrations needs a scratch database, and {user} may not create one"
+                " (no CREATEDB)",
+                step="rehearse",
+                next_action=f"GRANT it: ALTER ROLE {user} CREATEDB; or set rehearse = false for"
+                " this environment in shiplane.toml (the pre-deploy backup stays)",
+            ) from exc
         try:
             with tempfile.TemporaryDirectory(prefix="shiplane-rehearsal-") as scratch:
                 archive = Path(scratch) / "copy.dump"

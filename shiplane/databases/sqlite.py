@@ -8,7 +8,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,13 +56,15 @@ class SqliteDatabase(Database):
     def _read(self) -> sqlite3.Connection:
         return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
 
-    def schema_sql(self) -> list[str]:
+    def schema_sql(self, ignore: Collection[str] = ()) -> list[str]:
+        skip = [MIGRATIONS_TABLE, *ignore]
+        marks = ", ".join("?" for _ in skip)
         conn = self._read()
         try:
             rows = conn.execute(
                 "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
-                " AND name NOT LIKE 'sqlite_%' AND tbl_name != ?",
-                (MIGRATIONS_TABLE,),
+                f" AND name NOT LIKE 'sqlite_%' AND tbl_name NOT IN ({marks})",
+                skip,
             ).fetchall()
         finally:
             conn.close()

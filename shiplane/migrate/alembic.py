@@ -6,18 +6,15 @@ PostgreSQL advisory lock around the run, and the same plan/lint/rehearse interfa
 from __future__ import annotations
 
 import ast
+import configparser
 import hashlib
 import re
-import shlex
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from shiplane.config.models import DatabaseConfig
 from shiplane.errors import MigrationError
-from shiplane.launch import launcher
-from shiplane.launch.base import run_captured
 from shiplane.migrate.base import (
     AppliedMigration,
     Capabilities,
@@ -27,13 +24,12 @@ from shiplane.migrate.base import (
     own,
 )
 from shiplane.migrate.files import syntax_error
-from shiplane.procenv import child_environment
+from shiplane.migrate.tools import run_tool
 from shiplane.state.db import now
 
 CHECKSUMS = "shiplane_alembic_checksums"
 REVISION = re.compile(r"^revision\s*(?::\s*str\s*)?=\s*['\"]([^'\"]+)['\"]", re.M)
 DOWN_REVISION = re.compile(r"^down_revision\s*(?::[^=]*)?=\s*(None|['\"]([^'\"]+)['\"])", re.M)
-TIMEOUT = 3600
 
 
 @dataclass(frozen=True)
@@ -115,13 +111,37 @@ def discover_revisions(root: Path, versions_dir: Path) -> list[Revision]:
     return chain
 
 
+def script_location(settings: DatabaseConfig, release_dir: Path) -> Path:
+    """Where the revisions are: alembic.ini's ``script_location`` (``%(here)s`` is the ini's
+    own dir), else ``database.migrations``."""
+    ini = release_dir / settings.alembic_ini
+    if ini.is_file():
+        parser = configparser.ConfigParser(defaults={"here": str(ini.parent)})
+        try:
+            parser.read(ini, encoding="utf-8")
+            location = parser.get("alembic", "script_location", fallback=None)
+        except configparser.Error as exc:
+            raise MigrationError(
+                f"{settings.alembic_ini}: not a readable ini file ({exc})",
+                step="migrate",
+                next_action=f"fix {settings.alembic_ini}",
+            ) from None
+        if location:
+            # "package:dir" names a package resource; shiplane reads files, so only a path.
+            path = Path(location)
+            return path if path.is_absolute() else ini.parent / path
+    return release_dir / settings.migrations
+
+
 class AlembicMigrator(MigrationEngine):
     name = "alembic"
     capabilities = Capabilities(revert=True, lint=True, rehearse=True)
+    bookkeeping = ("alembic_version", CHECKSUMS)
 
     @classmethod
     def discover(cls, settings: DatabaseConfig, release_dir: Path) -> list[MigrationSource]:
-        return list(discover_revisions(release_dir, release_dir / settings.migrations / "versions"))
+        versions = script_location(settings, release_dir) / "versions"
+        return list(discover_revisions(release_dir, versions))
 
     def _current(self) -> str | None:
         if not self.database.exists() or "version_num" not in self.database.columns(
@@ -221,37 +241,19 @@ class AlembicMigrator(MigrationEngine):
         return [r.label for r in reversed(targets)]
 
     def _alembic(self, root: Path, command: str, revision: str) -> None:
-        child_env = child_environment({"DATABASE_URL": self.database.url})
-        argv = [sys.executable, "-m", "alembic", "-c", self.settings.alembic_ini, command, revision]
-        self.log("$ " + shlex.join(argv[2:]))
-        conn = self.database.connect()
-        try:
-            with self.database.advisory_lock(conn):
-                proc = run_captured(
-                    launcher(), argv, run_as=self.run_as, cwd=root, env=child_env, timeout=TIMEOUT
-                )
-        except OSError as exc:
-            raise MigrationError(
-                f"alembic {command} {revision} could not start: {exc.strerror or exc}",
-                step="migrate",
-                next_action="install alembic in the environment shiplane runs in",
-            ) from exc
-        finally:
-            conn.close()
-        if proc.timed_out:
-            raise MigrationError(
-                f"alembic {command} {revision} ran past {TIMEOUT:g}s and was stopped",
-                step="migrate",
-                next_action="make the revision faster, or run it by hand in a maintenance window",
-            )
-        self.log(proc.stdout + proc.stderr)
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            raise MigrationError(
-                f"alembic {command} {revision} failed: {' / '.join(tail)}",
-                step="migrate",
-                next_action="fix the revision in a new commit and deploy again",
-            )
+        # The app's interpreter ([app] python) when it has one: Alembic and the app's models
+        # are installed there, not beside shiplane.
+        python = self.tools.interpreter(root)
+        argv = [python, "-m", "alembic", "-c", self.settings.alembic_ini, command, revision]
+        run_tool(
+            self.database,
+            self.tools,
+            argv,
+            cwd=root,
+            run_as=self.run_as,
+            log=self.log,
+            what=f"alembic {command} {revision}",
+        )
 
     def _record(self, revisions: list[Revision], head: str | None) -> None:
         """Checksums of every revision up to ``head``, for the edited-after-apply check."""

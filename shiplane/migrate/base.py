@@ -28,6 +28,7 @@ from shiplane.config.models import DatabaseConfig
 from shiplane.databases.base import Database
 from shiplane.errors import MigrationError
 from shiplane.launch.base import RunAs
+from shiplane.migrate.tools import AppTools
 
 Log = Callable[[str], None]
 M = TypeVar("M")
@@ -75,14 +76,24 @@ class MigrationPlan:
     pending: list[MigrationSource]
     edited: list[str] = field(default_factory=list)
     unknown: list[AppliedMigration] = field(default_factory=list)  # applied, no file here
+    # The engine's status cannot tell what is pending (a `command` engine's tool): callers
+    # treat the database as one a deploy may change (back up, rehearse).
+    pending_unknown: bool = False
+
+    @property
+    def may_change(self) -> bool:
+        return bool(self.pending) or self.pending_unknown
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        shown: dict[str, Any] = {
             "applied": [a["label"] for a in self.applied],
             "pending": [m.label for m in self.pending],
             "edited": self.edited,
             "unknown": [a["label"] for a in self.unknown],
         }
+        if self.pending_unknown:
+            shown["pending_unknown"] = True
+        return shown
 
 
 @dataclass(frozen=True)
@@ -96,7 +107,15 @@ class MigrationEngine(ABC):
     """One migration tool. Per-engine settings come from ``[database]`` in shiplane.toml."""
 
     name: ClassVar[str]
-    capabilities: ClassVar[Capabilities]
+    # Per class, except where the config decides (a `command` engine without `down`).
+    capabilities: Capabilities
+    # The tables the engine keeps its own books in: not the app's schema, so a rehearsal's
+    # before/after comparison leaves them out (`alembic downgrade base` keeps an empty one).
+    bookkeeping: ClassVar[tuple[str, ...]] = ()
+    # Undo of a deploy's migrate step: False = restore the pre-deploy backup (one transaction
+    # per run, so a backup is exact); True = revert to the position recorded before it ran
+    # (tools that apply migration by migration), the backup only when that fails.
+    reverts_on_undo: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -104,6 +123,7 @@ class MigrationEngine(ABC):
         settings: DatabaseConfig | None = None,
         log: Log | None = None,
         run_as: RunAs | None = None,
+        tools: AppTools | None = None,
     ) -> None:
         self.database = database
         self.settings = settings or DatabaseConfig()
@@ -111,10 +131,21 @@ class MigrationEngine(ABC):
         # Whose code the migrations are: engines that run the app's tools (Alembic) start
         # them as this environment's user in enforced mode.
         self.run_as = run_as
+        # How the app's tools start (interpreter, variables, secrets, release dir).
+        self.tools = tools or AppTools()
 
     def on(self, database: Database) -> Self:
         """The same engine on another database (a rehearsal's scratch copy)."""
-        return type(self)(database, self.settings, self.log, self.run_as)
+        return type(self)(database, self.settings, self.log, self.run_as, self.tools)
+
+    def position(self, migrations: Sequence[MigrationSource]) -> Any:
+        """Where the database is now, as JSON: what ``revert_to`` brings it back to. The
+        pipeline records it before migrating; file engines use the newest applied version."""
+        return max((a["version"] for a in self.applied(migrations)), default=0)
+
+    def revert_to(self, migrations: Sequence[MigrationSource], position: Any) -> list[str]:
+        """Back to a ``position`` recorded earlier; returns what was reverted."""
+        return self.down(migrations, to=int(position))
 
     @classmethod
     @abstractmethod

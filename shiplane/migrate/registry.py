@@ -11,11 +11,20 @@ from shiplane.errors import ConfigError
 from shiplane.launch.base import RunAs
 from shiplane.migrate.alembic import AlembicMigrator
 from shiplane.migrate.base import Log, MigrationEngine, MigrationSource
+from shiplane.migrate.command import CommandEngine
+from shiplane.migrate.django import DjangoEngine
+from shiplane.migrate.flask_migrate import FlaskMigrateEngine
+from shiplane.migrate.knex import KnexEngine
 from shiplane.migrate.runner import Migrator
+from shiplane.migrate.tools import AppTools
 
 ENGINES: dict[str, type[MigrationEngine]] = {
     Migrator.name: Migrator,
     AlembicMigrator.name: AlembicMigrator,
+    CommandEngine.name: CommandEngine,
+    FlaskMigrateEngine.name: FlaskMigrateEngine,
+    DjangoEngine.name: DjangoEngine,
+    KnexEngine.name: KnexEngine,
 }
 
 # Config validates database.engine against its own tuple; a name added here only would pass
@@ -39,11 +48,17 @@ def engine_class(settings: DatabaseConfig) -> type[MigrationEngine]:
 
 
 def engine_for(
-    config: Config, database: Database, log: Log | None = None, env: str | None = None
+    config: Config,
+    database: Database,
+    log: Log | None = None,
+    env: str | None = None,
+    tools: AppTools | None = None,
 ) -> MigrationEngine:
-    """The configured engine; with ``env``, it runs the app's tools as that environment's user."""
+    """The configured engine; with ``env``, it runs the app's tools as that environment's user,
+    with ``tools`` (the environment's variables, the app's interpreter, the release dir)."""
     run_as = RunAs(config.app.name, env) if env is not None else None
-    return engine_class(config.database)(database, config.database, log, run_as)
+    tools = tools or AppTools(python=config.app.python)
+    return engine_class(config.database)(database, config.database, log, run_as, tools)
 
 
 def discover_for(config: Config, release_dir: Path) -> list[MigrationSource]:
@@ -56,9 +71,7 @@ def release_engine(release_dir: Path, database: Database) -> MigrationEngine:
 
     A release without one (its config lived elsewhere) gets the default engine."""
     path = release_dir / CONFIG_NAME
-    settings = (
-        parse_config(path.read_text(encoding="utf-8"), path).database
-        if path.is_file()
-        else DatabaseConfig()
-    )
-    return engine_class(settings)(database, settings)
+    config = parse_config(path.read_text(encoding="utf-8"), path) if path.is_file() else None
+    settings = config.database if config else DatabaseConfig()
+    tools = AppTools(release_dir, python=config.app.python if config else None)
+    return engine_class(settings)(database, settings, tools=tools)

@@ -36,6 +36,7 @@ class Migrator(MigrationEngine):
 
     name = "shiplane"
     capabilities = Capabilities(revert=True, lint=True, rehearse=True)
+    bookkeeping = (TABLE,)
 
     @classmethod
     def discover(cls, settings: DatabaseConfig, release_dir: Path) -> list[MigrationSource]:

@@ -7,11 +7,12 @@ from typing import Any
 
 from shiplane.errors import MigrationError, RefusedError
 from shiplane.migrate.lint import blocking, lint
-from shiplane.migrate.registry import discover_for, engine_for
+from shiplane.migrate.registry import discover_for
 from shiplane.migrate.rehearse import rehearse
 from shiplane.migrate.schema import schema_state
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
+from shiplane.pipeline.steps_database import app_engine
 
 
 class GuardStep(Step):
@@ -22,12 +23,13 @@ class GuardStep(Step):
         if database is None:
             data["summary"] = "no database"
             return data
-        migrations = discover_for(ctx.config, Path(ctx.facts.need("release_dir")))
-        engine = engine_for(ctx.config, database, env=ctx.env)
+        release_dir = ctx.facts.need("release_dir")
+        migrations = discover_for(ctx.config, Path(release_dir))
+        engine = app_engine(ctx, database, release_dir)
         plan = engine.plan(migrations)
         schema = schema_state(ctx.db, ctx.env, database)
         data["schema"] = schema
-        if schema["drift"] and plan.pending and not ctx.options.get("accept_drift"):
+        if schema["drift"] and plan.may_change and not ctx.options.get("accept_drift"):
             raise RefusedError(
                 f"the {ctx.env} schema changed outside shiplane (fingerprint "
                 f"{schema['fingerprint']}, recorded {schema['recorded']}); migrating it could fail",
@@ -49,7 +51,7 @@ class GuardStep(Step):
                 "(-- shiplane: expand-contract / EXPAND_CONTRACT = True)",
             )
         rehearsal = ctx.settings.env_config.rehearse
-        if (gated if rehearsal is None else rehearsal) and plan.pending:
+        if (gated if rehearsal is None else rehearsal) and plan.may_change:
             try:
                 data["rehearsal"] = rehearse(database, migrations, engine.on)
             except MigrationError as exc:

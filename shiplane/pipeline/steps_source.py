@@ -15,7 +15,7 @@ from shiplane.launch import launcher
 from shiplane.launch.base import RunAs, run_captured
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
-from shiplane.procenv import child_environment
+from shiplane.procenv import app_python_layer, child_environment
 from shiplane.state import lock
 
 
@@ -160,7 +160,12 @@ class BuildStep(Step):
             return data
         commands: list[str] = list(ctx.config.app.build)
         timeout: float = ctx.config.deploy.build_timeout
-        child_env = ctx.facts.process_env
+        child_env = ctx.facts.process_env or child_environment()
+        # The app's interpreter first on PATH (`python manage.py collectstatic` is the app's).
+        child_env = {
+            **child_env,
+            **app_python_layer(ctx.config.app.python, ctx.facts.need("release_dir"), child_env),
+        }
         run_as = RunAs(ctx.config.app.name, ctx.env)
         for command in commands:
             ctx.log(f"$ {command}")
@@ -171,7 +176,7 @@ class BuildStep(Step):
                     shlex.split(command),
                     run_as=run_as,
                     cwd=ctx.facts.need("release_dir"),
-                    env=child_env or child_environment(),
+                    env=child_env,
                     timeout=timeout,
                 )
             except OSError as exc:

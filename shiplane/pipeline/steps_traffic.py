@@ -9,6 +9,7 @@ from typing import Any
 from shiplane.errors import DeployFailedError
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
+from shiplane.procenv import app_python_layer
 from shiplane.targets.base import Instance, InstanceSpec
 from shiplane.targets.health import HealthPolicy, wait_healthy
 
@@ -21,7 +22,11 @@ def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> Ins
         release_dir=release_dir,
         sha=sha,
         run=ctx.config.app.run,
-        variables=ctx.settings.variables,
+        # The app's interpreter first on PATH: `python -m gunicorn` is the app's gunicorn.
+        variables={
+            **ctx.settings.variables,
+            **app_python_layer(ctx.config.app.python, release_dir),
+        },
         env_file=str(ctx.settings.env_file) if ctx.settings.env_file else None,
         database_url=ctx.facts.database_url,
         stop_timeout=ctx.config.app.stop_timeout,
