@@ -8,6 +8,13 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shiplane.config.checks import VerifyConfig
+from shiplane.config.frontdoor import (
+    FrontDoorConfig,
+    check_cidrs,
+    check_domains,
+    check_listen,
+    split_listen,
+)
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 # The names shiplane/migrate/registry.py registers (it checks they match on import): a tuple
@@ -142,6 +149,34 @@ class Environment(Strict):
     )
     backups_keep: int = Field(default=10, ge=1, description="Backups kept at most.")
     backups_keep_days: float = Field(default=7.0, gt=0, description="Backups older are pruned.")
+    listen: str = Field(
+        default="127.0.0.1",
+        description='Front door address[:port]; "0.0.0.0:80" exposes it (explicitly).',
+    )
+    domains: list[str] = Field(
+        default_factory=list,
+        description="Host names this env answers; envs naming domains may share a port.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="CIDRs whose X-Forwarded-* headers are kept."
+    )
+    front_door: FrontDoorConfig = Field(
+        default_factory=FrontDoorConfig, description="Front-door timeouts and limits."
+    )
+
+    _listen = field_validator("listen")(check_listen)
+    _domains = field_validator("domains")(check_domains)
+    _trusted = field_validator("trusted_proxies")(check_cidrs)
+
+    @model_validator(mode="after")
+    def _listen_port(self) -> Environment:
+        _, port = split_listen(self.listen)
+        if port is not None and port != self.port:
+            raise ValueError(
+                f"listen = {self.listen!r} names port {port} but port = {self.port}; "
+                "make them equal or leave the port out of listen"
+            )
+        return self
 
     @property
     def gated(self) -> bool:
@@ -171,10 +206,11 @@ class Config(Strict):
     def _distinct_ports(self) -> Config:
         seen: dict[int, str] = {}
         for name, env in self.environments.items():
-            if env.port in seen:
+            if env.port in seen and not (env.domains and self.environments[seen[env.port]].domains):
                 raise ValueError(
                     f"environments.{name}.port = {env.port} is also the port of "
                     f"environments.{seen[env.port]}; give each environment its own port"
+                    " (or domains to each, to share it by host name)"
                 )
             seen[env.port] = name
         for name, env in self.environments.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -13,12 +14,13 @@ from shiplane.config.envfile import read_env_file
 from shiplane.config.redact import Redactor
 from shiplane.databases import open_database, resolve_url
 from shiplane.errors import ShiplaneError
-from shiplane.frontdoor.base import FrontDoor, Upstream
+from shiplane.frontdoor.base import Upstream
 from shiplane.frontdoor.builtin import BuiltinFrontDoor
 from shiplane.frontdoor.endpoints import DeployEndpoints
+from shiplane.frontdoor.listener import Listener, reserve_descriptors
+from shiplane.frontdoor.settings import DoorSettings
 from shiplane.layout import ServerLayout
 from shiplane.migrate.registry import release_engine
-from shiplane.server.listener import tcp_socket
 from shiplane.state.db import StateDB
 from shiplane.state.envvars import kept_layers
 from shiplane.targets.base import InstanceSpec
@@ -45,7 +47,11 @@ class ServerCore:
         self.layout = layout
         self.token = token
         self.instances: dict[str, ManagedProcess] = {}
-        self.frontdoors: dict[EnvKey, FrontDoor] = {}
+        self.frontdoors: dict[EnvKey, BuiltinFrontDoor] = {}
+        self.listeners: dict[int, Listener] = {}
+        # Raise the descriptor limit and cap client connections well below it, so a flood on
+        # one front door leaves descriptors for the others and for the control socket.
+        self.budget = reserve_descriptors()
         self.started_at = time.time()
         self.redactor = Redactor()
         self._background: set[asyncio.Task[None]] = set()
@@ -85,19 +91,19 @@ class ServerCore:
         return True
 
     # front doors -------------------------------------------------------------------------
-    def ensure_frontdoor(self, key: EnvKey, port: int) -> FrontDoor:
+    def door_settings(self, key: EnvKey, port: int, stored: dict[str, Any]) -> DoorSettings:
+        """The door settings an instance's spec carries, with the access log under the env."""
+        settings = DoorSettings.from_dict(stored, port)
+        log = str(self.layout.app(key.app).logs(key.env) / "access.log")
+        return replace(settings, access_log=log)
+
+    def ensure_frontdoor(self, key: EnvKey, settings: DoorSettings | int) -> BuiltinFrontDoor:
+        if isinstance(settings, int):
+            settings = DoorSettings(port=settings)
         door = self.frontdoors.get(key)
-        if door is not None and door.stats().port == port:
+        if door is not None and door.settings == settings:
             return door
-        claimed = next(
-            (k for k, d in self.frontdoors.items() if k != key and d.stats().port == port), None
-        )
-        if claimed is not None:
-            raise PortInUse(f"port {port} for {key} is already the front door of {claimed}")
-        try:
-            sock = tcp_socket(port)
-        except OSError as exc:
-            raise PortInUse(f"port {port} for {key} is in use: {exc}") from exc
+        listener = self._claim(key, settings)
 
         async def status(_env: str) -> dict[str, Any]:
             return await self.env_status(key)
@@ -106,18 +112,65 @@ class ServerCore:
             return await self.env_migrations(key)
 
         endpoints = DeployEndpoints(key.env, self.token, status, migrations)
-        new = BuiltinFrontDoor(key.env, port, endpoints.answer)
+        new = BuiltinFrontDoor(key.env, settings.port, endpoints.answer, settings=settings)
+        new.attach(listener)
         if door is not None:
-            new.switch(door.active())  # the port changed in config; keep serving
-            self._background.add(asyncio.create_task(door.close()))
-        new.listen(sock)
+            new.switch(door.active())  # the settings changed in config; keep serving
+            self._background.add(asyncio.create_task(self._retire(door)))
+        listener.add(new, settings.domains)  # from here on, requests reach the new door
         self.frontdoors[key] = new
         return new
+
+    def _claim(self, key: EnvKey, settings: DoorSettings) -> Listener:
+        """The listener for ``settings``, refusing a port or a domain another env holds."""
+        for other, door in self.frontdoors.items():
+            if other == key:
+                continue
+            taken = set(settings.domains) & set(door.settings.domains)
+            if taken:
+                raise PortInUse(
+                    f"domain {sorted(taken)[0]} for {key} is already claimed by {other}; "
+                    "give each environment its own domains"
+                )
+            if door.settings.port != settings.port:
+                continue
+            if not (settings.domains and door.settings.domains):
+                raise PortInUse(
+                    f"port {settings.port} for {key} is already the front door of {other}"
+                    " (environments share a port only when each names its domains)"
+                )
+            if door.settings.host != settings.host:
+                raise PortInUse(
+                    f"port {settings.port} for {key} listens on {settings.host} but the front "
+                    f"door of {other} on {door.settings.host}; use the same listen address"
+                )
+        listener = self.listeners.get(settings.port)
+        if listener is not None:
+            return listener
+        listener = Listener(
+            settings.host, settings.port, budget=self.budget, limits=settings.limits
+        )
+        try:
+            sock = listener.bind()
+        except OSError as exc:
+            raise PortInUse(f"port {settings.port} for {key} is in use: {exc}") from exc
+        self.listeners[settings.port] = listener
+        self._background.add(asyncio.create_task(listener.start(sock)))
+        return listener
+
+    async def _retire(self, door: BuiltinFrontDoor) -> None:
+        listener = door.listener
+        await door.close()
+        if listener is not None and listener.empty:
+            if self.listeners.get(listener.port) is listener:
+                del self.listeners[listener.port]
+            await listener.close()
 
     def switch(
         self, key: EnvKey, port: int, instance_id: str | None, info: dict[str, Any] | None
     ) -> str | None:
-        """Point the env's front door at an instance (None: serve nothing, 503)."""
+        """Point the env's front door at an instance (None: serve nothing, 503). The door's
+        settings (listen address, domains, limits) travel in the instance's spec."""
         if instance_id is None:
             door = self.frontdoors.get(key)
             previous = door.switch(None) if door else None
@@ -125,7 +178,7 @@ class ServerCore:
         instance = self.instances.get(instance_id)
         if instance is None:
             raise KeyError(instance_id)
-        door = self.ensure_frontdoor(key, port)
+        door = self.ensure_frontdoor(key, self.door_settings(key, port, instance.spec.front_door))
         address = instance.as_instance().address
         previous = door.switch(Upstream(instance_id, address.host, address.port, info or {}))
         return previous.instance_id if previous else None
@@ -254,5 +307,7 @@ class ServerCore:
     async def shutdown(self) -> None:
         for door in self.frontdoors.values():
             await door.close()
+        for listener in self.listeners.values():
+            await listener.close()
         await asyncio.gather(*(i.stop() for i in self.instances.values()), return_exceptions=True)
         self.instances.clear()

@@ -43,6 +43,10 @@ class InstanceSpec(BaseModel):
     drain_timeout: float = 30.0
     log_path: str
     health: str = "/"
+    # The environment's front-door settings (shiplane.frontdoor.settings.DoorSettings as a
+    # dict): they travel with what serves, so a switch, an undo and a restore after a server
+    # restart open the door as the serving release's config said.
+    front_door: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> InstanceSpec:
