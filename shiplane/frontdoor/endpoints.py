@@ -51,7 +51,9 @@ class DeployEndpoints:
             return 200, {"env": self.env, **{k: active.info.get(k) for k in VERSION_KEYS}}
         if name in ("status", "migrations"):
             if not trusted(client, headers, self.token):
-                return 401, {"error": "token required (X-Shiplane-Token: the server's server.token)"}
+                return 401, {
+                    "error": "token required (X-Shiplane-Token: the server's server.token)"
+                }
             provider = self._status if name == "status" else self._migrations
             return 200, await provider(self.env)
         return 404, {"error": f"unknown endpoint /_deploy/{name}"}

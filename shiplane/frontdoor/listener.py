@@ -24,8 +24,9 @@ from typing import Protocol
 
 from shiplane.frontdoor.replies import json_reply
 from shiplane.frontdoor.settings import LimitLog, Limits
-from shiplane.frontdoor.wire import Head, HttpError, MessageReader, PeerClosed
+from shiplane.frontdoor.wire import READ_SIZE, Head, HttpError, MessageReader, PeerClosed
 
+LINGER = 2.0  # seconds a refused client's remaining input is read and dropped
 # Descriptors kept free for the control socket, state.db, logs, app processes and upstreams.
 FD_RESERVE = 512
 
@@ -216,10 +217,17 @@ class Connection:
         except (ConnectionError, TimeoutError, OSError):
             return
         finally:
-            self.writer.transport.abort() if self.msgs.in_message else self.writer.close()
+            self.writer.close()
 
     async def refuse(self, status: int, reason: str) -> None:
+        """Answer and close without losing the answer: closing a socket with unread input
+        makes the kernel send a reset, which can destroy the answer before the client reads
+        it, so the input is read and dropped for a moment first (nginx's lingering close)."""
         self.writer.write(json_reply(status, {"error": reason}, False))
-        with contextlib.suppress(ConnectionError, TimeoutError, OSError):
-            async with asyncio.timeout(1):
+        with contextlib.suppress(ConnectionError, TimeoutError, OSError, RuntimeError):
+            async with asyncio.timeout(LINGER):
                 await self.writer.drain()
+                if self.writer.can_write_eof():
+                    self.writer.write_eof()
+                while await self.msgs.reader.read(READ_SIZE):
+                    pass

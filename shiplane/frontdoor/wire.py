@@ -164,6 +164,8 @@ class MessageReader:
             while True:
                 if self.events:
                     kind, head = self.events.popleft()
+                    if kind == END:
+                        continue  # the end of a request that had no body
                     assert kind == HEAD and isinstance(head, Head)  # bodies were read to the end
                     return head
                 await self._fill()

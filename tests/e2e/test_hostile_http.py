@@ -1,0 +1,261 @@
+"""Hostile clients against the built-in front door: response crossing, smuggling, slow and huge
+clients, WebSockets across a switch, holds, host routing. Real sockets, real upstreams (the
+stdlib's keep-alive HTTP/1.1 server, ``websockets``), real clients (h11, httpx, websockets)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shiplane.frontdoor.settings import Limits
+from tests.support.doors import KeepAliveApp, door_thread
+from tests.support.rawhttp import Client, exchange_raw, status_of
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# Responses never cross ---------------------------------------------------------------------
+def test_expect_100_then_the_next_request_gets_its_own_response() -> None:
+    with KeepAliveApp("blue").running() as blue, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(blue.upstream))
+        with Client(door.port) as attacker:
+            posted = attacker.request("POST", "/echo/evil", body=b"x" * 1000, expect=True)
+            assert posted.informational == [100]  # forwarded, then the final response
+            assert (posted.status, posted.body[:15]) == (201, b"blue:evil:1000:")
+            # The attacker's own next request, same connection: its own answer.
+            assert Client.request(attacker, "GET", "/id/a1").status == 200
+        with Client(door.port) as victim:
+            answer = victim.request("GET", "/id/victim")
+            assert answer.status == 200 and b'"/id/victim"' in answer.body
+
+
+def test_concurrent_clients_each_get_exactly_their_own_responses() -> None:
+    with KeepAliveApp("blue").running() as blue, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(blue.upstream))
+
+        def client(n: int) -> list[str]:
+            wrong = []
+            with Client(door.port) as conn:
+                for i in range(15):
+                    ident = f"c{n}r{i}"
+                    if i % 3 == 0:
+                        got = conn.request("POST", f"/echo/{ident}", body=b"y" * i, expect=True)
+                        if not got.body.startswith(f"blue:{ident}:{i}:".encode()):
+                            wrong.append(f"{ident}: {got.body[:40]!r}")
+                    else:
+                        got = conn.request("GET", f"/id/{ident}")
+                        if f'"/id/{ident}"'.encode() not in got.body:
+                            wrong.append(f"{ident}: {got.body[:60]!r}")
+            return wrong
+
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(client, range(16)))
+        assert [w for r in results for w in r] == []
+
+
+def test_pipelined_requests_are_answered_in_order() -> None:
+    with KeepAliveApp("blue").running() as blue, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(blue.upstream))
+        pipeline = (
+            b"".join(b"GET /id/p%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(5))
+            + b"GET /id/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        raw = exchange_raw(door.port, pipeline)
+        order = [raw.find(b'"/id/p%d"' % i) for i in range(5)] + [raw.find(b'"/id/last"')]
+        assert -1 not in order and order == sorted(order)
+        assert raw.count(b"HTTP/1.1 200 OK") == 6
+
+
+def test_head_204_304_and_chunked_framing_keep_the_connection_in_step() -> None:
+    with KeepAliveApp("blue").running() as blue, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(blue.upstream))
+        with Client(door.port) as conn:
+            head = conn.request("HEAD", "/id/h")
+            assert head.status == 200 and head.body == b"" and int(head.headers["content-length"])
+            assert conn.request("GET", "/204").status == 204
+            not_modified = conn.request("GET", "/304")
+            assert (not_modified.status, not_modified.headers["etag"]) == (304, '"x"')
+            chunked = conn.request("GET", "/chunked/50")
+            assert chunked.headers["transfer-encoding"] == "chunked"
+            assert chunked.body == b"".join(b"blue-%d;" % i for i in range(50))
+            after = conn.request("GET", "/id/after")
+            assert b'"/id/after"' in after.body
+
+
+def test_chunked_request_body_is_streamed_upstream() -> None:
+    with KeepAliveApp("blue").running() as blue, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(blue.upstream))
+
+        def pieces() -> object:
+            for _ in range(100):
+                yield b"z" * 1000
+
+        with httpx.Client(base_url=f"http://127.0.0.1:{door.port}") as client:
+            answer = client.post("/echo/ch", content=pieces())  # chunked: no length given
+            assert answer.status_code == 201 and answer.text.startswith("blue:ch:100000:")
+
+
+# Smuggling and malformed requests ----------------------------------------------------------
+SMUGGLING = {
+    "cl_te": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nG",
+    "te_cl": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    b"Content-Length: 6\r\n\r\n0\r\n\r\nG",
+    "duplicate_cl": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+    b"Content-Length: 4\r\n\r\nabcd",
+    "te_obfuscated_value": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n"
+    b"0\r\n\r\n",
+    "te_space_before_colon": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked"
+    b"\r\n\r\n0\r\n\r\n",
+    "te_list": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n"
+    b"0\r\n\r\n",
+    "te_line_folding": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nFoo: bar\r\n Transfer-Encoding: chunked"
+    b"\r\n\r\n0\r\n\r\n",
+    "bad_chunk_size": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"zz\r\nabc\r\n0\r\n\r\n",
+    "chunk_size_overflow": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"FFFFFFFFFFFFFFFFFFFF\r\nabc\r\n0\r\n\r\n",
+    "negative_cl": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\nabc",
+    "bare_lf": b"GET /id/lf HTTP/1.1\nHost: x\n\n",
+    "bare_lf_in_header": b"GET /id/lf HTTP/1.1\r\nHost: x\nX-Y: z\r\n\r\n",
+    "nul_in_header": b"GET /id/nul HTTP/1.1\r\nHost: x\r\nX-Y: a\x00b\r\n\r\n",
+    "nul_in_target": b"GET /id/\x00nul HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMUGGLING))
+def test_smuggling_and_malformed_requests_get_400_and_a_closed_connection(name: str) -> None:
+    with KeepAliveApp("blue").running() as blue, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(blue.upstream))
+        follow_up = b"GET /id/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+        raw = exchange_raw(door.port, SMUGGLING[name] + follow_up)  # returns once closed
+        # Chunked bodies are checked as they stream: the head may have gone upstream already.
+        assert status_of(raw) == 400, raw[:200]
+        assert b"smuggled" not in raw and raw.count(b"HTTP/1.1") == 1
+        assert runner.do(lambda: door.stats().tripped.get("bad_request", 0)) >= 1
+        if not name.startswith("bad_chunk") and name != "chunk_size_overflow":
+            assert blue.requests == 0
+
+
+def test_oversized_head_gets_431() -> None:
+    with (
+        KeepAliveApp("blue").running() as blue,
+        door_thread(Limits(max_head=8192)) as (
+            runner,
+            door,
+        ),
+    ):
+        runner.do(lambda: door.switch(blue.upstream))
+        many = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 100) for i in range(100))
+        raw = exchange_raw(door.port, b"GET / HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+        assert status_of(raw) == 431
+        one_line = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 1_000_000  # never ends
+        assert status_of(exchange_raw(door.port, one_line)) == 431
+        assert blue.requests == 0
+        assert runner.do(lambda: door.stats().tripped["head_too_large"]) == 2
+
+
+# Slow and huge clients ----------------------------------------------------------------------
+def test_slow_head_times_out_with_408_and_is_counted() -> None:
+    limits = Limits(header_timeout=0.5, idle_timeout=1.0)
+    with door_thread(limits) as (runner, door):
+        with socket.create_connection(("127.0.0.1", door.port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # ...and never the end
+            started = time.monotonic()
+            raw = sock.recv(65536)
+            assert status_of(raw) == 408 and time.monotonic() - started < 3
+        with socket.create_connection(("127.0.0.1", door.port), timeout=5) as idle:
+            assert idle.recv(100) == b""  # an idle connection is let go after idle_timeout
+        assert runner.do(lambda: door.stats().tripped["header_timeout"]) == 1
+
+
+def test_connection_caps_refuse_and_count() -> None:
+    limits = Limits(max_connections=50, max_connections_per_client=20, header_timeout=30)
+    with KeepAliveApp("blue").running() as blue, door_thread(limits) as (runner, door):
+        runner.do(lambda: door.switch(blue.upstream))
+        held = [socket.create_connection(("127.0.0.1", door.port)) for _ in range(60)]
+        try:
+            for sock in held:
+                sock.sendall(b"GET / HTTP/1.1\r\n")
+            time.sleep(0.5)
+            stats = runner.do(door.stats)
+            assert stats.connections == 20
+            assert stats.tripped["max_connections_per_client"] == 40
+        finally:
+            for sock in held:
+                sock.close()
+        # Once they are gone, clients are served again.
+        time.sleep(0.3)
+        assert httpx.get(f"http://127.0.0.1:{door.port}/id/ok").status_code == 200
+
+
+def _rss_peak_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def test_200_mb_body_is_streamed_and_memory_stays_flat() -> None:
+    size = 200 * 1024 * 1024
+    with KeepAliveApp("blue").running() as blue:
+        door = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.doors", str(blue.port), str(size + 1)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert door.stdout is not None
+            port = int(door.stdout.readline())
+            before = _rss_peak_kib(door.pid)
+
+            def body() -> object:
+                piece = b"u" * (1 << 20)
+                for _ in range(200):
+                    yield piece
+
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+                headers = {"content-length": str(size)}
+                answer = client.post("/echo/big", content=body(), headers=headers)
+                assert answer.status_code == 201
+                assert answer.text.startswith(f"blue:big:{size}:")
+                grown_mib = (_rss_peak_kib(door.pid) - before) / 1024
+                assert grown_mib < 40, f"the door's peak RSS grew {grown_mib:.0f} MiB"
+                # One byte over the limit: 413 before anything reaches the app.
+                requests_before = blue.requests
+                headers = {"content-length": str(size + 2)}
+                too_big = client.post("/echo/big", content=b"v" * (size + 2), headers=headers)
+                assert too_big.status_code == 413
+                assert blue.requests == requests_before
+        finally:
+            door.stdin.close()  # type: ignore[union-attr]
+            door.wait(10)
+            door.stdout.close()  # type: ignore[union-attr]
+
+
+def test_chunked_body_over_the_limit_gets_413() -> None:
+    with (
+        KeepAliveApp("blue").running() as blue,
+        door_thread(Limits(max_body=50_000)) as (
+            runner,
+            door,
+        ),
+    ):
+        runner.do(lambda: door.switch(blue.upstream))
+
+        def pieces() -> object:
+            for _ in range(100):
+                yield b"w" * 1000
+
+        with httpx.Client(base_url=f"http://127.0.0.1:{door.port}") as client:
+            assert client.post("/echo/big", content=pieces()).status_code == 413
+        assert runner.do(lambda: door.stats().tripped["body_too_large"]) == 1
