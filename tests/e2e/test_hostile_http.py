@@ -4,19 +4,28 @@ stdlib's keep-alive HTTP/1.1 server, ``websockets``), real clients (h11, httpx, 
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
+from shiplane.frontdoor.base import Upstream
 from shiplane.frontdoor.settings import Limits
-from tests.support.doors import KeepAliveApp, door_thread
+from tests.support.doors import DoorThread, KeepAliveApp, door_thread, shared_listener
 from tests.support.rawhttp import Client, exchange_raw, status_of
+from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,26 +112,19 @@ def test_chunked_request_body_is_streamed_upstream() -> None:
 
 
 # Smuggling and malformed requests ----------------------------------------------------------
+POST = b"POST /echo/s HTTP/1.1\r\nHost: x\r\n"
 SMUGGLING = {
-    "cl_te": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n"
-    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nG",
-    "te_cl": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-    b"Content-Length: 6\r\n\r\n0\r\n\r\nG",
-    "duplicate_cl": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
-    b"Content-Length: 4\r\n\r\nabcd",
-    "te_obfuscated_value": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n"
-    b"0\r\n\r\n",
-    "te_space_before_colon": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked"
-    b"\r\n\r\n0\r\n\r\n",
-    "te_list": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n"
-    b"0\r\n\r\n",
-    "te_line_folding": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nFoo: bar\r\n Transfer-Encoding: chunked"
-    b"\r\n\r\n0\r\n\r\n",
-    "bad_chunk_size": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-    b"zz\r\nabc\r\n0\r\n\r\n",
-    "chunk_size_overflow": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "cl_te": POST + b"Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG",
+    "te_cl": POST + b"Transfer-Encoding: chunked\r\nContent-Length: 6\r\n\r\n0\r\n\r\nG",
+    "duplicate_cl": POST + b"Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+    "te_obfuscated_value": POST + b"Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+    "te_space_before_colon": POST + b"Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+    "te_list": POST + b"Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+    "te_line_folding": POST + b"Foo: bar\r\n Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "bad_chunk_size": POST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    "chunk_size_overflow": POST + b"Transfer-Encoding: chunked\r\n\r\n"
     b"FFFFFFFFFFFFFFFFFFFF\r\nabc\r\n0\r\n\r\n",
-    "negative_cl": b"POST /echo/s HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\nabc",
+    "negative_cl": POST + b"Content-Length: -3\r\n\r\nabc",
     "bare_lf": b"GET /id/lf HTTP/1.1\nHost: x\n\n",
     "bare_lf_in_header": b"GET /id/lf HTTP/1.1\r\nHost: x\nX-Y: z\r\n\r\n",
     "nul_in_header": b"GET /id/nul HTTP/1.1\r\nHost: x\r\nX-Y: a\x00b\r\n\r\n",
@@ -259,3 +261,156 @@ def test_chunked_body_over_the_limit_gets_413() -> None:
         with httpx.Client(base_url=f"http://127.0.0.1:{door.port}") as client:
             assert client.post("/echo/big", content=pieces()).status_code == 413
         assert runner.do(lambda: door.stats().tripped["body_too_large"]) == 1
+
+
+# WebSockets across a switch -----------------------------------------------------------------
+@contextmanager
+def echo_servers(*names: str) -> Iterator[dict[str, Upstream]]:
+    """WebSocket echo apps (the ``websockets`` library), answering "name:message"."""
+    runner = DoorThread()
+
+    async def start() -> tuple[list[Any], dict[str, Upstream]]:
+        servers, upstreams = [], {}
+        for name in names:
+
+            async def echo(socket: Any, name: str = name) -> None:
+                async for message in socket:
+                    await socket.send(f"{name}:{message}")
+
+            server = await serve(echo, "127.0.0.1", 0)
+            port = next(iter(server.sockets)).getsockname()[1]
+            servers.append(server)
+            upstreams[name] = Upstream(name, "127.0.0.1", port, {})
+        return servers, upstreams
+
+    servers, upstreams = runner.call(start())
+    try:
+        yield upstreams
+    finally:
+
+        async def stop() -> None:
+            for server in servers:
+                server.close()
+                await server.wait_closed()
+
+        runner.call(stop())
+        runner.stop()
+
+
+def test_websocket_stays_on_its_instance_through_a_switch_until_the_drain_ends() -> None:
+    with echo_servers("blue", "green") as apps, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(apps["blue"]))
+        url = f"ws://127.0.0.1:{door.port}/ws"
+        with connect(url) as old:
+            old.send("a")
+            assert old.recv(5) == "blue:a"
+            runner.do(lambda: door.switch(apps["green"]))
+            with connect(url) as new:
+                new.send("b")
+                assert new.recv(5) == "green:b"
+            old.send("c")
+            assert old.recv(5) == "blue:c"  # an open socket stays where it began
+            stats = runner.do(door.stats)
+            assert stats.inflight.get("blue") == 1 and stats.websockets == 1
+            draining = asyncio.run_coroutine_threadsafe(door.drain("blue", 1.5), runner.loop)
+            time.sleep(0.3)
+            old.send("d")
+            assert old.recv(5) == "blue:d"  # served while the drain waits
+            assert draining.result(10) is False  # the drain timed out...
+            with pytest.raises(ConnectionClosed):
+                old.recv(5)  # ...and closed it (a TCP close, no close frame)
+        assert wait_for(lambda: runner.do(lambda: dict(door.stats().inflight)) == {}, 5)
+
+
+# Hold, release, maintenance -----------------------------------------------------------------
+def test_a_hold_queues_200_requests_and_all_are_answered_after_the_release() -> None:
+    limits = Limits(max_connections_per_client=400, hold_timeout=20)
+    with KeepAliveApp("blue").running() as blue, door_thread(limits) as (runner, door):
+        runner.do(lambda: door.switch(blue.upstream))
+        runner.do(door.hold)
+
+        async def clients() -> list[int]:
+            pool = httpx.Limits(max_connections=250)
+            base = f"http://127.0.0.1:{door.port}"
+            async with httpx.AsyncClient(base_url=base, limits=pool, timeout=30) as client:
+                sent = [asyncio.create_task(client.get(f"/id/{i}")) for i in range(200)]
+                deadline = time.monotonic() + 20
+                while runner.do(lambda: door.stats().waiting) < 200:
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.05)
+                assert blue.requests == 0
+                runner.do(door.release)
+                return [(await request).status_code for request in sent]
+
+        assert asyncio.run(clients()) == [200] * 200
+        stats = runner.do(door.stats)
+        assert (stats.requests, stats.held_timeouts, blue.requests) == (200, 0, 200)
+
+
+def test_a_hold_past_its_bound_answers_503_with_retry_after_and_counts() -> None:
+    with KeepAliveApp("blue").running() as blue, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(blue.upstream))
+        runner.do(lambda: door.hold(0.3))
+        with httpx.Client(base_url=f"http://127.0.0.1:{door.port}") as client:
+            answer = client.get("/id/late")
+            assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+            assert runner.do(door.stats).held_timeouts == 1
+            runner.do(door.release)
+            assert client.get("/id/after").status_code == 200
+        assert blue.requests == 1
+
+
+def test_maintenance_answers_503_with_a_page() -> None:
+    with KeepAliveApp("blue").running() as blue, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(blue.upstream))
+        runner.do(lambda: door.maintenance(True))
+        with httpx.Client(base_url=f"http://127.0.0.1:{door.port}") as client:
+            page = client.get("/")
+            assert page.status_code == 503 and "retry-after" in page.headers
+            assert "maintenance" in page.text and page.headers["content-type"].startswith(
+                "text/html"
+            )
+            assert client.get("/_deploy/health").status_code == 200  # the deploy still sees it
+            runner.do(lambda: door.maintenance(False))
+            assert client.get("/id/x").status_code == 200
+
+
+# Host routing, forwarding headers, access log ----------------------------------------------
+def test_two_environments_share_a_port_by_host_and_unknown_hosts_get_421() -> None:
+    with (
+        KeepAliveApp("blue").running() as blue,
+        KeepAliveApp("green").running() as green,
+        shared_listener({"dev": ("dev.example.com",), "prod": ("example.com",)}) as shared,
+    ):
+        runner, port, doors = shared
+        runner.do(lambda: doors["dev"].switch(blue.upstream))
+        runner.do(lambda: doors["prod"].switch(green.upstream))
+        with Client(port) as conn:
+            assert b'"blue"' in conn.request("GET", "/", host="dev.example.com").body
+            assert b'"green"' in conn.request("GET", "/", host=f"example.com:{port}").body
+            assert b'"green"' in conn.request("GET", "/", host="EXAMPLE.com").body
+            assert conn.request("GET", "/", host="evil.example.org").status == 421
+            assert b'"blue"' in conn.request("GET", "/", host="dev.example.com").body
+        assert status_of(exchange_raw(port, b"GET / HTTP/1.0\r\n\r\n")) == 421  # no Host
+
+
+def test_forwarded_headers_are_replaced_unless_the_peer_is_a_trusted_proxy(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "logs" / "access.log"
+    with KeepAliveApp("blue").running() as blue:
+        with door_thread(access_log=str(log)) as (runner, door):
+            runner.do(lambda: door.switch(blue.upstream))
+            spoofed = {"x-forwarded-for": "6.6.6.6", "x-forwarded-proto": "https"}
+            url = f"http://127.0.0.1:{door.port}/id/xff"
+            seen = httpx.get(url, headers=spoofed).json()["headers"]
+            assert (seen["x-forwarded-for"], seen["x-forwarded-proto"]) == ("127.0.0.1", "http")
+        with door_thread(trusted_proxies=("127.0.0.0/8",)) as (runner, door):
+            runner.do(lambda: door.switch(blue.upstream))
+            url = f"http://127.0.0.1:{door.port}/id/xff"
+            seen = httpx.get(url, headers=spoofed).json()["headers"]
+            assert seen["x-forwarded-for"] == "6.6.6.6, 127.0.0.1"
+            assert seen["x-forwarded-proto"] == "https"
+    line = log.read_text().splitlines()[0]
+    assert line.startswith("127.0.0.1 - - [") and '"GET /id/xff HTTP/1.1" 200 ' in line
+    assert '"python-httpx/' in line
