@@ -116,10 +116,12 @@ def door_settings(
     port: int, listen: str, domains: list[str], trusted: list[str], config: FrontDoorConfig
 ) -> dict[str, Any]:
     """The plain settings the server's front door takes (shiplane.frontdoor.settings)."""
-    host, _ = split_listen(listen)
+    host, listen_port = split_listen(listen)
+    shared = listen_port if domains and listen_port and listen_port != port else None
     return {
         "port": port,
         "host": host,
+        "shared_port": shared,
         "domains": list(domains),
         "trusted_proxies": list(trusted),
         "limits": config.limits(),

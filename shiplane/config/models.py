@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shiplane.config.checks import VerifyConfig
 from shiplane.config.frontdoor import (
+    DEFAULT_LISTEN,
     FrontDoorConfig,
     check_cidrs,
     check_domains,
@@ -150,12 +151,13 @@ class Environment(Strict):
     backups_keep: int = Field(default=10, ge=1, description="Backups kept at most.")
     backups_keep_days: float = Field(default=7.0, gt=0, description="Backups older are pruned.")
     listen: str = Field(
-        default="127.0.0.1",
-        description='Front door address[:port]; "0.0.0.0:80" exposes it (explicitly).',
+        default=DEFAULT_LISTEN,
+        description='Front door address[:port]; "0.0.0.0:80" exposes it (explicitly). With'
+        " domains, a port here is shared by host name (and `port` stays on loopback).",
     )
     domains: list[str] = Field(
         default_factory=list,
-        description="Host names this env answers; envs naming domains may share a port.",
+        description="Host names this env answers on the listen port it shares with others.",
     )
     trusted_proxies: list[str] = Field(
         default_factory=list, description="CIDRs whose X-Forwarded-* headers are kept."
@@ -171,10 +173,10 @@ class Environment(Strict):
     @model_validator(mode="after")
     def _listen_port(self) -> Environment:
         _, port = split_listen(self.listen)
-        if port is not None and port != self.port:
+        if port is not None and port != self.port and not self.domains:
             raise ValueError(
-                f"listen = {self.listen!r} names port {port} but port = {self.port}; "
-                "make them equal or leave the port out of listen"
+                f"listen = {self.listen!r} names port {port} but port = {self.port}; make them"
+                " equal, leave the port out, or name `domains` to share that port by host name"
             )
         return self
 
@@ -206,11 +208,10 @@ class Config(Strict):
     def _distinct_ports(self) -> Config:
         seen: dict[int, str] = {}
         for name, env in self.environments.items():
-            if env.port in seen and not (env.domains and self.environments[seen[env.port]].domains):
+            if env.port in seen:
                 raise ValueError(
                     f"environments.{name}.port = {env.port} is also the port of "
                     f"environments.{seen[env.port]}; give each environment its own port"
-                    " (or domains to each, to share it by host name)"
                 )
             seen[env.port] = name
         for name, env in self.environments.items():

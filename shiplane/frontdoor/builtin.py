@@ -9,8 +9,9 @@ they pick an upstream, so on release they go to whatever was switched in meanwhi
 (kamal-proxy's pause); past the bound they get 503 with Retry-After and are counted.
 
 The door does not own a socket: a ``Listener`` routes requests to it by Host (several doors may
-share one listener). ``listen(sock)`` gives it a listener of its own, which is what a port-only
-environment has.
+share one listener). Every door has a listener of its own on its ``port`` (what the deploy's
+checks and the local clients use); a door with ``domains`` and a public ``listen`` port also joins
+the listener shared by host name there. ``listen(sock)`` serves a door on a socket alone.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class BuiltinFrontDoor(FrontDoor):
         self.access = AccessLog(self.settings.access_log) if self.settings.access_log else None
         self.log = LimitLog(f"front door {env}")
         self.pool = Pool()
-        self.listener: Listener | None = None
+        self.listeners: list[Listener] = []
         self._own_listener = False
         self._deploy_hook = deploy_hook
         self._active: Upstream | None = None
@@ -75,9 +76,11 @@ class BuiltinFrontDoor(FrontDoor):
         self._own_listener = True
         self._starting = asyncio.create_task(listener.start(sock))
 
-    def attach(self, listener: Listener) -> None:
-        self.listener = listener
-        self.port = listener.port
+    def attach(self, listener: Listener, own: bool = True) -> None:
+        """Take requests from ``listener`` (the caller adds the door to its routing table)."""
+        self.listeners.append(listener)
+        if own:
+            self.port = listener.port
 
     # FrontDoor ---------------------------------------------------------------------------
     def switch(self, upstream: Upstream | None) -> Upstream | None:
@@ -125,8 +128,8 @@ class BuiltinFrontDoor(FrontDoor):
 
     def stats(self) -> FrontDoorStats:
         tripped = Counter(self.log.counts)
-        if self.listener is not None:
-            tripped.update(self.listener.log.counts)
+        for listener in self.listeners:
+            tripped.update(listener.log.counts)
         return FrontDoorStats(
             port=self.port,
             requests=self._requests,
@@ -137,7 +140,7 @@ class BuiltinFrontDoor(FrontDoor):
             held_timeouts=self.log.counts["held_timeout"],
             tripped=dict(tripped),
             websockets=sum(len(t) for t in self._tunnels.values()),
-            connections=self.listener.open if self.listener else 0,
+            connections=sum(listener.open for listener in self.listeners),
             maintenance=self._maintenance,
         )
 
@@ -145,10 +148,10 @@ class BuiltinFrontDoor(FrontDoor):
         self.release()  # nobody waits out the bound for a door that is going away
         if self._starting is not None:
             await self._starting
-        if self.listener is not None:
-            self.listener.remove(self)
+        for listener in self.listeners:
+            listener.remove(self)
             if self._own_listener:
-                await self.listener.close()
+                await listener.close()
         for writers in self._tunnels.values():
             for writer in writers:
                 writer.transport.abort()

@@ -9,7 +9,7 @@ import ipaddress
 import logging
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 DEFAULT_BIND = "127.0.0.1"
@@ -33,8 +33,9 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class DoorSettings:
-    port: int
+    port: int  # the door's own listener (on ``host``; on loopback when ``shared_port`` is set)
     host: str = DEFAULT_BIND
+    shared_port: int | None = None  # a listener on ``host`` shared by domains, routed by Host
     domains: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
@@ -51,14 +52,17 @@ class DoorSettings:
         return cls(
             port=int(data.get("port") or port),
             host=str(data.get("host") or DEFAULT_BIND),
+            shared_port=int(data["shared_port"]) if data.get("shared_port") else None,
             domains=tuple(d.lower() for d in data.get("domains") or ()),
             trusted_proxies=tuple(data.get("trusted_proxies") or ()),
             limits=limits,
             access_log=data.get("access_log"),
         )
 
-    def with_port(self, port: int) -> DoorSettings:
-        return replace(self, port=port)
+    @property
+    def own_host(self) -> str:
+        """Where the own listener binds: loopback when the public side is the shared one."""
+        return DEFAULT_BIND if self.shared_port else self.host
 
 
 class TrustedProxies:

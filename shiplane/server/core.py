@@ -103,7 +103,11 @@ class ServerCore:
         door = self.frontdoors.get(key)
         if door is not None and door.settings == settings:
             return door
-        listener = self._claim(key, settings)
+        self._check_claims(key, settings)
+        own = self._listener(key, settings.own_host, settings.port, settings)
+        shared = None
+        if settings.shared_port is not None:
+            shared = self._listener(key, settings.host, settings.shared_port, settings)
 
         async def status(_env: str) -> dict[str, Any]:
             return await self.env_status(key)
@@ -113,58 +117,64 @@ class ServerCore:
 
         endpoints = DeployEndpoints(key.env, self.token, status, migrations)
         new = BuiltinFrontDoor(key.env, settings.port, endpoints.answer, settings=settings)
-        new.attach(listener)
+        new.attach(own)
+        if shared is not None:
+            new.attach(shared, own=False)
         if door is not None:
             new.switch(door.active())  # the settings changed in config; keep serving
             self._background.add(asyncio.create_task(self._retire(door)))
-        listener.add(new, settings.domains)  # from here on, requests reach the new door
+        # From here on, requests reach the new door.
+        own.add(new, ())
+        if shared is not None:
+            shared.add(new, settings.domains)
         self.frontdoors[key] = new
         return new
 
-    def _claim(self, key: EnvKey, settings: DoorSettings) -> Listener:
-        """The listener for ``settings``, refusing a port or a domain another env holds."""
+    def _check_claims(self, key: EnvKey, settings: DoorSettings) -> None:
+        """Refuse a port or a domain that another app or environment holds, naming both."""
         for other, door in self.frontdoors.items():
             if other == key:
                 continue
-            taken = set(settings.domains) & set(door.settings.domains)
+            held = door.settings
+            taken = set(settings.domains) & set(held.domains)
             if taken:
                 raise PortInUse(
                     f"domain {sorted(taken)[0]} for {key} is already claimed by {other}; "
                     "give each environment its own domains"
                 )
-            if door.settings.port != settings.port:
-                continue
-            if not (settings.domains and door.settings.domains):
+            if settings.port in (held.port, held.shared_port):
                 raise PortInUse(
                     f"port {settings.port} for {key} is already the front door of {other}"
-                    " (environments share a port only when each names its domains)"
                 )
-            if door.settings.host != settings.host:
+            shared = settings.shared_port
+            if shared is not None and shared == held.port:
+                raise PortInUse(f"port {shared} for {key} is already the front door of {other}")
+            if shared is not None and shared == held.shared_port and held.host != settings.host:
                 raise PortInUse(
-                    f"port {settings.port} for {key} listens on {settings.host} but the front "
-                    f"door of {other} on {door.settings.host}; use the same listen address"
+                    f"port {shared} for {key} listens on {settings.host} but {other} shares it "
+                    f"on {held.host}; use the same listen address"
                 )
-        listener = self.listeners.get(settings.port)
+
+    def _listener(self, key: EnvKey, host: str, port: int, settings: DoorSettings) -> Listener:
+        listener = self.listeners.get(port)
         if listener is not None:
             return listener
-        listener = Listener(
-            settings.host, settings.port, budget=self.budget, limits=settings.limits
-        )
+        listener = Listener(host, port, budget=self.budget, limits=settings.limits)
         try:
             sock = listener.bind()
         except OSError as exc:
-            raise PortInUse(f"port {settings.port} for {key} is in use: {exc}") from exc
-        self.listeners[settings.port] = listener
+            raise PortInUse(f"port {port} for {key} is in use: {exc}") from exc
+        self.listeners[port] = listener
         self._background.add(asyncio.create_task(listener.start(sock)))
         return listener
 
     async def _retire(self, door: BuiltinFrontDoor) -> None:
-        listener = door.listener
         await door.close()
-        if listener is not None and listener.empty:
-            if self.listeners.get(listener.port) is listener:
-                del self.listeners[listener.port]
-            await listener.close()
+        for listener in door.listeners:
+            if listener.empty:
+                if self.listeners.get(listener.port) is listener:
+                    del self.listeners[listener.port]
+                await listener.close()
 
     def switch(
         self, key: EnvKey, port: int, instance_id: str | None, info: dict[str, Any] | None
@@ -225,6 +235,24 @@ class ServerCore:
             "active": active.info if active else None,
             "requests": stats.requests if stats else 0,
             "instances": instances,
+            "front_door": self._door_status(door),
+        }
+
+    @staticmethod
+    def _door_status(door: BuiltinFrontDoor | None) -> dict[str, Any] | None:
+        if door is None:
+            return None
+        stats = door.stats()
+        return {
+            "listen": f"{door.settings.host}:{stats.port}",
+            "domains": list(door.settings.domains),
+            "connections": stats.connections,
+            "websockets": stats.websockets,
+            "held": stats.held,
+            "waiting": stats.waiting,
+            "held_timeouts": stats.held_timeouts,
+            "maintenance": stats.maintenance,
+            "tripped": dict(stats.tripped),
         }
 
     async def env_migrations(self, key: EnvKey) -> dict[str, Any]:

@@ -123,8 +123,9 @@ class DeployTarget(Protocol):
     name: ClassVar[str]
     traffic_steps: ClassVar[frozenset[str]]
 
-    def preflight(self, env: str, port: int) -> None:
-        """Refuse (ConfigError) when the env's front door cannot be placed where configured."""
+    def preflight(self, env: str, port: int, domains: tuple[str, ...] = ()) -> None:
+        """Refuse (ConfigError) when the env's front door cannot be placed where configured
+        (``domains``: the host names it shares its port by)."""
         ...
 
     def start(self, spec: InstanceSpec) -> Instance: ...
