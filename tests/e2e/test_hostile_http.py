@@ -22,10 +22,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from shiplane.frontdoor.base import Upstream
-from shiplane.frontdoor.settings import Limits
+from shiplane.frontdoor.settings import DoorSettings, Limits
+from shiplane.layout import ServerLayout
+from shiplane.server.core import EnvKey, PortInUse, ServerCore
+from tests.support.app_repo import AppRepo, free_port, make_repo
 from tests.support.doors import DoorThread, KeepAliveApp, door_thread, shared_listener
 from tests.support.rawhttp import Client, exchange_raw, status_of
-from tests.support.wait import wait_for
+from tests.support.wait import serves, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -414,3 +417,102 @@ def test_forwarded_headers_are_replaced_unless_the_peer_is_a_trusted_proxy(
     line = log.read_text().splitlines()[0]
     assert line.startswith("127.0.0.1 - - [") and '"GET /id/xff HTTP/1.1" 200 ' in line
     assert '"python-httpx/' in line
+
+
+# The server: claims, shared ports, floods ---------------------------------------------------
+def test_the_server_refuses_a_port_or_domain_claimed_twice(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        core = ServerCore(ServerLayout(tmp_path), "server-token")
+        own, shared, spare = free_port(), free_port(), free_port()
+        try:
+            core.ensure_frontdoor(EnvKey("notes", "dev"), DoorSettings(port=own))
+            with pytest.raises(PortInUse, match="already the front door of notes/dev"):
+                core.ensure_frontdoor(EnvKey("tasks", "dev"), DoorSettings(port=own))
+            dev = DoorSettings(port=free_port(), shared_port=shared, domains=("example.com",))
+            core.ensure_frontdoor(EnvKey("notes", "prod"), dev)
+            other = DoorSettings(port=spare, shared_port=shared, domains=("tasks.example.com",))
+            core.ensure_frontdoor(EnvKey("tasks", "prod"), other)  # shared by host name: fine
+            clash = DoorSettings(port=free_port(), shared_port=shared, domains=("example.com",))
+            with pytest.raises(PortInUse, match=r"example\.com for tasks/web is already claimed"):
+                core.ensure_frontdoor(EnvKey("tasks", "web"), clash)
+            with pytest.raises(PortInUse, match=f"port {shared} for tasks/web is already"):
+                core.ensure_frontdoor(EnvKey("tasks", "web"), DoorSettings(port=shared))
+            await asyncio.sleep(0.1)  # the listeners start
+            unknown = await asyncio.to_thread(exchange_raw, shared, b"GET / HTTP/1.0\r\n\r\n")
+            assert status_of(unknown) == 421
+        finally:
+            await core.shutdown()
+
+    asyncio.run(scenario())
+
+
+def _set_dev(repo: AppRepo, lines: str) -> None:
+    config = repo.path / "shiplane.toml"
+    config.write_text(
+        config.read_text().replace("auto_merge = true", f"auto_merge = true\n{lines}")
+    )
+
+
+def test_two_apps_share_a_public_port_by_host_name(app_repo: AppRepo, tmp_path: Path) -> None:
+    other = make_repo(tmp_path / "second", name="tasks", home=app_repo.home)
+    shared = free_port()
+    try:
+        _set_dev(app_repo, f'listen = "127.0.0.1:{shared}"\ndomains = ["notes.test"]')
+        _set_dev(other, f'listen = "127.0.0.1:{shared}"\ndomains = ["tasks.test"]')
+        assert app_repo.shiplane("deploy", "dev").code == 0
+        deployed = other.shiplane("deploy", "dev")
+        assert deployed.code == 0, deployed.stdout
+        base = f"http://127.0.0.1:{shared}/_deploy/version"
+        notes = httpx.get(base, headers={"host": "notes.test"}, timeout=5).json()["sha"]
+        tasks = httpx.get(base, headers={"host": f"tasks.test:{shared}"}, timeout=5).json()["sha"]
+        assert notes == app_repo.git("rev-parse", "HEAD") and tasks == other.git(
+            "rev-parse", "HEAD"
+        )
+        assert httpx.get(base, headers={"host": "nobody.test"}, timeout=5).status_code == 421
+        # Each keeps its own port on loopback (what the deploy's checks use).
+        assert httpx.get(app_repo.url("dev", "/_deploy/version"), timeout=5).json()["sha"] == notes
+        # A domain another app claimed is refused, naming it.
+        config = other.path / "shiplane.toml"
+        config.write_text(config.read_text().replace('["tasks.test"]', '["notes.test"]'))
+        clash = other.shiplane("deploy", "dev")
+        assert clash.code == 64, clash.stdout
+        assert "notes.test is already claimed by notes/dev" in clash.data["error"]["message"]
+    finally:
+        other.stop_server()
+
+
+def test_slowloris_on_one_door_leaves_other_doors_and_the_control_api_answering(
+    app_repo: AppRepo, tmp_path: Path
+) -> None:
+    other = make_repo(tmp_path / "second", name="tasks", home=app_repo.home)
+    flood: list[socket.socket] = []
+    try:
+        assert app_repo.shiplane("deploy", "dev").code == 0
+        assert other.shiplane("deploy", "dev").code == 0
+        server_pid = int((app_repo.home / "server.pid").read_text())
+        victim = app_repo.ports["dev"]
+        for _ in range(3000):
+            sock = socket.socket()
+            sock.settimeout(5)
+            try:
+                sock.connect(("127.0.0.1", victim))
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            except OSError:
+                pass  # refused at the cap: closed at once
+            flood.append(sock)
+        # While the flood holds its connections, everything else answers.
+        assert serves(other.url("dev", "/api/notes"))
+        status = app_repo.shiplane("server", "status", "--json")
+        assert status.code == 0 and status.data["running"]
+        door = status.data["envs"]["dev"]["front_door"]
+        assert door["connections"] <= 128  # the per-client cap
+        assert door["tripped"]["max_connections_per_client"] >= 2000
+        descriptors = len(list(Path(f"/proc/{server_pid}/fd").iterdir()))
+        assert descriptors < 600, descriptors
+        # Logged, but rate-limited: a flood cannot fill the disk.
+        log = (app_repo.home / "server.log").read_text()
+        assert "max_connections_per_client" in log and log.count("refused a connection") <= 20
+    finally:
+        for sock in flood:
+            sock.close()
+        other.stop_server()
