@@ -241,10 +241,14 @@ class Exchange:
         assert response is not None
         timeout = self.limits.upstream_read_timeout
         mode, informational = "none", False
+        pending = b""  # the final head, sent with the first body bytes: one write, not two
         while True:
             if response.events:
                 kind, item = response.events.popleft()
             else:
+                if pending and not response.events:
+                    client.write(pending)  # the body is late: let the client see the head
+                    pending = b""
                 try:
                     async with asyncio.timeout(timeout):
                         kind, item = await response.next_event()
@@ -256,26 +260,29 @@ class Exchange:
                 if informational and self.head.version != "1.1":
                     continue  # HTTP/1.0 clients know no 1xx
                 data, mode = response_head(item, self.head)
-                client.write(data)
-                if informational:
-                    await client.drain()  # the client waits for it before sending its body
-                    continue
-                outcome.status, outcome.started = item.status, True
-                if item.status == 101 or self.head.method == b"HEAD":
+                outcome.status, outcome.started = item.status, not informational
+                if informational or item.status == 101 or self.head.method == b"HEAD":
+                    client.write(data)
+                    if informational:
+                        await client.drain()  # the client waits for it to send its body
+                        continue
                     return
+                pending = data
                 if mode == "close":
                     outcome.keep_alive = False
             elif kind == BODY:
                 assert isinstance(item, bytes)
                 outcome.sent += len(item)
-                client.write(b"%x\r\n%s\r\n" % (len(item), item) if mode == "chunked" else item)
+                if mode == "chunked":
+                    item = b"%x\r\n%s\r\n" % (len(item), item)
+                client.write(pending + item if pending else item)
+                pending = b""
                 if client.transport.get_write_buffer_size() > FLUSH_AT:
                     await client.drain()
             elif informational:
                 informational = False  # the end of a 1xx: the final response follows
             else:
-                if mode == "chunked":
-                    client.write(b"0\r\n\r\n")
+                client.write(pending + b"0\r\n\r\n" if mode == "chunked" else pending)
                 return
 
     def _finish(self) -> None:

@@ -210,8 +210,9 @@ class Connection:
                     self.writer.write(json_reply(421, {"error": "no site for this host"}, keep))
                 else:
                     keep = await site.handle(self, head)
-                async with asyncio.timeout(limits.idle_timeout):
-                    await self.writer.drain()  # a client that never reads is let go
+                if self.writer.transport.get_write_buffer_size():
+                    async with asyncio.timeout(limits.idle_timeout):
+                        await self.writer.drain()  # a client that never reads is let go
                 if not keep:
                     return
         except (ConnectionError, TimeoutError, OSError):

@@ -27,6 +27,10 @@ TOKEN = "t0ken-for-tests"
 T = TypeVar("T")
 
 
+class Backlogged(ThreadingHTTPServer):
+    request_queue_size = 1024  # the stdlib's 5 drops bursts of connections (SYN retries)
+
+
 class KeepAliveApp:
     """Answers with its name and what it was asked, on kept-alive connections.
 
@@ -115,7 +119,7 @@ class KeepAliveApp:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = Backlogged(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.upstream = Upstream(name, "127.0.0.1", self.port, {"sha": name})
