@@ -99,6 +99,8 @@ class Listener:
         return self.default is None and not self.domains
 
     def route(self, head: Head) -> Site | None:
+        if not self.domains:
+            return self.default  # a port of one environment's own
         host = (head.get(b"host") or b"").decode("latin-1").lower()
         if host.startswith("["):
             host = host[: host.find("]") + 1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 
 # Idle connections kept per upstream address; more are closed (the app has workers to spare).
 MAX_IDLE = 64
@@ -53,6 +54,10 @@ class Pool:
             conn.close()
         async with asyncio.timeout(connect_timeout):
             reader, writer = await asyncio.open_connection(*address, limit=256 * 1024)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            # A request goes out in one write; Nagle would hold it for the previous ACK.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return UpstreamConn(address, reader, writer), False
 
     def put(self, conn: UpstreamConn) -> None:

@@ -65,6 +65,11 @@ class Head:
     keep_alive: bool = True
     upgrade: bool = False
     size: int = 0  # bytes of request line/status and headers, for the head limit
+    # Body framing, set once the head is complete (llhttp checked the digits and refused
+    # Content-Length beside Transfer-Encoding).
+    chunked: bool = False
+    length: int | None = None
+    has_body: bool = False
 
     def get(self, name: bytes) -> bytes | None:
         for key, value in self.headers:
@@ -72,18 +77,13 @@ class Head:
                 return value
         return None
 
-    @property
-    def chunked(self) -> bool:
-        return b"chunked" in (self.get(b"transfer-encoding") or b"").lower()
-
-    @property
-    def length(self) -> int | None:
-        raw = self.get(b"content-length")
-        return int(raw) if raw is not None else None  # llhttp checked the digits
-
-    @property
-    def has_body(self) -> bool:
-        return self.chunked or bool(self.length)
+    def frame(self) -> None:
+        for key, value in self.headers:
+            if key == b"content-length":
+                self.length = int(value)
+            elif key == b"transfer-encoding":
+                self.chunked = b"chunked" in value.lower()
+        self.has_body = self.chunked or bool(self.length)
 
 
 # Events in a reader's queue: a head, a piece of body, the end of a message.
@@ -138,10 +138,11 @@ class MessageReader:
         head.version = parser.get_http_version()
         head.keep_alive = parser.should_keep_alive()
         head.upgrade = parser.should_upgrade()
-        if isinstance(parser, httptools.HttpRequestParser):
-            head.method = parser.get_method()
+        if self.response:
+            head.status = parser.get_status_code()  # type: ignore[union-attr]
         else:
-            head.status = parser.get_status_code()
+            head.method = parser.get_method()  # type: ignore[union-attr]
+        head.frame()
         self.head_done = True
         if head.size > self.max_head:
             raise HttpError(431, "request head too large", "head_too_large")
