@@ -5,6 +5,8 @@ stdlib's keep-alive HTTP/1.1 server, ``websockets``), real clients (h11, httpx, 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -471,6 +473,19 @@ def test_two_apps_share_a_public_port_by_host_name(app_repo: AppRepo, tmp_path: 
         assert httpx.get(base, headers={"host": "nobody.test"}, timeout=5).status_code == 421
         # Each keeps its own port on loopback (what the deploy's checks use).
         assert httpx.get(app_repo.url("dev", "/_deploy/version"), timeout=5).json()["sha"] == notes
+        # A server restart reopens both doors with the same settings (stored with the spec).
+        os.kill(int((app_repo.home / "server.pid").read_text()), signal.SIGKILL)
+        assert app_repo.shiplane("server").code == 0
+
+        def routed() -> bool:
+            try:
+                answer = httpx.get(base, headers={"host": "tasks.test"}, timeout=2)
+            except httpx.HTTPError:
+                return False
+            return answer.status_code == 200 and answer.json()["sha"] == tasks
+
+        assert wait_for(routed)
+        assert httpx.get(base, headers={"host": "nobody.test"}, timeout=5).status_code == 421
         # A domain another app claimed is refused, naming it.
         config = other.path / "shiplane.toml"
         config.write_text(config.read_text().replace('["tasks.test"]', '["notes.test"]'))
