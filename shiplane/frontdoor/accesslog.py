@@ -3,7 +3,9 @@ in a file rotated by size (10 MiB, 5 kept) under the environment's logs director
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import time
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -23,10 +25,18 @@ def _quoted(value: bytes | None) -> str:
     return "".join(c if c.isprintable() and c != '"' else f"\\x{ord(c):02x}" for c in text)
 
 
+class PrivateRotatingFileHandler(RotatingFileHandler):
+    """Client addresses and URLs are personal data: the file (and each rotation) is 0600."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 class AccessLog:
     def __init__(self, path: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.handler = RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS)
+        self.handler = PrivateRotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS)
         self.handler.setFormatter(logging.Formatter("%(message)s"))
         # One logger per file, not propagated: access lines stay out of the server's log.
         self.logger = logging.getLogger(f"shiplane.frontdoor.access.{path}")

@@ -74,6 +74,53 @@ def test_concurrent_clients_each_get_exactly_their_own_responses() -> None:
         assert [w for r in results for w in r] == []
 
 
+def test_expect_100_against_gunicorn_gthread_keep_alive_never_crosses_responses() -> None:
+    port = free_port()
+    gunicorn = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "8",
+            "--keep-alive",
+            "30",
+            "-b",
+            f"127.0.0.1:{port}",
+            "tests.support.wsgi_echo:app",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_for(lambda: serves(f"http://127.0.0.1:{port}/up"), 20)
+        with door_thread() as (runner, door):
+            runner.do(lambda: door.switch(Upstream("g", "127.0.0.1", port, {})))
+
+            def client(n: int) -> list[str]:
+                wrong = []
+                with Client(door.port) as conn:
+                    for i in range(10):
+                        ident = f"/c{n}r{i}"
+                        posted = conn.request("POST", ident, body=b"p" * (i + 1), expect=True)
+                        if posted.body != f"posted:{ident}:{i + 1}".encode():
+                            wrong.append(f"{ident}: {posted.body!r}")
+                        got = conn.request("GET", ident + "g")
+                        if got.body != f"got:{ident}g".encode():
+                            wrong.append(f"{ident}g: {got.body!r}")
+                return wrong
+
+            with ThreadPoolExecutor(12) as pool:
+                results = list(pool.map(client, range(12)))
+            assert [w for r in results for w in r] == []
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait(30)
+
+
 def test_pipelined_requests_are_answered_in_order() -> None:
     with KeepAliveApp("blue").running() as blue, door_thread() as (runner, door):
         runner.do(lambda: door.switch(blue.upstream))
@@ -531,3 +578,16 @@ def test_slowloris_on_one_door_leaves_other_doors_and_the_control_api_answering(
         for sock in flood:
             sock.close()
         other.stop_server()
+
+
+def test_an_upstream_that_stays_silent_gets_504_and_is_counted() -> None:
+    limits = Limits(upstream_read_timeout=0.5)
+    with KeepAliveApp("blue").running() as blue, door_thread(limits) as (runner, door):
+        runner.do(lambda: door.switch(blue.upstream))
+        with httpx.Client(base_url=f"http://127.0.0.1:{door.port}", timeout=10) as client:
+            started = time.monotonic()
+            assert client.get("/slow").status_code == 504
+            assert time.monotonic() - started < 3
+            blue.gate.set()
+            assert client.get("/id/next").status_code == 200  # the door serves on
+        assert runner.do(lambda: door.stats().tripped["upstream_timeout"]) == 1
