@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from example import SHIPLANE, example, free_port
@@ -124,23 +125,67 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+class Discard(BaseHTTPRequestHandler):
+    """Reads a request body to its end and says how long it was."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        left, total = int(self.headers["content-length"]), 0
+        while left:
+            data = self.rfile.read(min(left, 1 << 20))
+            if not data:
+                break
+            total += len(data)
+            left -= len(data)
+        body = str(total).encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def upload_and_flood(door_pid: int, door_port: int) -> dict[str, float]:
+    """A 200 MB upload through a door in front of a backend that reads it all, then 3000
+    slow clients against the door of the fast backend."""
     import socket
+    import threading
 
     import httpx
 
-    before = peak_rss_mib(door_pid)
-    piece = b"u" * (1 << 20)
-    with httpx.Client(timeout=120) as client:
-        started = time.monotonic()
-        response = client.post(
-            f"http://127.0.0.1:{door_port}/upload",
-            content=(piece for _ in range(200)),
-            headers={"content-length": str(200 << 20)},
-        )
-        seconds = time.monotonic() - started
-    assert response.status_code == 200, response.status_code
-    after = peak_rss_mib(door_pid)
+    backend = ThreadingHTTPServer(("127.0.0.1", 0), Discard)
+    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    uploads = subprocess.Popen(
+        [sys.executable, __file__, "--serve-door", str(backend.server_address[1])],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert uploads.stdout is not None
+        port = int(uploads.stdout.readline())
+        before = peak_rss_mib(uploads.pid)
+        piece = b"u" * (1 << 20)
+        with httpx.Client(timeout=120) as client:
+            started = time.monotonic()
+            response = client.post(
+                f"http://127.0.0.1:{port}/upload",
+                content=(piece for _ in range(200)),
+                headers={"content-length": str(200 << 20)},
+            )
+            seconds = time.monotonic() - started
+        assert response.status_code == 200 and response.text == str(200 << 20), response.text
+        after = peak_rss_mib(uploads.pid)
+    finally:
+        assert uploads.stdin is not None
+        uploads.stdin.close()
+        uploads.wait(30)
+        uploads.stdout.close()  # type: ignore[union-attr]
+        backend.shutdown()
+        backend.server_close()
     flood = []
     for _ in range(3000):
         sock = socket.socket()
