@@ -23,13 +23,22 @@ from typing import Protocol
 from shiplane.frontdoor.pool import Pool, UpstreamConn
 from shiplane.frontdoor.replies import json_reply
 from shiplane.frontdoor.settings import Limits
-from shiplane.frontdoor.wire import BODY, END, HEAD, HOP_BY_HOP, Head, HttpError, MessageReader
-from shiplane.frontdoor.wire import PeerClosed as PeerClosed
+from shiplane.frontdoor.wire import (
+    BODY,
+    END,
+    HEAD,
+    HOP_BY_HOP,
+    Head,
+    HttpError,
+    MessageReader,
+    PeerClosed,
+)
 
-# A request without a body can be sent again on a fresh connection when a pooled one turns out
-# to have been closed by the upstream meanwhile (its keep-alive timeout).
 NO_BODY_STATUSES = frozenset({204, 304})
 FLUSH_AT = 256 * 1024  # wait for the client to take the response when this much is queued
+# Requests that may be sent again on a fresh connection when a pooled one turns out to have been
+# closed by the upstream meanwhile (its keep-alive timeout).
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 
 
 class ClientSide(Protocol):
@@ -140,6 +149,7 @@ class Exchange:
         self.upstream: UpstreamConn | None = None
         self.response: MessageReader | None = None
         self.timed_out = False
+        self.idempotent = head.method in IDEMPOTENT
 
     async def run(self, instance_id: str, tunnels: TunnelRegistry) -> Outcome:
         head, outcome = self.head, self.outcome
@@ -168,8 +178,9 @@ class Exchange:
         limits = self.limits
         has_body = self.head.has_body
         for attempt in (1, 2):
-            # A body cannot be sent twice: it rides a fresh connection from the start.
-            fresh = attempt == 2 or has_body or self.head.upgrade
+            # A body cannot be sent twice, and a POST may have been acted on before a pooled
+            # connection turned out dead: those ride a fresh connection from the start.
+            fresh = attempt == 2 or has_body or self.head.upgrade or not self.idempotent
             conn, pooled = await self.pool.get(self.address, limits.upstream_connect_timeout, fresh)
             self.upstream = conn
             self.response = MessageReader(conn.reader, response=True, max_head=1 << 20)
