@@ -224,11 +224,17 @@ class BuiltinFrontDoor(FrontDoor):
     def _forwarded(self, conn: Connection, head: Head) -> list[tuple[bytes, bytes]]:
         peer = conn.peer.encode()
         proto = conn.scheme
+        host = head.get(b"host") or b"%s:%d" % (self.settings.host.encode(), self.port)
         if conn.peer in self.trusted:
             earlier = head.get(b"x-forwarded-for")
             peer = earlier + b", " + peer if earlier else peer
             proto = head.get(b"x-forwarded-proto") or proto
-        return [(b"x-forwarded-for", peer), (b"x-forwarded-proto", proto)]
+            host = head.get(b"x-forwarded-host") or host
+        return [
+            (b"x-forwarded-for", peer),
+            (b"x-forwarded-proto", proto),
+            (b"x-forwarded-host", host),
+        ]
 
     def _log_access(self, conn: Connection, head: Head, exchange: Exchange) -> None:
         if self.access is not None:

@@ -38,6 +38,7 @@ NO_BODY_STATUSES = frozenset({204, 304})
 FLUSH_AT = 256 * 1024  # wait for the client to take the response when this much is queued
 # Requests that may be sent again on a fresh connection when a pooled one turns out to have been
 # closed by the upstream meanwhile (its keep-alive timeout).
+FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 
 
@@ -77,7 +78,7 @@ def request_bytes(head: Head, forwarded: list[tuple[bytes, bytes]], keep_forward
             continue
         if not keep_forwarded and name.startswith(b"x-forwarded-"):
             continue  # the door sets these; a client must not choose its own address
-        if keep_forwarded and name in (b"x-forwarded-for", b"x-forwarded-proto"):
+        if keep_forwarded and name in FORWARDED:
             continue  # replaced by the extended values in ``forwarded``
         lines.append(b"%s: %s\r\n" % (name, value))
     lines += [b"%s: %s\r\n" % pair for pair in forwarded]

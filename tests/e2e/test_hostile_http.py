@@ -457,6 +457,7 @@ def test_forwarded_headers_are_replaced_unless_the_peer_is_a_trusted_proxy(
             url = f"http://127.0.0.1:{door.port}/id/xff"
             seen = httpx.get(url, headers=spoofed).json()["headers"]
             assert (seen["x-forwarded-for"], seen["x-forwarded-proto"]) == ("127.0.0.1", "http")
+            assert seen["x-forwarded-host"] == f"127.0.0.1:{door.port}"
         with door_thread(trusted_proxies=("127.0.0.0/8",)) as (runner, door):
             runner.do(lambda: door.switch(blue.upstream))
             url = f"http://127.0.0.1:{door.port}/id/xff"
