@@ -1,8 +1,11 @@
 """Front door overhead: the built-in proxy vs nginx vs direct-to-app, same backend, one run.
 
-Run: .venv/bin/python bench/frontdoor.py [--seconds 10] [--connections 32]
-Needs Debian's wrk and nginx. The backend is the example app (gunicorn, 2 workers) deployed by
-shiplane; nginx proxies to the very same instance port.
+Run: .venv/bin/python bench/frontdoor.py [--seconds 5] [--connections 32] [--example]
+Needs Debian's wrk and nginx. Two backends: a fast one (nginx, 1 worker, `return 200`), and with
+--example the example app (gunicorn, 2 workers) deployed by shiplane. nginx (1 worker, keepalive
+upstream) and the front door (one process, uvloop, as the server runs it) proxy to the very same
+backend. Also: the front door's peak memory during a 200 MB upload, its descriptors with 3000
+slow clients held at the connection caps, and the parser cost (httptools vs h11).
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ import argparse
 import json
 import re
 import subprocess
+import sys
 import tempfile
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from example import SHIPLANE, example, free_port
@@ -64,11 +69,260 @@ def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     }
 
 
+FAST_BACKEND = """daemon off;
+worker_processes 1;
+pid {work}/backend.pid;
+error_log {work}/backend-error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_max_body_size 0;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ return 200 "ok\\n"; }}
+  }}
+}}
+"""
+
+
+def serve_door(upstream_port: int) -> None:
+    """A front door in this process, as the server runs it (uvloop); prints its port."""
+    import asyncio
+    import socket
+    import sys
+
+    import uvloop
+
+    from shiplane.frontdoor.base import Upstream
+    from shiplane.frontdoor.builtin import BuiltinFrontDoor
+    from shiplane.frontdoor.settings import MIB, DoorSettings, Limits
+
+    async def run() -> None:
+        sock = socket.socket()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as Listener.bind does
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1024)
+        port = sock.getsockname()[1]
+
+        async def hook(*_: object) -> tuple[int, dict[str, object]]:
+            return 404, {}
+
+        settings = DoorSettings(port=port, limits=Limits(max_body=300 * MIB))
+        door = BuiltinFrontDoor("bench", port, hook, settings=settings)
+        door.listen(sock)
+        door.switch(Upstream("fast", "127.0.0.1", upstream_port, {}))
+        print(port, flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        await door.close()
+
+    uvloop.run(run())
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Discard(BaseHTTPRequestHandler):
+    """Reads a request body to its end and says how long it was."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        left, total = int(self.headers["content-length"]), 0
+        while left:
+            data = self.rfile.read(min(left, 1 << 20))
+            if not data:
+                break
+            total += len(data)
+            left -= len(data)
+        body = str(total).encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def upload_and_flood(door_pid: int, door_port: int) -> dict[str, float]:
+    """A 200 MB upload through a door in front of a backend that reads it all, then 3000
+    slow clients against the door of the fast backend."""
+    import socket
+    import threading
+
+    import httpx
+
+    backend = ThreadingHTTPServer(("127.0.0.1", 0), Discard)
+    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    uploads = subprocess.Popen(
+        [sys.executable, __file__, "--serve-door", str(backend.server_address[1])],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert uploads.stdout is not None
+        port = int(uploads.stdout.readline())
+        before = peak_rss_mib(uploads.pid)
+        piece = b"u" * (1 << 20)
+        with httpx.Client(timeout=120) as client:
+            started = time.monotonic()
+            response = client.post(
+                f"http://127.0.0.1:{port}/upload",
+                content=(piece for _ in range(200)),
+                headers={"content-length": str(200 << 20)},
+            )
+            seconds = time.monotonic() - started
+        assert response.status_code == 200 and response.text == str(200 << 20), response.text
+        after = peak_rss_mib(uploads.pid)
+    finally:
+        assert uploads.stdin is not None
+        uploads.stdin.close()
+        uploads.wait(30)
+        uploads.stdout.close()  # type: ignore[union-attr]
+        backend.shutdown()
+        backend.server_close()
+    flood = []
+    for _ in range(3000):
+        sock = socket.socket()
+        try:
+            sock.connect(("127.0.0.1", door_port))
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        except OSError:
+            pass
+        flood.append(sock)
+    time.sleep(0.5)
+    descriptors = len(list(Path(f"/proc/{door_pid}/fd").iterdir()))
+    for sock in flood:
+        sock.close()
+    return {
+        "rss_before": before,
+        "rss_peak": after,
+        "upload_s": seconds,
+        "flood_fds": descriptors,
+    }
+
+
+def parser_cost() -> dict[str, float]:
+    import timeit
+
+    import h11
+    import httptools
+
+    raw = (
+        b"GET /api/notes?page=2 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench/1.0\r\n"
+        b"Accept: application/json\r\nAccept-Encoding: gzip, deflate\r\n"
+        b"Cookie: session=abcdef0123456789; theme=dark\r\nConnection: keep-alive\r\n\r\n"
+    )
+
+    class Sink:
+        def on_header(self, name: bytes, value: bytes) -> None:
+            pass
+
+    def with_httptools() -> None:
+        httptools.HttpRequestParser(Sink()).feed_data(raw)
+
+    def with_h11() -> None:
+        conn = h11.Connection(h11.SERVER)
+        conn.receive_data(raw)
+        conn.next_event()
+
+    n = 20000
+    return {
+        "httptools_us": timeit.timeit(with_httptools, number=n) / n * 1e6,
+        "h11_us": timeit.timeit(with_h11, number=n) / n * 1e6,
+        "bytes": float(len(raw)),
+    }
+
+
+def fast_backend(work: Path, seconds: int, connections: int) -> dict[str, dict[str, float]]:
+    backend, proxy = free_port(), free_port()
+    (work / "backend.conf").write_text(FAST_BACKEND.format(work=work, port=backend))
+    (work / "nginx.conf").write_text(NGINX.format(work=work, backend=backend, port=proxy))
+    started = [
+        subprocess.Popen(["nginx", "-c", str(work / name), "-p", str(work)])
+        for name in ("backend.conf", "nginx.conf")
+    ]
+    door = subprocess.Popen(
+        [sys.executable, __file__, "--serve-door", str(backend)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert door.stdout is not None
+        door_port = int(door.stdout.readline())
+        time.sleep(0.5)
+        results = {
+            "direct (nginx return 200)": wrk(f"http://127.0.0.1:{backend}/", seconds, connections),
+            "nginx proxy, 1 worker": wrk(f"http://127.0.0.1:{proxy}/", seconds, connections),
+            "shiplane front door": wrk(f"http://127.0.0.1:{door_port}/", seconds, connections),
+        }
+        results["memory"] = upload_and_flood(door.pid, door_port)
+        return results
+    finally:
+        assert door.stdin is not None
+        door.stdin.close()
+        door.wait(30)
+        for process in started:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def print_table(title: str, results: dict[str, dict[str, float]], base: str, direct: str) -> None:
+    print(title)
+    print(f"{'target':28} {'req/s':>9} {'vs nginx':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for name, r in results.items():
+        print(
+            f"{name:28} {r['rps']:9.0f} {r['rps'] / results[base]['rps']:8.0%} {r['p50']:8.2f}"
+            f" {r['p99']:8.2f} {r['non2xx']:8.0f}"
+        )
+    door = results["shiplane front door"]
+    print(
+        f"added p50 vs direct: front door {door['p50'] - results[direct]['p50']:.2f} ms,"
+        f" nginx {results[base]['p50'] - results[direct]['p50']:.2f} ms"
+    )
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve-door":
+        serve_door(int(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--example", action="store_true", help="also the example app")
     args = parser.parse_args()
+    cost = parser_cost()
+    print(
+        f"parse one {cost['bytes']:.0f}-byte request head: httptools {cost['httptools_us']:.1f} us,"
+        f" h11 {cost['h11_us']:.1f} us"
+    )
+    with tempfile.TemporaryDirectory(prefix="shiplane-bench-") as scratch:
+        fast = fast_backend(Path(scratch), args.seconds, args.connections)
+    memory = fast.pop("memory")
+    print_table(
+        f"wrk -t2 -c{args.connections} -d{args.seconds}s GET / (backend: nginx return 200)",
+        fast,
+        "nginx proxy, 1 worker",
+        "direct (nginx return 200)",
+    )
+    print(
+        f"200 MB upload through the door: {memory['upload_s']:.1f} s, door peak RSS"
+        f" {memory['rss_before']:.0f} MiB before -> {memory['rss_peak']:.0f} MiB after"
+    )
+    print(
+        f"3000 slow clients held: the door process has {memory['flood_fds']:.0f} descriptors open"
+    )
+    if args.example:
+        example_app(args)
+
+
+def example_app(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="shiplane-bench-") as scratch:
         work = Path(scratch)
         app = example(work, checks=False)

@@ -9,6 +9,14 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shiplane.config.checks import VerifyConfig
+from shiplane.config.frontdoor import (
+    DEFAULT_LISTEN,
+    FrontDoorConfig,
+    check_cidrs,
+    check_domains,
+    check_listen,
+    split_listen,
+)
 from shiplane.config.hosts import parse_host
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -204,6 +212,36 @@ class Environment(Strict):
         if value is not None:
             parse_host(value)  # its ValueError names the fix; pydantic adds key and value
         return value
+
+    listen: str = Field(
+        default=DEFAULT_LISTEN,
+        description='Front door address[:port]; "0.0.0.0:80" exposes it (explicitly). With'
+        " domains, a port here is shared by host name (and `port` stays on loopback).",
+    )
+    domains: list[str] = Field(
+        default_factory=list,
+        description="Host names this env answers on the listen port it shares with others.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="CIDRs whose X-Forwarded-* headers are kept."
+    )
+    front_door: FrontDoorConfig = Field(
+        default_factory=FrontDoorConfig, description="Front-door timeouts and limits."
+    )
+
+    _listen = field_validator("listen")(check_listen)
+    _domains = field_validator("domains")(check_domains)
+    _trusted = field_validator("trusted_proxies")(check_cidrs)
+
+    @model_validator(mode="after")
+    def _listen_port(self) -> Environment:
+        _, port = split_listen(self.listen)
+        if port is not None and port != self.port and not self.domains:
+            raise ValueError(
+                f"listen = {self.listen!r} names port {port} but port = {self.port}; make them"
+                " equal, leave the port out, or name `domains` to share that port by host name"
+            )
+        return self
 
     @property
     def gated(self) -> bool:

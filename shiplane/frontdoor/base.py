@@ -48,6 +48,11 @@ class FrontDoorStats:
     switched_at: float | None  # time.time() of the last switch
     held: bool
     waiting: int  # requests waiting for a release
+    held_timeouts: int = 0  # requests answered 503 because a hold outlasted its bound
+    tripped: Mapping[str, int] = field(default_factory=dict)  # limit -> times it tripped
+    websockets: int = 0  # open WebSocket (upgraded) connections, counted in inflight too
+    connections: int = 0  # open client connections on the door's listener
+    maintenance: bool = False
 
 
 class DeployHook(Protocol):
@@ -72,12 +77,17 @@ class FrontDoor(ABC):
         """Wait until no request is in flight on ``instance_id``; False when the timeout hit."""
 
     @abstractmethod
-    def hold(self) -> None:
-        """New requests wait (bounded) until ``release``; requests in flight go on."""
+    def hold(self, timeout: float | None = None) -> None:
+        """New requests wait (at most ``timeout`` s, default the door's bound) until
+        ``release``; requests in flight go on. Past the bound: 503 with Retry-After."""
 
     @abstractmethod
     def release(self) -> None:
         """Let waiting and new requests through, to whatever is active by then."""
+
+    @abstractmethod
+    def maintenance(self, on: bool) -> None:
+        """While on, answer 503 with Retry-After and a small page instead of relaying."""
 
     @abstractmethod
     def stats(self) -> FrontDoorStats: ...

@@ -1,10 +1,17 @@
-"""The built-in front door: one HTTP listener per environment, blue/green switch, drain and hold.
+"""The built-in front door of one environment: blue/green switch, drain, hold, maintenance.
 
 The active upstream is one attribute, read once per request on the event loop, so a switch is
 atomic: every request goes wholly to the old or wholly to the new instance. In-flight requests
-are counted per instance; draining waits for an instance's count to reach zero. A hold parks new
-requests before they pick an upstream, so on release they go to whatever was switched in
-meanwhile (kamal-proxy's pause).
+(open WebSockets included) are counted per instance; draining waits for an instance's count to
+reach zero, and when the drain times out its WebSockets are closed (a TCP close: the door does
+not speak the WebSocket protocol, so it sends no close frame). A hold parks new requests before
+they pick an upstream, so on release they go to whatever was switched in meanwhile
+(kamal-proxy's pause); past the bound they get 503 with Retry-After and are counted.
+
+The door does not own a socket: a ``Listener`` routes requests to it by Host (several doors may
+share one listener). Every door has a listener of its own on its ``port`` (what the deploy's
+checks and the local clients use); a door with ``domains`` and a public ``listen`` port also joins
+the listener shared by host name there. ``listen(sock)`` serves a door on a socket alone.
 """
 
 from __future__ import annotations
@@ -12,13 +19,17 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import Any
 
+from shiplane.frontdoor.accesslog import AccessLog
 from shiplane.frontdoor.base import DeployHook, FrontDoor, FrontDoorStats, Upstream
-from shiplane.frontdoor.http1 import MAX_HEAD, Refusal, Relay
-
-HOLD_TIMEOUT = 30.0
+from shiplane.frontdoor.exchange import Exchange
+from shiplane.frontdoor.listener import Connection, Listener
+from shiplane.frontdoor.pool import Pool
+from shiplane.frontdoor.replies import MAINTENANCE_PAGE, json_reply, reply, retry_after
+from shiplane.frontdoor.settings import DoorSettings, LimitLog, TrustedProxies
+from shiplane.frontdoor.wire import Head, HttpError
 
 
 class BuiltinFrontDoor(FrontDoor):
@@ -27,40 +38,55 @@ class BuiltinFrontDoor(FrontDoor):
         env: str,
         port: int,
         deploy_hook: DeployHook,
-        hold_timeout: float = HOLD_TIMEOUT,
+        hold_timeout: float | None = None,
+        settings: DoorSettings | None = None,
     ) -> None:
         self.env = env
+        self.name = env
+        self.settings = settings or DoorSettings(port=port)
         self.port = port
-        self.hold_timeout = hold_timeout
+        self.limits = self.settings.limits
+        self.hold_timeout = hold_timeout if hold_timeout is not None else self.limits.hold_timeout
+        self.trusted = TrustedProxies(self.settings.trusted_proxies)
+        self.access = AccessLog(self.settings.access_log) if self.settings.access_log else None
+        self.log = LimitLog(f"front door {env}")
+        self.pool = Pool()
+        self.listeners: list[Listener] = []
+        self._own_listener = False
         self._deploy_hook = deploy_hook
         self._active: Upstream | None = None
+        self._addresses: dict[str, tuple[str, int]] = {}
         self._inflight: Counter[str] = Counter()
+        self._tunnels: defaultdict[str, set[asyncio.StreamWriter]] = defaultdict(set)
         self._requests = 0
         self._switched_at: float | None = None
         self._held = False
+        self._maintenance = False
         self._released = asyncio.Event()
         self._released.set()
         self._waiting = 0
-        self._idle = Refusal(503, {"error": f"no release is serving {env} yet"})
-        self._held_too_long = Refusal(
-            503, {"error": f"{env} was held over {hold_timeout:g} s (a deploy is migrating)"}
-        )
-        # Loopback here is the door's own address, for requests that name no Host.
-        self._relay = Relay(self, b"127.0.0.1:%d" % port)
-        self._server: asyncio.Server | None = None
         self._starting: asyncio.Task[None] | None = None
 
     def listen(self, sock: socket.socket) -> None:
-        """Serve on an already bound and listening socket (connections wait in its backlog)."""
+        """Serve on an already bound and listening socket, on a listener of the door's own."""
+        host, port = sock.getsockname()[:2]
+        listener = Listener(host, port, limits=self.limits)
+        listener.add(self, ())
+        self.attach(listener)
+        self._own_listener = True
+        self._starting = asyncio.create_task(listener.start(sock))
 
-        async def start() -> None:
-            self._server = await asyncio.start_server(self._relay.serve, sock=sock, limit=MAX_HEAD)
-
-        self._starting = asyncio.create_task(start())
+    def attach(self, listener: Listener, own: bool = True) -> None:
+        """Take requests from ``listener`` (the caller adds the door to its routing table)."""
+        self.listeners.append(listener)
+        if own:
+            self.port = listener.port
 
     # FrontDoor ---------------------------------------------------------------------------
     def switch(self, upstream: Upstream | None) -> Upstream | None:
         previous, self._active = self._active, upstream
+        if upstream is not None:
+            self._addresses[upstream.instance_id] = (upstream.host, upstream.port)
         self._switched_at = time.time()
         return previous
 
@@ -69,13 +95,26 @@ class BuiltinFrontDoor(FrontDoor):
 
     async def drain(self, instance_id: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
+        drained = True
         while self._inflight[instance_id] > 0:
             if time.monotonic() >= deadline:
-                return False
+                drained = False
+                break
             await asyncio.sleep(0.02)
-        return True
+        if not drained:
+            # Open WebSockets are closed at the drain's end: the instance is about to stop.
+            for writer in list(self._tunnels.get(instance_id, ())):
+                writer.transport.abort()
+        active = self._active
+        if active is None or active.instance_id != instance_id:
+            address = self._addresses.pop(instance_id, None)
+            if address is not None:
+                self.pool.discard(address)
+        return drained
 
-    def hold(self) -> None:
+    def hold(self, timeout: float | None = None) -> None:
+        if timeout is not None:
+            self.hold_timeout = timeout
         self._held = True
         self._released.clear()
 
@@ -83,7 +122,14 @@ class BuiltinFrontDoor(FrontDoor):
         self._held = False
         self._released.set()
 
+    def maintenance(self, on: bool) -> None:
+        """Answer every request (but /_deploy/*) with 503, Retry-After and a small page."""
+        self._maintenance = on
+
     def stats(self) -> FrontDoorStats:
+        tripped = Counter(self.log.counts)
+        for listener in self.listeners:
+            tripped.update(listener.log.counts)
         return FrontDoorStats(
             port=self.port,
             requests=self._requests,
@@ -91,35 +137,108 @@ class BuiltinFrontDoor(FrontDoor):
             switched_at=self._switched_at,
             held=self._held,
             waiting=self._waiting,
+            held_timeouts=self.log.counts["held_timeout"],
+            tripped=dict(tripped),
+            websockets=sum(len(t) for t in self._tunnels.values()),
+            connections=sum(listener.open for listener in self.listeners),
+            maintenance=self._maintenance,
         )
 
     async def close(self) -> None:
         self.release()  # nobody waits out the bound for a door that is going away
         if self._starting is not None:
             await self._starting
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        self._relay.close()
+        for listener in self.listeners:
+            listener.remove(self)
+            if self._own_listener:
+                await listener.close()
+        for writers in self._tunnels.values():
+            for writer in writers:
+                writer.transport.abort()
+        self.pool.close()
+        if self.access is not None:
+            self.access.close()
 
-    # Router (called by the transport for each request) -----------------------------------
-    async def begin(self) -> Upstream | Refusal:
+    # TunnelRegistry ----------------------------------------------------------------------
+    def opened(self, instance_id: str, closer: asyncio.StreamWriter) -> None:
+        self._tunnels[instance_id].add(closer)
+
+    def closed(self, instance_id: str, closer: asyncio.StreamWriter) -> None:
+        self._tunnels[instance_id].discard(closer)
+
+    # Site (called by the listener for each request routed here) ---------------------------
+    async def handle(self, conn: Connection, head: Head) -> bool:
+        keep = head.keep_alive and not head.has_body and not head.upgrade
+        if head.target.startswith(b"/_deploy/"):
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in head.headers}
+            path = head.target.decode("latin-1").split("?")[0]
+            status, payload = await self._deploy_hook(path, conn.peer, headers, self._active)
+            conn.writer.write(json_reply(status, payload, keep))
+            return keep
+        if self._maintenance:
+            extra = retry_after(self.limits.retry_after)
+            conn.writer.write(
+                reply(503, MAINTENANCE_PAGE, b"text/html; charset=utf-8", keep, extra)
+            )
+            return keep
         if self._held and not await self._wait_for_release():
-            return self._held_too_long
+            self.log.trip("held_timeout", f"held over {self.hold_timeout:g} s")
+            error = {
+                "error": f"{self.env} was held over {self.hold_timeout:g} s (a deploy is migrating)"
+            }
+            conn.writer.write(json_reply(503, error, keep, retry_after(self.limits.retry_after)))
+            return keep
         upstream = self._active
         if upstream is None:
-            return self._idle
+            error = {"error": f"no release is serving {self.env} yet"}
+            conn.writer.write(json_reply(503, error, keep))
+            return keep
         self._requests += 1
-        self._inflight[upstream.instance_id] += 1
-        return upstream
+        instance = upstream.instance_id
+        self._inflight[instance] += 1
+        exchange = Exchange(
+            conn,
+            head,
+            (upstream.host, upstream.port),
+            self.pool,
+            self.limits,
+            self._forwarded(conn, head),
+            conn.peer in self.trusted,
+        )
+        try:
+            outcome = await exchange.run(instance, self)
+        except HttpError as exc:
+            self.log.trip(exc.kind, f"{conn.peer}: {exc.reason}")
+            if not exchange.outcome.started:
+                conn.writer.write(json_reply(exc.status, {"error": exc.reason}, False))
+            exchange.outcome.status = exchange.outcome.status or exc.status
+            self._log_access(conn, head, exchange)
+            return False
+        finally:
+            self._inflight[instance] -= 1
+        if outcome.failure:
+            self.log.trip(outcome.failure, f"{upstream.host}:{upstream.port} for {conn.peer}")
+        self._log_access(conn, head, exchange)
+        return outcome.keep_alive
 
-    def end(self, upstream: Upstream) -> None:
-        self._inflight[upstream.instance_id] -= 1
+    def _forwarded(self, conn: Connection, head: Head) -> list[tuple[bytes, bytes]]:
+        peer = conn.peer.encode()
+        proto = conn.scheme
+        host = head.get(b"host") or b"%s:%d" % (self.settings.host.encode(), self.port)
+        if conn.peer in self.trusted:
+            earlier = head.get(b"x-forwarded-for")
+            peer = earlier + b", " + peer if earlier else peer
+            proto = head.get(b"x-forwarded-proto") or proto
+            host = head.get(b"x-forwarded-host") or host
+        return [
+            (b"x-forwarded-for", peer),
+            (b"x-forwarded-proto", proto),
+            (b"x-forwarded-host", host),
+        ]
 
-    async def deploy_endpoint(
-        self, path: str, client: str, headers: dict[str, str]
-    ) -> tuple[int, dict[str, Any]]:
-        return await self._deploy_hook(path, client, headers, self._active)
+    def _log_access(self, conn: Connection, head: Head, exchange: Exchange) -> None:
+        if self.access is not None:
+            self.access.write(conn.peer, head, exchange.outcome)
 
     async def _wait_for_release(self) -> bool:
         self._waiting += 1
@@ -131,3 +250,9 @@ class BuiltinFrontDoor(FrontDoor):
             return False
         finally:
             self._waiting -= 1
+
+    def deploy_hook(self) -> DeployHook:
+        return self._deploy_hook
+
+    def describe(self) -> dict[str, Any]:
+        return {"env": self.env, "port": self.port, "domains": list(self.settings.domains)}

@@ -45,7 +45,7 @@ def deploy(
     ctx = make_context(session, env, "deploy", options)
     port = ctx.settings.env_config.port
     try:
-        session.target.preflight(env, port)
+        session.target.preflight(env, port, tuple(ctx.settings.env_config.domains))
     except ShiplaneError as exc:
         result = Result(command="deploy", env=env, deployment_id=ctx.deployment_id).fail(exc)
         session.db.update_deployment(

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shiplane.config.frontdoor import door_settings
 from shiplane.errors import DeployFailedError
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
@@ -15,6 +16,7 @@ from shiplane.targets.health import HealthPolicy, wait_healthy
 
 
 def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> InstanceSpec:
+    env = ctx.settings.env_config
     return InstanceSpec(
         app=ctx.config.app.name,
         env=ctx.env,
@@ -33,6 +35,9 @@ def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> Ins
         drain_timeout=ctx.config.deploy.drain_timeout,
         log_path=str(ctx.layout.logs(ctx.env) / f"app-{release}.log"),
         health=ctx.config.app.health,
+        front_door=door_settings(
+            env.port, env.listen, env.domains, env.trusted_proxies, env.front_door
+        ),
     )
 
 

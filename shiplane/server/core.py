@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -13,14 +14,15 @@ from shiplane.config.envfile import read_env_file
 from shiplane.config.redact import Redactor
 from shiplane.databases import open_database, resolve_url
 from shiplane.errors import ShiplaneError
-from shiplane.frontdoor.base import FrontDoor, Upstream
+from shiplane.frontdoor.base import Upstream
 from shiplane.frontdoor.builtin import BuiltinFrontDoor
 from shiplane.frontdoor.endpoints import DeployEndpoints
+from shiplane.frontdoor.listener import Listener, reserve_descriptors
+from shiplane.frontdoor.settings import DoorSettings
 from shiplane.launch import launcher
 from shiplane.launch.base import RunAs
 from shiplane.layout import ServerLayout
 from shiplane.migrate.registry import release_engine
-from shiplane.server.listener import tcp_socket
 from shiplane.server.privileges import Enforcement
 from shiplane.state.db import StateDB
 from shiplane.state.envvars import kept_layers
@@ -51,7 +53,11 @@ class ServerCore:
         self.token = token
         self.enforcement = enforcement
         self.instances: dict[str, ManagedProcess] = {}
-        self.frontdoors: dict[EnvKey, FrontDoor] = {}
+        self.frontdoors: dict[EnvKey, BuiltinFrontDoor] = {}
+        self.listeners: dict[int, Listener] = {}
+        # Raise the descriptor limit and cap client connections well below it, so a flood on
+        # one front door leaves descriptors for the others and for the control socket.
+        self.budget = reserve_descriptors()
         self.started_at = time.time()
         self.redactor = Redactor()
         self._background: set[asyncio.Task[None]] = set()
@@ -95,19 +101,23 @@ class ServerCore:
         return True
 
     # front doors -------------------------------------------------------------------------
-    def ensure_frontdoor(self, key: EnvKey, port: int) -> FrontDoor:
+    def door_settings(self, key: EnvKey, port: int, stored: dict[str, Any]) -> DoorSettings:
+        """The door settings an instance's spec carries, with the access log under the env."""
+        settings = DoorSettings.from_dict(stored, port)
+        log = str(self.layout.app(key.app).logs(key.env) / "access.log")
+        return replace(settings, access_log=log)
+
+    def ensure_frontdoor(self, key: EnvKey, settings: DoorSettings | int) -> BuiltinFrontDoor:
+        if isinstance(settings, int):
+            settings = DoorSettings(port=settings)
         door = self.frontdoors.get(key)
-        if door is not None and door.stats().port == port:
+        if door is not None and door.settings == settings:
             return door
-        claimed = next(
-            (k for k, d in self.frontdoors.items() if k != key and d.stats().port == port), None
-        )
-        if claimed is not None:
-            raise PortInUse(f"port {port} for {key} is already the front door of {claimed}")
-        try:
-            sock = tcp_socket(port)
-        except OSError as exc:
-            raise PortInUse(f"port {port} for {key} is in use: {exc}") from exc
+        self._check_claims(key, settings)
+        own = self._listener(key, settings.own_host, settings.port, settings)
+        shared = None
+        if settings.shared_port is not None:
+            shared = self._listener(key, settings.host, settings.shared_port, settings)
 
         async def status(_env: str) -> dict[str, Any]:
             return await self.env_status(key)
@@ -116,18 +126,71 @@ class ServerCore:
             return await self.env_migrations(key)
 
         endpoints = DeployEndpoints(key.env, self.token, status, migrations)
-        new = BuiltinFrontDoor(key.env, port, endpoints.answer)
+        new = BuiltinFrontDoor(key.env, settings.port, endpoints.answer, settings=settings)
+        new.attach(own)
+        if shared is not None:
+            new.attach(shared, own=False)
         if door is not None:
-            new.switch(door.active())  # the port changed in config; keep serving
-            self._background.add(asyncio.create_task(door.close()))
-        new.listen(sock)
+            new.switch(door.active())  # the settings changed in config; keep serving
+            self._background.add(asyncio.create_task(self._retire(door)))
+        # From here on, requests reach the new door.
+        own.add(new, ())
+        if shared is not None:
+            shared.add(new, settings.domains)
         self.frontdoors[key] = new
         return new
+
+    def _check_claims(self, key: EnvKey, settings: DoorSettings) -> None:
+        """Refuse a port or a domain that another app or environment holds, naming both."""
+        for other, door in self.frontdoors.items():
+            if other == key:
+                continue
+            held = door.settings
+            taken = set(settings.domains) & set(held.domains)
+            if taken:
+                raise PortInUse(
+                    f"domain {sorted(taken)[0]} for {key} is already claimed by {other}; "
+                    "give each environment its own domains"
+                )
+            if settings.port in (held.port, held.shared_port):
+                raise PortInUse(
+                    f"port {settings.port} for {key} is already the front door of {other}"
+                )
+            shared = settings.shared_port
+            if shared is not None and shared == held.port:
+                raise PortInUse(f"port {shared} for {key} is already the front door of {other}")
+            if shared is not None and shared == held.shared_port and held.host != settings.host:
+                raise PortInUse(
+                    f"port {shared} for {key} listens on {settings.host} but {other} shares it "
+                    f"on {held.host}; use the same listen address"
+                )
+
+    def _listener(self, key: EnvKey, host: str, port: int, settings: DoorSettings) -> Listener:
+        listener = self.listeners.get(port)
+        if listener is not None:
+            return listener
+        listener = Listener(host, port, budget=self.budget, limits=settings.limits)
+        try:
+            sock = listener.bind()
+        except OSError as exc:
+            raise PortInUse(f"port {port} for {key} is in use: {exc}") from exc
+        self.listeners[port] = listener
+        self._background.add(asyncio.create_task(listener.start(sock)))
+        return listener
+
+    async def _retire(self, door: BuiltinFrontDoor) -> None:
+        await door.close()
+        for listener in door.listeners:
+            if listener.empty:
+                if self.listeners.get(listener.port) is listener:
+                    del self.listeners[listener.port]
+                await listener.close()
 
     def switch(
         self, key: EnvKey, port: int, instance_id: str | None, info: dict[str, Any] | None
     ) -> str | None:
-        """Point the env's front door at an instance (None: serve nothing, 503)."""
+        """Point the env's front door at an instance (None: serve nothing, 503). The door's
+        settings (listen address, domains, limits) travel in the instance's spec."""
         if instance_id is None:
             door = self.frontdoors.get(key)
             previous = door.switch(None) if door else None
@@ -135,7 +198,7 @@ class ServerCore:
         instance = self.instances.get(instance_id)
         if instance is None:
             raise KeyError(instance_id)
-        door = self.ensure_frontdoor(key, port)
+        door = self.ensure_frontdoor(key, self.door_settings(key, port, instance.spec.front_door))
         address = instance.as_instance().address
         previous = door.switch(Upstream(instance_id, address.host, address.port, info or {}))
         return previous.instance_id if previous else None
@@ -182,6 +245,24 @@ class ServerCore:
             "active": active.info if active else None,
             "requests": stats.requests if stats else 0,
             "instances": instances,
+            "front_door": self._door_status(door),
+        }
+
+    @staticmethod
+    def _door_status(door: BuiltinFrontDoor | None) -> dict[str, Any] | None:
+        if door is None:
+            return None
+        stats = door.stats()
+        return {
+            "listen": f"{door.settings.host}:{stats.port}",
+            "domains": list(door.settings.domains),
+            "connections": stats.connections,
+            "websockets": stats.websockets,
+            "held": stats.held,
+            "waiting": stats.waiting,
+            "held_timeouts": stats.held_timeouts,
+            "maintenance": stats.maintenance,
+            "tripped": dict(stats.tripped),
         }
 
     async def env_migrations(self, key: EnvKey) -> dict[str, Any]:
@@ -265,5 +346,7 @@ class ServerCore:
     async def shutdown(self) -> None:
         for door in self.frontdoors.values():
             await door.close()
+        for listener in self.listeners.values():
+            await listener.close()
         await asyncio.gather(*(i.stop() for i in self.instances.values()), return_exceptions=True)
         self.instances.clear()

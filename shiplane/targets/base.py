@@ -43,6 +43,10 @@ class InstanceSpec(BaseModel):
     drain_timeout: float = 30.0
     log_path: str
     health: str = "/"
+    # The environment's front-door settings (shiplane.frontdoor.settings.DoorSettings as a
+    # dict): they travel with what serves, so a switch, an undo and a restore after a server
+    # restart open the door as the serving release's config said.
+    front_door: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> InstanceSpec:
@@ -119,8 +123,9 @@ class DeployTarget(Protocol):
     name: ClassVar[str]
     traffic_steps: ClassVar[frozenset[str]]
 
-    def preflight(self, env: str, port: int) -> None:
-        """Refuse (ConfigError) when the env's front door cannot be placed where configured."""
+    def preflight(self, env: str, port: int, domains: tuple[str, ...] = ()) -> None:
+        """Refuse (ConfigError) when the env's front door cannot be placed where configured
+        (``domains``: the host names it shares its port by)."""
         ...
 
     def start(self, spec: InstanceSpec) -> Instance: ...

@@ -70,8 +70,11 @@ class LocalTarget:
         info = self.client.ping()
         return {"running": info is not None, "pid": (info or {}).get("pid")}
 
-    def preflight(self, env: str, port: int) -> None:
-        """The env's port must be free, or be our own front door for this env."""
+    def preflight(self, env: str, port: int, domains: tuple[str, ...] = ()) -> None:
+        """The env's port must be free, or be our own front door for this env; its domains
+        must be nobody else's."""
+        if domains:
+            self._domains_free(env, domains)
         if self.traffic(env, port).active().port == port:
             return
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -87,6 +90,24 @@ class LocalTarget:
                     step="preflight",
                     next_action=f"stop what listens on {port} or choose another port for {env}",
                 ) from exc
+
+    def _domains_free(self, env: str, domains: tuple[str, ...]) -> None:
+        """Refuse a domain another env of this server claimed (the server refuses it too)."""
+        if self.client.ping() is None:
+            return
+        for app, envs in self.client.request("GET", "/status").get("apps", {}).items():
+            for name, status in envs.items():
+                door = status.get("front_door") or {}
+                if (app, name) == (self.app, env):
+                    continue
+                taken = set(domains) & set(door.get("domains", []))
+                if taken:
+                    raise ConfigError(
+                        f"environments.{env}.domains: {sorted(taken)[0]} is already claimed by "
+                        f"{app}/{name}",
+                        step="preflight",
+                        next_action=f"give {env} its own domain names",
+                    )
 
     def _port_owner(self, port: int) -> str | None:
         """Which app/env of this host's server holds ``port`` (one server serves every app)."""

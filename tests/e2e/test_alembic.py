@@ -125,6 +125,8 @@ def test_edited_applied_revision_is_refused(app_repo: AppRepo) -> None:
 def test_deploy_migrations_endpoint_lists_alembic_revisions(app_repo: AppRepo) -> None:
     make_alembic_app(app_repo)
     assert app_repo.shiplane("deploy", "dev").code == 0
-    migrations = httpx.get(app_repo.url("dev", "/_deploy/migrations"), timeout=5).json()
+    token = {"x-shiplane-token": (app_repo.home / "server.token").read_text()}
+    url = app_repo.url("dev", "/_deploy/migrations")
+    migrations = httpx.get(url, headers=token, timeout=5).json()
     assert migrations["database"] == "sqlite"
     assert [(m["name"], m["label"]) for m in migrations["applied"]] == [("a1", "a1")]

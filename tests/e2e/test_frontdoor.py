@@ -209,7 +209,9 @@ def test_deploy_endpoints_through_the_door() -> None:
                 assert version.json() == {"env": "dev", **INFO}
                 health = await client.get("/_deploy/health")
                 assert health.json() == {"ok": True, "env": "dev", "sha": "abc1234"}
-                status = await client.get("/_deploy/status")  # loopback: trusted
+                status = await client.get("/_deploy/status")  # loopback too needs the token
+                assert status.status_code == 401
+                status = await client.get("/_deploy/status", headers={"x-shiplane-token": TOKEN})
                 assert status.json() == {"env": "dev", "status": "from the server"}
                 assert (await client.get("/_deploy/nope")).status_code == 404
                 assert blue.hits == 0  # answered beside the proxy, never relayed
@@ -221,8 +223,9 @@ def test_deploy_endpoints_through_the_door() -> None:
 @pytest.mark.parametrize(
     ("client", "headers", "expected"),
     [
-        ("127.0.0.1", {}, True),
-        ("::1", {}, True),
+        ("127.0.0.1", {}, False),
+        ("::1", {}, False),
+        ("127.0.0.1", {"x-shiplane-token": TOKEN}, True),
         ("10.0.0.7", {}, False),
         ("10.0.0.7", {"x-shiplane-token": "wrong"}, False),
         ("10.0.0.7", {"x-shiplane-token": TOKEN}, True),

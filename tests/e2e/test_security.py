@@ -101,6 +101,11 @@ def from_other_host(ns: str, url: str, token: str | None = None) -> int:
 def test_status_endpoints_need_the_token_off_loopback(
     app_repo: AppRepo, other_host: tuple[str, str]
 ) -> None:
+    # The front door listens on loopback unless the config exposes it, explicitly.
+    config = app_repo.path / "shiplane.toml"
+    config.write_text(
+        config.read_text().replace("auto_merge = true", 'auto_merge = true\nlisten = "0.0.0.0"')
+    )
     assert app_repo.shiplane("deploy", "dev").code == 0
     address, ns = other_host
     base = f"http://{address}:{app_repo.ports['dev']}"

@@ -73,9 +73,11 @@ def test_token_required(app_repo: AppRepo) -> None:
         assert client.get("/status", headers={"x-shiplane-token": token}).status_code == 200
     assert Path(sock).stat().st_mode & 0o777 == 0o600
     assert (app_repo.home / "server.token").stat().st_mode & 0o777 == 0o600
-    # public endpoints on the front door; status from loopback is allowed
+    # public endpoints on the front door; status needs the token, from loopback too
     assert httpx.get(app_repo.url("dev", "/_deploy/health"), timeout=5).json()["ok"] is True
-    migrations = httpx.get(app_repo.url("dev", "/_deploy/migrations"), timeout=5).json()
+    url = app_repo.url("dev", "/_deploy/migrations")
+    assert httpx.get(url, timeout=5).status_code == 401
+    migrations = httpx.get(url, headers={"x-shiplane-token": token}, timeout=5).json()
     assert [m["name"] for m in migrations["applied"]] == ["create_notes", "add_tags"]
 
 

@@ -7,7 +7,12 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "shiplane"
-LOOPBACK_ALLOWED = ("targets/local.py", "targets/processes.py", "frontdoor/")
+LOOPBACK_ALLOWED = (
+    "targets/local.py",
+    "targets/processes.py",
+    "frontdoor/",
+    "config/frontdoor.py",  # the default listen address
+)
 
 
 def _modules() -> dict[str, Path]:

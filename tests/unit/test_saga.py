@@ -89,7 +89,7 @@ class FakeTarget:
     def describe(self) -> dict[str, Any]:
         return {"running": True}
 
-    def preflight(self, env: str, port: int) -> None:
+    def preflight(self, env: str, port: int, domains: tuple[str, ...] = ()) -> None:
         return None
 
     def start(self, spec: InstanceSpec) -> Instance:

@@ -1,0 +1,236 @@
+"""A front-door listener: one bound address, its client connections, and the routing table that
+picks the environment (the ``Site``) for each request by its Host header.
+
+A port-only environment has a listener of its own (its site is the default: every Host goes to
+it). Environments with ``domains`` may share one listener; a request naming a host nobody
+claimed gets 421, never another site. ``ssl_context`` is the seam for TLS: the same listener
+wraps its connections, and SNI picks the certificate in the context's callback.
+
+Connection limits live here because a connection exists before any request says where it goes:
+the listener caps its own open connections, in total and per client address, and draws from a
+server-wide ``ConnectionBudget`` so that one environment's flood cannot take the descriptors the
+others and the control socket need. Each refused connection is closed at once and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import socket
+import ssl
+from collections import Counter
+from typing import Protocol
+
+from shiplane.frontdoor.replies import json_reply
+from shiplane.frontdoor.settings import LimitLog, Limits
+from shiplane.frontdoor.wire import READ_SIZE, Head, HttpError, MessageReader, PeerClosed
+
+LINGER = 2.0  # seconds a refused client's remaining input is read and dropped
+# Descriptors kept free for the control socket, state.db, logs, app processes and upstreams.
+FD_RESERVE = 512
+
+
+class ConnectionBudget:
+    """Open front-door client connections across every listener of the server."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+
+def reserve_descriptors() -> ConnectionBudget:
+    """Raise the soft RLIMIT_NOFILE to the hard limit, and cap client connections well below it:
+    a relayed request holds two descriptors (client, upstream) and pools keep idle ones."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return ConnectionBudget(max(64, (soft - FD_RESERVE) // 3))
+
+
+class Site(Protocol):
+    """What a listener asks of an environment's door, once per request."""
+
+    name: str
+
+    async def handle(self, conn: Connection, head: Head) -> bool:
+        """Answer ``head`` on ``conn``; False when the connection must close afterwards."""
+
+
+class Listener:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None = None,
+        budget: ConnectionBudget | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.ssl_context = ssl_context
+        self.budget = budget or ConnectionBudget(1 << 30)
+        self.limits = limits or Limits()
+        self.default: Site | None = None
+        self.domains: dict[str, Site] = {}
+        self.log = LimitLog(f"listener {host}:{port}")
+        self.open = 0
+        self.per_client: Counter[str] = Counter()
+        self.connections: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+
+    # routing table -----------------------------------------------------------------------
+    def add(self, site: Site, domains: tuple[str, ...]) -> None:
+        if domains:
+            for domain in domains:
+                self.domains[domain.lower()] = site
+        else:
+            self.default = site
+
+    def remove(self, site: Site) -> None:
+        if self.default is site:
+            self.default = None
+        self.domains = {d: s for d, s in self.domains.items() if s is not site}
+
+    @property
+    def empty(self) -> bool:
+        return self.default is None and not self.domains
+
+    def route(self, head: Head) -> Site | None:
+        if not self.domains:
+            return self.default  # a port of one environment's own
+        host = (head.get(b"host") or b"").decode("latin-1").lower()
+        if host.startswith("["):
+            host = host[: host.find("]") + 1]
+        else:
+            host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        return self.domains.get(host.rstrip("."), self.default)
+
+    # serving -----------------------------------------------------------------------------
+    def bind(self) -> socket.socket:
+        """Bind now, so "address in use" is an error the caller sees, not a log line."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.listen(1024)
+        sock.set_inheritable(False)
+        self.port = sock.getsockname()[1]
+        return sock
+
+    async def start(self, sock: socket.socket) -> None:
+        self._server = await asyncio.start_server(
+            self._accept, sock=sock, ssl=self.ssl_context, limit=256 * 1024
+        )
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self.connections):
+            writer.transport.abort()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+
+    def stats(self) -> dict[str, int]:
+        return {**self.log.counts, "connections": self.open}
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        client = str(peer[0]) if peer else ""
+        limits = self.limits
+        refused = ""
+        if self.budget.open >= self.budget.limit:
+            refused = "server_connections"
+        elif self.open >= limits.max_connections:
+            refused = "max_connections"
+        elif self.per_client[client] >= limits.max_connections_per_client:
+            refused = "max_connections_per_client"
+        if refused:
+            self.log.trip(refused, f"refused a connection from {client}")
+            writer.transport.abort()
+            return
+        self.budget.open += 1
+        self.open += 1
+        self.per_client[client] += 1
+        self.connections.add(writer)
+        try:
+            await Connection(self, reader, writer, client).serve()
+        finally:
+            self.connections.discard(writer)
+            self.budget.open -= 1
+            self.open -= 1
+            self.per_client[client] -= 1
+            if not self.per_client[client]:
+                del self.per_client[client]
+
+
+class Connection:
+    """One client connection: reads requests in order and hands each to its site."""
+
+    def __init__(
+        self,
+        listener: Listener,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+    ) -> None:
+        self.listener = listener
+        self.msgs = MessageReader(reader, response=False, max_head=listener.limits.max_head)
+        self.writer = writer
+        self.peer = peer
+        self.scheme = b"https" if listener.ssl_context is not None else b"http"
+
+    async def serve(self) -> None:
+        limits, log = self.listener.limits, self.listener.log
+        try:
+            while True:
+                try:
+                    head = await self.msgs.next_head(limits.idle_timeout, limits.header_timeout)
+                except TimeoutError:
+                    if self.msgs.in_message:
+                        log.trip("header_timeout", f"{self.peer} sent no full head in time")
+                        await self.refuse(408, "request head timed out")
+                    return
+                except PeerClosed:
+                    return
+                except HttpError as exc:
+                    log.trip(exc.kind, f"{self.peer}: {exc.reason}")
+                    await self.refuse(exc.status, exc.reason)
+                    return
+                site = self.listener.route(head)
+                if site is None:
+                    log.trip("misdirected", f"{self.peer} asked for host {head.get(b'host')!r}")
+                    keep = head.keep_alive and not head.has_body and not head.upgrade
+                    self.writer.write(json_reply(421, {"error": "no site for this host"}, keep))
+                else:
+                    keep = await site.handle(self, head)
+                if self.writer.transport.get_write_buffer_size():
+                    async with asyncio.timeout(limits.idle_timeout):
+                        await self.writer.drain()  # a client that never reads is let go
+                if not keep:
+                    return
+        except (ConnectionError, TimeoutError, OSError):
+            return
+        finally:
+            self.writer.close()
+
+    async def refuse(self, status: int, reason: str) -> None:
+        """Answer and close without losing the answer: closing a socket with unread input
+        makes the kernel send a reset, which can destroy the answer before the client reads
+        it, so the input is read and dropped for a moment first (nginx's lingering close)."""
+        self.writer.write(json_reply(status, {"error": reason}, False))
+        with contextlib.suppress(ConnectionError, TimeoutError, OSError, RuntimeError):
+            async with asyncio.timeout(LINGER):
+                await self.writer.drain()
+                if self.writer.can_write_eof():
+                    self.writer.write_eof()
+                while await self.msgs.reader.read(READ_SIZE):
+                    pass
