@@ -134,7 +134,9 @@ class Local(Connection):
 
 
 def _writable(repo: Path) -> bool:
-    return (repo / "HEAD").is_file() and os.access(repo, os.W_OK | os.X_OK)
+    # os.access, not Path.is_file: on an enforced host the repository's directory is the
+    # server user's alone, and stat raises EACCES there (the answer is then "no").
+    return os.access(repo / "HEAD", os.R_OK) and os.access(repo, os.W_OK | os.X_OK)
 
 
 def remote_refs(user_repo: Path) -> dict[str, str]:

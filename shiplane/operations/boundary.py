@@ -7,6 +7,8 @@ is validated first, and only then is the deploy root opened.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -202,8 +204,18 @@ class InternalError(ShiplaneError):
 
 
 def log_crash(command: str) -> Path:
-    crash = shiplane_home() / "crash.log"
-    crash.parent.mkdir(parents=True, exist_ok=True)
-    with crash.open("a") as handle:
-        handle.write(f"--- {datetime.now(UTC).isoformat()} {command}\n{traceback.format_exc()}")
+    """Where the traceback went: the home's crash.log, or, for a client that may not write
+    there (an enforced host's clients), one in its own temp dir."""
+    entry = f"--- {datetime.now(UTC).isoformat()} {command}\n{traceback.format_exc()}"
+    for crash in (
+        shiplane_home() / "crash.log",
+        Path(tempfile.gettempdir()) / f"shiplane-{os.getuid()}" / "crash.log",
+    ):
+        try:
+            crash.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with crash.open("a") as handle:
+                handle.write(entry)
+            return crash
+        except OSError:
+            continue
     return crash
