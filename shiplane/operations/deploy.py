@@ -30,6 +30,7 @@ def deploy(
     source: dict[str, Any] | None,
     force: bool,
     accept_drift: bool,
+    include_rolled_back: bool = False,
 ) -> Result:
     """Deploy the commit the client sent (``source``: see ``server_repo.SentSource``)."""
     if not source or not source.get("sha"):
@@ -40,7 +41,12 @@ def deploy(
         )
     loaded = session.loaded
     gated = loaded.config.environments[env].gated
-    options = {"source": source, "force": force and gated, "accept_drift": accept_drift}
+    options = {
+        "source": source,
+        "force": force and gated,
+        "accept_drift": accept_drift,
+        "include_rolled_back": include_rolled_back,
+    }
     ctx = make_context(session, env, "deploy", options)
     refused = refused_by_preflight(session, ctx, "deploy")
     if refused is not None:

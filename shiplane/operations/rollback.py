@@ -18,12 +18,15 @@ def rollback(session: Session, env: str, to: str | None, restore_db: bool) -> Re
     if refused is not None:
         return refused
     result = execute(ctx, "rollback")
-    migrate = next((s for s in session.db.steps(ctx.deployment_id) if s["name"] == "migrate"), None)
+    steps = {s["name"]: s["data"] for s in session.db.steps(ctx.deployment_id)}
+    migrate = {"data": steps["migrate"]} if "migrate" in steps else None
     result.data.update(
         sha=ctx.facts.sha,
         release=ctx.facts.release,
         database=_database_summary(migrate["data"] if migrate else {}),
         recovered=session.recovered,
+        # What a later deploy must not bring back without --include-rolled-back.
+        rolled_back=(steps.get("rewind") or {}).get("rolled_back", []),
     )
     return result
 
