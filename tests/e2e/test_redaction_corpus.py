@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
