@@ -35,7 +35,7 @@ def main() -> None:
             )
             started = time.perf_counter()
             for _ in range(args.cycles):
-                app.shiplane("deploy", "dev")
+                app.shiplane("deploy", "dev", "--include-rolled-back")
                 app.shiplane("rollback", "dev")
             elapsed = time.perf_counter() - started
             wrk.send_signal(signal.SIGINT)  # wrk prints its summary on SIGINT

@@ -85,7 +85,7 @@ def main() -> None:
         thread.start()
         try:
             for _ in range(args.cycles):
-                elapsed, data = app_repo.shiplane("deploy", "dev")
+                elapsed, data = app_repo.shiplane("deploy", "dev", "--include-rolled-back")
                 deploys.append(elapsed)
                 verify_ms = sum(s["duration_ms"] for s in data["steps"] if s["name"] == "verify")
                 verifies.append(verify_ms / 1000)

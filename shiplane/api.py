@@ -128,12 +128,14 @@ def deploy(
     ref: str | None = None,
     force: bool = False,
     accept_drift: bool = False,
+    include_rolled_back: bool = False,
     source: dict[str, Any] | None = None,
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
     """Deploy ``source`` (a ``shiplane.gitops.server_repo.SentSource`` as a dict: the commit a
-    client has pushed to the server's repository); ``ref`` is what the user asked for."""
+    client has pushed to the server's repository); ``ref`` is what the user asked for.
+    ``include_rolled_back`` lets it bring back commits a rollback took out of ``env``."""
     return call(
         "deploy",
         caller,
@@ -143,6 +145,7 @@ def deploy(
         ref=ref,
         force=force,
         accept_drift=accept_drift,
+        include_rolled_back=include_rolled_back,
         source=source,
     )
 

@@ -91,6 +91,11 @@ class ServerUnavailable(ShiplaneError):
     exit_code = 7
 
 
+class ServerNotAnswering(ServerUnavailable):
+    """A server lives (it holds its life lock) but does not answer: stopped or stalled. No
+    client starts a second one beside it; a person continues or stops it."""
+
+
 class OperationInterrupted(ShiplaneError):
     """The operation stopped without a result: its server died or it crashed inside it. What it
     left is resolved by recovery, which every later command runs."""

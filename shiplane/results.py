@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shiplane.config.redact import mask_url_passwords
 from shiplane.errors import ShiplaneError
 
 
@@ -44,6 +45,11 @@ class Result:
         self.ok = False
         self.exit_code = error.exit_code
         self.error = {**error.to_dict(), "undone": list(undone or [])}
+        # Whatever raised it, a URL in an error loses its password (a last net: the env's
+        # Redactor masks known secrets where the operation has one).
+        for key in ("message", "next_action"):
+            if isinstance(self.error.get(key), str):
+                self.error[key] = mask_url_passwords(self.error[key])
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shiplane.backup.encrypt import decrypt_file, encrypt_file
+from shiplane.config.encryption import BackupEncryption
 from shiplane.databases import Database
 from shiplane.errors import BackupError
 
@@ -29,8 +31,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def create_backup(database: Database, backups_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    """Back up ``database`` into ``backups_dir/<id>/``; returns the manifest."""
+def create_backup(
+    database: Database,
+    backups_dir: Path,
+    meta: dict[str, Any],
+    encryption: BackupEncryption | None = None,
+) -> dict[str, Any]:
+    """Back up ``database`` into ``backups_dir/<id>/``; returns the manifest. With
+    ``encryption`` the archive is kept only encrypted (age), and the manifest says so."""
     backup_id = _new_id()
     target = backups_dir / backup_id
     try:
@@ -41,6 +49,10 @@ def create_backup(database: Database, backups_dir: Path, meta: dict[str, Any]) -
             os.close(os.open(archive, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
         else:
             database.dump(archive)
+        sealed: dict[str, Any] = {}
+        if encryption is not None:
+            archive = encrypt_file(archive, encryption)
+            sealed = {"encrypted": "age", "recipient": encryption.recipient}
         manifest = {
             **meta,
             "id": backup_id,
@@ -52,6 +64,7 @@ def create_backup(database: Database, backups_dir: Path, meta: dict[str, Any]) -
             "archive": archive.name,
             "sha256": sha256_file(archive),
             "size": archive.stat().st_size,
+            **sealed,
         }
         fd = os.open(target / MANIFEST, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -88,8 +101,11 @@ def list_backups(backups_dir: Path) -> list[dict[str, Any]]:
     return found
 
 
-def restore_backup(backup_dir: Path, database: Database) -> dict[str, Any]:
-    """Verify the checksum, load the archive, then check integrity and the schema."""
+def restore_backup(
+    backup_dir: Path, database: Database, identity_file: Path | None = None
+) -> dict[str, Any]:
+    """Verify the checksum, load the archive (decrypted with ``identity_file`` when the
+    manifest says it is encrypted), then check integrity and the schema."""
     manifest = read_manifest(backup_dir)
     archive = backup_dir / str(manifest.get("archive", database.archive_name))
     if not archive.is_file() or sha256_file(archive) != manifest.get("sha256"):
@@ -104,16 +120,23 @@ def restore_backup(backup_dir: Path, database: Database) -> dict[str, Any]:
             f"{database.kind}",
             step="restore",
         )
+    plain = archive
+    if manifest.get("encrypted") and not manifest.get("empty"):
+        plain = backup_dir / f".restore-{os.getpid()}-{database.archive_name}"
+        decrypt_file(archive, plain, identity_file, backup_dir.name)
     try:
         if manifest.get("empty"):
             database.clear()  # the backup predates the database
         else:
-            database.load(archive)
+            database.load(plain)
         live = database.integrity()
     except Exception as exc:
         raise BackupError(
             f"restoring backup {backup_dir.name} failed: {exc}", step="restore"
         ) from exc
+    finally:
+        if plain != archive:
+            plain.unlink(missing_ok=True)
     restored = database.fingerprint()
     expected = manifest.get("fingerprint")
     if live != "ok" or (expected is not None and restored != expected):

@@ -17,7 +17,7 @@ from typing import Any
 
 from shiplane.config.hosts import parse_host
 from shiplane.config.loader import LoadedConfig
-from shiplane.errors import ConfigError, GitError, ServerUnavailable
+from shiplane.errors import ConfigError, GitError, ServerNotAnswering, ServerUnavailable
 from shiplane.gitops import bundles, server_repo
 from shiplane.gitops.git import git
 from shiplane.layout import Layout, ServerLayout
@@ -173,6 +173,8 @@ def ensure_then(connection: Connection, attempt: Any) -> Any:
     """``attempt()``; when no server answers, start (or reach) one and try once more."""
     try:
         return attempt()
+    except ServerNotAnswering:
+        raise  # a server lives: starting or reaching another would fight it
     except ServerUnavailable:
         connection.ensure_server()
         return attempt()

@@ -63,6 +63,12 @@ def deploy(
     accept_drift: Annotated[
         bool, typer.Option("--accept-drift", help="Migrate a schema changed outside shiplane.")
     ] = False,
+    include_rolled_back: Annotated[
+        bool,
+        typer.Option(
+            "--include-rolled-back", help="Bring back commits a rollback took out of ENV."
+        ),
+    ] = False,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -76,6 +82,7 @@ def deploy(
         ref=ref,
         force=force,
         accept_drift=accept_drift,
+        include_rolled_back=include_rolled_back,
     )
 
 

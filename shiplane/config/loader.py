@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from shiplane.config.envfile import parse_env_text, read_env_file
 from shiplane.config.models import Config, Environment
-from shiplane.config.redact import Redactor, looks_secret
+from shiplane.config.redact import MASK, Redactor, looks_secret, mask_url_passwords
 from shiplane.errors import ConfigError
 
 CONFIG_NAME = "shiplane.toml"
@@ -122,9 +122,16 @@ def _describe(error: Any) -> str:
     if error["type"] == "missing":
         return f"missing key {location!r}: add it"
     value = error.get("input")
-    shown = repr(value) if not isinstance(value, dict) else "a table"
+    if any(looks_secret(str(part)) for part in error["loc"]):
+        # A secret-looking key: its value is never shown, whatever its type (a number, a list).
+        shown = MASK
+    else:
+        shown = repr(value) if not isinstance(value, dict) else "a table"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{location} = {shown}: {message}"
+    if shown == MASK and value is not None and isinstance(value, str | int | float):
+        message = message.replace(str(value), MASK)
+    # A URL anywhere in it (database.url, a message quoting it) loses its password.
+    return mask_url_passwords(f"{location} = {shown}: {message}")
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shiplane.config.checks import VerifyConfig
+from shiplane.config.encryption import BackupEncryption
 from shiplane.config.frontdoor import (
     DEFAULT_LISTEN,
     FrontDoorConfig,
@@ -184,6 +185,9 @@ class Environment(Strict):
     )
     env_file: str | None = Field(default=None, description="KEY=VALUE file; values are secrets.")
     backup: bool = Field(default=False, description="Back up the database before every deploy.")
+    backup_encryption: BackupEncryption | None = Field(
+        default=None, description="Encrypt this env's backups with age (recipient, identity)."
+    )
     auto_merge: bool = Field(
         default=False, description="Deploying from another branch merges it into `branch` first."
     )

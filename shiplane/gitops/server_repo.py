@@ -36,7 +36,8 @@ HOOKS = ("pre-receive", "post-receive")
 
 
 # Operations that may move an env branch: their result carries the branches for the client.
-MOVES_BRANCHES = frozenset({"deploy", "promote", "approve"})
+# A rollback moves it back (shiplane.pipeline.rolled_back).
+MOVES_BRANCHES = frozenset({"deploy", "promote", "approve", "rollback"})
 
 
 def ensure(repo: Path) -> Path:

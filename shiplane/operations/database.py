@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.backup import create_backup, list_backups, prune_backups, restore_backup
+from shiplane.backup.encrypt import for_env, identity_of
 from shiplane.config.loader import LoadedConfig, env_settings
 from shiplane.databases import Database
 from shiplane.databases.env_database import open_env_database
@@ -66,6 +67,7 @@ def backup(session: Session, env: str) -> Result:
             "release": state["release"] if state else None,
             "migrations": applied,
         },
+        for_env(loaded.config.environments[env].backup_encryption, layout.server.root),
     )
     settings = env_settings(loaded, env)
     pruned = prune_backups(
@@ -91,9 +93,12 @@ def restore(session: Session, env: str, backup_id: str) -> Result:
             f"no backup {backup_id!r} for {env}",
             next_action=f"list them with `shiplane backups {env}`",
         )
+    encryption = for_env(loaded.config.environments[env].backup_encryption, layout.server.root)
     with env_lock(db, env, "restore"):
-        safety = create_backup(database, layout.backups(env), {"env": env, "reason": "pre-restore"})
-        manifest = restore_backup(directory, database)
+        safety = create_backup(
+            database, layout.backups(env), {"env": env, "reason": "pre-restore"}, encryption
+        )
+        manifest = restore_backup(directory, database, identity_of(encryption))
         record_fingerprint(db, env, database.fingerprint(), f"restore {backup_id}")
         release = serving_release_dir(loaded, db, env)
         applied = engine_for(loaded.config, database).status(release).to_dict()["applied"]

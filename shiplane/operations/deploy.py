@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from shiplane.config.loader import LoadedConfig
-from shiplane.errors import ConfigError, RefusedError, ShiplaneError
-from shiplane.operations.execute import execute, make_context
+from shiplane.errors import ConfigError, RefusedError
+from shiplane.operations.execute import execute, make_context, refused_by_preflight
 from shiplane.operations.session import Session
 from shiplane.results import Result
-from shiplane.state.db import now
 
 
 def check_deploy(loaded: LoadedConfig, env: str, force: bool, caller_ok: bool) -> None:
@@ -31,6 +30,7 @@ def deploy(
     source: dict[str, Any] | None,
     force: bool,
     accept_drift: bool,
+    include_rolled_back: bool = False,
 ) -> Result:
     """Deploy the commit the client sent (``source``: see ``server_repo.SentSource``)."""
     if not source or not source.get("sha"):
@@ -41,22 +41,16 @@ def deploy(
         )
     loaded = session.loaded
     gated = loaded.config.environments[env].gated
-    options = {"source": source, "force": force and gated, "accept_drift": accept_drift}
+    options = {
+        "source": source,
+        "force": force and gated,
+        "accept_drift": accept_drift,
+        "include_rolled_back": include_rolled_back,
+    }
     ctx = make_context(session, env, "deploy", options)
-    port = ctx.settings.env_config.port
-    try:
-        session.target.preflight(env, port, tuple(ctx.settings.env_config.domains))
-    except ShiplaneError as exc:
-        result = Result(command="deploy", env=env, deployment_id=ctx.deployment_id).fail(exc)
-        session.db.update_deployment(
-            ctx.deployment_id,
-            status="refused",
-            finished_at=now(),
-            exit_code=exc.exit_code,
-            error=result.error,
-        )
-        ctx.log.close()
-        return result
+    refused = refused_by_preflight(session, ctx, "deploy")
+    if refused is not None:
+        return refused
     result = execute(ctx, "deploy")
     result.data.update(
         sha=ctx.facts.sha,

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from shiplane.databases.env_database import database_url
-from shiplane.errors import LockHeldError, RollbackFailedError
+from shiplane.errors import LockHeldError, RollbackFailedError, ShiplaneError
 from shiplane.ids import new_id
 from shiplane.operations.session import Session
 from shiplane.operations.settings import settings_for
@@ -58,6 +58,27 @@ def make_context(session: Session, env: str, kind: str, options: dict[str, Any])
     # Build commands get the env's variables (kept ones included), never its secrets.
     facts.process_env = child_environment(settings.variables, {"SHIPLANE_ENV": env})
     return ctx
+
+
+def refused_by_preflight(session: Session, ctx: Context, command: str) -> Result | None:
+    """The env's port must be free or be its own front door before anything moves (deploy,
+    rollback): an orphaned server holding it would fail the switch half-way. The refusal is
+    recorded as the deployment's outcome."""
+    try:
+        env_config = ctx.settings.env_config
+        session.target.preflight(ctx.env, env_config.port, tuple(env_config.domains))
+    except ShiplaneError as exc:
+        result = Result(command=command, env=ctx.env, deployment_id=ctx.deployment_id).fail(exc)
+        session.db.update_deployment(
+            ctx.deployment_id,
+            status="refused",
+            finished_at=now(),
+            exit_code=exc.exit_code,
+            error=result.error,
+        )
+        ctx.log.close()
+        return result
+    return None
 
 
 def execute(ctx: Context, kind: str) -> Result:

@@ -11,6 +11,7 @@ from typing import Any
 
 from shiplane import gitops
 from shiplane.backup import create_backup
+from shiplane.backup.encrypt import for_env
 from shiplane.errors import ConfigError, MigrationError
 from shiplane.migrate.lint import lint
 from shiplane.migrate.registry import discover_for, engine_for
@@ -126,6 +127,7 @@ def _migrate(
             database,
             layout.backups(env),
             {"env": env, "reason": f"migrate {action}", "migrations": plan.to_dict()["applied"]},
+            for_env(session.loaded.config.environments[env].backup_encryption, layout.server.root),
         )
         if action == "up":
             result.data["applied_now"] = engine.up(files, to=to)

@@ -52,9 +52,10 @@ def _deploy_body(
     force: bool = False,
     accept_drift: bool = False,
     source: dict[str, Any] | None = None,
+    include_rolled_back: bool = False,
 ) -> Result:
     del ref  # the client resolved it into ``source``
-    return _deploy.deploy(s, env, source, force, accept_drift)
+    return _deploy.deploy(s, env, source, force, accept_drift, include_rolled_back)
 
 
 def _migrate_body(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shiplane.operations.execute import execute, make_context
+from shiplane.operations.execute import execute, make_context, refused_by_preflight
 from shiplane.operations.session import Session
 from shiplane.pipeline.steps_rollback import choose_target
 from shiplane.results import Result
@@ -14,13 +14,19 @@ def rollback(session: Session, env: str, to: str | None, restore_db: bool) -> Re
     choose_target(session.db, env, to)  # bad input is refused before anything is recorded
     options = {"to": to, "restore_db": restore_db, "backup": True}
     ctx = make_context(session, env, "rollback", options)
+    refused = refused_by_preflight(session, ctx, "rollback")
+    if refused is not None:
+        return refused
     result = execute(ctx, "rollback")
-    migrate = next((s for s in session.db.steps(ctx.deployment_id) if s["name"] == "migrate"), None)
+    steps = {s["name"]: s["data"] for s in session.db.steps(ctx.deployment_id)}
+    migrate = {"data": steps["migrate"]} if "migrate" in steps else None
     result.data.update(
         sha=ctx.facts.sha,
         release=ctx.facts.release,
         database=_database_summary(migrate["data"] if migrate else {}),
         recovered=session.recovered,
+        # What a later deploy must not bring back without --include-rolled-back.
+        rolled_back=(steps.get("rewind") or {}).get("rolled_back", []),
     )
     return result
 

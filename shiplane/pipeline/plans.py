@@ -10,7 +10,7 @@ from shiplane.pipeline.saga import Step
 from shiplane.pipeline.steps_database import BackupStep, MigrateDownStep, MigrateStep
 from shiplane.pipeline.steps_guard import GuardStep
 from shiplane.pipeline.steps_record import PruneStep, RecordStep
-from shiplane.pipeline.steps_rollback import RestartTargetStep, TargetStep
+from shiplane.pipeline.steps_rollback import RestartTargetStep, RewindStep, TargetStep
 from shiplane.pipeline.steps_source import (
     BuildStep,
     ExportStep,
@@ -54,6 +54,7 @@ PLANS: dict[str, list[type[Step]]] = {
         SmokeStep,
         DrainStep,
         RecordStep,
+        RewindStep,
     ],
     # A fresh instance of what serves (new settings, a stuck app): blue/green as ever, with no
     # new release, no build and no migration, so there is nothing to back up either.

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.backup import create_backup, prune_backups, restore_backup
+from shiplane.backup.encrypt import for_env, identity_of
 from shiplane.databases import Database
 from shiplane.errors import MigrationError
 from shiplane.migrate.base import MigrationEngine
@@ -32,7 +33,8 @@ def app_engine(ctx: Context, database: Database, release_dir: str | Path) -> Mig
 def _restore(ctx: Context, backup_id: str, url: str) -> str:
     database = ctx.database(url)
     assert database is not None
-    restore_backup(ctx.layout.backups(ctx.env) / backup_id, database)
+    encryption = ctx.settings.env_config.backup_encryption
+    restore_backup(ctx.layout.backups(ctx.env) / backup_id, database, identity_of(encryption))
     return f"database restored from backup {backup_id}"
 
 
@@ -73,6 +75,7 @@ class BackupStep(Step):
                 "deployment_id": ctx.deployment_id,
                 "migrations": plan.to_dict()["applied"],
             },
+            for_env(ctx.settings.env_config.backup_encryption, ctx.layout.server.root),
         )
         ctx.facts.backup_id = manifest["id"]
         pruned = prune_backups(

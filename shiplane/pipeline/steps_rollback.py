@@ -7,7 +7,9 @@ from typing import Any
 
 from shiplane.backup.archive import list_backups
 from shiplane.errors import ConfigError
+from shiplane.gitops import server_repo
 from shiplane.migrate.registry import discover_for
+from shiplane.pipeline import rolled_back
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.state.db import StateDB
@@ -78,10 +80,49 @@ class TargetStep(Step):
         )
         data.update(
             target=target["name"],
+            target_sha=target["sha"],
             current=current["name"],
+            current_sha=current["sha"],
             summary=f"{current['name']} -> {target['name']}",
         )
         return data
+
+
+class RewindStep(Step):
+    """Rollback's last step, after the pivot: the commits it took out stay out of ENV's
+    history (``shiplane.pipeline.rolled_back``). Recovery rolls it forward from the target
+    step's record."""
+
+    name = "rewind"
+
+    def prepare(self, ctx: Context) -> dict[str, Any]:
+        return {
+            "repo": str(server_repo.ensure(ctx.layout.repo)),
+            "branch": ctx.settings.env_config.branch,
+            "left": ctx.facts.previous_sha,
+            "target": ctx.facts.need("sha"),
+        }
+
+    def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+        rolled_back.rewind(ctx, data)
+        data["summary"] = f"{len(data['rolled_back'])} commit(s) rolled back" + (
+            f", {data['branch']} moved back" if data["branch_moved"] else ""
+        )
+        return data
+
+    def roll_forward(self, ctx: Context, records: dict[str, dict[str, Any]]) -> None:
+        data = records.get("rewind") or {}
+        if not data.get("target"):
+            target = records.get("target") or {}
+            if not target.get("target_sha"):
+                return
+            data = {
+                "repo": str(ctx.layout.repo),
+                "branch": ctx.settings.env_config.branch,
+                "left": target.get("current_sha"),
+                "target": target["target_sha"],
+            }
+        rolled_back.rewind(ctx, data)
 
 
 class RestartTargetStep(Step):

@@ -13,6 +13,7 @@ from shiplane.errors import BuildError
 from shiplane.gitops import server_repo
 from shiplane.launch import launcher
 from shiplane.launch.base import RunAs, run_captured
+from shiplane.pipeline import rolled_back
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.procenv import app_python_layer, child_environment
@@ -57,6 +58,9 @@ class ResolveStep(Step):
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         repo = Path(data["repo"])
         sha = gitops.resolve(repo, data["source_sha"])
+        # A merge's history is both sides': checked before the branch moves.
+        tip = gitops.branch_sha(repo, data["branch"]) or data.get("base")
+        rolled_back.guard(ctx, data, repo, [sha, tip] if data.get("merge_from") and tip else [sha])
         if data.get("merge_from"):
             merged = gitops.merge_into(
                 repo, sha, data["merge_from"], data["branch"], base=data.get("base")
@@ -74,9 +78,10 @@ class ResolveStep(Step):
         return data
 
     def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
+        marked = rolled_back.unguard(ctx, data)
         after = data.get("branch_after")
         if not after or after == data.get("branch_before"):
-            return None
+            return marked
         gitops.reset_branch(Path(data["repo"]), data["branch"], data.get("branch_before"), after)
         return f"branch {data['branch']} put back to {str(data.get('branch_before'))[:7]}"
 
@@ -99,6 +104,7 @@ class PromoteRefStep(Step):
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         repo, branch, sha = Path(data["repo"]), data["branch"], data["sha"]
+        rolled_back.guard(ctx, data, repo, [sha])
         data["kind"] = gitops.fast_forward(repo, branch, sha, data["branch_before"])
         ctx.facts.sha = sha
         ctx.db.update_deployment(ctx.deployment_id, sha=sha, ref=branch)
@@ -106,8 +112,9 @@ class PromoteRefStep(Step):
         return data
 
     def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
+        marked = rolled_back.unguard(ctx, data)
         if data.get("kind") in (None, "up-to-date"):
-            return None
+            return marked
         gitops.undo_fast_forward(
             Path(data["repo"]), data["branch"], data["branch_before"], data["sha"]
         )

@@ -33,3 +33,10 @@ def process_alive(pid: int, start: str | None = None) -> bool:
     if fields[0] in ("Z", "X"):
         return False
     return start is None or fields[19] == start
+
+
+def process_stopped(pid: int) -> bool:
+    """Stopped by a signal (SIGSTOP, SIGTSTP) or a tracer: alive, holding its locks and its
+    socket, but answering nothing until it is continued."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] in ("T", "t")

@@ -17,11 +17,16 @@ from typing import Any
 import httpx
 
 from shiplane.credentials import client_token
-from shiplane.errors import OperationInterrupted, ServerError, ServerUnavailable
+from shiplane.errors import (
+    OperationInterrupted,
+    ServerError,
+    ServerNotAnswering,
+    ServerUnavailable,
+)
 from shiplane.hostconfig import load_host_config
 from shiplane.layout import ServerLayout
 from shiplane.procenv import child_environment
-from shiplane.state.procs import process_alive
+from shiplane.state.procs import process_alive, process_stopped
 
 START_TIMEOUT = 20.0
 OPERATION_SILENCE = 30.0
@@ -94,6 +99,7 @@ class ServerClient:
     ) -> httpx.Response:
         """POST ``body`` (JSON) or ``content`` (bytes) and return the response as it is; a
         server that does not answer is ServerUnavailable (nothing was done)."""
+        self.refuse_if_stopped()
         if not self.socket.exists():
             raise ServerUnavailable(
                 f"no shiplane server answers at {self.socket}",
@@ -118,17 +124,20 @@ class ServerClient:
         A stream that ends without a result means the server went away mid-operation."""
         # The server sends a heartbeat every few seconds: silence this long means it stalled.
         timeout = httpx.Timeout(connect=10, read=OPERATION_SILENCE, write=30, pool=10)
+        self.refuse_if_stopped()
         if not self._socket_exists():
             # Checked before the token is read: a server writes its token before its socket,
             # so a socket seen here means the token read next is the one it checks.
             raise ServerUnavailable(
                 f"no shiplane server answers at {self.socket}", next_action=_start_hint()
             )
+        answered = False
         try:
             with (
                 self._client() as client,
                 client.stream("POST", f"/ops/{name}", json=body, timeout=timeout) as response,
             ):
+                answered = True
                 if response.status_code >= 400:
                     response.read()
                     raise ServerError(f"shiplane server: {response.text}")
@@ -147,6 +156,9 @@ class ServerClient:
                 f"no shiplane server answers at {self.socket}", next_action=_start_hint()
             ) from exc
         except httpx.HTTPError as exc:
+            if not answered:
+                # Stopped while we waited for its first byte: the operation never began there.
+                self.refuse_if_stopped()
             raise OperationInterrupted(
                 f"the shiplane server stopped answering during {name}: {type(exc).__name__}",
                 next_action="run `shiplane status`: it restarts the server and recovers what "
@@ -164,6 +176,9 @@ class ServerClient:
         return response.json() if response.status_code == 200 else None
 
     def ensure_running(self) -> dict[str, Any]:
+        """A server that answers; started here when none lives. Never a second one beside a
+        server that lives but does not answer (ServerNotAnswering, exit 7)."""
+        self.refuse_if_stopped()
         info = self.ping()
         if info is not None:
             return info
@@ -197,15 +212,19 @@ class ServerClient:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            pid = self._pid()
-            raise ServerUnavailable(
-                f"the shiplane server (pid {pid}) holds {self.layout.root} but does not answer: "
-                "it is stopped or overloaded",
-                next_action="wait and retry; if it is stopped (SIGSTOP), continue it or stop it "
-                "(`shiplane server stop`, or kill it) and retry",
-            ) from None
+            raise not_answering(self._pid(), self.layout.root, stopped=False) from None
         finally:
             os.close(fd)  # closing drops the lock we may have taken
+
+    def refuse_if_stopped(self) -> None:
+        """This machine's server stopped by a signal answers nothing: say so at once (exit 7)
+        rather than after the client's silence timeout, and never start another beside it.
+        Only for the local server: a forwarded socket's server has its pid on its own host."""
+        if self.socket != self.layout.socket:
+            return
+        pid = self._pid()
+        if pid is not None and process_stopped(pid) and _is_server(pid):
+            raise not_answering(pid, self.layout.root, stopped=True)
 
     def _spawn(self) -> None:
         log_fd = os.open(self.layout.log, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
@@ -257,6 +276,30 @@ class ServerClient:
         except (OSError, ValueError):
             return None
         return pid if process_alive(pid) else None
+
+
+def not_answering(pid: int | None, root: Path, *, stopped: bool) -> ServerNotAnswering:
+    """The one message for a server that lives but does not answer (README: exit code 7)."""
+    who = f"pid {pid}" if pid is not None else "pid unknown"
+    why = "it is stopped (SIGSTOP)" if stopped else "it is stopped or overloaded"
+    resume = f"`kill -CONT {pid}`" if pid is not None else "continue it"
+    return ServerNotAnswering(
+        f"shiplane server not answering ({who}): {why}; it holds {root}, so no second server "
+        "is started beside it",
+        next_action=f"{resume} and retry; or stop it (`shiplane server stop`, `kill {pid}`) "
+        "and retry, which starts a fresh one"
+        if pid is not None
+        else "wait and retry; `shiplane server status` shows it",
+    )
+
+
+def _is_server(pid: int) -> bool:
+    """The pid file's process is a shiplane server (not a reused pid of something else)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # no /proc: trust the pid file
+    return b"shiplane" in b" ".join(argv) and b"server" in argv
 
 
 def refuse_private_server() -> None:

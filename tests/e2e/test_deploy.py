@@ -103,8 +103,9 @@ def test_rollback_reverts_migration_with_down(app_repo: AppRepo) -> None:
     titles = [n["title"] for n in get_json(app_repo.url("dev", "/api/notes"))["notes"]]
     assert "kept" in titles  # the down migration kept the data written after the deploy
 
-    # Forward again, then roll back restoring the backup instead of running down.
-    assert app_repo.shiplane("deploy", "dev").code == 0
+    # Forward again (on purpose: the commit was rolled back), then roll back restoring the
+    # backup instead of running down.
+    assert app_repo.shiplane("deploy", "dev", "--include-rolled-back").code == 0
     run = app_repo.shiplane("rollback", "dev", "--restore-db")
     assert run.code == 0, run.stdout
     assert run.data["database"]["action"] == "restore"

@@ -107,7 +107,7 @@ def test_flask_migrate_app_deploys_migrates_rolls_back_and_promotes(flask_app: A
         "e5", "c3", "raise ValueError('boom with ' + os.environ['NOTES_SECRET'])", "pass"
     )
     app.commit("boom", {"migrations/versions/d4_colour.py": boom})
-    run = app.shiplane("deploy", "dev")
+    run = app.shiplane("deploy", "dev", "--include-rolled-back")  # d4 was rolled back
     assert run.code == 3, run.stdout
     message = run.data["error"]["message"]
     assert "ValueError: boom with ***" in message, message

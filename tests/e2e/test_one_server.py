@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -48,3 +51,44 @@ def test_two_apps_share_one_server(app_repo: AppRepo, tmp_path: Path) -> None:
         assert httpx.get(app_repo.url("dev", "/_deploy/version")).json()["sha"] == notes_sha
     finally:
         other.stop_server()
+
+
+def _servers_of(home: Path) -> list[int]:
+    """The `shiplane server` processes serving ``home`` (whatever their state)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"server" in argv and str(home).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_stopped_server_is_reported_never_replaced(app_repo: AppRepo) -> None:
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    app_repo.commit("v2", {"VERSION": "2.0.0\n"})
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    pid = int((app_repo.home / "server.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for command in (("rollback", "dev"), ("deploy", "dev")):
+            started = time.monotonic()
+            run = app_repo.shiplane(*command, timeout=120)
+            # Exit 7 (infrastructure unavailable) at once, naming the server and what to do.
+            assert run.code == 7, run.stdout + run.stderr
+            assert f"server not answering (pid {pid})" in run.data["error"]["message"]
+            assert f"kill -CONT {pid}" in run.data["error"]["next_action"]
+            assert time.monotonic() - started < 20
+            assert _servers_of(app_repo.home) == [pid]  # no second server
+            assert int((app_repo.home / "server.pid").read_text()) == pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    rolled = app_repo.shiplane("rollback", "dev")
+    assert rolled.code == 0, rolled.stdout
+    status = app_repo.shiplane("status", "dev")
+    assert status.code == 0 and status.data["envs"]["dev"]["healthy"]
+    assert _servers_of(app_repo.home) == [pid]

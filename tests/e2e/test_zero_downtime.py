@@ -37,7 +37,8 @@ def test_no_failed_request_during_deploys_and_rollbacks(app_repo: AppRepo) -> No
         thread.start()
     try:
         for _ in range(5):
-            deploy = app_repo.shiplane("deploy", "dev")
+            # The same commit each time: rolled back, brought back on purpose.
+            deploy = app_repo.shiplane("deploy", "dev", "--include-rolled-back")
             assert deploy.code == 0, deploy.stdout
             rollback = app_repo.shiplane("rollback", "dev")
             assert rollback.code == 0, rollback.stdout

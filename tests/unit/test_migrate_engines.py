@@ -143,7 +143,9 @@ def test_rollback_restores_the_backup_when_the_engine_cannot_revert(
         env="dev",
         log=logged.append,
         redact=lambda text: text,
-        settings=SimpleNamespace(variables={}, secrets={}),
+        settings=SimpleNamespace(
+            variables={}, secrets={}, env_config=SimpleNamespace(backup_encryption=None)
+        ),
         layout=SimpleNamespace(backups=lambda _env: backups),
         database=lambda url=None: database(path),
     )

@@ -282,4 +282,5 @@ def test_every_plan_has_one_pivot_and_unique_step_names() -> None:
         "start",
         "health",
         "record",
+        "rewind",
     ]
