@@ -112,7 +112,7 @@ def _send_commits(
             bundles.create(user_repo, source.shas, bundle)
 
             def send() -> None:
-                client.send_commits(layout.app, bundle, source.shas, config_path)
+                client.send_commits(layout.app, bundle, source.shas)
 
             _with_server(client, send)
     else:

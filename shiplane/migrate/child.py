@@ -19,13 +19,11 @@ from shiplane.config.models import DatabaseConfig
 from shiplane.databases import open_database
 from shiplane.errors import ShiplaneError
 from shiplane.migrate.files import discover
-
-REQUEST_VARIABLE = "SHIPLANE_MIGRATE_REQUEST"
+from shiplane.migrate.runner import REQUEST_VARIABLE, Migrator
 
 
 def main() -> int:
     request: dict[str, Any] = json.loads(os.environ.pop(REQUEST_VARIABLE))
-    from shiplane.migrate.runner import Migrator
 
     engine = Migrator(open_database(request["url"]), DatabaseConfig(), log=_log)
     migrations = list(discover(Path(request["directory"])))

@@ -22,12 +22,15 @@ from shiplane.migrate.base import (
     MigrationSource,
     own,
 )
-from shiplane.migrate.child import REQUEST_VARIABLE
 from shiplane.migrate.files import Migration, discover
 from shiplane.procenv import child_environment
 from shiplane.state.db import now
 
 CHILD_TIMEOUT = 3600.0
+
+# The child (``python -m shiplane.migrate.child``, run as the environment's user) reads its
+# request from this variable: the database URL never appears in a process listing.
+REQUEST_VARIABLE = "SHIPLANE_MIGRATE_REQUEST"
 
 
 class Migrator(MigrationEngine):

@@ -31,7 +31,6 @@ def code_routes(layout: ServerLayout) -> list[Route]:
         shas = request.query_params.getlist("sha")
         if not APP.match(app):
             return JSONResponse({"error": f"not an app name: {app!r}"}, status_code=400)
-        config = request.query_params.get("config")
         fd, name = tempfile.mkstemp(prefix=".bundle-", dir=layout.root)
         bundle = Path(name)
         try:
@@ -43,7 +42,7 @@ def code_routes(layout: ServerLayout) -> list[Route]:
                         return JSONResponse({"error": "bundle too large"}, status_code=413)
                     handle.write(chunk)
             repo = layout.app(app).repo
-            await asyncio.to_thread(_receive, repo, bundle, shas, config)
+            await asyncio.to_thread(_receive, repo, bundle, shas)
         except ShiplaneError as exc:
             return JSONResponse({"error": exc.message}, status_code=400)
         finally:
@@ -78,6 +77,8 @@ def code_routes(layout: ServerLayout) -> list[Route]:
     ]
 
 
-def _receive(repo: Path, bundle: Path, shas: list[str], config: str | None) -> None:
-    server_repo.ensure(repo, Path(config) if config else None)
+def _receive(repo: Path, bundle: Path, shas: list[str]) -> None:
+    # No shiplane.toml recorded for the hooks: nobody pushes to this repository but the server
+    # user, and a client must not choose what file its hooks would read.
+    server_repo.ensure(repo)
     bundles.receive(repo, bundle, shas)

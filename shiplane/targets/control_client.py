@@ -109,9 +109,9 @@ class ServerClient:
                 "the operation left",
             ) from exc
 
-    def send_commits(self, app: str, bundle: Path, shas: list[str], config: Path) -> None:
+    def send_commits(self, app: str, bundle: Path, shas: list[str]) -> None:
         """Hand a bundle of ``shas`` to the server's repository of ``app`` (enforced mode)."""
-        params = httpx.QueryParams({"sha": list(shas), "config": str(config)})
+        params = httpx.QueryParams({"sha": list(shas)})
 
         def chunks() -> Iterator[bytes]:
             with bundle.open("rb") as handle:
