@@ -27,7 +27,14 @@ from pathlib import Path
 
 from shiplane.config.models import Environment
 from shiplane.errors import GitError
-from shiplane.gitops.git import branch_exists, current_branch, git, resolve
+from shiplane.gitops.git import (
+    branch_exists,
+    current_branch,
+    ensure_repo,
+    git,
+    repo_facts,
+    resolve,
+)
 
 PUSH_TIMEOUT = 300
 INCOMING = "refs/shiplane/incoming"
@@ -132,17 +139,43 @@ def deploy_source(user_repo: Path, env_config: Environment, ref: str | None) -> 
     return SentSource(sha=resolve(user_repo, source), ref=branch, merge_from=source, base=base)
 
 
+def locate_source(
+    repo_dir: Path, env_config: Environment, ref: str | None
+) -> tuple[Path, SentSource]:
+    """The user's repository (its top) and ``deploy_source``'s answer, in one git process in
+    every usual case; anything unusual (a missing branch, an unborn HEAD) takes the long way,
+    which names what is wrong."""
+    branch = env_config.branch
+    facts = repo_facts(repo_dir, [ref if ref is not None else branch, "HEAD"])
+    if facts is not None:
+        sha, head = facts.commits
+        if ref is not None:
+            return facts.top, SentSource(sha=sha, ref=ref)
+        if env_config.gated:
+            return facts.top, SentSource(sha=sha, ref=branch)
+        current = facts.current
+        if env_config.auto_merge and current and current != branch:
+            # A feature branch merged into the env branch: HEAD is that branch's tip.
+            return facts.top, SentSource(sha=head, ref=branch, merge_from=current, base=sha)
+        return facts.top, SentSource(sha=sha, ref=branch, merge_from=branch, base=None)
+    top = ensure_repo(repo_dir)
+    return top, deploy_source(top, env_config, ref)
+
+
 def push_commits(user_repo: Path, repo: Path, shas: list[str]) -> None:
     """Send ``shas`` (with their history) from the user's repository to the server's."""
     wanted = list(dict.fromkeys(shas))
     if not wanted:
         return
-    # One git call for all of them (this runs on every deploy: the hop's budget is ~20 ms).
-    listed = git(
-        repo, "for-each-ref", "--format=%(refname)", *(f"{INCOMING}/{sha}" for sha in wanted)
-    )
-    have = {ref.removeprefix(f"{INCOMING}/") for ref in listed.splitlines()}
-    missing = [sha for sha in wanted if sha not in have]
+    # This runs on every deploy (the hop's budget is ~20 ms): a loose ref file answers without
+    # a git process; what it does not find (packed refs) one git call lists for all.
+    missing = [sha for sha in wanted if not (repo / INCOMING / sha).is_file()]
+    if missing:
+        listed = git(
+            repo, "for-each-ref", "--format=%(refname)", *(f"{INCOMING}/{sha}" for sha in missing)
+        )
+        have = {ref.removeprefix(f"{INCOMING}/") for ref in listed.splitlines()}
+        missing = [sha for sha in missing if sha not in have]
     if not missing:
         return
     specs = [f"{sha}:{INCOMING}/{sha}" for sha in missing]

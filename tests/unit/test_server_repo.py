@@ -123,3 +123,31 @@ def test_pre_receive_refuses_gated_and_unknown_branches(capsys: pytest.CaptureFi
     assert hooks.pre_receive(envs, [(zero, new, "refs/heads/other")]) == 1
     assert "push one of: dev" in capsys.readouterr().err
     assert hooks.pre_receive(envs, [(new, zero, "refs/heads/dev")]) == 1
+
+
+@pytest.mark.parametrize(
+    ("checkout", "env_kwargs", "ref"),
+    [
+        ("dev", {}, None),  # the env branch itself
+        ("feature", {"auto_merge": True}, None),  # a feature branch merged in
+        ("feature", {}, None),  # a feature branch, no auto_merge: the env branch ships
+        ("feature", {"promote_from": "dev"}, None),  # gated: the branch as it is
+        ("feature", {"auto_merge": True}, "main"),  # --ref wins
+        ("detached", {"auto_merge": True}, None),  # no current branch
+        ("feature", {"auto_merge": True, "branch": "missing"}, None),  # long way: no branch
+    ],
+)
+def test_locate_source_answers_as_deploy_source(
+    user_repo: Path, checkout: str, env_kwargs: dict[str, object], ref: str | None
+) -> None:
+    """The client's one-process fast path gives what the step-by-step resolution gives."""
+    run_git(user_repo, "checkout", "-q", "-b", "feature")
+    commit(user_repo, "feature.txt", "new\n")
+    if checkout == "detached":
+        run_git(user_repo, "checkout", "-q", "--detach", "HEAD")
+    else:
+        run_git(user_repo, "checkout", "-q", checkout)
+    env = Environment.model_validate({"branch": "dev", "port": 8001, **env_kwargs})
+    top, located = server_repo.locate_source(user_repo / ".", env, ref)
+    assert top == user_repo
+    assert located == server_repo.deploy_source(user_repo, env, ref)
