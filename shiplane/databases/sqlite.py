@@ -144,9 +144,18 @@ class SqliteDatabase(Database):
 
     @contextmanager
     def scratch_copy(self) -> Iterator[Database]:
-        with tempfile.TemporaryDirectory(prefix="shiplane-rehearsal-") as scratch:
+        # Beside the database, in the environment's shared dir: in enforced mode the
+        # environment's user runs the rehearsal's migrations, and that dir is open to it.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(
+            prefix=".shiplane-rehearsal-", dir=self.path.parent
+        ) as scratch:
             copy = Path(scratch) / "rehearsal.db"
             self._copy_to(copy)
+            # Group bits are the ACL mask: without them the shared dir's default ACL entry
+            # for the environment's user counts for nothing (mkdtemp makes 0700, SQLite 0644).
+            os.chmod(scratch, 0o2770)
+            copy.chmod(0o660)
             yield SqliteDatabase(f"sqlite:///{copy}")
 
 

@@ -160,8 +160,10 @@ class Migrator(MigrationEngine):
         if self.database.url.startswith("sqlite:///"):
             # The database file lives in the env's shared dir: the environment's user must be
             # able to write it (and its -wal/-shm) before the first instance has started.
-            shared = Path(self.database.url.removeprefix("sqlite:///")).parent
-            if shared.name == "shared":
+            # A rehearsal's copy sits in a scratch dir inside shared/: hand over that too.
+            database_file = Path(self.database.url.removeprefix("sqlite:///"))
+            shared = next((d for d in database_file.parents if d.name == "shared"), None)
+            if shared is not None:
                 launcher().prepare(shared, self.run_as)
         done = run_captured(
             launcher(),

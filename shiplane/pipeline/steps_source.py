@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import time
@@ -135,7 +136,9 @@ class ExportStep(Step):
         reuse = ctx.options.get("reuse_release")
         if reuse and Path(reuse).is_dir():
             # Same commit, environment-independent build: promote the very artifact.
-            shutil.copytree(reuse, data["path"], symlinks=True)
+            # What the source env's app made private at run time (gunicorn's control dir,
+            # 0700 as its own user in enforced mode) is not part of the build: left behind.
+            shutil.copytree(reuse, data["path"], symlinks=True, ignore=_unreadable)
             ctx.facts.reused = data["reused_from"] = reuse
         else:
             gitops.export(ctx.layout.repo, ctx.facts.need("sha"), Path(data["path"]))
@@ -156,6 +159,15 @@ class ExportStep(Step):
             shutil.rmtree(path, ignore_errors=True)
             return f"removed release dir {data['release']}"
         return None
+
+
+def _unreadable(directory: str, names: list[str]) -> set[str]:
+    return {
+        name
+        for name in names
+        if not os.path.islink(os.path.join(directory, name))
+        and not os.access(os.path.join(directory, name), os.R_OK)
+    }
 
 
 class BuildStep(Step):

@@ -188,11 +188,13 @@ class Broker:
         return {"ok": True}
 
     def _hand_over_release(self, real: Path, user: pwd.struct_passwd) -> None:
-        """The environment's user owns (and builds in) its release; the server's group reads."""
+        """The environment's user owns (and builds in) its release; the server's group reads,
+        also what the build and the app create later (setgid dirs give new files that group;
+        the environment's umask 007 leaves them group-readable)."""
         gid = self.server.pw_gid
         for directory, dirnames, filenames in os.walk(real, followlinks=False):
             os.lchown(directory, user.pw_uid, gid)
-            os.chmod(directory, 0o750)
+            os.chmod(directory, 0o2750)
             for entry in (*dirnames, *filenames):
                 full = os.path.join(directory, entry)
                 os.lchown(full, user.pw_uid, gid)
