@@ -8,6 +8,7 @@ from shiplane.config.loader import LoadedConfig
 from shiplane.errors import ConfigError, RefusedError, ShiplaneError
 from shiplane.operations.execute import execute, make_context
 from shiplane.operations.session import Session
+from shiplane.operations.tls_check import check_tls
 from shiplane.results import Result
 from shiplane.state.db import now
 
@@ -45,6 +46,7 @@ def deploy(
     ctx = make_context(session, env, "deploy", options)
     port = ctx.settings.env_config.port
     try:
+        check_tls(ctx.settings)
         session.target.preflight(env, port, tuple(ctx.settings.env_config.domains))
     except ShiplaneError as exc:
         result = Result(command="deploy", env=env, deployment_id=ctx.deployment_id).fail(exc)

@@ -109,6 +109,8 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
             return JSONResponse({"error": "no such instance"}, status_code=404)
         except PortInUse as exc:
             return JSONResponse({"error": str(exc)}, status_code=409)
+        except ShiplaneError as exc:  # the door's own certificate files do not load
+            return JSONResponse({"error": exc.message}, status_code=409)
         return JSONResponse({"previous": previous})
 
     async def drain(request: Request) -> Response:
