@@ -18,6 +18,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from shiplane.errors import CertificateError
 from shiplane.frontdoor.acme_client import AcmeClient, ChallengeResponder
 from shiplane.frontdoor.redirect import hsts_value, https_location, redirect_head
 from shiplane.frontdoor.renewal import Renewer, RenewPolicy
@@ -83,6 +84,20 @@ class DoorTls:
         for host in self.domains:
             if host not in still_routed:
                 self.sni.remove(host)
+
+    async def renew_now(self) -> list[dict[str, Any]]:
+        """Obtain new certificates for every name now (an operator's forced renewal); the old
+        ones serve until each new one is swapped in. CertificateError without ACME or when
+        the CA refuses (the old certificate keeps serving)."""
+        if self.renewer is None:
+            raise CertificateError(
+                "this environment serves its own certificate files: nothing to renew",
+                step="tls",
+                next_action="replace tls.cert and tls.key and deploy, or use acme = true",
+            )
+        for host in self.domains:
+            await self.renewer.renew(host)
+        return self.status()
 
     def redirect(self, head: Head) -> bytes | None:
         """The 308 to HTTPS for a plain-HTTP request, or None (serve it as it is)."""

@@ -134,6 +134,16 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
             }
         )
 
+    async def renew_certificates(request: Request) -> Response:
+        await core.restored.wait()
+        try:
+            hosts = await core.renew_certificates(_key(request))
+        except KeyError:
+            return JSONResponse({"error": "no HTTPS front door for this env"}, status_code=404)
+        except ShiplaneError as exc:
+            return JSONResponse({"error": exc.message}, status_code=502)
+        return JSONResponse({"hosts": hosts})
+
     async def restore(request: Request) -> Response:
         try:
             instance_id = await core.restore_env(_key(request))
@@ -172,6 +182,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         Route("/apps/{app}/envs/{env}/switch", switch, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/drain", drain, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/restore", restore, methods=["POST"]),
+        Route("/apps/{app}/envs/{env}/tls/renew", renew_certificates, methods=["POST"]),
         Route("/ops/{name}", operation, methods=["POST"]),
         Route("/shutdown", shutdown, methods=["POST"]),
         *repo_routes(core.layout),

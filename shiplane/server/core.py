@@ -174,6 +174,13 @@ class ServerCore:
         self.frontdoors[key] = new
         return new
 
+    async def renew_certificates(self, key: EnvKey) -> list[dict[str, Any]]:
+        """Renew the env's ACME certificates now, without closing a connection."""
+        door = self.frontdoors.get(key)
+        if door is None or door.tls is None:
+            raise KeyError(str(key))
+        return await door.tls.renew_now()
+
     def certificate_store(self) -> CertificateStore:
         if self._certs is None:
             self._certs = CertificateStore(self.layout.certs)
