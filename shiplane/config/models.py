@@ -241,13 +241,13 @@ class Environment(Strict):
     @model_validator(mode="after")
     def _listen_port(self) -> Environment:
         _, port = split_listen(self.listen)
+        if self.tls is not None:
+            self._check_tls(self.tls, port)  # first: its message says what HTTPS needs
         if port is not None and port != self.port and not self.domains:
             raise ValueError(
                 f"listen = {self.listen!r} names port {port} but port = {self.port}; make them"
                 " equal, leave the port out, or name `domains` to share that port by host name"
             )
-        if self.tls is not None:
-            self._check_tls(self.tls, port)
         return self
 
     def _check_tls(self, tls: TlsConfig, https_port: int | None) -> None:
