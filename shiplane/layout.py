@@ -85,6 +85,17 @@ class ServerLayout:
     def apps(self) -> Path:
         return self.root / "apps"
 
+    @property
+    def certs(self) -> Path:
+        """HTTPS certificates the front doors obtained over ACME, one directory per host name
+        (0700, keys 0600)."""
+        return self.root / "certs"
+
+    @property
+    def acme_accounts(self) -> Path:
+        """The ACME account keys, one per CA directory."""
+        return self.root / "acme"
+
     def app(self, name: str) -> Layout:
         return Layout(self.root, name)
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shiplane.config.tls import TlsConfig
 
 DEFAULT_LISTEN = "127.0.0.1"  # this machine only: exposing a front door is explicit
 DOMAIN_RE = re.compile(
@@ -114,9 +118,15 @@ def check_cidrs(value: list[str]) -> list[str]:
 
 
 def door_settings(
-    port: int, listen: str, domains: list[str], trusted: list[str], config: FrontDoorConfig
+    port: int,
+    listen: str,
+    domains: list[str],
+    trusted: list[str],
+    config: FrontDoorConfig,
+    tls: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The plain settings the server's front door takes (shiplane.frontdoor.settings)."""
+    """The plain settings the server's front door takes (shiplane.frontdoor.settings); ``tls``
+    from ``tls_settings``."""
     host, listen_port = split_listen(listen)
     shared = listen_port if domains and listen_port and listen_port != port else None
     return {
@@ -126,4 +136,23 @@ def door_settings(
         "domains": list(domains),
         "trusted_proxies": list(trusted),
         "limits": config.limits(),
+        "tls": tls,
+    }
+
+
+def tls_settings(tls: TlsConfig, files: Mapping[str, Path]) -> dict[str, Any]:
+    """The plain TLS settings (shiplane.frontdoor.settings.TlsSettings), with the server-side
+    paths of the files the config names (``files``: cert, key, ca_bundle)."""
+    return {
+        "http_port": tls.http_port,
+        "acme": tls.acme,
+        "directory": tls.directory,
+        "email": tls.email,
+        "ca_bundle": str(files["ca_bundle"]) if "ca_bundle" in files else None,
+        "cert": str(files["cert"]) if "cert" in files else None,
+        "key": str(files["key"]) if "key" in files else None,
+        "renew_before_days": tls.renew_before_days,
+        "renew_fraction": tls.renew_fraction,
+        "redirect_http": tls.redirect_http,
+        "hsts": tls.hsts_max_age,
     }

@@ -21,8 +21,16 @@ CONFIG_NAME = "shiplane.toml"
 CHECKS_KEY = "checks.toml"
 
 
+# The file keys of a ``tls`` table, each a path the client reads and sends with the config.
+TLS_FILES = ("cert", "key", "ca_bundle")
+
+
 def env_file_key(env: str) -> str:
     return f"env/{env}.env"
+
+
+def tls_file_key(env: str, name: str) -> str:
+    return f"tls/{env}.{name}.pem"
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,18 @@ class LoadedConfig:
             return self.repo_dir / env_file_key(env)
         return (self.repo_dir / os.path.expanduser(value)).resolve()
 
+    def tls_file_path(self, env: str, name: str) -> Path | None:
+        """Where ``env``'s ``tls.<name>`` file (one of TLS_FILES) is read: the server's copy
+        for a sent config (kept 0600 like the env files: a key is a secret), else the user's
+        file, relative to shiplane.toml."""
+        tls = self.config.environments[env].tls
+        value: str | None = getattr(tls, name) if tls is not None else None
+        if not value:
+            return None
+        if self.sent is not None:
+            return self.repo_dir / tls_file_key(env, name)
+        return (self.repo_dir / os.path.expanduser(value)).resolve()
+
     def checks_file_path(self) -> Path | None:
         value = self.config.verify.checks_file
         if not value:
@@ -96,6 +116,8 @@ class EnvSettings:
     variables: dict[str, str]
     secrets: dict[str, str] = field(repr=False)
     env_file: Path | None
+    # tls.cert / tls.key / tls.ca_bundle as the server reads them (its own copies).
+    tls_files: dict[str, Path] = field(default_factory=dict)
 
     def redactor(self) -> Redactor:
         secret_values = [*self.secrets.values()]
@@ -183,6 +205,11 @@ def env_settings(loaded: LoadedConfig, name: str) -> EnvSettings:
         secrets = parse_env_text(text, loaded.display.parent / env_config.env_file)
     elif env_file is not None:
         secrets = read_env_file(env_file, field=field_name)
+    if env_config.tls is not None and loaded.sent is not None:
+        for key in TLS_FILES:
+            value = getattr(env_config.tls, key)
+            if value:  # a file the client did not send is an error now, not at switch time
+                loaded.sent_text(tls_file_key(name, key), f"environments.{name}.tls.{key}", value)
     return EnvSettings(
         name=name,
         env_config=env_config,
@@ -190,4 +217,7 @@ def env_settings(loaded: LoadedConfig, name: str) -> EnvSettings:
         variables=dict(env_config.variables),
         secrets=secrets,
         env_file=env_file,
+        tls_files={
+            key: path for key in TLS_FILES if (path := loaded.tls_file_path(name, key)) is not None
+        },
     )

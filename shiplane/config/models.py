@@ -19,6 +19,7 @@ from shiplane.config.frontdoor import (
     split_listen,
 )
 from shiplane.config.hosts import parse_host
+from shiplane.config.tls import TlsConfig
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 # The names shiplane/migrate/registry.py registers (it checks they match on import): a tuple
@@ -232,6 +233,10 @@ class Environment(Strict):
     front_door: FrontDoorConfig = Field(
         default_factory=FrontDoorConfig, description="Front-door timeouts and limits."
     )
+    tls: TlsConfig | None = Field(
+        default=None,
+        description="HTTPS on the shared listen port for `domains`: ACME or your own files.",
+    )
 
     _listen = field_validator("listen")(check_listen)
     _domains = field_validator("domains")(check_domains)
@@ -240,12 +245,33 @@ class Environment(Strict):
     @model_validator(mode="after")
     def _listen_port(self) -> Environment:
         _, port = split_listen(self.listen)
+        if self.tls is not None:
+            self._check_tls(self.tls, port)  # first: its message says what HTTPS needs
         if port is not None and port != self.port and not self.domains:
             raise ValueError(
                 f"listen = {self.listen!r} names port {port} but port = {self.port}; make them"
                 " equal, leave the port out, or name `domains` to share that port by host name"
             )
         return self
+
+    def _check_tls(self, tls: TlsConfig, https_port: int | None) -> None:
+        # HTTPS is served on the port shared by host name: SNI needs the names, and the env's
+        # own `port` stays plain HTTP on loopback for the deploy's checks.
+        if not self.domains:
+            raise ValueError(
+                "tls needs domains: name the host names to serve over HTTPS, e.g. domains ="
+                ' ["shop.example.com"]'
+            )
+        if https_port is None or https_port == self.port:
+            raise ValueError(
+                f"tls needs the HTTPS port in listen (other than port = {self.port}), e.g."
+                ' listen = "0.0.0.0:443"'
+            )
+        if tls.http_port in (https_port, self.port):
+            raise ValueError(
+                f"tls.http_port = {tls.http_port} is also the HTTPS port or `port`; plain HTTP"
+                " needs a port of its own (default 80)"
+            )
 
     @property
     def gated(self) -> bool:

@@ -1,14 +1,15 @@
 """The config travels with every request; the server never reads the client's files.
 
-The client packs shiplane.toml and the files it names (each environment's ``env_file``, the
-``[verify]`` checks file) into the request (``pack``). The server parses that text
-(``receive``), never a path of the client's: it may run on another machine or as another OS
-user. Once the request is authenticated and checked, the server keeps its own copy under
-``apps/<app>/config/`` (``write``: directory 0700, files 0600, each written atomically), which
+The client packs shiplane.toml and the files it names (each environment's ``env_file`` and
+``tls`` cert/key/ca_bundle, the ``[verify]`` checks file) into the request (``pack``). The
+server parses that text (``receive``), never a path of the client's: it may run on another
+machine or as another OS user. Once the request is authenticated and checked, the server keeps
+its own copy under ``apps/<app>/config/`` (``write``: directories 0700, files 0600, each
+written atomically; TLS files in ``tls/<env>.<cert|key|ca_bundle>.pem``), which
 is what reads a file later: an instance's env file when it starts, the git hooks of the
 server's repository (``load``). Messages name the user's path (``LoadedConfig.display``).
 
-Env files hold secrets: their text is never put in a message, a log or a result.
+Env files and TLS keys hold secrets: their text is never put in a message, a log or a result.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from typing import Any
 from shiplane.config.loader import (
     CHECKS_KEY,
     CONFIG_NAME,
+    TLS_FILES,
     LoadedConfig,
     SentFiles,
     env_file_key,
     parse_config,
+    tls_file_key,
 )
 from shiplane.errors import ConfigError
 from shiplane.layout import Layout
@@ -36,6 +39,7 @@ from shiplane.layout import Layout
 MAX_CONFIG_BYTES = 128 * 1024
 MANIFEST = "source.json"
 _ENV_KEY = re.compile(r"^env/[a-z][a-z0-9_-]{0,39}\.env$")
+_TLS_KEY = re.compile(rf"^tls/[a-z][a-z0-9_-]{{0,39}}\.({'|'.join(TLS_FILES)})\.pem$")
 
 
 def pack(loaded: LoadedConfig) -> dict[str, Any]:
@@ -47,6 +51,12 @@ def pack(loaded: LoadedConfig) -> dict[str, Any]:
         if path is not None:
             field = f"environments.{env}.env_file"
             files[env_file_key(env)] = _read(path, f"{field} = {env_config.env_file!r}", path)
+        for name in TLS_FILES:
+            path = loaded.tls_file_path(env, name)
+            if path is not None:
+                value = getattr(env_config.tls, name)
+                field = f"environments.{env}.tls.{name} = {value!r}"
+                files[tls_file_key(env, name)] = _read(path, field, path)
     checks = loaded.checks_file_path()
     if checks is not None:
         files[CHECKS_KEY] = _read(checks, "verify.checks_file", checks)
@@ -87,7 +97,9 @@ def receive(payload: Any, home: Path) -> LoadedConfig:
     ):
         raise ConfigError("malformed operation request: config files must map names to texts")
     # Names only, never a text: an env file's text is a secret.
-    unknown = sorted(k for k in files if k != CHECKS_KEY and not _ENV_KEY.match(k))
+    unknown = sorted(
+        k for k in files if k != CHECKS_KEY and not _ENV_KEY.match(k) and not _TLS_KEY.match(k)
+    )
     if unknown:
         raise ConfigError(f"malformed operation request: unknown config file(s) {unknown}")
     check_size(text, files, shown)
@@ -112,13 +124,19 @@ def write(loaded: LoadedConfig) -> None:
     }
     directory.mkdir(mode=0o700, exist_ok=True)
     (directory / "env").mkdir(mode=0o700, exist_ok=True)
+    (directory / "tls").mkdir(mode=0o700, exist_ok=True)
     for name, text in wanted.items():
         _write_if_changed(directory / name, text)
     # A file the config no longer names goes: its secrets must not outlive it.
-    for stale in [*(directory / "env").glob("*.env"), directory / CHECKS_KEY]:
+    for stale in [*_kept_files(directory), directory / CHECKS_KEY]:
         if stale.relative_to(directory).as_posix() not in wanted:
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
+
+
+def _kept_files(directory: Path) -> list[Path]:
+    """The env files and TLS files of the server's copy."""
+    return [*(directory / "env").glob("*.env"), *(directory / "tls").glob("*.pem")]
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -150,7 +168,7 @@ def load(directory: Path) -> LoadedConfig:
         ) from None
     files = {
         f.relative_to(directory).as_posix(): f.read_text(encoding="utf-8")
-        for f in [*(directory / "env").glob("*.env"), directory / CHECKS_KEY]
+        for f in [*_kept_files(directory), directory / CHECKS_KEY]
         if f.is_file()
     }
     return LoadedConfig(

@@ -6,6 +6,11 @@
     tls = { cert = "/etc/ssl/shop.pem", key = "/etc/ssl/shop.key" }  # your own certificate
     tls = { acme = true, email = "...", redirect_http = true, hsts = 31536000 }
 
+The HTTPS port is the port of ``listen`` (shared by ``domains`` with other environments); plain
+HTTP is served on ``http_port`` (default 80) on the same address. Relative paths (cert, key,
+ca_bundle) are relative to shiplane.toml; the client sends those files' text with the config,
+and the server keeps its own copy (0600), as it does for env files.
+
 Either ACME obtains and renews the certificates, or the user gives a chain and key; never both.
 """
 
@@ -64,6 +69,13 @@ class TlsConfig(BaseModel):
         default=True,
         description="Answer plain-HTTP requests with a 308 redirect to HTTPS (ACME challenges"
         " excepted).",
+    )
+    http_port: int = Field(
+        default=80,
+        ge=1,
+        le=65535,
+        description="Plain-HTTP port on the listen address: answers the ACME HTTP-01"
+        " challenges, then redirects to HTTPS (redirect_http) or serves as usual.",
     )
     hsts: bool | int = Field(
         default=False,

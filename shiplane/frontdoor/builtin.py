@@ -12,6 +12,10 @@ The door does not own a socket: a ``Listener`` routes requests to it by Host (se
 share one listener). Every door has a listener of its own on its ``port`` (what the deploy's
 checks and the local clients use); a door with ``domains`` and a public ``listen`` port also joins
 the listener shared by host name there. ``listen(sock)`` serves a door on a socket alone.
+
+A door with ``tls`` (``https.DoorTls``) serves that shared port over HTTPS and also joins the
+plain-HTTP listener on ``tls.http_port``, where it redirects to HTTPS (308) when asked; its
+HTTPS answers carry HSTS when configured. Its own port stays plain HTTP on loopback.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 from shiplane.frontdoor.accesslog import AccessLog
 from shiplane.frontdoor.base import DeployHook, FrontDoor, FrontDoorStats, Upstream
 from shiplane.frontdoor.exchange import Exchange
+from shiplane.frontdoor.https import DoorTls
 from shiplane.frontdoor.listener import Connection, Listener
 from shiplane.frontdoor.pool import Pool
 from shiplane.frontdoor.replies import MAINTENANCE_PAGE, json_reply, reply, retry_after
@@ -40,8 +45,10 @@ class BuiltinFrontDoor(FrontDoor):
         deploy_hook: DeployHook,
         hold_timeout: float | None = None,
         settings: DoorSettings | None = None,
+        tls: DoorTls | None = None,
     ) -> None:
         self.env = env
+        self.tls = tls
         self.name = env
         self.settings = settings or DoorSettings(port=port)
         self.port = port
@@ -152,6 +159,9 @@ class BuiltinFrontDoor(FrontDoor):
             listener.remove(self)
             if self._own_listener:
                 await listener.close()
+        if self.tls is not None:
+            routed = {d for listener in self.listeners for d in listener.domains}
+            await self.tls.close(routed)
         for writers in self._tunnels.values():
             for writer in writers:
                 writer.transport.abort()
@@ -169,6 +179,16 @@ class BuiltinFrontDoor(FrontDoor):
     # Site (called by the listener for each request routed here) ---------------------------
     async def handle(self, conn: Connection, head: Head) -> bool:
         keep = head.keep_alive and not head.has_body and not head.upgrade
+        tls = self.tls
+        if (
+            tls is not None
+            and conn.scheme == b"http"
+            and conn.listener.port == tls.settings.http_port
+        ):
+            redirect = tls.redirect(head)
+            if redirect is not None:
+                conn.writer.write(redirect)
+                return keep
         if head.target.startswith(b"/_deploy/"):
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in head.headers}
             path = head.target.decode("latin-1").split("?")[0]
@@ -204,6 +224,7 @@ class BuiltinFrontDoor(FrontDoor):
             self.limits,
             self._forwarded(conn, head),
             conn.peer in self.trusted,
+            tls.hsts if tls is not None and conn.scheme == b"https" else (),
         )
         try:
             outcome = await exchange.run(instance, self)
@@ -256,3 +277,7 @@ class BuiltinFrontDoor(FrontDoor):
 
     def describe(self) -> dict[str, Any]:
         return {"env": self.env, "port": self.port, "domains": list(self.settings.domains)}
+
+    def certificates(self) -> list[dict[str, Any]] | None:
+        """Each HTTPS host's certificate (expiry, renewals); None without tls."""
+        return self.tls.status() if self.tls is not None else None

@@ -93,8 +93,11 @@ def request_bytes(head: Head, forwarded: list[tuple[bytes, bytes]], keep_forward
     return b"".join(lines)
 
 
-def response_head(response: Head, request: Head) -> tuple[bytes, str]:
-    """The head for the client and how its body is framed: none | length | chunked | close."""
+def response_head(
+    response: Head, request: Head, extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> tuple[bytes, str]:
+    """The head for the client and how its body is framed: none | length | chunked | close.
+    ``extra`` headers (HSTS) go on final answers, replacing the upstream's of the same name."""
     status = response.status
     if request.method == b"HEAD" or status in NO_BODY_STATUSES or status < 200:
         mode = "none"
@@ -105,14 +108,20 @@ def response_head(response: Head, request: Head) -> tuple[bytes, str]:
     else:
         mode = "close"
     drop = connection_tokens(response)
+    final = status >= 200 and status != 101
+    replaced = {name for name, _ in extra} if final else set()
     lines = [b"HTTP/1.1 %d %s\r\n" % (status, response.reason)]
     for name, value in response.headers:
+        if name in replaced:
+            continue
         if name in HOP_BY_HOP or name in drop:
             # A HEAD or 304 answer keeps its Content-Length: it describes the entity.
             if name == b"content-length" and mode in ("none", "length"):
                 lines.append(b"content-length: %s\r\n" % value)
             continue
         lines.append(b"%s: %s\r\n" % (name, value))
+    if final:
+        lines += [b"%s: %s\r\n" % pair for pair in extra]
     if status == 101:
         lines.append(
             b"upgrade: %s\r\nconnection: upgrade\r\n\r\n" % (response.get(b"upgrade") or b"")
@@ -139,8 +148,10 @@ class Exchange:
         limits: Limits,
         forwarded: list[tuple[bytes, bytes]],
         keep_forwarded: bool,
+        response_headers: tuple[tuple[bytes, bytes], ...] = (),
     ) -> None:
         self.client = client
+        self.response_headers = response_headers
         self.head = head
         self.address = address
         self.pool = pool
@@ -279,7 +290,7 @@ class Exchange:
                 informational = 100 <= item.status < 200 and item.status != 101
                 if informational and self.head.version != "1.1":
                     continue  # HTTP/1.0 clients know no 1xx
-                data, mode = response_head(item, self.head)
+                data, mode = response_head(item, self.head, self.response_headers)
                 outcome.status, outcome.started = item.status, not informational
                 if informational or item.status == 101 or self.head.method == b"HEAD":
                     client.write(data)

@@ -22,7 +22,7 @@ import ssl
 from collections import Counter
 from typing import Protocol
 
-from shiplane.frontdoor.replies import json_reply
+from shiplane.frontdoor.replies import json_reply, reply
 from shiplane.frontdoor.settings import LimitLog, Limits
 from shiplane.frontdoor.wire import READ_SIZE, Head, HttpError, MessageReader, PeerClosed
 
@@ -48,6 +48,14 @@ def reserve_descriptors() -> ConnectionBudget:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft = target
     return ConnectionBudget(max(64, (soft - FD_RESERVE) // 3))
+
+
+class Challenges(Protocol):
+    """ACME HTTP-01 answers (``acme_client.ChallengeResponder``), asked before any routing."""
+
+    def owns(self, path: bytes | str) -> bool: ...
+
+    def answer(self, path: bytes | str) -> bytes | None: ...
 
 
 class Site(Protocol):
@@ -79,6 +87,9 @@ class Listener:
         self.open = 0
         self.per_client: Counter[str] = Counter()
         self.connections: set[asyncio.StreamWriter] = set()
+        # Set on a plain-HTTP port of a TLS door: the CA's challenge requests are answered
+        # here, whatever their Host, and never reach a site (nor its redirect to HTTPS).
+        self.challenges: Challenges | None = None
         self._server: asyncio.Server | None = None
 
     # routing table -----------------------------------------------------------------------
@@ -205,13 +216,7 @@ class Connection:
                     log.trip(exc.kind, f"{self.peer}: {exc.reason}")
                     await self.refuse(exc.status, exc.reason)
                     return
-                site = self.listener.route(head)
-                if site is None:
-                    log.trip("misdirected", f"{self.peer} asked for host {head.get(b'host')!r}")
-                    keep = head.keep_alive and not head.has_body and not head.upgrade
-                    self.writer.write(json_reply(421, {"error": "no site for this host"}, keep))
-                else:
-                    keep = await site.handle(self, head)
+                keep = await self.dispatch(head)
                 if self.writer.transport.get_write_buffer_size():
                     async with asyncio.timeout(limits.idle_timeout):
                         await self.writer.drain()  # a client that never reads is let go
@@ -221,6 +226,31 @@ class Connection:
             return
         finally:
             self.writer.close()
+
+    async def dispatch(self, head: Head) -> bool:
+        """Answer one request: an ACME challenge, a 421 for a host nobody claimed, or the
+        routed site's answer. False when the connection must close afterwards."""
+        challenges = self.listener.challenges
+        if challenges is not None and challenges.owns(head.target):
+            return self.answer_challenge(challenges, head)
+        site = self.listener.route(head)
+        if site is None:
+            self.listener.log.trip(
+                "misdirected", f"{self.peer} asked for host {head.get(b'host')!r}"
+            )
+            keep = head.keep_alive and not head.has_body and not head.upgrade
+            self.writer.write(json_reply(421, {"error": "no site for this host"}, keep))
+            return keep
+        return await site.handle(self, head)
+
+    def answer_challenge(self, challenges: Challenges, head: Head) -> bool:
+        keep = head.keep_alive and not head.has_body and not head.upgrade
+        body = challenges.answer(head.target)
+        if body is None:
+            self.writer.write(json_reply(404, {"error": "no such challenge"}, keep))
+        else:
+            self.writer.write(reply(200, body, b"text/plain", keep))
+        return keep
 
     async def refuse(self, status: int, reason: str) -> None:
         """Answer and close without losing the answer: closing a socket with unread input

@@ -32,6 +32,29 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """HTTPS on the shared port (``DoorSettings.shared_port``) for the door's domains: with
+    ACME (``acme``) or the user's own files (``cert``/``key``, server-side paths)."""
+
+    http_port: int = 80  # plain HTTP on the door's host: ACME challenges, then redirect or serve
+    acme: bool = False
+    directory: str = ""
+    email: str | None = None
+    ca_bundle: str | None = None  # verifies the ACME server's own HTTPS
+    cert: str | None = None
+    key: str | None = None
+    renew_before_days: float = 30.0
+    renew_fraction: float = 1 / 3
+    redirect_http: bool = True
+    hsts: int | None = None  # max-age seconds; None: no header
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TlsSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True, slots=True)
 class DoorSettings:
     port: int  # the door's own listener (on ``host``; on loopback when ``shared_port`` is set)
     host: str = DEFAULT_BIND
@@ -40,6 +63,7 @@ class DoorSettings:
     trusted_proxies: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     access_log: str | None = None  # file path; rotated
+    tls: TlsSettings | None = None  # HTTPS on ``shared_port``; plain HTTP on ``tls.http_port``
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +81,7 @@ class DoorSettings:
             trusted_proxies=tuple(data.get("trusted_proxies") or ()),
             limits=limits,
             access_log=data.get("access_log"),
+            tls=TlsSettings.from_dict(data["tls"]) if data.get("tls") else None,
         )
 
     @property

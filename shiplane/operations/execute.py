@@ -10,6 +10,7 @@ from shiplane.errors import LockHeldError, RollbackFailedError, ShiplaneError
 from shiplane.ids import new_id
 from shiplane.operations.session import Session
 from shiplane.operations.settings import settings_for
+from shiplane.operations.tls_check import check_tls
 from shiplane.pipeline.context import Context, DeployLog
 from shiplane.pipeline.plans import plan
 from shiplane.pipeline.saga import SagaFailed, run_steps
@@ -66,6 +67,7 @@ def refused_by_preflight(session: Session, ctx: Context, command: str) -> Result
     recorded as the deployment's outcome."""
     try:
         env_config = ctx.settings.env_config
+        check_tls(ctx.settings)
         session.target.preflight(ctx.env, env_config.port, tuple(env_config.domains))
     except ShiplaneError as exc:
         result = Result(command=command, env=ctx.env, deployment_id=ctx.deployment_id).fail(exc)

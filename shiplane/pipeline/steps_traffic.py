@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shiplane.config.frontdoor import door_settings
+from shiplane.config.frontdoor import door_settings, tls_settings
 from shiplane.errors import DeployFailedError
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
@@ -36,7 +36,12 @@ def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> Ins
         log_path=str(ctx.layout.logs(ctx.env) / f"app-{release}.log"),
         health=ctx.config.app.health,
         front_door=door_settings(
-            env.port, env.listen, env.domains, env.trusted_proxies, env.front_door
+            env.port,
+            env.listen,
+            env.domains,
+            env.trusted_proxies,
+            env.front_door,
+            tls_settings(env.tls, ctx.settings.tls_files) if env.tls else None,
         ),
     )
 

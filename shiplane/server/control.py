@@ -109,6 +109,8 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
             return JSONResponse({"error": "no such instance"}, status_code=404)
         except PortInUse as exc:
             return JSONResponse({"error": str(exc)}, status_code=409)
+        except ShiplaneError as exc:  # the door's own certificate files do not load
+            return JSONResponse({"error": exc.message}, status_code=409)
         return JSONResponse({"previous": previous})
 
     async def drain(request: Request) -> Response:
@@ -131,6 +133,16 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
                 "port": door.stats().port if door else None,
             }
         )
+
+    async def renew_certificates(request: Request) -> Response:
+        await core.restored.wait()
+        try:
+            hosts = await core.renew_certificates(_key(request))
+        except KeyError:
+            return JSONResponse({"error": "no HTTPS front door for this env"}, status_code=404)
+        except ShiplaneError as exc:
+            return JSONResponse({"error": exc.message}, status_code=502)
+        return JSONResponse({"hosts": hosts})
 
     async def restore(request: Request) -> Response:
         try:
@@ -170,6 +182,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         Route("/apps/{app}/envs/{env}/switch", switch, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/drain", drain, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/restore", restore, methods=["POST"]),
+        Route("/apps/{app}/envs/{env}/tls/renew", renew_certificates, methods=["POST"]),
         Route("/ops/{name}", operation, methods=["POST"]),
         Route("/shutdown", shutdown, methods=["POST"]),
         *repo_routes(core.layout),

@@ -14,11 +14,14 @@ from shiplane.config.envfile import read_env_file
 from shiplane.config.redact import Redactor
 from shiplane.databases import open_database, resolve_url
 from shiplane.errors import ShiplaneError
+from shiplane.frontdoor.acme_client import ChallengeResponder
 from shiplane.frontdoor.base import Upstream
 from shiplane.frontdoor.builtin import BuiltinFrontDoor
 from shiplane.frontdoor.endpoints import DeployEndpoints
+from shiplane.frontdoor.https import DoorTls
 from shiplane.frontdoor.listener import Listener, reserve_descriptors
 from shiplane.frontdoor.settings import DoorSettings
+from shiplane.frontdoor.tls import CertificateStore, SniContext
 from shiplane.launch import launcher
 from shiplane.launch.base import RunAs
 from shiplane.layout import ServerLayout
@@ -35,6 +38,16 @@ log = logging.getLogger("shiplane.server")
 
 class PortInUse(Exception):
     pass
+
+
+def shared_ports(settings: DoorSettings) -> dict[int, str]:
+    """The ports a door shares with others by host name, and the scheme each serves."""
+    ports: dict[int, str] = {}
+    if settings.shared_port is not None:
+        ports[settings.shared_port] = "https" if settings.tls is not None else "http"
+    if settings.tls is not None and settings.shared_port is not None:
+        ports[settings.tls.http_port] = "http"
+    return ports
 
 
 class EnvKey(NamedTuple):
@@ -55,6 +68,11 @@ class ServerCore:
         self.instances: dict[str, ManagedProcess] = {}
         self.frontdoors: dict[EnvKey, BuiltinFrontDoor] = {}
         self.listeners: dict[int, Listener] = {}
+        # HTTPS: one SNI context per TLS listener (by port), one challenge map for every
+        # plain-HTTP port a TLS door answers ACME on (tokens are unique), one store.
+        self.sni: dict[int, SniContext] = {}
+        self.challenges = ChallengeResponder()
+        self._certs: CertificateStore | None = None
         # Raise the descriptor limit and cap client connections well below it, so a flood on
         # one front door leaves descriptors for the others and for the control socket.
         self.budget = reserve_descriptors()
@@ -115,9 +133,23 @@ class ServerCore:
             return door
         self._check_claims(key, settings)
         own = self._listener(key, settings.own_host, settings.port, settings)
-        shared = None
+        shared = plain = tls = None
         if settings.shared_port is not None:
-            shared = self._listener(key, settings.host, settings.shared_port, settings)
+            https = settings.tls is not None
+            shared = self._listener(key, settings.host, settings.shared_port, settings, https)
+        if settings.tls is not None and shared is not None:
+            plain = self._listener(key, settings.host, settings.tls.http_port, settings)
+            plain.challenges = self.challenges
+            tls = DoorTls(
+                settings.tls,
+                settings.domains,
+                shared.port,
+                self.sni[shared.port],
+                self.certificate_store(),
+                self.challenges,
+                self.layout.acme_accounts,
+            )
+            tls.start()  # own files that do not load raise here, before any traffic moves
 
         async def status(_env: str) -> dict[str, Any]:
             return await self.env_status(key)
@@ -126,22 +158,37 @@ class ServerCore:
             return await self.env_migrations(key)
 
         endpoints = DeployEndpoints(key.env, self.token, status, migrations)
-        new = BuiltinFrontDoor(key.env, settings.port, endpoints.answer, settings=settings)
+        new = BuiltinFrontDoor(key.env, settings.port, endpoints.answer, settings=settings, tls=tls)
         new.attach(own)
-        if shared is not None:
-            new.attach(shared, own=False)
+        for joined in (shared, plain):
+            if joined is not None:
+                new.attach(joined, own=False)
         if door is not None:
             new.switch(door.active())  # the settings changed in config; keep serving
             self._background.add(asyncio.create_task(self._retire(door)))
         # From here on, requests reach the new door.
         own.add(new, ())
-        if shared is not None:
-            shared.add(new, settings.domains)
+        for joined in (shared, plain):
+            if joined is not None:
+                joined.add(new, settings.domains)
         self.frontdoors[key] = new
         return new
 
+    async def renew_certificates(self, key: EnvKey) -> list[dict[str, Any]]:
+        """Renew the env's ACME certificates now, without closing a connection."""
+        door = self.frontdoors.get(key)
+        if door is None or door.tls is None:
+            raise KeyError(str(key))
+        return await door.tls.renew_now()
+
+    def certificate_store(self) -> CertificateStore:
+        if self._certs is None:
+            self._certs = CertificateStore(self.layout.certs)
+        return self._certs
+
     def _check_claims(self, key: EnvKey, settings: DoorSettings) -> None:
         """Refuse a port or a domain that another app or environment holds, naming both."""
+        mine = shared_ports(settings)
         for other, door in self.frontdoors.items():
             if other == key:
                 continue
@@ -152,29 +199,51 @@ class ServerCore:
                     f"domain {sorted(taken)[0]} for {key} is already claimed by {other}; "
                     "give each environment its own domains"
                 )
-            if settings.port in (held.port, held.shared_port):
+            theirs = shared_ports(held)
+            if settings.port == held.port or settings.port in theirs:
                 raise PortInUse(
                     f"port {settings.port} for {key} is already the front door of {other}"
                 )
-            shared = settings.shared_port
-            if shared is not None and shared == held.port:
-                raise PortInUse(f"port {shared} for {key} is already the front door of {other}")
-            if shared is not None and shared == held.shared_port and held.host != settings.host:
-                raise PortInUse(
-                    f"port {shared} for {key} listens on {settings.host} but {other} shares it "
-                    f"on {held.host}; use the same listen address"
-                )
+            for port, scheme in mine.items():
+                if port == held.port:
+                    raise PortInUse(f"port {port} for {key} is already the front door of {other}")
+                if port not in theirs:
+                    continue
+                if theirs[port] != scheme:
+                    raise PortInUse(
+                        f"port {port} for {key} would serve {scheme} but {other} serves "
+                        f"{theirs[port]} there; share a port only with the same scheme"
+                    )
+                if held.host != settings.host:
+                    raise PortInUse(
+                        f"port {port} for {key} listens on {settings.host} but {other} shares "
+                        f"it on {held.host}; use the same listen address"
+                    )
 
-    def _listener(self, key: EnvKey, host: str, port: int, settings: DoorSettings) -> Listener:
+    def _listener(
+        self, key: EnvKey, host: str, port: int, settings: DoorSettings, https: bool = False
+    ) -> Listener:
         listener = self.listeners.get(port)
         if listener is not None:
+            if (listener.ssl_context is not None) != https:
+                # _check_claims refuses this between doors; a door's own ports must differ.
+                raise PortInUse(f"port {port} for {key} is already served with another scheme")
             return listener
-        listener = Listener(host, port, budget=self.budget, limits=settings.limits)
+        sni = SniContext() if https else None
+        listener = Listener(
+            host,
+            port,
+            ssl_context=sni.context if sni is not None else None,
+            budget=self.budget,
+            limits=settings.limits,
+        )
         try:
             sock = listener.bind()
         except OSError as exc:
             raise PortInUse(f"port {port} for {key} is in use: {exc}") from exc
         self.listeners[port] = listener
+        if sni is not None:
+            self.sni[port] = sni
         self._background.add(asyncio.create_task(listener.start(sock)))
         return listener
 
@@ -184,6 +253,7 @@ class ServerCore:
             if listener.empty:
                 if self.listeners.get(listener.port) is listener:
                     del self.listeners[listener.port]
+                    self.sni.pop(listener.port, None)
                 await listener.close()
 
     def switch(
@@ -263,6 +333,7 @@ class ServerCore:
             "held_timeouts": stats.held_timeouts,
             "maintenance": stats.maintenance,
             "tripped": dict(stats.tripped),
+            "tls": door.certificates(),
         }
 
     async def env_migrations(self, key: EnvKey) -> dict[str, Any]:

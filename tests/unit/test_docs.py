@@ -8,6 +8,7 @@ import typer
 
 from shiplane import api
 from shiplane.cli.main import app
+from shiplane.config.tls import TlsConfig
 from shiplane.errors import EXIT_CODES
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -48,3 +49,9 @@ def test_server_install_options_documented() -> None:
     assert "--user" in options
     for option in options:
         assert option in README, option
+
+
+def test_every_tls_key_documented() -> None:
+    """The ``tls`` table of an environment: every key in the config reference."""
+    for name in TlsConfig.model_fields:
+        assert f"`environments.<env>.tls.{name}`" in README or f"`tls.{name}`" in README, name

@@ -1,0 +1,192 @@
+"""HTTPS wired end to end: apps deployed through the real CLI and server share one HTTPS port by
+SNI, with certificates from a real ACME CA (pebble) or the user's own files; renewal under a
+client loop, plain HTTP's redirect and challenges, HSTS, X-Forwarded-Proto, and a restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from shiplane.layout import ServerLayout
+from shiplane.targets.control_client import ServerClient
+from tests.e2e.test_tls import own_certificate
+from tests.support.app_repo import AppRepo, free_port, make_repo
+from tests.support.pebble import pebble
+from tests.support.tls_site import Answer, http_get, https_get
+from tests.support.wait import wait_for
+
+NOTES, TASKS = "notes.test", "tasks.test"
+# A route that shows what the front door told the app about the request's scheme.
+PROTO_ROUTE = """
+
+@app.get("/proto")
+def proto():
+    return request.headers.get("X-Forwarded-Proto", "")
+"""
+
+
+def _set_dev(repo: AppRepo, lines: str) -> None:
+    config = repo.path / "shiplane.toml"
+    config.write_text(
+        config.read_text().replace("auto_merge = true", f"auto_merge = true\n{lines}")
+    )
+
+
+def _serves(port: int, name: str, root: bytes, path: str = "/_deploy/version") -> Answer | None:
+    try:
+        return https_get(port, name, root, path)
+    except (OSError, ssl.SSLError):
+        return None
+
+
+def test_two_apps_get_certificates_from_acme_on_one_https_port(
+    app_repo: AppRepo, tmp_path: Path
+) -> None:
+    other = make_repo(tmp_path / "second", name="tasks", home=app_repo.home)
+    https, http = free_port(), free_port()
+    app_repo.commit("proto route", {"app.py": (app_repo.path / "app.py").read_text() + PROTO_ROUTE})
+    try:
+        with pebble(tmp_path / "pebble", http) as ca:
+            acme = (
+                f'acme = true, email = "ops@example.com", directory = "{ca.directory}",'
+                f' ca_bundle = "{ca.ca_bundle}", http_port = {http}'
+            )
+            listen = f'listen = "127.0.0.1:{https}"'
+            _set_dev(app_repo, f'{listen}\ndomains = ["{NOTES}"]\ntls = {{ {acme}, hsts = 600 }}')
+            _set_dev(
+                other, f'{listen}\ndomains = ["{TASKS}"]\ntls = {{ {acme}, redirect_http = false }}'
+            )
+            deployed = app_repo.shiplane("deploy", "dev")
+            assert deployed.code == 0, deployed.stdout
+            deployed = other.shiplane("deploy", "dev")
+            assert deployed.code == 0, deployed.stdout
+            root = ca.root_pem()
+
+            # Each name gets its own certificate from pebble, verified by name and root.
+            assert wait_for(lambda: _serves(https, NOTES, root) is not None, timeout=30)
+            assert wait_for(lambda: _serves(https, TASKS, root) is not None, timeout=30)
+            version = "/_deploy/version"
+            notes, tasks = (
+                https_get(https, NOTES, root, version),
+                https_get(https, TASKS, root, version),
+            )
+            assert json.loads(notes.body)["sha"] == app_repo.git("rev-parse", "HEAD")
+            assert json.loads(tasks.body)["sha"] == other.git("rev-parse", "HEAD")
+            assert notes.serial != tasks.serial
+
+            # The app hears that the request came over HTTPS; HSTS where configured.
+            proto = https_get(https, NOTES, root, "/proto")
+            assert (proto.status, proto.body) == (200, b"https")
+            assert proto.headers["strict-transport-security"] == "max-age=600"
+            assert "strict-transport-security" not in https_get(https, TASKS, root, "/").headers
+
+            # An unknown name (or none) is shown no certificate at all.
+            for name in ("nobody.test", None):
+                with pytest.raises(ssl.SSLError):
+                    https_get(https, name, None)
+
+            # Plain HTTP: 308 to HTTPS, but challenge paths are answered, never redirected;
+            # tasks asked for no redirect and is served over HTTP as it is.
+            moved = http_get(http, NOTES, "/api/notes?tag=x")
+            assert moved.status == 308
+            assert moved.headers["location"] == f"https://{NOTES}:{https}/api/notes?tag=x"
+            assert http_get(http, NOTES, "/.well-known/acme-challenge/none").status == 404
+            assert http_get(http, TASKS, "/api/notes").status == 200
+            assert http_get(http, "nobody.test", "/").status == 421
+
+            # Keys are the server's alone.
+            certs = app_repo.home / "certs"
+            for host in (NOTES, TASKS):
+                assert stat.S_IMODE((certs / host / "key.pem").stat().st_mode) == 0o600
+                assert stat.S_IMODE((certs / host).stat().st_mode) == 0o700
+            assert stat.S_IMODE(certs.stat().st_mode) == 0o700
+
+            # Status reports each host's certificate expiry.
+            status = app_repo.shiplane("server", "status", "--json")
+            (host,) = status.data["envs"]["dev"]["front_door"]["tls"]
+            assert host["host"] == NOTES and host["not_after"] and host["obtained"] == 1
+            assert host["serial"] == f"{notes.serial:x}"
+
+            # A forced renewal while clients loop over HTTPS: not one request fails.
+            seen: list[int] = []
+            failures: list[BaseException] = []
+            stop = threading.Event()
+
+            def clients() -> None:
+                while not stop.is_set():
+                    try:
+                        answer = https_get(https, NOTES, root)
+                        assert answer.status == 200, answer
+                        seen.append(answer.serial or 0)
+                    except (OSError, ssl.SSLError, AssertionError) as exc:
+                        failures.append(exc)
+
+            threads = [threading.Thread(target=clients) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            try:
+                time.sleep(0.3)
+                server = ServerClient(ServerLayout(app_repo.home))
+                renewed = server.request("POST", "/apps/notes/envs/dev/tls/renew")["hosts"][0]
+                new = int(renewed["serial"], 16)
+                assert wait_for(lambda: new in seen, timeout=10)
+                time.sleep(0.3)
+            finally:
+                stop.set()
+                for thread in threads:
+                    thread.join(10)
+            assert failures == []
+            assert new != notes.serial and set(seen) == {notes.serial, new} and len(seen) > 20
+
+            # A server restart reopens the HTTPS listener and serves the stored certificates
+            # at once (no new order).
+            os.kill(int((app_repo.home / "server.pid").read_text()), signal.SIGKILL)
+            assert app_repo.shiplane("server").code == 0
+            assert wait_for(lambda: _serves(https, TASKS, root) is not None, timeout=30)
+            assert https_get(https, NOTES, root).serial == new
+            assert https_get(https, TASKS, root).serial == tasks.serial
+    finally:
+        other.stop_server()
+
+
+def test_own_certificate_files_travel_with_the_config(app_repo: AppRepo, tmp_path: Path) -> None:
+    https, http = free_port(), free_port()
+    chain, key, ca = own_certificate(app_repo.path / "tls", [NOTES])
+    _, stray_key, _ = own_certificate(tmp_path / "stray", [NOTES])
+    tls = f'cert = "tls/chain.pem", key = "tls/{{}}", http_port = {http}, hsts = true'
+    _set_dev(app_repo, f'listen = "127.0.0.1:{https}"\ndomains = ["{NOTES}"]\ntls = {{ {tls} }}')
+    config = app_repo.path / "shiplane.toml"
+
+    # A key that does not belong to the certificate is refused before anything is deployed.
+    (app_repo.path / "tls" / "stray.pem").write_bytes(stray_key.read_bytes())
+    config.write_text(config.read_text().replace("tls/{}", "tls/stray.pem"))
+    refused = app_repo.shiplane("deploy", "dev")
+    assert refused.code == 64, refused.stdout
+    error = refused.data["error"]
+    assert error["step"] == "preflight" and "KEY_VALUES_MISMATCH" in error["message"]
+    assert "tls/chain.pem" in error["message"]  # the user's path, not the server's copy
+
+    config.write_text(config.read_text().replace("tls/stray.pem", f"tls/{key.name}"))
+    deployed = app_repo.shiplane("deploy", "dev")
+    assert deployed.code == 0, deployed.stdout
+    answer = https_get(https, NOTES, ca, "/healthz")
+    assert answer.status == 200
+    assert answer.headers["strict-transport-security"] == "max-age=31536000"
+    assert http_get(http, NOTES, "/").status == 308
+    # The server keeps its own copy of the key, 0600, never the client's path.
+    copy = app_repo.root / "config" / "tls" / "dev.key.pem"
+    assert copy.read_bytes() == key.read_bytes()
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert stat.S_IMODE(copy.parent.stat().st_mode) == 0o700
+    status = app_repo.shiplane("server", "status", "--json")
+    (host,) = status.data["envs"]["dev"]["front_door"]["tls"]
+    assert host["host"] == NOTES and host["source"] == "files" and host["not_after"]
+    assert chain.exists()
