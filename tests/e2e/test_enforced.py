@@ -345,3 +345,46 @@ def test_single_user_mode_says_its_protection_is_advisory(app_repo: AppRepo) -> 
     assert forced.code == 6 and forced.data["protection"] == "advisory", forced.stdout
     dev = app_repo.shiplane("deploy", "dev", extra_env=as_agent)
     assert dev.code == 0 and "protection" not in dev.data, dev.stdout
+
+
+def test_a_dev_build_cannot_read_the_state_or_prods_data(seeded: Seeded) -> None:
+    """What a dev commit runs (its build) runs as dev's own OS user: state.db, the server's
+    copy of the config (env files: secrets), prod's database and prod's release are EACCES.
+    The build succeeds only if every read is refused, so a leak fails the deploy."""
+    host, repo = seeded.host, seeded.agent_repo
+    app = host.home / "apps" / host.app
+    prod_release = next((app / "prod" / "releases").iterdir())
+    secrets = [
+        app / "state.db",
+        app / "config" / "shiplane.toml",
+        app / "prod" / "shared" / "notes.db",
+        prod_release / "app.py",
+    ]
+    script = (
+        f"for f in {' '.join(str(p) for p in secrets)}; do "
+        'if cat "$f" > /dev/null 2> err.txt; then echo "read $f"; exit 1; fi; '
+        'grep -q "Permission denied" err.txt || { cat err.txt; exit 1; }; done; '
+        "echo every-read-refused"
+    )
+    config = repo / "shiplane.toml"
+    text = host.as_user(host.agent, "cat", str(config)).stdout
+    build_line = next(line for line in text.splitlines() if line.startswith("build = ["))
+    snoop = build_line.replace("build = [", f"build = [{json.dumps(f'sh -c {script!r}')}, ", 1)
+    host.as_user(host.agent, "git", "checkout", "-q", "-b", "feature/snoop", cwd=repo)
+    python = (
+        "import pathlib, sys; p = pathlib.Path(sys.argv[1]); "
+        "p.write_text(p.read_text().replace(sys.argv[2], sys.argv[3], 1))"
+    )
+    edited = host.as_user(
+        host.agent, str(host.python), "-c", python, str(config), build_line, snoop
+    )
+    assert edited.returncode == 0, edited.stderr
+    committed = host.as_user(host.agent, "git", "commit", "-qam", "snoop on prod", cwd=repo)
+    assert committed.returncode == 0, committed.stderr
+    deployed = host.shiplane(
+        host.agent, "deploy", "dev", cwd=repo, extra_env={"SHIPLANE_TOKEN": seeded.agent_token}
+    )
+    assert deployed.code == 0, deployed.stdout + deployed.stderr
+    # The build did run the reads (its output is in the deployment's log, the server's).
+    assert "every-read-refused" in Path(deployed.data["log"]).read_text()
+    _assert_prod_unchanged(seeded)
