@@ -35,6 +35,8 @@ AGENT = {
     "server status": (True, True),
     "tokens list": (True, True),
     "env list": (True, True),
+    "approvers list": (True, True),
+    "challenge": (True, True),
     "deploy": (True, False),
     "verify": (True, False),
     "rollback": (True, False),
@@ -52,6 +54,8 @@ AGENT = {
     "server stop": (False, False),
     "tokens create": (False, False),
     "tokens revoke": (False, False),
+    "approvers add": (False, False),
+    "approvers remove": (False, False),
     "no such operation": (False, False),
 }
 ALLOWED_FLAGS_OPERATIONS = [("rollback", "--to"), ("migrate up", "--dry-run")]
