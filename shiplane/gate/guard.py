@@ -73,6 +73,14 @@ def refuse(
                     next_action=f"use another branch for {env}; {other.env} takes code only "
                     f"by `shiplane promote {other.env}`",
                 )
+        if environment.gated and command == "deploy" and not force:
+            raise RefusedError(
+                f"{env} is gated (promote_from = {environment.promote_from!r}): new code "
+                "arrives only by promotion",
+                step="gate",
+                next_action=f"shiplane verify {environment.promote_from} && "
+                f"shiplane promote {env}",
+            )
         if environment.gated and mode == "enforced" and command in NEW_CODE:
             raise RefusedError(
                 f"{env} is gated (promote_from = {environment.promote_from!r}) but its "

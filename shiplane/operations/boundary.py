@@ -103,7 +103,11 @@ def run_operation(
             if subject_env is None and facts.env_of is not None:
                 subject_env = facts.env_of(app_db)
             try:
-                who = identify_on(layout.server, token, caller, presented.peer_uid)
+                who = (
+                    _server_holder(caller)
+                    if token is None and presented.server_token and mode == "enforced"
+                    else identify_on(layout.server, token, caller, presented.peer_uid)
+                )
                 if rule is not None:
                     rule(loaded, who, gated_set)
                 guard.refuse(
@@ -142,6 +146,13 @@ def run_operation(
             host.close()
 
     return _marked(guarded(command, env, call), marks)
+
+
+def _server_holder(claimed: Caller) -> Caller:
+    """Whoever presents the server's own token on an enforced host: root or the server's
+    user, the host's administrators (only they can read it). Their role is a person's; a
+    person's decision still needs their factor."""
+    return Caller(role="person", label=f"server:{claimed.label.partition(':')[2] or 'admin'}")
 
 
 @dataclass(frozen=True)
