@@ -78,8 +78,7 @@ def refuse(
                 f"{env} is gated (promote_from = {environment.promote_from!r}): new code "
                 "arrives only by promotion",
                 step="gate",
-                next_action=f"shiplane verify {environment.promote_from} && "
-                f"shiplane promote {env}",
+                next_action=f"shiplane verify {environment.promote_from} && shiplane promote {env}",
             )
         if environment.gated and mode == "enforced" and command in NEW_CODE:
             raise RefusedError(

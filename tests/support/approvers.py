@@ -18,11 +18,18 @@ def passphrase_file(directory: Path, name: str = "alice") -> Path:
     return path
 
 
-def enroll(app_repo: AppRepo, directory: Path, name: str = "alice") -> Path:
+def enroll(
+    app_repo: AppRepo,
+    directory: Path,
+    name: str = "alice",
+    extra_env: dict[str, str] | None = None,
+) -> Path:
     """Enroll ``name`` with a passphrase (the first approver: the server token's holder, which
     in single-user mode is the same user) and return the passphrase file."""
     path = passphrase_file(directory, name)
-    run = app_repo.shiplane("approvers", "add", name, "--passphrase-file", str(path))
+    run = app_repo.shiplane(
+        "approvers", "add", name, "--passphrase-file", str(path), extra_env=extra_env
+    )
     assert run.code == 0, run.stdout + run.stderr
     return path
 
