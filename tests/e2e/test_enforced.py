@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.app_repo import SHIPLANE, AppRepo, make_repo, pids_under
+from tests.support.app_repo import SHIPLANE, AppRepo, Run, make_repo, pids_under
 from tests.support.enforced_host import EnforcedHost, enforced_host, run_root, shared_venv
 
 pytestmark = pytest.mark.enforced
