@@ -167,3 +167,16 @@ def test_api_refuses_token_changes_to_an_agent(
     assert result.error is not None and result.error["step"] == "policy"
     assert "token" not in result.data
     assert not home.exists()
+
+
+def test_an_agent_may_roll_a_gated_env_back_code_only(callers: dict[Role, Caller]) -> None:
+    """Issue 13 item 8: back to the release promoted before is the safe direction; --to and
+    --restore-db in a gated env stay a person's."""
+    agent = callers["agent"]
+    policy.check_allowed(agent, "rollback", True, env="prod", code_only_rollback=True)
+    with pytest.raises(RefusedError):
+        policy.check_allowed(agent, "rollback", True, env="prod", code_only_rollback=False)
+    with pytest.raises(RefusedError):
+        policy.check_allowed(
+            agent, "rollback", True, flags=["--restore-db"], env="prod", code_only_rollback=True
+        )
