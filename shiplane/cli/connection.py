@@ -134,7 +134,9 @@ class Local(Connection):
 
 
 def _writable(repo: Path) -> bool:
-    return (repo / "HEAD").is_file() and os.access(repo, os.W_OK | os.X_OK)
+    # os.path.isfile, not Path.is_file: a repository this user may not enter (an enforced
+    # host's) is "send a bundle", not an exception (Path.is_file raises on EACCES in 3.11).
+    return os.path.isfile(repo / "HEAD") and os.access(repo, os.W_OK | os.X_OK)
 
 
 def remote_refs(user_repo: Path) -> dict[str, str]:
