@@ -121,7 +121,8 @@ def apply(
     """Pin what the first deploy pins (single-user mode) and take tightenings at once."""
     store = PinStore(db)
     pins = store.all()
-    if mode == "single-user" and command in NEW_CODE:
+    # approve only continues what a promote (which pinned) began: an unknown id pins nothing.
+    if mode == "single-user" and command in ("deploy", "promote"):
         for name, environment in loaded.config.environments.items():
             if environment.gated and name not in pins:
                 store.put(name, protected(loaded, name), actor)
