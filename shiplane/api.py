@@ -25,14 +25,19 @@ if TYPE_CHECKING:
     from shiplane.caller import Caller
     from shiplane.config.loader import LoadedConfig
     from shiplane.hostinstall import InstallOptions
+    from shiplane.operations.session import Presented
     from shiplane.pipeline.context import Progress
     from shiplane.results import Result
 
 __all__ = [
     "approve",
+    "approvers_add",
+    "approvers_list",
+    "approvers_remove",
     "backup",
     "backups",
     "call",
+    "challenge",
     "deploy",
     "env_list",
     "env_set",
@@ -42,6 +47,7 @@ __all__ = [
     "logs",
     "migrate",
     "promote",
+    "protect",
     "recover",
     "reject",
     "report",
@@ -68,12 +74,14 @@ def call(
     progress: Progress | None = None,
     token: str | None = None,
     loaded: LoadedConfig | None = None,
+    presented: Presented | None = None,
     **args: Any,
 ) -> Result:
     """Run operation ``name`` with ``args`` (its keyword arguments) for ``caller``. With a
     ``token``, the caller's role is the token's and the role rules apply (shiplane.policy);
     without one the caller is taken at its word (single-user mode: advisory). ``loaded`` is a
-    config a client sent (``shiplane.config.snapshot``), used instead of ``config_path``."""
+    config a client sent (``shiplane.config.snapshot``), used instead of ``config_path``;
+    ``presented`` what the server learned of the request (a person's factor, the peer)."""
 
     def run() -> Result:
         operation, command, checked = _registry.prepare(name, args)
@@ -90,6 +98,8 @@ def call(
             rule=_registry.rule_for(command, args),
             loaded=loaded,
             gated=_registry.gated_for(command, args),
+            gate=_registry.gate_facts_for(name, args),
+            presented=presented,
         )
 
     return _boundary.guarded(name, args.get("env"), run)
@@ -361,3 +371,60 @@ def run(
 ) -> Result:
     """Run ``command`` once in the serving release with the app's environment."""
     return call("run", caller, config_path=config_path, env=env, command=command, timeout=timeout)
+
+
+def protect(caller: Caller, env: str, *, config_path: Path | None = None) -> Result:
+    """Pin ENV's protection from this config (a person, with a factor): the first pin on an
+    enforced host, or the confirmation of a loosening."""
+    return call("protect", caller, config_path=config_path, env=env)
+
+
+def approvers_add(
+    caller: Caller,
+    name: str,
+    kind: str,
+    *,
+    value: str | None = None,
+    config_path: Path | None = None,
+) -> Result:
+    """Enroll approver ``name`` with a factor ``kind`` (passphrase | ssh | totp); ``value`` is
+    the passphrase or the public key (stored as an scrypt hash or as the key)."""
+    return call(
+        "approvers_add",
+        caller,
+        config_path=config_path,
+        approver_name=name,
+        kind=kind,
+        value=value,
+    )
+
+
+def approvers_list(caller: Caller, *, config_path: Path | None = None) -> Result:
+    return call("approvers_list", caller, config_path=config_path)
+
+
+def approvers_remove(caller: Caller, name: str, *, config_path: Path | None = None) -> Result:
+    return call("approvers_remove", caller, config_path=config_path, approver_name=name)
+
+
+def challenge(
+    caller: Caller,
+    action: str,
+    *,
+    env: str | None = None,
+    promotion_id: str | None = None,
+    sha: str | None = None,
+    subject: str | None = None,
+    config_path: Path | None = None,
+) -> Result:
+    """A single-use challenge an approver signs (``ssh-keygen -Y sign -n shiplane``)."""
+    return call(
+        "challenge",
+        caller,
+        config_path=config_path,
+        action=action,
+        env=env,
+        promotion_id=promotion_id,
+        sha=sha,
+        subject=subject,
+    )

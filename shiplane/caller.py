@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import sys
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -85,13 +84,13 @@ def _bare_name(label: str | None) -> str:
 
 
 def local_caller() -> Caller:
-    """Single-user mode's caller: SHIPLANE_ACTOR or the OS user. Until approvals need a TOTP
-    code, an interactive stdin stands in for a person's factor here; that protection is
-    advisory, since an agent with a shell can fake a terminal."""
+    """The caller as the client describes it: SHIPLANE_ACTOR or the OS user. Only a label:
+    the server sets the role from the token, and a person's decision needs a factor the
+    server verifies (a terminal proves nothing: ``script`` fakes one)."""
     actor = os.environ.get("SHIPLANE_ACTOR", "").strip()
     if not actor:
         try:
             actor = f"person:{getpass.getuser()}"
         except (KeyError, OSError):
             actor = "person:unknown"
-    return Caller.from_actor(actor, person_verified=sys.stdin.isatty())
+    return Caller.from_actor(actor)

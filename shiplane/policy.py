@@ -23,13 +23,13 @@ environments and request promotions"):
 - Anything not in these tables is refused to an agent: a new operation is a person's until a
   rule here says otherwise.
 
-Rollback in a gated environment: DESIGN.md says "Rollback stays allowed" there, meaning the
-promotion gate does not block it; who may roll back is this module's question, and issue 9's
-wording answers it: an agent may not. A person rolls back a gated environment, and the server's
-own watch window rolls back a failing switch without anyone asking.
+Rollback in a gated environment (issue 13): an agent may make a code-only rollback to the
+release promoted before (no ``--to``: the safe direction, nothing new arrives); ``--to``,
+``--restore-db`` and ``--discard-writes`` there are a person's, with a factor. The server's own
+watch window rolls back a failing switch without anyone asking.
 
 A person's factor (approve, ``--force``, ``--discard-writes``, ``protect``) is not checked here:
-the operations that need it check ``Caller.person_verified`` themselves.
+the operations that need it ask for it (``shiplane.operations.decide.person_decision``).
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ AGENT_ANYWHERE = frozenset(
         "server status",
         "tokens list",  # ids, roles and labels; never a secret
         "env list",  # names and plain values; a secret shows as *** to everyone
+        "approvers list",  # names and factor kinds; never a verifier
+        "challenge",  # a nonce to sign: grants nothing without an approver's key
     }
 )
 
@@ -92,7 +94,16 @@ AGENT_NON_GATED = frozenset(
 
 # Only a person: deciding for the gate, touching credentials, or stopping every environment.
 PERSON_ONLY = frozenset(
-    {"approve", "reject", "protect", "server stop", "tokens create", "tokens revoke"}
+    {
+        "approve",
+        "reject",
+        "protect",
+        "server stop",
+        "tokens create",
+        "tokens revoke",
+        "approvers add",
+        "approvers remove",
+    }
 )
 
 # Flags that turn an allowed operation into a person's decision, wherever they appear.
@@ -108,10 +119,11 @@ def check_allowed(
     *,
     flags: Iterable[str] = (),
     env: str | None = None,
+    code_only_rollback: bool = False,
 ) -> None:
     """Refuse (RefusedError, exit 6) what ``caller``'s role may not do; ``flags`` are the
     person-only options given (``--force``...), ``env`` only names the environment in the
-    message."""
+    message. ``code_only_rollback``: a rollback to the previous release, without --to."""
     if caller.role == "person":
         return
     command = _command_line(operation, env)
@@ -128,6 +140,8 @@ def check_allowed(
     if operation in AGENT_NON_GATED:
         if not gated:
             return
+        if operation == "rollback" and code_only_rollback:
+            return  # back to the release promoted before: the safe direction
         gated_env = f"gated environment {env}" if env else "a gated environment"
         next_action = (
             f"shiplane promote {env or 'ENV'} (a request a person approves)"

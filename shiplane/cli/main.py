@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,13 +17,24 @@ from typer.exceptions import TyperException
 from shiplane import api
 from shiplane.caller import local_caller
 from shiplane.cli import render
+from shiplane.cli.approvers_cmd import approvers_app
 from shiplane.cli.env_cmd import env_app
+from shiplane.cli.factor import (
+    ApproverOpt,
+    FactorChoice,
+    FactorFileOpt,
+    PassphraseOpt,
+    SshKeyOpt,
+    TotpOpt,
+)
 from shiplane.cli.git_remote_cmd import remote_app
 from shiplane.cli.options import ConfigOpt, EnvArg, HostOpt, JsonOpt, current_host, in_server
 from shiplane.cli.remote import follow_log
 from shiplane.cli.server_cmd import server_app
 from shiplane.cli.tokens_cmd import tokens_app
+from shiplane.config.loader import find_config, load_config
 from shiplane.errors import EXIT_CODES, ShiplaneError
+from shiplane.gitops import server_repo
 from shiplane.results import Result
 
 app = typer.Typer(
@@ -36,6 +48,18 @@ app.add_typer(server_app, name="server")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(env_app, name="env")
 app.add_typer(remote_app, name="remote")
+app.add_typer(approvers_app, name="approvers")
+
+
+def _source_sha(env: str, ref: str | None, config: Path | None) -> str:
+    """The commit ``deploy ENV`` would send, for a challenge bound to it ("" if unknown: the
+    server then refuses the signature, and says why)."""
+    try:
+        loaded = load_config((config or find_config()).resolve())
+        env_config = loaded.config.environments[env]
+        return server_repo.deploy_source(loaded.repo_dir, env_config, ref).sha
+    except (ShiplaneError, KeyError):
+        return ""
 
 
 @app.callback()
@@ -58,7 +82,8 @@ def deploy(
         str | None, typer.Option(help="Branch, tag or sha (default: env branch).")
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="A person at a terminal deploys to a gated env.")
+        bool,
+        typer.Option("--force", help="A person (with a factor) deploys to a gated env."),
     ] = False,
     accept_drift: Annotated[
         bool, typer.Option("--accept-drift", help="Migrate a schema changed outside shiplane.")
@@ -69,6 +94,11 @@ def deploy(
             "--include-rolled-back", help="Bring back commits a rollback took out of ENV."
         ),
     ] = False,
+    passphrase: PassphraseOpt = False,
+    ssh_key: SshKeyOpt = None,
+    totp: TotpOpt = False,
+    factor_file: FactorFileOpt = None,
+    approver: ApproverOpt = None,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -83,6 +113,10 @@ def deploy(
         force=force,
         accept_drift=accept_drift,
         include_rolled_back=include_rolled_back,
+        factor=FactorChoice(passphrase, ssh_key, totp, factor_file, approver),
+        challenge={"action": "deploy", "env": env, "sha": _source_sha(env, ref, config)}
+        if ssh_key
+        else None,
     )
 
 
@@ -111,23 +145,50 @@ def report(
 def promote(
     env: EnvArg,
     approve: Annotated[
-        bool, typer.Option("--approve", help="A person at a terminal approves it at once.")
+        bool, typer.Option("--approve", help="A person (with a factor) approves it at once.")
     ] = False,
+    passphrase: PassphraseOpt = False,
+    ssh_key: SshKeyOpt = None,
+    totp: TotpOpt = False,
+    factor_file: FactorFileOpt = None,
+    approver: ApproverOpt = None,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Deploy to ENV exactly the commit verified in its promote_from env."""
-    in_server("promote", json_, config, progress=True, env=env, approve=approve)
+    in_server(
+        "promote",
+        json_,
+        config,
+        progress=True,
+        factor=FactorChoice(passphrase, ssh_key, totp, factor_file, approver),
+        challenge={"action": "promote", "env": env},
+        env=env,
+        approve=approve,
+    )
 
 
 @app.command()
 def approve(
     promotion_id: Annotated[str, typer.Argument(help="A pending promotion id.")],
+    passphrase: PassphraseOpt = False,
+    ssh_key: SshKeyOpt = None,
+    totp: TotpOpt = False,
+    factor_file: FactorFileOpt = None,
+    approver: ApproverOpt = None,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """A person at a terminal lets a pending promotion proceed."""
-    in_server("approve", json_, config, progress=True, promotion_id=promotion_id)
+    """A person, with their factor, lets a pending promotion proceed."""
+    in_server(
+        "approve",
+        json_,
+        config,
+        progress=True,
+        factor=FactorChoice(passphrase, ssh_key, totp, factor_file, approver),
+        challenge={"action": "approve", "promotion_id": promotion_id},
+        promotion_id=promotion_id,
+    )
 
 
 @app.command()
@@ -147,11 +208,48 @@ def rollback(
     restore_db: Annotated[
         bool, typer.Option("--restore-db", help="Restore the database backup instead of down.")
     ] = False,
+    passphrase: PassphraseOpt = False,
+    ssh_key: SshKeyOpt = None,
+    totp: TotpOpt = False,
+    factor_file: FactorFileOpt = None,
+    approver: ApproverOpt = None,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Go back to the previous (or named) release, reverting newer migrations."""
-    in_server("rollback", json_, config, progress=True, env=env, to=to, restore_db=restore_db)
+    in_server(
+        "rollback",
+        json_,
+        config,
+        progress=True,
+        factor=FactorChoice(passphrase, ssh_key, totp, factor_file, approver),
+        challenge={"action": "rollback", "env": env, "subject": to or ""},
+        env=env,
+        to=to,
+        restore_db=restore_db,
+    )
+
+
+@app.command()
+def protect(
+    env: EnvArg,
+    passphrase: PassphraseOpt = False,
+    ssh_key: SshKeyOpt = None,
+    totp: TotpOpt = False,
+    factor_file: FactorFileOpt = None,
+    approver: ApproverOpt = None,
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Pin ENV's protection from this shiplane.toml (a person, with a factor)."""
+    in_server(
+        "protect",
+        json_,
+        config,
+        factor=FactorChoice(passphrase, ssh_key, totp, factor_file, approver),
+        challenge={"action": "protect", "env": env},
+        env=env,
+    )
 
 
 @app.command()

@@ -10,7 +10,10 @@ import typer
 
 from shiplane.caller import local_caller
 from shiplane.cli import render
+from shiplane.cli.factor import FactorChoice, secret_factor, sign_challenge
 from shiplane.cli.remote import run_in_server
+from shiplane.errors import ShiplaneError
+from shiplane.results import Result
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout (default when piped).")]
 ConfigOpt = Annotated[
@@ -35,16 +38,50 @@ def current_host() -> str | None:
 
 
 def in_server(
-    name: str, as_json: bool, config: Path | None, progress: bool = False, **args: Any
+    name: str,
+    as_json: bool,
+    config: Path | None,
+    progress: bool = False,
+    factor: FactorChoice | None = None,
+    challenge: dict[str, Any] | None = None,
+    **args: Any,
 ) -> None:
-    """Run operation ``name`` in this host's server; print its result and exit with its code."""
-    payload = run_in_server(
-        name,
-        local_caller(),
-        config_path=config,
-        progress=render.progress if progress else None,
-        host=current_host(),
-        **args,
-    )
+    """Run operation ``name`` in this host's server; print its result and exit with its code.
+    With a ``factor`` chosen, the person's factor travels with the request (for an SSH key:
+    a signature over the single-use challenge the server issues for ``challenge``)."""
+    try:
+        sent = _factor(factor, challenge or {}, config) if factor and factor.given() else None
+    except ShiplaneError as exc:
+        payload = Result(command=name, env=args.get("env")).fail(exc).to_dict()
+    else:
+        if isinstance(sent, dict) and sent.get("ok") is False:
+            payload = sent  # the challenge was refused: its result says why
+        else:
+            payload = run_in_server(
+                name,
+                local_caller(),
+                config_path=config,
+                progress=render.progress if progress else None,
+                host=current_host(),
+                factor=sent,
+                **args,
+            )
     render.emit(payload, render.wants_json(as_json))
     raise typer.Exit(int(payload.get("exit_code", 3)))
+
+
+def _factor(choice: FactorChoice, challenge: dict[str, Any], config: Path | None) -> dict[str, Any]:
+    if choice.ssh_key is None:
+        return secret_factor(choice)
+    issued = run_in_server(
+        "challenge", local_caller(), config_path=config, host=current_host(), **challenge
+    )
+    if not issued.get("ok"):
+        return issued
+    signature = sign_challenge(choice.ssh_key, str(issued["text"]))
+    return {
+        "kind": "ssh",
+        "approver": choice.name,
+        "nonce": issued["nonce"],
+        "signature": signature,
+    }

@@ -51,10 +51,12 @@ def run_in_server(
     loaded: LoadedConfig | None = None,
     progress: Progress | None = None,
     host: str | None = None,
+    factor: dict[str, Any] | None = None,
     **args: Any,
 ) -> dict[str, Any]:
     """The operation's result as the server's JSON (what `--json` prints). ``loaded`` is a
-    config already loaded (the git hooks: the server's copy); ``host`` a remote server."""
+    config already loaded (the git hooks: the server's copy); ``host`` a remote server;
+    ``factor`` a person's factor for the server to verify."""
     if loaded is None:
         try:  # parsed once, for the checks here and for what is sent
             loaded = load_config((config_path or find_config()).resolve())
@@ -72,7 +74,9 @@ def run_in_server(
         connection = connect(host_for(host, config, args.get("env")))
         connection.open()
         try:
-            return _send(connection, name, caller, config, progress, args, outcome, warnings)
+            return _send(
+                connection, name, caller, config, progress, args, outcome, warnings, factor
+            )
         finally:
             connection.close()
 
@@ -92,6 +96,7 @@ def _send(
     args: dict[str, Any],
     outcome: dict[str, Any],
     warnings: list[str],
+    factor: dict[str, Any] | None = None,
 ) -> Result:
     app = loaded.config.app.name
     request_args = dict(args)
@@ -115,6 +120,7 @@ def _send(
         # The config travels: the server never reads the client's files.
         "config": snapshot.pack(loaded),
         "token": client_token(),
+        "factor": factor,
         # Test-only; the server ignores it unless started with SHIPLANE_ALLOW_FAULTS=1.
         "fault": os.environ.get("SHIPLANE_FAULT") or None,
     }

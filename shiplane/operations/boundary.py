@@ -12,6 +12,7 @@ import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,9 +21,10 @@ from shiplane.caller import Caller
 from shiplane.config import snapshot
 from shiplane.config.loader import LoadedConfig, env_settings, load_config
 from shiplane.errors import RefusedError, ShiplaneError
+from shiplane.gate import events, guard
 from shiplane.layout import Layout, ServerLayout, shiplane_home
 from shiplane.operations.recover import recover_stale
-from shiplane.operations.session import Session
+from shiplane.operations.session import Presented, Session
 from shiplane.pipeline.context import Progress
 from shiplane.results import Result
 from shiplane.state import running
@@ -67,30 +69,61 @@ def run_operation(
     progress: Progress | None = None,
     recover: bool = True,
     token: str | None = None,
-    rule: Callable[[LoadedConfig, Caller], None] | None = None,
+    rule: Callable[[LoadedConfig, Caller, set[str]], None] | None = None,
     loaded: LoadedConfig | None = None,
-    gated: Callable[[LoadedConfig], bool] | None = None,
+    gated: Callable[[LoadedConfig, set[str]], bool] | None = None,
+    gate: GateFacts | None = None,
+    presented: Presented | None = None,
 ) -> Result:
     """Run ``body`` inside the boundary; never raises (a crash is logged, exit 3).
 
     ``loaded`` is a config a client sent (the server's case: ``config_path`` is then unused).
     Order matters: who asks is settled (token → role) and what they may do is checked before
     anything of the app is opened or created, and bad input before anything is written.
+    What is gated comes from the config and from the protection pinned in state.db
+    (``shiplane.gate``); a refusal is recorded there (history), since nothing else is.
     A request that ``gated`` says the role rules or the gate decide carries how binding they
     are on this host (``protection``), whatever its outcome."""
     marks: dict[str, str] = {}
+    facts = gate or GateFacts()
+    presented = presented or Presented()
 
     def call() -> Result:
         nonlocal loaded
         loaded = load_validated(config_path, env, loaded)
         layout = Layout.for_app(loaded.config.app.name)
-        if gated is not None and gated(loaded):
-            marks.update(protection.marks(layout.server))
-        who = identify_on(layout.server, token, caller)
-        if rule is not None:
-            rule(loaded, who)
-        if check is not None:
-            check(loaded, who)
+        mode = protection.mode_of(layout.server)
+        who = caller
+        subject_env = env
+        # Read-only until the checks pass: a refusal creates no app of its own.
+        app_db = StateDB(layout.state_db) if layout.state_db.is_file() else None
+        try:
+            pins = guard.read_pins(app_db)
+            gated_set = guard.gated_envs(loaded, pins)
+            if gated is not None and gated(loaded, gated_set):
+                marks.update(protection.marks(layout.server))
+            if subject_env is None and facts.env_of is not None:
+                subject_env = facts.env_of(app_db)
+            try:
+                who = (
+                    _server_holder(caller)
+                    if token is None and presented.server_token and mode == "enforced"
+                    else identify_on(layout.server, token, caller, presented.peer_uid)
+                )
+                if rule is not None:
+                    rule(loaded, who, gated_set)
+                guard.refuse(
+                    loaded, command, subject_env, pins, mode, force="--force" in facts.flags
+                )
+                if check is not None:
+                    check(loaded, who)
+            except RefusedError as exc:
+                if app_db is not None:
+                    _record_refusal(app_db, subject_env, command, who, exc, facts)
+                raise
+        finally:
+            if app_db is not None:
+                app_db.close()
         layout.server.ensure()
         if loaded.sent is not None:
             # The server's own copy, for what reads a file later (an instance's env file).
@@ -99,14 +132,54 @@ def run_operation(
         host = StateDB(layout.server.state_db)
         try:
             with open_app_root(layout) as db, running.operation_scope():
-                session = Session(who, loaded, layout, db, host, open_target(layout), progress)
+                session = Session(
+                    who, loaded, layout, db, host, open_target(layout), progress,
+                    presented=presented, mode=mode,
+                )  # fmt: skip
                 if recover:
                     session.recovered = recover_stale(session)
-                return body(session)
+                guard.apply(db, loaded, command, subject_env, mode, who.label)
+                try:
+                    return body(session)
+                except RefusedError as exc:
+                    _record_refusal(db, subject_env, command, session.caller, exc, facts)
+                    raise
         finally:
             host.close()
 
     return _marked(guarded(command, env, call), marks)
+
+
+def _server_holder(claimed: Caller) -> Caller:
+    """Whoever presents the server's own token on an enforced host: root or the server's
+    user, the host's administrators (only they can read it). Their role is a person's; a
+    person's decision still needs their factor."""
+    return Caller(role="person", label=f"server:{claimed.label.partition(':')[2] or 'admin'}")
+
+
+@dataclass(frozen=True)
+class GateFacts:
+    """What the gate needs of a request beyond the config: the person-only flags it passes,
+    and how to find its environment when no argument names it (``approve ID``)."""
+
+    flags: tuple[str, ...] = ()
+    env_of: Callable[[StateDB | None], str | None] | None = None
+
+
+def _record_refusal(
+    db: StateDB, env: str | None, command: str, who: Caller, exc: RefusedError, facts: GateFacts
+) -> None:
+    events.record(
+        db,
+        env,
+        command,
+        "refused",
+        who.label,
+        step=exc.step,
+        message=exc.message,
+        flags=list(facts.flags),
+        forced="--force" in facts.flags,
+    )
 
 
 def _marked(result: Result, marks: dict[str, str]) -> Result:
@@ -114,21 +187,27 @@ def _marked(result: Result, marks: dict[str, str]) -> Result:
     return result
 
 
-def identify_on(server: ServerLayout, token: str | None, claimed: Caller) -> Caller:
+def identify_on(
+    server: ServerLayout, token: str | None, claimed: Caller, peer_uid: int | None = None
+) -> Caller:
     """``identify`` against the host's token store, creating nothing: a host without one has
     no tokens."""
     if not server.state_db.is_file():
         return identify(None, token, claimed)
     host = StateDB(server.state_db)
     try:
-        return identify(host, token, claimed)
+        return identify(host, token, claimed, peer_uid)
     finally:
         host.close()
 
 
-def identify(host: StateDB | None, token: str | None, claimed: Caller) -> Caller:
+def identify(
+    host: StateDB | None, token: str | None, claimed: Caller, peer_uid: int | None = None
+) -> Caller:
     """Who asks. With a token, its role; without one, the caller's own word (single-user mode,
-    advisory) until this host has live tokens: from then on a token is required."""
+    advisory) until this host has live tokens: from then on a token is required. A word is
+    not a credential: without a token the record says ``agent:NAME`` or ``unknown``, never a
+    person (``person:NAME`` needs a person token, and the factor for a person's decision)."""
     if token is not None:
         if host is None:
             raise RefusedError(
@@ -136,7 +215,7 @@ def identify(host: StateDB | None, token: str | None, claimed: Caller) -> Caller
                 step="auth",
                 next_action="unset SHIPLANE_TOKEN, or ask a person for a token of this host",
             )
-        return authenticate(host, token, claimed)
+        return authenticate(host, token, claimed, peer_uid)
     if host is not None and any(not record.revoked for record in TokenStore(host).list()):
         raise RefusedError(
             "this host has client tokens: every request must present one (SHIPLANE_TOKEN)",
@@ -147,17 +226,20 @@ def identify(host: StateDB | None, token: str | None, claimed: Caller) -> Caller
     return claimed
 
 
-def authenticate(db: StateDB, token: str, claimed: Caller) -> Caller:
+def authenticate(db: StateDB, token: str, claimed: Caller, peer_uid: int | None = None) -> Caller:
     """The caller a presented token stands for; its role is the token's, whatever the label
-    claims."""
-    record = TokenStore(db).verify(token)
+    claims. A token is bound to the OS user that first presents it (``peer_uid``, from the
+    socket): on an enforced host a person's token is no use to an agent running as another
+    user, even if it got hold of the string."""
+    record = TokenStore(db).verify(token, peer_uid)
     if record is None:
         raise RefusedError(
-            "the token presented (SHIPLANE_TOKEN) is not valid: unknown, malformed or revoked",
+            "the token presented (SHIPLANE_TOKEN) is not valid: unknown, malformed, revoked, or "
+            "bound to another OS user",
             step="auth",
             next_action="ask a person for a token: shiplane tokens create --role agent",
         )
-    return Caller.from_token(record, claimed.label, person_verified=claimed.person_verified)
+    return Caller.from_token(record, claimed.label)
 
 
 def validate_only(
@@ -167,13 +249,14 @@ def validate_only(
     check: Callable[[LoadedConfig, Caller], None] | None,
     caller: Caller,
     loaded: LoadedConfig | None = None,
-    gated: Callable[[LoadedConfig], bool] | None = None,
+    gated: Callable[[LoadedConfig, set[str]], bool] | None = None,
 ) -> Result:
     """The checks ``run_operation`` makes before it opens the root, and nothing else. A
-    refusal found here (the gate, in the client) says how binding it is, like the server's."""
+    refusal found here says how binding it is, like the server's. The gate itself is the
+    server's to decide (it knows the pins, and records the refusal)."""
     loaded = load_validated(config_path, env, loaded)
     marks: dict[str, str] = {}
-    if gated is not None and gated(loaded):
+    if gated is not None and gated(loaded, guard.gated_envs(loaded, {})):
         marks = protection.marks(Layout.for_app(loaded.config.app.name).server)
     try:
         if check is not None:

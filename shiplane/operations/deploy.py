@@ -6,19 +6,22 @@ from typing import Any
 
 from shiplane.config.loader import LoadedConfig
 from shiplane.errors import ConfigError, RefusedError
+from shiplane.gate.challenges import Binding
+from shiplane.gate.pins import PinStore
+from shiplane.operations.decide import person_decision
 from shiplane.operations.execute import execute, make_context, refused_by_preflight
 from shiplane.operations.session import Session
 from shiplane.results import Result
 
 
-def check_deploy(loaded: LoadedConfig, env: str, force: bool, caller_ok: bool) -> None:
-    """Refusals found before anything is recorded. (A bad ``--ref`` is the client's to find:
-    it resolves refs in the user's repository, the server never reads it.)"""
+def check_deploy(loaded: LoadedConfig, env: str, force: bool) -> None:
+    """Refusals found before anything is recorded (in the server, where the pins are known:
+    ``shiplane.gate.guard`` refuses a gated environment pinned, this one the config's).
+    A bad ``--ref`` is the client's to find: it resolves refs in the user's repository."""
     source = loaded.config.environments[env].promote_from
-    if source is not None and not (force and caller_ok):
+    if source is not None and not force:
         raise RefusedError(
-            f"{env} is gated (promote_from = {source!r}): new code arrives only by promotion"
-            + ("; --force needs a person at a terminal" if force else ""),
+            f"{env} is gated (promote_from = {source!r}): new code arrives only by promotion",
             step="gate",
             next_action=f"shiplane verify {source} && shiplane promote {env}",
         )
@@ -40,7 +43,11 @@ def deploy(
             next_action="run `shiplane deploy ENV` from your app's repository",
         )
     loaded = session.loaded
-    gated = loaded.config.environments[env].gated
+    pin = PinStore(session.db).get(env)
+    gated = loaded.config.environments[env].gated or (pin is not None and pin.gated)
+    if force and gated:
+        # --force is the one way past the gate: a person's decision, with a factor.
+        person_decision(session, Binding("deploy", env, "", str(source["sha"])))
     options = {
         "source": source,
         "force": force and gated,

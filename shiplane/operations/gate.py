@@ -8,6 +8,7 @@ from typing import Any
 from shiplane import gitops
 from shiplane.config.loader import LoadedConfig
 from shiplane.errors import RefusedError
+from shiplane.gate.pins import PinStore, check_hashes
 from shiplane.state.db import StateDB
 from shiplane.verify import report
 from shiplane.verify.runner import checks_hash, load_checks
@@ -76,3 +77,25 @@ def evidence_for(
         "checks": passing["summary"],
         "source_release_dir": source_release,
     }
+
+
+def pinned_checks_hold(loaded: LoadedConfig, db: StateDB, env: str) -> None:
+    """The gate counts only evidence from the pinned checks: the evidence was gathered with
+    the config's checks, so each pinned check must be there with its pinned definition (an
+    edited check is refused here, not silently counted; a removed one never gets this far)."""
+    pin = PinStore(db).get(env)
+    if pin is None:
+        return
+    current = check_hashes(loaded)
+    differ = sorted(
+        name for name, digest in (pin.settings.get("checks") or {}).items()
+        if current.get(name) != digest
+    )  # fmt: skip
+    if differ:
+        raise RefusedError(
+            f"check(s) {', '.join(differ)} differ from the definition pinned for {env}: the "
+            "gate counts only evidence from the pinned checks",
+            step="gate",
+            next_action=f"restore the check(s) in shiplane.toml and verify again, or a person "
+            f"confirms the new ones: shiplane protect {env} --passphrase",
+        )

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shiplane.caller import Caller, is_agent
+from shiplane.caller import Caller
 from shiplane.config.loader import LoadedConfig, env_settings
 from shiplane.errors import ConfigError, RefusedError
+from shiplane.gate.challenges import Binding
 from shiplane.ids import new_id
+from shiplane.operations.decide import person_decision
 from shiplane.operations.execute import execute, make_context
-from shiplane.operations.gate import evidence_for
+from shiplane.operations.gate import evidence_for, pinned_checks_hold
 from shiplane.operations.session import Session
 from shiplane.results import Result
 from shiplane.state.db import StateDB, now
@@ -37,6 +39,8 @@ def check_promote(loaded: LoadedConfig, env: str) -> None:
 def promote(session: Session, env: str, approve: bool) -> Result:
     loaded, db, caller = session.loaded, session.db, session.caller
     evidence = evidence_for(loaded, db, session.layout.repo, env, promote_source(loaded, env))
+    pinned_checks_hold(loaded, db, env)
+    decider: Caller | None = None
     if loaded.config.environments[env].requires_approval:
         if not approve:
             promotion = _create(db, env, evidence, caller, "pending", None)
@@ -50,16 +54,16 @@ def promote(session: Session, env: str, approve: bool) -> Result:
             )
             result.data.update(promotion=promotion, evidence=evidence)
             return result
-        _check_approver(caller, requested_by=caller.label)
-    promotion = _create(db, env, evidence, caller, "approved", caller if approve else None)
+        decider = person_decision(session, Binding("promote", env, "", evidence["sha"]))
+    promotion = _create(db, env, evidence, caller, "approved", decider)
     return _run(session, env, promotion, evidence)
 
 
 def approve(session: Session, promotion_id: str) -> Result:
-    db, caller = session.db, session.caller
+    db = session.db
     promotion = _pending(db, promotion_id)
-    _check_approver(caller, requested_by=promotion["requested_by"])
     env = promotion["env"]
+    decider = person_decision(session, Binding("approve", env, promotion_id, promotion["sha"]))
     # The evidence must still hold: fresh verification, branch not diverged.
     evidence = evidence_for(
         session.loaded,
@@ -69,7 +73,8 @@ def approve(session: Session, promotion_id: str) -> Result:
         promote_source(session.loaded, env),
         sha=promotion["sha"],
     )
-    db.decide_promotion(promotion_id, "approved", caller.label)
+    pinned_checks_hold(session.loaded, db, env)
+    db.decide_promotion(promotion_id, "approved", decider.label)
     return _run(session, env, db.promotion(promotion_id) or promotion, evidence)
 
 
@@ -79,23 +84,6 @@ def reject(session: Session, promotion_id: str) -> Result:
     result = Result(command="reject", env=promotion["env"])
     result.data["promotion"] = session.db.promotion(promotion_id)
     return result
-
-
-def _check_approver(caller: Caller, requested_by: str) -> None:
-    if caller.is_agent:
-        raise RefusedError(
-            f"{caller} is an agent; approval needs a person",
-            step="approval",
-            next_action="ask a person to run `shiplane approve ID`",
-        )
-    if not caller.person_verified:
-        raise RefusedError(
-            "approval needs a verified person (in single-user mode: at an interactive terminal)",
-            step="approval",
-            next_action="run `shiplane approve ID` in an interactive shell",
-        )
-    if is_agent(requested_by) and caller.label == requested_by:
-        raise RefusedError("the requesting agent cannot approve its own promotion", step="approval")
 
 
 def _run(session: Session, env: str, promotion: dict[str, Any], evidence: dict[str, Any]) -> Result:

@@ -16,6 +16,7 @@ from shiplane.operations import deploy as _deploy
 from shiplane.operations import envvars as _envvars
 from shiplane.operations import migrations as _migrations
 from shiplane.operations import promote as _promote
+from shiplane.operations import protect as _protect
 from shiplane.operations import recover as _recover
 from shiplane.operations import restart as _restart
 from shiplane.operations import rollback as _rollback
@@ -23,8 +24,10 @@ from shiplane.operations import run_command as _run_command
 from shiplane.operations import status as _status
 from shiplane.operations import tokens as _tokens
 from shiplane.operations import verify as _verify
+from shiplane.operations.boundary import GateFacts
 from shiplane.operations.session import Session
 from shiplane.results import Result
+from shiplane.state.db import StateDB
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ def _check_deploy(
     force: bool = False,
     **_: Any,
 ) -> None:
-    _deploy.check_deploy(loaded, env, force, caller.person_verified)
+    del caller  # the gate itself is decided in the server (shiplane.gate.guard)
+    _deploy.check_deploy(loaded, env, force)
 
 
 def _deploy_body(
@@ -77,7 +81,7 @@ def _check_tokens_create(
 
 
 OPERATIONS: dict[str, Operation] = {
-    "deploy": Operation(_deploy_body, check=_check_deploy),
+    "deploy": Operation(_deploy_body),
     "verify": Operation(lambda s, env, only=None: _verify.verify(s, env, only)),
     "report": Operation(lambda s, verification_id: _verify.show_report(s, verification_id)),
     "promote": Operation(
@@ -133,6 +137,32 @@ OPERATIONS: dict[str, Operation] = {
             _run_command.check_run(command, timeout)
         ),
     ),
+    "protect": Operation(lambda s, env: _protect.protect(s, env), recover=False),
+    "approvers_add": Operation(
+        lambda s, approver_name, kind, value=None: _protect.approvers_add(
+            s, approver_name, kind, value
+        ),
+        check=lambda _loaded, _caller, approver_name, kind, value=None, **_: _protect.check_add(
+            approver_name, kind, value
+        ),
+        recover=False,
+        command=lambda _args: "approvers add",
+    ),
+    "approvers_list": Operation(
+        _protect.approvers_list, recover=False, command=lambda _args: "approvers list"
+    ),
+    "approvers_remove": Operation(
+        lambda s, approver_name: _protect.approvers_remove(s, approver_name),
+        recover=False,
+        command=lambda _args: "approvers remove",
+    ),
+    # A challenge grants nothing by itself: anyone may ask for one.
+    "challenge": Operation(
+        lambda s, action, env=None, promotion_id=None, sha=None, subject=None: _protect.challenge(
+            s, action, env, promotion_id, sha, subject
+        ),
+        recover=False,
+    ),
     # Tokens touch no deployment: a stale one is not these commands' to resolve.
     "tokens_create": Operation(
         lambda s, role, label=None: _tokens.create(s, role, label),
@@ -164,34 +194,56 @@ PERSON_FLAG_ARGS = {
 }
 
 
-def rule_for(command: str, args: dict[str, Any]) -> Callable[[LoadedConfig, Caller], None]:
+def rule_for(
+    command: str, args: dict[str, Any]
+) -> Callable[[LoadedConfig, Caller, set[str]], None]:
     """The role rule for this request (shiplane.policy): the token's role, or the caller's
-    own word in single-user mode."""
+    own word in single-user mode. ``gated_envs`` are the environments the config or a pin
+    gates."""
 
-    def rule(loaded: LoadedConfig, caller: Caller) -> None:
-        gated, flags = _gate_facts(loaded, args)
-        policy.check_allowed(caller, command, gated, flags=flags, env=args.get("env"))
+    def rule(loaded: LoadedConfig, caller: Caller, gated_envs: set[str]) -> None:
+        gated, flags = _gate_facts(gated_envs, args)
+        policy.check_allowed(
+            caller,
+            command,
+            gated,
+            flags=flags,
+            env=args.get("env"),
+            code_only_rollback=command == "rollback" and args.get("to") is None,
+        )
 
     return rule
 
 
-def gated_for(command: str, args: dict[str, Any]) -> Callable[[LoadedConfig], bool]:
+def gated_for(command: str, args: dict[str, Any]) -> Callable[[LoadedConfig, set[str]], bool]:
     """Whether this request is one the role rules or the gate decide (policy.gated_operation):
     its result then says how binding that is (shiplane.protection)."""
 
-    def gated_request(loaded: LoadedConfig) -> bool:
-        gated, flags = _gate_facts(loaded, args)
+    def gated_request(loaded: LoadedConfig, gated_envs: set[str]) -> bool:
+        gated, flags = _gate_facts(gated_envs, args)
         return policy.gated_operation(command, gated, flags=flags)
 
     return gated_request
 
 
-def _gate_facts(loaded: LoadedConfig, args: dict[str, Any]) -> tuple[bool, list[str]]:
+def gate_facts_for(name: str, args: dict[str, Any]) -> GateFacts:
+    """The person-only flags a request passes, and where an ``approve`` finds its env."""
+    flags = tuple(flag for key, flag in PERSON_FLAG_ARGS.items() if args.get(key))
+    env_of = None
+    if name in ("approve", "reject"):
+
+        def env_of(db: StateDB | None) -> str | None:
+            promotion = db.promotion(str(args.get("promotion_id"))) if db else None
+            return str(promotion["env"]) if promotion else None
+
+    return GateFacts(flags=flags, env_of=env_of)
+
+
+def _gate_facts(gated_envs: set[str], args: dict[str, Any]) -> tuple[bool, list[str]]:
     """Whether the request's environment is gated, and the person-only flags it passes."""
     env = args.get("env")
-    environment = loaded.config.environments.get(env) if env else None
     flags = [flag for key, flag in PERSON_FLAG_ARGS.items() if args.get(key)]
-    return environment is not None and environment.gated, flags
+    return env is not None and env in gated_envs, flags
 
 
 def prepare(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from shiplane.gate.challenges import Binding
+from shiplane.gate.pins import PinStore
+from shiplane.operations.decide import person_decision
 from shiplane.operations.execute import execute, make_context, refused_by_preflight
 from shiplane.operations.session import Session
 from shiplane.pipeline.steps_rollback import choose_target
@@ -12,6 +15,11 @@ from shiplane.results import Result
 
 def rollback(session: Session, env: str, to: str | None, restore_db: bool) -> Result:
     choose_target(session.db, env, to)  # bad input is refused before anything is recorded
+    pin = PinStore(session.db).get(env)
+    gated = session.loaded.config.environments[env].gated or (pin is not None and pin.gated)
+    if gated and restore_db:
+        # Putting an old database back discards writes: a person's decision in a gated env.
+        person_decision(session, Binding("rollback", env, to or "", ""))
     options = {"to": to, "restore_db": restore_db, "backup": True}
     ctx = make_context(session, env, "rollback", options)
     refused = refused_by_preflight(session, ctx, "rollback")

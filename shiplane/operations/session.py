@@ -9,8 +9,20 @@ from shiplane.caller import Caller
 from shiplane.config.loader import LoadedConfig
 from shiplane.layout import Layout
 from shiplane.pipeline.context import Progress
+from shiplane.protection import Mode
 from shiplane.state.db import StateDB
 from shiplane.targets.base import DeployTarget
+
+
+@dataclass(frozen=True)
+class Presented:
+    """What the server learned about a request beyond its arguments: the person's factor it
+    carries (never logged), the OS user on the other end of the socket (SO_PEERCRED), and
+    whether it came with the server's own token (root, or the server's user)."""
+
+    factor: dict[str, Any] | None = field(default=None, repr=False)
+    peer_uid: int | None = None
+    server_token: bool = False
 
 
 @dataclass
@@ -25,3 +37,5 @@ class Session:
     target: DeployTarget
     progress: Progress | None = None
     recovered: list[dict[str, Any]] = field(default_factory=list)
+    presented: Presented = field(default_factory=Presented)
+    mode: Mode = "single-user"

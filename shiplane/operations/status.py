@@ -11,6 +11,7 @@ from shiplane import protection
 from shiplane.config.loader import env_settings
 from shiplane.databases.env_database import open_env_database
 from shiplane.errors import ConfigError
+from shiplane.gate import events
 from shiplane.migrate.registry import engine_for
 from shiplane.migrate.schema import schema_state
 from shiplane.operations.session import Session
@@ -97,6 +98,10 @@ def history(session: Session, env: str | None, limit: int) -> Result:
     result.data["deployments"] = [
         {**_brief(d), "error": d.get("error"), "forced": d.get("forced")} for d in rows
     ]
+    # What the gate decided: refusals (which leave no deployment), approvals, overrides and
+    # pin changes, with who asked and who decided.
+    result.data["gate_events"] = events.recent(session.db, env, limit)
+    result.data["promotions"] = promotions(session.db, env, limit)
     return result
 
 
@@ -125,3 +130,11 @@ def logs(session: Session, deployment_id: str, offset: int = 0) -> Result:
         deployment=_brief(deployment), log_path=str(path), log=text, next_offset=offset
     )
     return result
+
+
+def promotions(db: Any, env: str | None, limit: int) -> list[dict[str, Any]]:
+    """Recent promotions: who requested, who decided, and what became of them."""
+    query = "SELECT * FROM promotions" + (" WHERE env = ?" if env else "")
+    params: list[Any] = [env] if env else []
+    rows = db.conn.execute(query + " ORDER BY requested_at DESC LIMIT ?", [*params, limit])
+    return [dict(row) for row in rows]

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from shiplane import __version__
 from shiplane.errors import ShiplaneError
+from shiplane.operations.session import Presented
 from shiplane.server.core import EnvKey, PortInUse, ServerCore
 from shiplane.server.operations import OperationRunner
 from shiplane.server.repo_routes import repo_routes
@@ -165,7 +166,11 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         if not isinstance(body, dict):
             return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
         name = request.path_params["name"]
-        return StreamingResponse(runner.stream(name, body), media_type="application/x-ndjson")
+        peer = Presented(
+            peer_uid=getattr(request.state, "peer_uid", None),
+            server_token=hmac.compare_digest(request.headers.get(TOKEN_HEADER, ""), core.token),
+        )
+        return StreamingResponse(runner.stream(name, body, peer), media_type="application/x-ndjson")
 
     async def shutdown(_: Request) -> Response:
         stop.set()

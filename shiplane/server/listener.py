@@ -23,9 +23,14 @@ class _QuietServer(uvicorn.Server):
 
 
 class Listener:
-    def __init__(self, app: Any, sock: socket.socket) -> None:
+    def __init__(self, app: Any, sock: socket.socket, http: Any = "auto") -> None:
         config = uvicorn.Config(
-            app, lifespan="off", log_level="warning", access_log=False, timeout_keep_alive=30
+            app,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=30,
+            http=http,
         )
         self.server = _QuietServer(config)
         self.sock = sock

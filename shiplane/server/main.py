@@ -18,6 +18,7 @@ from shiplane.server.control import build_control_app
 from shiplane.server.core import ServerCore
 from shiplane.server.listener import Listener, unix_socket
 from shiplane.server.operations import OperationRunner
+from shiplane.server.peercred import PeerCredProtocol
 from shiplane.server.privileges import Enforcement, NotPermitted, enter
 
 
@@ -60,7 +61,7 @@ async def serve(layout: ServerLayout, enforcement: Enforcement | None = None) ->
     # Enforced: the clients' group connects (the directory gave the socket its group).
     socket_file = unix_socket(layout.socket, 0o660 if enforcement else 0o600)
     own_socket = os.stat(layout.socket).st_ino
-    control = Listener(build_control_app(core, stop, runner), socket_file)
+    control = Listener(build_control_app(core, stop, runner), socket_file, http=PeerCredProtocol)
     control.start()
     layout.pid.write_text(str(os.getpid()))
     restore = asyncio.create_task(core.restore())

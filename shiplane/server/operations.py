@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from shiplane.errors import ConfigError, OperationInterrupted, ShiplaneError
 from shiplane.gitops import server_repo
 from shiplane.layout import Layout, shiplane_home
 from shiplane.operations.boundary import log_crash
+from shiplane.operations.session import Presented
 from shiplane.pipeline.context import FAULT, InjectedCrash
 from shiplane.results import Result
 
@@ -46,7 +48,9 @@ class OperationRunner:
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    async def stream(self, name: str, request: dict[str, Any]) -> AsyncIterator[bytes]:
+    async def stream(
+        self, name: str, request: dict[str, Any], peer: Presented | None = None
+    ) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[object] = asyncio.Queue()
 
@@ -59,7 +63,7 @@ class OperationRunner:
         context = contextvars.Context()
         extra: dict[str, Any] = {}
         future = loop.run_in_executor(
-            self.executor, context.run, self._run, name, request, progress, extra
+            self.executor, context.run, self._run, name, request, progress, extra, peer
         )
 
         def finished(done: asyncio.Future[Result]) -> None:
@@ -78,11 +82,19 @@ class OperationRunner:
         yield _line({"event": "result", "result": _outcome(name, future).to_dict(), **extra})
 
     def _run(
-        self, name: str, request: dict[str, Any], progress: Any, extra: dict[str, Any]
+        self,
+        name: str,
+        request: dict[str, Any],
+        progress: Any,
+        extra: dict[str, Any],
+        peer: Presented | None = None,
     ) -> Result:
         try:
             caller = _caller(request["caller"])
             args = dict(request.get("args") or {})
+            factor = request.get("factor")
+            if factor is not None and not isinstance(factor, dict):
+                raise ValueError("factor must be an object")
         except (KeyError, TypeError, ValueError) as exc:
             return Result(command=name).fail(ConfigError(f"malformed operation request: {exc}"))
         try:
@@ -103,6 +115,7 @@ class OperationRunner:
             loaded=loaded,
             progress=progress if name in WITH_PROGRESS else None,
             token=request.get("token") or None,
+            presented=dataclasses.replace(peer or Presented(), factor=factor),
             **args,
         )
         if name in server_repo.MOVES_BRANCHES:
@@ -120,7 +133,7 @@ def _branches(loaded: LoadedConfig) -> dict[str, str]:
 
 
 # Names api.call takes itself: an argument of the same name would collide.
-RESERVED = frozenset({"name", "caller", "config_path", "progress", "token", "loaded"})
+RESERVED = frozenset({"name", "caller", "config_path", "progress", "token", "loaded", "presented"})
 
 
 def _caller(data: Any) -> Caller:
@@ -131,7 +144,8 @@ def _caller(data: Any) -> Caller:
     role, label = data.get("role"), data.get("label")
     if role not in ROLES or not isinstance(label, str) or not label:
         raise ValueError(f"caller role must be one of {sorted(ROLES)} with a label")
-    return Caller(role=role, label=label, person_verified=bool(data.get("person_verified")))
+    # Never the request's word for a person's factor: only the server's check sets that.
+    return Caller(role=role, label=label)
 
 
 def _outcome(name: str, future: asyncio.Future[Result]) -> Result:

@@ -117,6 +117,41 @@ CREATE TABLE IF NOT EXISTS env_vars (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (env, key)
 );
+CREATE TABLE IF NOT EXISTS pins (
+    env TEXT PRIMARY KEY,
+    settings TEXT NOT NULL,
+    pinned_at TEXT NOT NULL,
+    pinned_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gate_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    env TEXT,
+    command TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}',
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS approvers (
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('passphrase', 'ssh', 'totp')),
+    verifier TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    uid INTEGER,
+    PRIMARY KEY (name, kind)
+);
+CREATE TABLE IF NOT EXISTS challenges (
+    nonce TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    expires_epoch REAL NOT NULL,
+    used_at TEXT
+);
+CREATE TABLE IF NOT EXISTS used_codes (
+    name TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    PRIMARY KEY (name, step)
+);
 CREATE TABLE IF NOT EXISTS locks (
     env TEXT PRIMARY KEY,
     deployment_id TEXT NOT NULL,
@@ -129,7 +164,7 @@ CREATE TABLE IF NOT EXISTS locks (
 
 
 # (table, column, type): columns newer than the first schema, added to older state.db files.
-ADDED_COLUMNS = [("deployments", "actor", "TEXT")]
+ADDED_COLUMNS = [("deployments", "actor", "TEXT"), ("tokens", "uid", "INTEGER")]
 
 
 def now() -> str:

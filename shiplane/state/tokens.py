@@ -24,7 +24,7 @@ PREFIX = "shp"
 # A real token is ~60 characters; refusing long input before hashing keeps verify cheap.
 MAX_TOKEN_LENGTH = 200
 
-_PUBLIC_COLUMNS = "id, role, label, created_at, revoked_at, last_used_at"
+_PUBLIC_COLUMNS = "id, role, label, created_at, revoked_at, last_used_at, uid"
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class TokenRecord:
     created_at: str
     revoked_at: str | None
     last_used_at: str | None
+    uid: int | None = None  # the OS user it is bound to (the first to present it)
 
     @property
     def revoked(self) -> bool:
@@ -64,15 +65,17 @@ class TokenStore:
         )
         return token_id, f"{PREFIX}_{token_id}_{secret}"
 
-    def verify(self, plaintext: str) -> TokenRecord | None:
+    def verify(self, plaintext: str, peer_uid: int | None = None) -> TokenRecord | None:
         """The record of a live token whose secret matches, or None (malformed, unknown, wrong
-        secret or revoked: a caller learns no more than "not valid"). Marks it used."""
+        secret, revoked, or presented by another OS user than the first one to present it: a
+        caller learns no more than "not valid"). Marks it used, and binds it to ``peer_uid``
+        (the socket peer's uid) on first use."""
         parsed = _parse(plaintext)
         if parsed is None:
             return None
         token_id, secret = parsed
         row = self.db.conn.execute(
-            "SELECT secret_sha256, revoked_at FROM tokens WHERE id = ?", (token_id,)
+            "SELECT secret_sha256, revoked_at, uid FROM tokens WHERE id = ?", (token_id,)
         ).fetchone()
         if row is None:
             return None
@@ -81,7 +84,12 @@ class TokenStore:
             return None
         if row["revoked_at"] is not None:
             return None
-        self.db.conn.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (now(), token_id))
+        if peer_uid is not None and row["uid"] is not None and row["uid"] != peer_uid:
+            return None
+        self.db.conn.execute(
+            "UPDATE tokens SET last_used_at = ?, uid = COALESCE(uid, ?) WHERE id = ?",
+            (now(), peer_uid, token_id),
+        )
         return self.get(token_id)
 
     def get(self, token_id: str) -> TokenRecord | None:
@@ -133,4 +141,5 @@ def _record(row: sqlite3.Row) -> TokenRecord:
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
         last_used_at=row["last_used_at"],
+        uid=row["uid"],
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import secrets
+import shlex
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.app_repo import SHIPLANE, AppRepo, make_repo, pids_under
+from tests.support.app_repo import SHIPLANE, AppRepo, Run, make_repo, pids_under
 from tests.support.enforced_host import EnforcedHost, enforced_host, run_root, shared_venv
 
 pytestmark = pytest.mark.enforced
@@ -24,6 +26,7 @@ pytestmark = pytest.mark.enforced
 @dataclass
 class Seeded:
     host: EnforcedHost
+    admin_factor: str
     person_token: str
     agent_token: str
     prod_sha: str
@@ -46,8 +49,23 @@ def seeded(venv_python: Path) -> Iterator[Seeded]:
         admin_home.mkdir(mode=0o700)
         os.chown(admin_home, *_ids(host.server_user))
         admin_repo = host.app_repo(host.server_user)
-        as_admin = {"SHIPLANE_ACTOR": "person:admin"}
-        for args in (("deploy", "dev"), ("verify", "dev"), ("promote", "prod")):
+        # The first approver, enrolled by the server token's holder; an enforced host's gated
+        # environment takes code only once a person has pinned its protection.
+        factor = admin_home / "admin.passphrase"
+        factor.write_text("admin passphrase " + secrets.token_hex(8))
+        os.chown(factor, *_ids(host.server_user))
+        as_admin = {
+            "SHIPLANE_ACTOR": "person:admin",
+            "SHIPLANE_FACTOR": factor.read_text(),
+            "SHIPLANE_APPROVER": "admin",
+        }
+        for args in (
+            ("approvers", "add", "admin", "--passphrase-file", str(factor)),
+            ("deploy", "dev"),
+            ("verify", "dev"),
+            ("protect", "prod"),
+            ("promote", "prod"),
+        ):
             run = host.shiplane(host.server_user, *args, cwd=admin_repo, extra_env=as_admin)
             assert run.code == 0, f"{args}: {run.stdout}{run.stderr}\n{host.diagnostics()}"
         first = host.shiplane(
@@ -63,6 +81,7 @@ def seeded(venv_python: Path) -> Iterator[Seeded]:
         assert agent.code == 0, agent.stdout + agent.stderr
         yield Seeded(
             host,
+            factor.read_text(),
             first.data["token"],
             agent.data["token"],
             _server_branch(host, "main"),
@@ -388,3 +407,78 @@ def test_a_dev_build_cannot_read_the_state_or_prods_data(seeded: Seeded) -> None
     # The build did run the reads (its output is in the deployment's log, the server's).
     assert "every-read-refused" in Path(deployed.data["log"]).read_text()
     _assert_prod_unchanged(seeded)
+
+
+def test_the_gate_holds_against_the_agent_and_opens_for_the_persons_factor(
+    seeded: Seeded,
+) -> None:
+    """Issue 13 on an enforced host: each of the agent's ways round the gate is exit 6 and in
+    history, prod unchanged; the person (another OS user, a person token, the factor) passes.
+    A TOTP code is good once."""
+    host, repo = seeded.host, seeded.agent_repo
+    agent = {"SHIPLANE_TOKEN": seeded.agent_token, "SHIPLANE_ACTOR": "agent:bot"}
+    person = {
+        "SHIPLANE_TOKEN": seeded.person_token,
+        "SHIPLANE_FACTOR": seeded.admin_factor,
+        "SHIPLANE_APPROVER": "admin",
+    }
+    config = repo / "shiplane.toml"
+    good = config.read_text()
+
+    def as_agent(*args: str) -> Run:
+        return host.shiplane(host.agent, *args, cwd=repo, extra_env=agent)
+
+    for argv in (("checkout", "-q", "-B", "feature/gate"),
+                 ("commit", "-q", "--allow-empty", "-m", "unverified")):  # fmt: skip
+        assert host.as_user(host.agent, "git", *argv, cwd=repo).returncode == 0
+    assert as_agent("deploy", "dev").code == 0
+    config.write_text(good.replace('promote_from = "dev"\n', ""))
+    dropped = as_agent("deploy", "prod", "--ref", "HEAD")
+    assert dropped.code == 6 and dropped.data["protection"] == "enforced", dropped.stdout
+    config.write_text(good)
+    faked = host.as_user(
+        host.agent, "script", "-qec",
+        shlex.join([str(host.python), "-m", "shiplane", "deploy", "prod", "--force", "--json"]),
+        "/dev/null", cwd=repo, extra_env=agent,
+    )  # fmt: skip
+    assert faked.returncode == 6, faked.stdout + faked.stderr
+    assert as_agent("promote", "prod", "--approve").code == 6
+    assert as_agent("verify", "dev").code == 0
+    tight = good.replace('promote_from = "dev"', 'promote_from = "dev"\nrequires_approval = true')
+    config.write_text(tight)  # a tightening applies at once
+    pending = as_agent("promote", "prod")
+    assert pending.code == 6 and pending.data["error"]["step"] == "approval", pending.stdout
+    promotion = pending.data["promotion"]["id"]
+    config.write_text(good)  # now a loosening of the pin
+    loosened = as_agent("promote", "prod")
+    assert loosened.code == 6 and "requires_approval" in loosened.data["error"]["message"]
+    config.write_text(tight)
+    assert as_agent("approve", promotion).code == 6
+    # The person's token is bound to the person's OS user: no use to the agent.
+    borrowed = host.shiplane(host.agent, "approve", promotion, cwd=repo, extra_env=person)
+    assert borrowed.code == 6 and borrowed.data["error"]["step"] == "auth", borrowed.stdout
+    _assert_prod_unchanged(seeded)
+    history = host.shiplane(host.person, "history", "prod", cwd=repo, extra_env=person)
+    refused = {e["command"] for e in history.data["gate_events"]
+               if e["outcome"] == "refused" and e["actor"] == "agent:bot"}  # fmt: skip
+    assert refused >= {"deploy", "promote", "approve"}, history.data["gate_events"]
+
+    approved = host.shiplane(host.person, "approve", promotion, cwd=repo, extra_env=person)
+    assert approved.code == 0, approved.stdout + approved.stderr
+    assert approved.data["promotion"]["decided_by"] == "person:admin"
+    assert approved.data["promotion"]["requested_by"] == "agent:bot"
+
+    # TOTP: enrolled by an approver (root here, with the admin's passphrase), good once.
+    totp = host.shiplane(
+        "root", "approvers", "add", "admin", "--totp", cwd=repo,
+        extra_env={"SHIPLANE_FACTOR": seeded.admin_factor, "SHIPLANE_APPROVER": "admin"},
+    )  # fmt: skip
+    assert totp.code == 0, totp.stdout + totp.stderr
+    import pyotp
+
+    code = pyotp.parse_uri(totp.data["totp_uri"]).now()
+    with_code = {**person, "SHIPLANE_FACTOR": code}
+    first = host.shiplane(host.person, "protect", "prod", "--totp", cwd=repo, extra_env=with_code)
+    assert first.code == 0, first.stdout + first.stderr
+    again = host.shiplane(host.person, "protect", "prod", "--totp", cwd=repo, extra_env=with_code)
+    assert again.code == 6 and again.data["error"]["step"] == "factor", again.stdout

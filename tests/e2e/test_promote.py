@@ -7,16 +7,20 @@ import os
 import pty
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 
 from tests.support.app_repo import SHIPLANE, AppRepo, Run
+from tests.support.approvers import as_person, enroll
 
 
-def at_terminal(app_repo: AppRepo, *args: str, actor: str | None = None) -> Run:
-    """Run shiplane with a pseudo-terminal on stdin, as a person at a terminal would."""
+def at_terminal(
+    app_repo: AppRepo, *args: str, actor: str | None = None, env: dict[str, str] | None = None
+) -> Run:
+    """Run shiplane with a pseudo-terminal on stdin: which proves nothing about a person."""
     leader, follower = pty.openpty()
-    env = dict(app_repo.env)
+    env = {**app_repo.env, **(env or {})}
     if actor:
         env["SHIPLANE_ACTOR"] = actor
     try:
@@ -55,8 +59,8 @@ def prod_version(app_repo: AppRepo) -> str | None:
 def test_gate_refusals_then_promotion(app_repo: AppRepo) -> None:
     refused = app_repo.shiplane("deploy", "prod")
     assert refused.code == 6 and refused.data["error"]["next_action"].endswith("promote prod")
-    forced = app_repo.shiplane("deploy", "prod", "--force")  # not at a terminal
-    assert forced.code == 6 and "person at a terminal" in forced.data["error"]["message"]
+    forced = app_repo.shiplane("deploy", "prod", "--force")  # no factor
+    assert forced.code == 6 and "needs a factor" in forced.data["error"]["message"]
 
     sha = deploy_feature(app_repo, "1.1.0")
     unverified = app_repo.shiplane("promote", "prod")
@@ -122,7 +126,7 @@ def test_diverged_main_is_refused(app_repo: AppRepo) -> None:
     assert prod_version(app_repo) is None
 
 
-def test_approval_flow(app_repo: AppRepo) -> None:
+def test_approval_flow(app_repo: AppRepo, tmp_path: Path) -> None:
     config = app_repo.path / "shiplane.toml"
     config.write_text(
         config.read_text().replace(
@@ -139,18 +143,23 @@ def test_approval_flow(app_repo: AppRepo) -> None:
     assert pending.data["evidence"]["verification_id"]
     assert prod_version(app_repo) is None
 
-    no_tty = app_repo.shiplane("approve", promotion["id"])
-    assert no_tty.code == 6 and "terminal" in no_tty.data["error"]["message"]
-    agent = at_terminal(app_repo, "approve", promotion["id"], actor="agent:claude")
+    no_factor = at_terminal(app_repo, "approve", promotion["id"], actor="person:alice")
+    assert no_factor.code == 6 and "no approver is enrolled" in no_factor.data["error"]["message"]
+    alice = as_person(enroll(app_repo, tmp_path))
+    agent = at_terminal(app_repo, "approve", promotion["id"], actor="agent:claude", env=alice)
     assert agent.code == 6 and "agent" in agent.data["error"]["message"]
     assert prod_version(app_repo) is None
+    wrong = {**alice, "SHIPLANE_FACTOR": "not the passphrase"}
+    refused = app_repo.shiplane("approve", promotion["id"], extra_env=wrong)
+    assert refused.code == 6 and refused.data["error"]["step"] == "factor"
+    assert "--passphrase" in refused.data["error"]["next_action"]
 
-    approved = at_terminal(app_repo, "approve", promotion["id"], actor="person:alice")
+    approved = app_repo.shiplane("approve", promotion["id"], extra_env=alice)
     assert approved.code == 0, approved.stdout
     assert approved.data["promotion"]["status"] == "done"
     assert approved.data["promotion"]["decided_by"] == "person:alice"
     assert prod_version(app_repo) == "1.1.0"
-    again = at_terminal(app_repo, "approve", promotion["id"], actor="person:alice")
+    again = app_repo.shiplane("approve", promotion["id"], extra_env=alice)
     assert again.code == 6 and "is done, not pending" in again.data["error"]["message"]
 
     # reject ends a pending promotion; it cannot be approved afterwards
@@ -159,11 +168,12 @@ def test_approval_flow(app_repo: AppRepo) -> None:
     second = app_repo.shiplane("promote", "prod").data["promotion"]
     rejected = app_repo.shiplane("reject", second["id"])
     assert rejected.code == 0 and rejected.data["promotion"]["status"] == "rejected"
-    late = at_terminal(app_repo, "approve", second["id"], actor="person:alice")
+    late = app_repo.shiplane("approve", second["id"], extra_env=alice)
     assert late.code == 6
     assert prod_version(app_repo) == "1.1.0"
 
-    # A person at a terminal may request and approve in one go.
-    direct = at_terminal(app_repo, "promote", "prod", "--approve", actor="person:alice")
+    # A person with their factor may request and approve in one go.
+    direct = app_repo.shiplane("promote", "prod", "--approve", extra_env=alice)
     assert direct.code == 0, direct.stdout
+    assert direct.data["promotion"]["decided_by"] == "person:alice"
     assert prod_version(app_repo) == "1.2.0"

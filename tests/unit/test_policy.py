@@ -35,6 +35,8 @@ AGENT = {
     "server status": (True, True),
     "tokens list": (True, True),
     "env list": (True, True),
+    "approvers list": (True, True),
+    "challenge": (True, True),
     "deploy": (True, False),
     "verify": (True, False),
     "rollback": (True, False),
@@ -52,6 +54,8 @@ AGENT = {
     "server stop": (False, False),
     "tokens create": (False, False),
     "tokens revoke": (False, False),
+    "approvers add": (False, False),
+    "approvers remove": (False, False),
     "no such operation": (False, False),
 }
 ALLOWED_FLAGS_OPERATIONS = [("rollback", "--to"), ("migrate up", "--dry-run")]
@@ -163,3 +167,16 @@ def test_api_refuses_token_changes_to_an_agent(
     assert result.error is not None and result.error["step"] == "policy"
     assert "token" not in result.data
     assert not home.exists()
+
+
+def test_an_agent_may_roll_a_gated_env_back_code_only(callers: dict[Role, Caller]) -> None:
+    """Issue 13 item 8: back to the release promoted before is the safe direction; --to and
+    --restore-db in a gated env stay a person's."""
+    agent = callers["agent"]
+    policy.check_allowed(agent, "rollback", True, env="prod", code_only_rollback=True)
+    with pytest.raises(RefusedError):
+        policy.check_allowed(agent, "rollback", True, env="prod", code_only_rollback=False)
+    with pytest.raises(RefusedError):
+        policy.check_allowed(
+            agent, "rollback", True, flags=["--restore-db"], env="prod", code_only_rollback=True
+        )

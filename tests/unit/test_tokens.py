@@ -113,6 +113,7 @@ def test_list_shows_no_hash_or_secret(db: StateDB) -> None:
         "revoked_at",
         "last_used_at",
         "revoked",
+        "uid",
     }
 
 

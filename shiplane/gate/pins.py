@@ -1,0 +1,165 @@
+"""A gated environment's protection, pinned in the app's state.db so that editing the working
+tree's shiplane.toml cannot loosen it.
+
+What is pinned per gated environment (``protected``): ``promote_from``, ``requires_approval``,
+its branch, port, database URL (with its ``${SECRET}`` placeholders, never a value) and
+``backup``; the set of environments and their branches (a new environment on a gated branch
+would be a side door); and the verify checks, by name and a hash of their definition (the
+required checks may grow, never shrink, without a person).
+
+``compare(pinned, current)`` sorts every difference into a loosening (refused until a person
+confirms it with ``shiplane protect ENV``) or a tightening (applied at once). A changed check
+definition is neither: the gate only counts evidence from the pinned definition
+(``shiplane.operations.gate``), so an edited check simply does not open it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from shiplane.config.loader import LoadedConfig
+from shiplane.state.db import StateDB, now
+from shiplane.verify.runner import load_checks
+
+__all__ = ["Changes", "Pin", "PinStore", "check_hashes", "compare", "protected"]
+
+
+def check_hashes(loaded: LoadedConfig) -> dict[str, str]:
+    """Each verify check's name and a hash of its definition."""
+    hashes = {}
+    for check in load_checks(loaded):
+        canonical = json.dumps(check.model_dump(mode="json", by_alias=True), sort_keys=True)
+        hashes[check.name] = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return hashes
+
+
+def protected(loaded: LoadedConfig, env: str) -> dict[str, Any]:
+    """What the config says about ``env``'s protection, in the form a pin stores."""
+    config = loaded.config
+    environment = config.environments[env]
+    return {
+        "promote_from": environment.promote_from,
+        "requires_approval": environment.requires_approval,
+        "branch": environment.branch,
+        "port": environment.port,
+        "database_url": environment.database.url or config.database.url,
+        "backup": environment.backup,
+        "environments": {name: e.branch for name, e in sorted(config.environments.items())},
+        "checks": check_hashes(loaded),
+    }
+
+
+@dataclass
+class Changes:
+    """How a config differs from a pin: what it loosens and what it tightens, one line each."""
+
+    loosened: list[str] = field(default_factory=list)
+    tightened: list[str] = field(default_factory=list)
+
+
+# Settings where any change needs a person: no direction of change is safe to assume.
+_EXACT = ("branch", "port", "database_url")
+
+
+def compare(pinned: dict[str, Any], current: dict[str, Any]) -> Changes:
+    changes = Changes()
+    loose, tight = changes.loosened, changes.tightened
+    if current["promote_from"] != pinned["promote_from"]:
+        loose.append(f"promote_from {pinned['promote_from']!r} -> {current['promote_from']!r}")
+    for key in ("requires_approval", "backup"):
+        was, now_ = bool(pinned.get(key)), bool(current.get(key))
+        if was and not now_:
+            loose.append(f"{key} true -> false")
+        elif now_ and not was:
+            tight.append(f"{key} false -> true")
+    for key in _EXACT:
+        if current.get(key) != pinned.get(key):
+            loose.append(f"{key} {_shown(key, pinned.get(key))} -> {_shown(key, current.get(key))}")
+    _compare_environments(pinned, current, changes)
+    pinned_checks: dict[str, str] = pinned.get("checks") or {}
+    current_checks: dict[str, str] = current.get("checks") or {}
+    removed = sorted(set(pinned_checks) - set(current_checks))
+    if removed:
+        loose.append(f"required check(s) removed: {', '.join(removed)}")
+    added = sorted(set(current_checks) - set(pinned_checks))
+    if added:
+        tight.append(f"check(s) added: {', '.join(added)}")
+    return changes
+
+
+def _compare_environments(
+    pinned: dict[str, Any], current: dict[str, Any], changes: Changes
+) -> None:
+    was: dict[str, str] = pinned.get("environments") or {}
+    now_: dict[str, str] = current.get("environments") or {}
+    gated_branches = {pinned["branch"]}
+    for name in sorted(set(was) | set(now_)):
+        before, after = was.get(name), now_.get(name)
+        if before == after:
+            continue
+        if before is None:
+            # A new environment is harmless unless it deploys a gated branch (a side door).
+            target = changes.loosened if after in gated_branches else changes.tightened
+            target.append(f"environment {name} added (branch {after!r})")
+        elif after is None:
+            changes.loosened.append(f"environment {name} removed")
+        else:
+            changes.loosened.append(f"environments.{name}.branch {before!r} -> {after!r}")
+
+
+def _shown(key: str, value: Any) -> str:
+    """A database URL's password never reaches a message, even a placeholder's neighbour."""
+    if key == "database_url" and isinstance(value, str) and "@" in value:
+        scheme, _, rest = value.partition("://")
+        return repr(f"{scheme}://***@{rest.rpartition('@')[2]}")
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class Pin:
+    env: str
+    settings: dict[str, Any]
+    pinned_at: str
+    pinned_by: str
+
+    @property
+    def gated(self) -> bool:
+        return self.settings.get("promote_from") is not None
+
+
+class PinStore:
+    """The pins table of an app's state.db."""
+
+    def __init__(self, db: StateDB) -> None:
+        self.db = db
+
+    def get(self, env: str) -> Pin | None:
+        row = self.db.conn.execute("SELECT * FROM pins WHERE env = ?", (env,)).fetchone()
+        return _pin(row) if row else None
+
+    def all(self) -> dict[str, Pin]:
+        rows = self.db.conn.execute("SELECT * FROM pins ORDER BY env").fetchall()
+        return {row["env"]: _pin(row) for row in rows}
+
+    def put(self, env: str, settings: dict[str, Any], by: str) -> Pin:
+        self.db.conn.execute(
+            "INSERT OR REPLACE INTO pins (env, settings, pinned_at, pinned_by) VALUES (?, ?, ?, ?)",
+            (env, json.dumps(settings, sort_keys=True), now(), by),
+        )
+        pin = self.get(env)
+        assert pin is not None
+        return pin
+
+
+def _pin(row: Any) -> Pin:
+    return Pin(row["env"], json.loads(row["settings"]), row["pinned_at"], row["pinned_by"])
+
+
+def tightened(pinned: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """The pin after a config that only tightens it: the config's settings, but every pinned
+    check keeps its pinned definition (an edit of one is not a tightening anyone confirmed)."""
+    checks = {**(current.get("checks") or {}), **(pinned.get("checks") or {})}
+    return {**current, "checks": checks}
