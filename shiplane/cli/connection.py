@@ -45,7 +45,14 @@ class Connection:
 
     def _json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = self.client.exchange(path, body=body)
-        data: dict[str, Any] = response.json()
+        try:
+            data: dict[str, Any] = response.json()
+        except ValueError:
+            raise GitError(
+                f"the shiplane server answered {response.status_code} without JSON on {path}",
+                step="send",
+                next_action="retry; if it persists, see the server's log",
+            ) from None
         if response.status_code >= 400:
             raise GitError(
                 f"the shiplane server refused: {data.get('error')}",

@@ -191,7 +191,13 @@ class StateDB:
         for table, column, kind in ADDED_COLUMNS:
             present = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
             if column not in present:
-                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                try:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                except sqlite3.OperationalError as exc:
+                    # Another process opening the same new file added it between our look
+                    # and our ALTER (five clients deploying a new app at once).
+                    if "duplicate column" not in str(exc):
+                        raise
 
     def close(self) -> None:
         self.conn.close()

@@ -129,8 +129,14 @@ def test_an_agent_cannot_open_the_gate_a_person_with_a_factor_can(
     back = as_agent("rollback", "prod")
     assert back.code == 0, back.stdout
     assert _version(app_repo) == "1.1.0"
-    # ...and a person forces a commit in, with the factor: recorded as forced, by them.
-    forced = app_repo.shiplane("deploy", "prod", "--force", "--ref", unverified, extra_env=alice)
+    # ...and a person forces a commit in, with the factor: recorded as forced, by them. The
+    # commit is the one just rolled back, so even a person names that (issue 13, item 4).
+    silent = app_repo.shiplane("deploy", "prod", "--force", "--ref", unverified, extra_env=alice)
+    assert silent.code == 6 and "rolled back" in silent.data["error"]["message"], silent.stdout
+    assert _version(app_repo) == "1.1.0"
+    forced = app_repo.shiplane(
+        "deploy", "prod", "--force", "--include-rolled-back", "--ref", unverified, extra_env=alice
+    )
     assert forced.code == 0, forced.stdout
     assert _version(app_repo) == "1.2.0"
     latest = app_repo.shiplane("history", "prod", extra_env=as_alice).data
