@@ -92,6 +92,8 @@ class MigrateStep(Step):
         data: dict[str, Any] = {
             "database_url": ctx.facts.database_url,
             "backup_id": ctx.facts.backup_id,
+            # Recovery's undo has only this record: the release whose migrations ran.
+            "release_dir": ctx.facts.need("release_dir"),
         }
         database = ctx.database()
         if database is not None:
@@ -120,7 +122,7 @@ class MigrateStep(Step):
         database = ctx.database(data.get("database_url"))
         if database is None or "down_target" not in data:
             return None
-        release_dir = ctx.facts.need("release_dir")
+        release_dir = data["release_dir"]
         engine = app_engine(ctx, database, release_dir)
         migrations = discover_for(ctx.config, Path(release_dir))
         position = data["down_target"]

@@ -30,6 +30,8 @@ class SchemaRollbackStep(Step):
             "backup_id": ctx.facts.backup_id,
             "restore_from": ctx.facts.restore_from,
             "down_target": recorded_position(ctx),
+            # Recovery's undo has only this record: the release whose migrations re-apply.
+            "current_release_dir": ctx.facts.need("current_release_dir"),
         }
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +132,7 @@ class SchemaRollbackStep(Step):
         if data.get("action") == "down":
             # Forward again with the newer release's migrations: what the old code wrote in
             # the meantime stays (a restore would discard it).
-            current_dir = ctx.facts.need("current_release_dir")
+            current_dir = data["current_release_dir"]
             engine = app_engine(ctx, database, current_dir)
             applied = engine.up(discover_for(ctx.config, Path(current_dir)))
             return f"re-applied {', '.join(applied)}" if applied else None
