@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.backup.checked import checked_restore
-from shiplane.errors import MigrationError
+from shiplane.errors import DeployFailedError, MigrationError
 from shiplane.migrate.registry import discover_for
 from shiplane.pipeline import schema_undo
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.pipeline.steps_database import app_engine, recorded_position
+from shiplane.targets.health import HealthPolicy, wait_healthy
 
 
 class SchemaRollbackStep(Step):
@@ -70,13 +71,52 @@ class SchemaRollbackStep(Step):
         if failed:
             ctx.log(f"{ctx.facts.release} fails on the current schema: {'; '.join(failed)}")
             data["old_code_fails"] = failed
+            # An instance that failed on this schema may keep what it had open (a SQLite
+            # reader left mid-query blocks the down): it starts again after the migration.
+            ctx.target.stop(instance.id)
         # From here to the switch, new requests wait at the front door (released by switch).
         held = ctx.traffic().hold(schema_undo.hold_budget(ctx))
         data["held"] = True
         ctx.facts.hold_started = schema_undo.now()
         ctx.log(f"hold: in-flight requests settled: {held}")
         if restore_db:
-            return self._restore(ctx, database, data, engine.bookkeeping)
+            self._restore(ctx, database, data, engine.bookkeeping)
+        else:
+            self._down(ctx, database, engine, current_files, position, data)
+        if failed:
+            self._restart(ctx, data)
+        return data
+
+    def _restart(self, ctx: Context, data: dict[str, Any]) -> None:
+        """Inside the hold, after the schema change: the old release's instance, healthy."""
+        spec = ctx.facts.need("spec")
+        instance = ctx.target.start(spec)
+        data["restarted_instance"] = instance.id
+        ctx.facts.instance = instance
+        health = ctx.config.health
+        policy = HealthPolicy(
+            interval=health.interval,
+            timeout=health.timeout,
+            request_timeout=health.request_timeout,
+            retries=health.retries,
+        )
+        outcome = wait_healthy(instance.address.url(ctx.config.app.health), policy)
+        if not outcome.healthy:
+            raise DeployFailedError(
+                f"{ctx.facts.release} did not become healthy after the schema change: "
+                f"{outcome.last}",
+                next_action=f"read {spec.log_path}",
+            )
+
+    def _down(
+        self,
+        ctx: Context,
+        database: Any,
+        engine: Any,
+        current_files: Any,
+        position: Any,
+        data: dict[str, Any],
+    ) -> None:
         if position is None:
             raise MigrationError(
                 "no deploy recorded where the schema was before the newer release",
@@ -95,9 +135,8 @@ class SchemaRollbackStep(Step):
                 ctx, database, data["restore_from"], exc.message, engine.bookkeeping
             )
             data.update(action="restore", summary=summary)
-            return data
+            return
         data.update(action="down", reverted=reverted, summary=f"down {', '.join(reverted)}")
-        return data
 
     def _restore(
         self, ctx: Context, database: Any, data: dict[str, Any], ignore: tuple[str, ...]
@@ -124,6 +163,8 @@ class SchemaRollbackStep(Step):
         return data
 
     def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
+        if data.get("restarted_instance"):
+            ctx.target.stop(data["restarted_instance"])
         if data.get("held"):
             ctx.traffic().release()
         database = ctx.database(data.get("database_url"))

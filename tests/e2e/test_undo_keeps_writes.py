@@ -137,3 +137,87 @@ def test_failing_promote_without_migration_restores_nothing(app_repo: AppRepo) -
         settle(writer)
     assert writer.failures == []
     assert writer.acked and present(db, writer.acked) == set()
+
+
+# Not additive: the old code reads `tags`, which v2 renames; v2 also adds `pinned`.
+RENAME = (
+    "ALTER TABLE notes RENAME COLUMN tags TO labels;\n"
+    "ALTER TABLE notes ADD COLUMN pinned INTEGER;\n"
+    "-- down\nALTER TABLE notes DROP COLUMN pinned;\n"
+    "ALTER TABLE notes RENAME COLUMN labels TO tags;\n"
+)
+RENAMED_APP = {
+    OLD_INSERT: OLD_INSERT.replace(
+        "tags) VALUES (?, ?, ?)", "labels, pinned) VALUES (?, ?, ?, ?)"
+    ).replace('str(payload.get("tags", ""))),', 'str(payload.get("tags", "")),\n         None),'),
+    '"tags": row["tags"]}': '"tags": row["labels"]}',
+}
+
+
+def test_non_additive_rollback_downs_under_the_hold_or_refuses(app_repo: AppRepo) -> None:
+    smoke_only(app_repo)
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    db = app_repo.root / "dev" / "shared" / "notes.db"
+    app_repo.git("checkout", "-q", "dev")
+    app_repo.commit("v2: labels", v2_files(app_repo, RENAME, RENAMED_APP))
+    with writing(app_repo.url("dev")) as writer:
+        settle(writer)
+        assert app_repo.shiplane("deploy", "dev").code == 0
+        settle(writer)
+        # The new objects are empty (`pinned` is never written): down runs inside the hold.
+        before = writer.mark()
+        run = app_repo.shiplane("rollback", "dev")
+        assert run.code == 0, run.stdout
+        database = run.data["database"]
+        assert database["action"] == "down" and database["reverted"] == ["003_v2"], run.stdout
+        assert database["old_code_fails"] and database["hold_seconds"] is not None
+        assert version(app_repo) == "1.0.0" and "labels" not in columns(db, "notes")
+        settle(writer)
+        assert writer.mark()[1] == before[1]  # answered late, never failed
+
+        # Forward again; now the new column holds a write since the migration.
+        assert app_repo.shiplane("deploy", "dev").code == 0
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE notes SET pinned = 1 WHERE id = (SELECT max(id) FROM notes)")
+        conn.commit()
+        conn.close()
+        settle(writer)
+        run = app_repo.shiplane("rollback", "dev")
+        assert run.code == 6, run.stdout
+        assert "notes.pinned (1 values)" in run.data["error"]["message"]
+        assert "--discard-writes" in run.data["error"]["next_action"]
+        assert version(app_repo) == "2.0.0" and "pinned" in columns(db, "notes")
+        settle(writer)
+        before = writer.mark()
+        run = app_repo.shiplane("rollback", "dev", "--discard-writes")
+        assert run.code == 0, run.stdout
+        saved = run.data["database"]["discarded_backup"]
+        assert saved and (app_repo.root / "dev" / "backups" / saved / "manifest.json").is_file()
+        assert version(app_repo) == "1.0.0"
+        settle(writer)
+        assert writer.mark()[1] == before[1]
+    # (The forward deploys of this non-additive migration are not held yet: the old code
+    # fails between migrate and switch. Only the rollbacks are counted above.)
+    assert present(db, writer.acked) == set()
+
+
+def test_restore_is_checked(app_repo: AppRepo) -> None:
+    smoke_only(app_repo)
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    db = app_repo.root / "dev" / "shared" / "notes.db"
+    backup = app_repo.shiplane("backup", "dev")
+    assert backup.code == 0
+    backup_id = backup.data["backup"]["id"]
+    with writing(app_repo.url("dev")) as writer:
+        settle(writer)
+        run = app_repo.shiplane("restore", "dev", backup_id, "--yes")
+        assert run.code == 6 and "notes (" in run.data["error"]["message"], run.stdout
+        settle(writer)
+    assert present(db, writer.acked) == set()  # the refused restore discarded nothing
+    run = app_repo.shiplane("restore", "dev", backup_id, "--yes", "--discard-writes")
+    assert run.code == 0, run.stdout
+    saved = run.data["pre_restore_backup"]
+    listed = [b["id"] for b in app_repo.shiplane("backups", "dev").data["backups"]]
+    assert saved in listed and run.data["discarded"]
+    assert present(db, writer.acked) == set(writer.acked)  # they are in the pre-restore backup
+    assert httpx.get(app_repo.url("dev", "/"), timeout=5).status_code == 200
