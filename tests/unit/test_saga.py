@@ -286,8 +286,8 @@ def test_every_plan_has_one_pivot_and_unique_step_names() -> None:
         "lock",
         "target",
         "backup",
-        "migrate",
         "start",
         "health",
+        "migrate",
         "record",
     ]
