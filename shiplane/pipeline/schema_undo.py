@@ -24,7 +24,7 @@ from shiplane.backup.archive import read_manifest
 from shiplane.config.checks import Check, HttpCheck
 from shiplane.databases import Database
 from shiplane.databases.content import dropped_data, written_since
-from shiplane.errors import RefusedError, RollbackFailedError
+from shiplane.errors import MigrationError, RefusedError, RollbackFailedError
 from shiplane.migrate.base import MigrationEngine, MigrationSource
 from shiplane.pipeline.context import Context
 from shiplane.verify.runner import load_checks, run_checks
@@ -102,7 +102,13 @@ def guard_down(
     refuse (exit 6) when what it drops holds data, unless ``--discard-writes``; then the data
     is backed up first (``record["discarded_backup"]``)."""
     with database.scratch_copy() as copy:
-        engine.on(copy).revert_to(migrations, position)
+        try:
+            engine.on(copy).revert_to(migrations, position)
+        except MigrationError:
+            # No down to check (an engine that cannot revert, an irreversible migration): the
+            # real one fails the same way and the undo falls back to restore_if_unchanged,
+            # which refuses over any write since the backup.
+            return
         lost = dropped_data(database, copy, engine.bookkeeping)
     if not lost:
         return
