@@ -77,26 +77,33 @@ class SqliteDatabase(Database):
     def _read(self) -> sqlite3.Connection:
         return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
 
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A read connection; inside ``exclusive`` the held one, so the checks after a restore
+        see what it wrote (a new connection would see the database before it, uncommitted)."""
+        if self._held is not None:
+            yield self._held
+            return
+        conn = self._read()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
     def schema_sql(self, ignore: Collection[str] = ()) -> list[str]:
         skip = [MIGRATIONS_TABLE, *ignore]
         marks = ", ".join("?" for _ in skip)
-        conn = self._read()
-        try:
+        with self._reading() as conn:
             rows = conn.execute(
                 "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
                 f" AND name NOT LIKE 'sqlite_%' AND tbl_name NOT IN ({marks})",
                 skip,
             ).fetchall()
-        finally:
-            conn.close()
         return sorted(f"{kind} {name}: {_normalise(sql)}" for kind, name, sql in rows)
 
     def rows(self, sql: str) -> list[list[Any]]:
-        conn = self._read()
-        try:
+        with self._reading() as conn:
             return [list(r) for r in conn.execute(sql).fetchall()]
-        finally:
-            conn.close()
 
     def columns(self, table: str) -> set[str]:
         if not self.exists():
