@@ -205,6 +205,7 @@ def rollback(
     *,
     to: str | None = None,
     restore_db: bool = False,
+    discard_writes: bool = False,
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
@@ -216,6 +217,7 @@ def rollback(
         env=env,
         to=to,
         restore_db=restore_db,
+        discard_writes=discard_writes,
     )
 
 
@@ -255,8 +257,22 @@ def backups(caller: Caller, env: str, *, config_path: Path | None = None) -> Res
     return call("backups", caller, config_path=config_path, env=env)
 
 
-def restore(caller: Caller, env: str, backup_id: str, *, config_path: Path | None = None) -> Result:
-    return call("restore", caller, config_path=config_path, env=env, backup_id=backup_id)
+def restore(
+    caller: Caller,
+    env: str,
+    backup_id: str,
+    *,
+    discard_writes: bool = False,
+    config_path: Path | None = None,
+) -> Result:
+    return call(
+        "restore",
+        caller,
+        config_path=config_path,
+        env=env,
+        backup_id=backup_id,
+        discard_writes=discard_writes,
+    )
 
 
 def recover(caller: Caller, *, config_path: Path | None = None) -> Result:

@@ -14,6 +14,7 @@ from typing import Any
 from shiplane.backup.encrypt import decrypt_file, encrypt_file
 from shiplane.config.encryption import BackupEncryption
 from shiplane.databases import Database
+from shiplane.databases.content import snapshot
 from shiplane.errors import BackupError
 
 MANIFEST = "manifest.json"
@@ -45,6 +46,9 @@ def create_backup(
         target.mkdir(parents=True, mode=0o700)
         archive = target / database.archive_name
         empty = not database.exists()
+        # Taken before the dump: a write in between makes the live database differ from it,
+        # so a restore refuses (safe) instead of passing over that write (unsafe).
+        tables = {} if empty else snapshot(database)
         if empty:
             os.close(os.open(archive, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
         else:
@@ -61,6 +65,9 @@ def create_backup(
             "source": database.describe(),
             "empty": empty,
             "fingerprint": database.fingerprint(),
+            # Per table: columns, rows, content checksum. A restore compares the live
+            # database with it first, so it never discards a write made since.
+            "tables": tables,
             "archive": archive.name,
             "sha256": sha256_file(archive),
             "size": archive.stat().st_size,

@@ -213,10 +213,18 @@ def rollback(
     totp: TotpOpt = False,
     factor_file: FactorFileOpt = None,
     approver: ApproverOpt = None,
+    discard_writes: Annotated[
+        bool,
+        typer.Option(
+            "--discard-writes",
+            help="Allow a down or restore that discards data written since (saved first).",
+        ),
+    ] = False,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Go back to the previous (or named) release, reverting newer migrations."""
+    """Go back to the previous (or named) release; the schema stays when that release runs
+    on it, else newer migrations are reverted under a hold."""
     in_server(
         "rollback",
         json_,
@@ -227,6 +235,7 @@ def rollback(
         env=env,
         to=to,
         restore_db=restore_db,
+        discard_writes=discard_writes,
     )
 
 
@@ -360,10 +369,17 @@ def restore(
     yes: Annotated[
         bool, typer.Option("--yes", help="Do not ask (required when not at a terminal).")
     ] = False,
+    discard_writes: Annotated[
+        bool,
+        typer.Option(
+            "--discard-writes",
+            help="Restore even when the database was written since (saved first as pre-restore).",
+        ),
+    ] = False,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Restore ENV's database from a backup (its checksum is verified first)."""
+    """Restore ENV's database from a backup (checksum verified; refused when written since)."""
     if not yes:
         if not sys.stdin.isatty():
             usage = ShiplaneError(
@@ -371,7 +387,7 @@ def restore(
             )
             _finish(Result(command="restore", env=env).fail(usage), json_)
         typer.confirm(f"Overwrite {env}'s database with backup {backup_id}?", abort=True)
-    in_server("restore", json_, config, env=env, backup_id=backup_id)
+    in_server("restore", json_, config, env=env, backup_id=backup_id, discard_writes=discard_writes)
 
 
 @app.command()

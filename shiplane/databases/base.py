@@ -55,6 +55,10 @@ class Database(ABC):
     def columns(self, table: str) -> set[str]: ...
 
     @abstractmethod
+    def tables(self) -> set[str]:
+        """The app's tables (the engine's internal ones left out)."""
+
+    @abstractmethod
     def dump(self, archive: Path) -> None:
         """Write a consistent copy of the database to ``archive`` (created mode 0600)."""
 
@@ -73,6 +77,13 @@ class Database(ABC):
     @abstractmethod
     def scratch_copy(self) -> AbstractContextManager[Database]:
         """A throw-away copy, for rehearsals."""
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """No other writer commits while the block runs (a compare-then-restore). The base
+        takes nothing: PostgreSQL's restore is one pg_restore transaction, but a writer may
+        commit between its comparison and the restore (not yet excluded)."""
+        yield
 
     def fingerprint(self, ignore: Collection[str] = ()) -> str:
         """The schema's hash; ``ignore`` leaves tables out (migration engines' bookkeeping)."""

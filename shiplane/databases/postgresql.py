@@ -129,6 +129,13 @@ class PostgresDatabase(Database):
             ).fetchall()
         return {r[0] for r in rows}
 
+    def tables(self) -> set[str]:
+        rows = self.rows(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            " AND table_type = 'BASE TABLE'"
+        )
+        return {str(r[0]) for r in rows}
+
     def _env(self, database: str | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env.update(

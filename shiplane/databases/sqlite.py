@@ -28,6 +28,27 @@ class SqliteDatabase(Database):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self.path = Path(url.removeprefix("sqlite:///"))
+        self._held: sqlite3.Connection | None = None  # the write lock of ``exclusive``
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One connection holds ``BEGIN IMMEDIATE`` for the block: readers go on (they compare
+        and back up), the app's writers wait on their busy timeout, and ``load`` writes through
+        this connection, so the restore commits as one transaction or not at all."""
+        conn = self.connect()
+        conn.execute("BEGIN IMMEDIATE")
+        self._held = conn
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+        finally:
+            self._held = None
+            conn.close()
 
     def describe(self) -> str:
         return f"sqlite {self.path}"
@@ -56,32 +77,47 @@ class SqliteDatabase(Database):
     def _read(self) -> sqlite3.Connection:
         return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
 
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A read connection; inside ``exclusive`` the held one, so the checks after a restore
+        see what it wrote (a new connection would see the database before it, uncommitted)."""
+        if self._held is not None:
+            yield self._held
+            return
+        conn = self._read()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
     def schema_sql(self, ignore: Collection[str] = ()) -> list[str]:
         skip = [MIGRATIONS_TABLE, *ignore]
         marks = ", ".join("?" for _ in skip)
-        conn = self._read()
-        try:
+        with self._reading() as conn:
             rows = conn.execute(
                 "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
                 f" AND name NOT LIKE 'sqlite_%' AND tbl_name NOT IN ({marks})",
                 skip,
             ).fetchall()
-        finally:
-            conn.close()
         return sorted(f"{kind} {name}: {_normalise(sql)}" for kind, name, sql in rows)
 
     def rows(self, sql: str) -> list[list[Any]]:
-        conn = self._read()
-        try:
+        with self._reading() as conn:
             return [list(r) for r in conn.execute(sql).fetchall()]
-        finally:
-            conn.close()
 
     def columns(self, table: str) -> set[str]:
         if not self.exists():
             return set()
         quoted = '"' + table.replace('"', '""') + '"'
         return {row[1] for row in self.rows(f"PRAGMA table_info({quoted})")}
+
+    def tables(self) -> set[str]:
+        if not self.exists():
+            return set()
+        rows = self.rows(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+        return {str(r[0]) for r in rows}
 
     def dump(self, archive: Path) -> None:
         with tempfile.TemporaryDirectory(dir=archive.parent) as scratch:
@@ -106,6 +142,9 @@ class SqliteDatabase(Database):
                 check = source.execute("PRAGMA integrity_check").fetchone()[0]
                 if check != "ok":
                     raise sqlite3.DatabaseError(f"the backup fails integrity_check: {check}")
+                if self._held is not None:
+                    _replace_in_transaction(source, self._held)
+                    return
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 dest = sqlite3.connect(self.path, timeout=30)
                 try:
@@ -157,6 +196,47 @@ class SqliteDatabase(Database):
             os.chmod(scratch, 0o2770)
             copy.chmod(0o660)
             yield SqliteDatabase(f"sqlite:///{copy}")
+
+
+def _replace_in_transaction(source: sqlite3.Connection, dest: sqlite3.Connection) -> None:
+    """Make ``dest`` (inside its open transaction) hold what ``source`` holds: drop every
+    object, create the source's tables, copy their rows, then its indexes, views, triggers."""
+
+    def objects(conn: sqlite3.Connection) -> list[tuple[str, str, str | None]]:
+        return [
+            (str(kind), str(name), sql)
+            for kind, name, sql in conn.execute(
+                "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+                " ORDER BY CASE type WHEN 'table' THEN 0 ELSE 1 END"
+            )
+        ]
+
+    dest.execute("PRAGMA defer_foreign_keys = ON")
+    for kind, name, _ in reversed(objects(dest)):
+        if kind in ("table", "view", "trigger"):
+            dest.execute(f"DROP {kind.upper()} IF EXISTS {_quoted(name)}")
+    created = objects(source)
+    for kind, name, sql in created:
+        if kind == "table" and sql:
+            dest.execute(sql)
+            marks = None
+            for row in source.execute(f"SELECT * FROM {_quoted(name)}"):
+                marks = marks or ", ".join("?" for _ in row)
+                dest.execute(f"INSERT INTO {_quoted(name)} VALUES ({marks})", row)
+    has_sequence = source.execute(
+        "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
+    ).fetchone()
+    if has_sequence:
+        dest.execute("DELETE FROM sqlite_sequence")
+        for name, seq in source.execute("SELECT name, seq FROM sqlite_sequence"):
+            dest.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (name, seq))
+    for kind, _name, sql in created:
+        if kind != "table" and sql:
+            dest.execute(sql)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _normalise(sql: str) -> str:

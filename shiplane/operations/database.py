@@ -8,14 +8,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from shiplane.backup import create_backup, list_backups, prune_backups, restore_backup
-from shiplane.backup.encrypt import for_env, identity_of
+from shiplane.backup import create_backup, list_backups, prune_backups
+from shiplane.backup.archive import read_manifest
+from shiplane.backup.checked import checked_restore
+from shiplane.backup.encrypt import for_env
 from shiplane.config.loader import LoadedConfig, env_settings
 from shiplane.databases import Database
 from shiplane.databases.env_database import open_env_database
-from shiplane.errors import ConfigError
+from shiplane.errors import ConfigError, RefusedError
 from shiplane.layout import Layout
-from shiplane.migrate.registry import engine_for
+from shiplane.migrate.registry import discover_for, engine_for
 from shiplane.operations.session import Session
 from shiplane.results import Result
 from shiplane.state import lock
@@ -84,7 +86,10 @@ def backups(session: Session, env: str) -> Result:
     return result
 
 
-def restore(session: Session, env: str, backup_id: str) -> Result:
+def restore(session: Session, env: str, backup_id: str, discard_writes: bool = False) -> Result:
+    """A checked restore: refused (exit 6) when the database was written since the backup,
+    unless ``discard_writes`` (then saved first as a pre-restore backup); refused when the
+    backup's migrations are not the serving release's (`rollback --to R --restore-db`)."""
     loaded, layout, db = session.loaded, session.layout, session.db
     database = database_for(loaded, layout, env)
     directory = layout.backups(env) / backup_id
@@ -93,23 +98,52 @@ def restore(session: Session, env: str, backup_id: str) -> Result:
             f"no backup {backup_id!r} for {env}",
             next_action=f"list them with `shiplane backups {env}`",
         )
+    release = serving_release_dir(loaded, db, env)
+    engine = engine_for(loaded.config, database)
+    _check_release_matches(loaded, db, env, release, read_manifest(directory))
     encryption = for_env(loaded.config.environments[env].backup_encryption, layout.server.root)
     with env_lock(db, env, "restore"):
-        safety = create_backup(
-            database, layout.backups(env), {"env": env, "reason": "pre-restore"}, encryption
+        outcome = checked_restore(
+            database,
+            layout.backups(env),
+            backup_id,
+            env=env,
+            discard_writes=discard_writes,
+            ignore=engine.bookkeeping,
+            encryption=encryption,
         )
-        manifest = restore_backup(directory, database, identity_of(encryption))
+        manifest = outcome["restored"]
         record_fingerprint(db, env, database.fingerprint(), f"restore {backup_id}")
-        release = serving_release_dir(loaded, db, env)
-        applied = engine_for(loaded.config, database).status(release).to_dict()["applied"]
+        applied = engine.status(release).to_dict()["applied"]
     result = Result(command="restore", env=env)
     result.data.update(
         restored=_public(manifest),
-        safety_backup=safety["id"],
+        safety_backup=outcome["pre_restore_backup"],
+        pre_restore_backup=outcome["pre_restore_backup"],
+        discarded=outcome["written_since"],
         migrations=applied,
         verified=manifest.get("verified"),
     )
     return result
+
+
+def _check_release_matches(
+    loaded: LoadedConfig, db: StateDB, env: str, release: Path, manifest: dict[str, Any]
+) -> None:
+    """The serving code must run on what the backup holds: its applied migrations are the
+    serving release's, else the release goes back with it."""
+    state = db.env_state(env)
+    if not state or "migrations" not in manifest:
+        return  # nothing serves yet, or a backup that does not say: nothing to run against
+    wanted = [m.label for m in discover_for(loaded.config, release)]
+    if manifest["migrations"] != wanted:
+        raise RefusedError(
+            f"backup {manifest['id']} has migrations {manifest['migrations']}, the serving "
+            f"release {state['release']} expects {wanted}: its code would fail on it",
+            step="restore",
+            next_action=f"roll the release back with it: `shiplane rollback {env} --to "
+            f"{manifest.get('release') or 'RELEASE'} --restore-db`",
+        )
 
 
 def _public(manifest: dict[str, Any]) -> dict[str, Any]:

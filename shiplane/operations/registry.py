@@ -91,7 +91,9 @@ OPERATIONS: dict[str, Operation] = {
     "approve": Operation(lambda s, promotion_id: _promote.approve(s, promotion_id)),
     "reject": Operation(lambda s, promotion_id: _promote.reject(s, promotion_id)),
     "rollback": Operation(
-        lambda s, env, to=None, restore_db=False: _rollback.rollback(s, env, to, restore_db)
+        lambda s, env, to=None, restore_db=False, discard_writes=False: _rollback.rollback(
+            s, env, to, restore_db, discard_writes
+        )
     ),
     "status": Operation(lambda s, env=None: _status.status(s, env)),
     "history": Operation(
@@ -110,7 +112,11 @@ OPERATIONS: dict[str, Operation] = {
     "backup": Operation(lambda s, env: _database.backup(s, env)),
     "backups": Operation(lambda s, env: _database.backups(s, env), recover=False),
     # Recovery runs first, so a later recovery cannot put a pre-deploy backup back over this.
-    "restore": Operation(lambda s, env, backup_id: _database.restore(s, env, backup_id)),
+    "restore": Operation(
+        lambda s, env, backup_id, discard_writes=False: _database.restore(
+            s, env, backup_id, discard_writes
+        )
+    ),
     "recover": Operation(_recover.recover),
     "restart": Operation(lambda s, env: _restart.restart(s, env)),
     "env_set": Operation(

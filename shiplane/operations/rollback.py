@@ -13,25 +13,33 @@ from shiplane.pipeline.steps_rollback import choose_target
 from shiplane.results import Result
 
 
-def rollback(session: Session, env: str, to: str | None, restore_db: bool) -> Result:
+def rollback(
+    session: Session, env: str, to: str | None, restore_db: bool, discard_writes: bool = False
+) -> Result:
     choose_target(session.db, env, to)  # bad input is refused before anything is recorded
     pin = PinStore(session.db).get(env)
     gated = session.loaded.config.environments[env].gated or (pin is not None and pin.gated)
-    if gated and restore_db:
+    if gated and (restore_db or discard_writes):
         # Putting an old database back discards writes: a person's decision in a gated env.
         person_decision(session, Binding("rollback", env, to or "", ""))
-    options = {"to": to, "restore_db": restore_db, "backup": True}
+    options = {
+        "to": to,
+        "restore_db": restore_db,
+        "discard_writes": discard_writes,
+        "backup": True,
+    }
     ctx = make_context(session, env, "rollback", options)
     refused = refused_by_preflight(session, ctx, "rollback")
     if refused is not None:
         return refused
     result = execute(ctx, "rollback")
     steps = {s["name"]: s["data"] for s in session.db.steps(ctx.deployment_id)}
-    migrate = {"data": steps["migrate"]} if "migrate" in steps else None
+    database = _database_summary(steps.get("migrate") or {})
+    database["hold_seconds"] = (steps.get("switch") or {}).get("hold_seconds")
     result.data.update(
         sha=ctx.facts.sha,
         release=ctx.facts.release,
-        database=_database_summary(migrate["data"] if migrate else {}),
+        database=database,
         recovered=session.recovered,
         # What a later deploy must not bring back without --include-rolled-back.
         rolled_back=(steps.get("rewind") or {}).get("rolled_back", []),
@@ -45,4 +53,9 @@ def _database_summary(data: dict[str, Any]) -> dict[str, Any]:
         "reverted": data.get("reverted", []),
         "restored_backup": data.get("restore_from") if data.get("action") == "restore" else None,
         "why_restore": data.get("down_error"),
+        # Why the schema was reverted: the checks the old release failed on it.
+        "old_code_fails": data.get("old_code_fails", []),
+        "pre_restore_backup": data.get("pre_restore_backup"),
+        "discarded": data.get("discarded") or data.get("would_discard") or [],
+        "discarded_backup": data.get("discarded_backup"),
     }

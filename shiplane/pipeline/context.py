@@ -63,6 +63,7 @@ class Facts:
     backup_id: str | None = None
     restore_from: str | None = None
     verification_id: str | None = None
+    hold_started: float | None = None  # monotonic time the front door began holding
 
     def need(self, name: str) -> Any:
         """A fact an earlier step of the plan must have set; a plan missing that step is a
@@ -104,7 +105,9 @@ class Context:
 
 
 # Test-only fault injection for the operation running in this thread: "step:kill" (before the
-# step acts) or "step:kill-after". The server sets it per request, and only when it was started
+# step acts), "step:kill-after", or "step:fail" (the step fails as a check would: its undo and
+# every earlier step's run, as after a real failure). Several may be given, comma-separated.
+# per operation. The server sets it per request, and only when it was started
 # with SHIPLANE_ALLOW_FAULTS=1.
 FAULT: ContextVar[str] = ContextVar("shiplane_fault", default="")
 
@@ -115,9 +118,17 @@ class InjectedCrash(BaseException):
 
 
 def fault_point(step: str, when: str = "before") -> None:
-    fault = FAULT.get()
-    if not fault:
+    faults = FAULT.get()
+    if not faults:
         return
-    name, _, action = fault.partition(":")
-    if name == step and action == ("kill" if when == "before" else "kill-after"):
-        raise InjectedCrash(fault)
+    for fault in faults.split(","):
+        name, _, action = fault.partition(":")
+        if name != step:
+            continue
+        if action == ("kill" if when == "before" else "kill-after"):
+            raise InjectedCrash(fault)
+        if action == "fail" and when == "before":
+            from shiplane.errors import SmokeFailedError
+
+            kind = SmokeFailedError if step == "smoke" else DeployFailedError
+            raise kind(f"injected failure at {step} (SHIPLANE_FAULT)", step=step)

@@ -7,10 +7,11 @@ is in a plan can always be undone after a crash: there is no second list to forg
 from __future__ import annotations
 
 from shiplane.pipeline.saga import Step
-from shiplane.pipeline.steps_database import BackupStep, MigrateDownStep, MigrateStep
+from shiplane.pipeline.steps_database import BackupStep, MigrateStep
 from shiplane.pipeline.steps_guard import GuardStep
 from shiplane.pipeline.steps_record import PruneStep, RecordStep
 from shiplane.pipeline.steps_rollback import RestartTargetStep, RewindStep, TargetStep
+from shiplane.pipeline.steps_schema_rollback import SchemaRollbackStep
 from shiplane.pipeline.steps_source import (
     BuildStep,
     ExportStep,
@@ -47,9 +48,11 @@ PLANS: dict[str, list[type[Step]]] = {
         LockStep,
         TargetStep,
         BackupStep,
-        MigrateDownStep,
+        # Code goes back first: the old release starts on the current schema, and the
+        # schema step keeps it when that release passes its checks there (else: hold, down).
         StartStep,
         HealthStep,
+        SchemaRollbackStep,
         SwitchStep,
         SmokeStep,
         DrainStep,

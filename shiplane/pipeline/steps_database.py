@@ -9,9 +9,10 @@ from shiplane.backup import create_backup, prune_backups, restore_backup
 from shiplane.backup.encrypt import for_env, identity_of
 from shiplane.databases import Database
 from shiplane.errors import MigrationError
-from shiplane.migrate.base import MigrationEngine
+from shiplane.migrate.base import MigrationEngine, MigrationSource
 from shiplane.migrate.registry import discover_for, engine_for
 from shiplane.migrate.tools import AppTools
+from shiplane.pipeline import schema_undo
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 
@@ -91,10 +92,20 @@ class MigrateStep(Step):
     name = "migrate"
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "database_url": ctx.facts.database_url,
             "backup_id": ctx.facts.backup_id,
+            # Recovery's undo has only this record: the release whose migrations ran.
+            "release_dir": ctx.facts.need("release_dir"),
         }
+        database = ctx.database()
+        if database is not None:
+            # Where the database is before this step, written before `up` acts: the undo
+            # compares with it (unmoved: nothing ran, nothing is restored) and reverts to it.
+            engine = app_engine(ctx, database, ctx.facts.need("release_dir"))
+            migrations = discover_for(ctx.config, Path(ctx.facts.need("release_dir")))
+            data["down_target"] = engine.position(migrations)
+        return data
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         database = ctx.database(data["database_url"])
@@ -103,103 +114,64 @@ class MigrateStep(Step):
             return data
         release_dir = ctx.facts.need("release_dir")
         engine = app_engine(ctx, database, release_dir)
-        migrations = discover_for(ctx.config, Path(release_dir))
-        if engine.reverts_on_undo and engine.capabilities.revert:
-            # Where the database is before this step: undo, and a later rollback of this
-            # release, revert to it. In data before up runs, so a failed run keeps it too.
-            data["down_target"] = engine.position(migrations)
-        applied = engine.up(migrations)
+        # A run is one transaction where the database allows it (SQLite, PostgreSQL DDL): a
+        # migration failing halfway leaves nothing applied, and the undo finds nothing moved.
+        applied = engine.up(discover_for(ctx.config, Path(release_dir)))
         data["applied"] = applied
         data["summary"] = f"applied {', '.join(applied)}" if applied else "up to date"
         return data
 
     def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
-        # One transaction per run: a failed run left nothing applied; the backup covers a crash.
-        if data.get("database_url") is None:
+        database = ctx.database(data.get("database_url"))
+        if database is None or "down_target" not in data:
             return None
-        if "down_target" in data:
-            # A tool that applies migration by migration: revert to the recorded position.
-            database = ctx.database(data["database_url"])
-            assert database is not None
-            engine = app_engine(ctx, database, ctx.facts.need("release_dir"))
-            try:
-                reverted = engine.revert_to([], data["down_target"])
-                return f"reverted {', '.join(reverted)}" if reverted else None
-            except MigrationError as exc:
-                if not data.get("backup_id"):
-                    raise
-                ctx.log(f"down to the recorded position failed ({exc.message}); restoring")
-        if data.get("backup_id"):
-            return _restore(ctx, data["backup_id"], data["database_url"])
-        if data.get("applied"):
-            raise MigrationError("migrations ran but no backup was taken", step="migrate")
-        return None
+        release_dir = data["release_dir"]
+        engine = app_engine(ctx, database, release_dir)
+        migrations = discover_for(ctx.config, Path(release_dir))
+        position = data["down_target"]
+        if engine.position(migrations) == position:
+            return None  # no migration ran: nothing is reverted or restored, ever
+        if not schema_undo.switch_attempted(ctx):
+            # Nothing but the old code wrote since the migration, through a schema it ran on.
+            return _revert(ctx, database, engine, migrations, position, data.get("backup_id"))
+        state = ctx.db.env_state(ctx.env)
+        if not state or not state.get("spec"):
+            return "kept the new schema: nothing served before this deploy"
+        # The old release serves again (the switch was undone first): if it passes its checks
+        # on the new schema, the schema and every write to it stay.
+        failed = schema_undo.old_code_fits(
+            ctx, ctx.traffic().url(), state["sha"], state["spec"]["release_dir"]
+        )
+        if not failed:
+            return "kept the new schema: the serving release passes its checks on it"
+        ctx.log(f"the old release fails on the new schema ({'; '.join(failed)}); reverting")
+        record: dict[str, Any] = {}
+        with schema_undo.hold(ctx, record):
+            schema_undo.guard_down(ctx, database, engine, migrations, position, record)
+            what = _revert(ctx, database, engine, migrations, position, data.get("backup_id"))
+        return f"{what} (inside a {record['hold_seconds']}s hold)"
 
 
-class MigrateDownStep(Step):
-    """Rollback: bring the schema back to the target release's migrations."""
-
-    name = "migrate"
-
-    def prepare(self, ctx: Context) -> dict[str, Any]:
-        return {
-            "database_url": ctx.facts.database_url,
-            "backup_id": ctx.facts.backup_id,
-            "restore_from": ctx.facts.restore_from,
-            "down_target": recorded_position(ctx),
-        }
-
-    def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        database = ctx.database(data["database_url"])
-        if database is None:
-            data.update(action="none", summary="no database")
-            return data
-        target = discover_for(ctx.config, Path(ctx.facts.need("release_dir")))
-        # Down runs the newer release's code: it has the migrations to revert.
-        current_dir = ctx.facts.need("current_release_dir")
-        engine = app_engine(ctx, database, current_dir)
-        current_files = discover_for(ctx.config, Path(current_dir))
-        known = {m.version for m in target}
-        recorded = data.get("down_target")
-        newer: list[Any]
-        if engine.reverts_on_undo:
-            at_target = recorded is None or engine.position(current_files) == recorded[0]
-            newer = [] if at_target else ["(newer than the recorded position)"]
-        else:
-            newer = [a for a in engine.plan(current_files).applied if a["version"] not in known]
-        restore_db = bool(ctx.options.get("restore_db"))
-        if not newer and not restore_db:
-            data.update(action="none", summary="schema already matches")
-            return data
-        if not restore_db and not engine.capabilities.revert:
-            data["down_error"] = f"the {engine.name} migration engine cannot revert to a version"
-            ctx.log(f"{data['down_error']}; restoring the backup")
-        elif not restore_db:
-            try:
-                if engine.reverts_on_undo:
-                    assert recorded is not None
-                    reverted = engine.revert_to(current_files, recorded[0])
-                else:
-                    reverted = engine.down(current_files, to=max(known, default=0))
-                data.update(action="down", reverted=reverted, summary=f"down {', '.join(reverted)}")
-                return data
-            except MigrationError as exc:
-                ctx.log(f"down migrations unavailable ({exc.message}); restoring the backup")
-                data["down_error"] = exc.message
-        if not data.get("restore_from"):
-            raise MigrationError(
-                "no backup matches the target release's migrations, and down migrations "
-                "could not revert the schema",
-                next_action="pick a backup with `shiplane backups ENV` and `shiplane restore`",
-            )
-        what = _restore(ctx, data["restore_from"], data["database_url"])
-        data.update(action="restore", summary=what)
-        return data
-
-    def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
-        if data.get("action") in ("down", "restore") and data.get("backup_id"):
-            return _restore(ctx, data["backup_id"], data["database_url"])
-        return None
+def _revert(
+    ctx: Context,
+    database: Database,
+    engine: MigrationEngine,
+    migrations: list[MigrationSource],
+    position: Any,
+    backup_id: str | None,
+) -> str:
+    """`down` to ``position``; a migration that cannot be reverted falls back to the backup,
+    restored only when nothing was written since it was taken (otherwise exit 5)."""
+    try:
+        reverted = engine.revert_to(migrations, position)
+        return f"reverted {', '.join(reverted)}" if reverted else "nothing to revert"
+    except MigrationError as exc:
+        if not backup_id:
+            raise
+        ctx.log(f"down to the recorded position failed ({exc.message}); checking the backup")
+        return schema_undo.restore_if_unchanged(
+            ctx, database, backup_id, f"cannot revert: {exc.message}", engine.bookkeeping
+        )
 
 
 def recorded_position(ctx: Context) -> list[Any] | None:

@@ -139,6 +139,11 @@ class SwitchStep(Step):
         }
         ctx.traffic().switch(data["instance_id"], info)
         ctx.facts.previous_instance = data["previous"]
+        if ctx.facts.hold_started is not None:
+            # A schema change ran under a hold: the new code serves, let the waiting through.
+            ctx.traffic().release()
+            data["hold_seconds"] = round(time.monotonic() - ctx.facts.hold_started, 3)
+            ctx.facts.hold_started = None
         data["summary"] = f"port {ctx.settings.env_config.port} -> {ctx.facts.release}"
         return data
 

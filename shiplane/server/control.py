@@ -7,6 +7,7 @@ import hmac
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,28 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
             return JSONResponse({"error": str(exc)}, status_code=409)
         return JSONResponse({"drained": drained})
 
+    async def hold(request: Request) -> Response:
+        """Park new requests (bounded by ``timeout``), then wait until the in-flight ones
+        finished (at most ``timeout`` too): a schema change runs after this answers."""
+        await core.restored.wait()
+        body = await request.json()
+        door = core.frontdoors.get(_key(request))
+        if door is None:
+            return JSONResponse({"held": False, "settled": True})
+        timeout = float(body["timeout"])
+        door.hold(timeout)
+        deadline = time.monotonic() + timeout
+        while any(door.stats().inflight.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return JSONResponse({"held": True, "settled": not any(door.stats().inflight.values())})
+
+    async def release(request: Request) -> Response:
+        await core.restored.wait()
+        door = core.frontdoors.get(_key(request))
+        if door is not None:
+            door.release()
+        return JSONResponse({"released": door is not None})
+
     async def active(request: Request) -> Response:
         await core.restored.wait()
         door = core.frontdoors.get(_key(request))
@@ -188,6 +211,8 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         Route("/apps/{app}/envs/{env}/drain", drain, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/restore", restore, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/tls/renew", renew_certificates, methods=["POST"]),
+        Route("/apps/{app}/envs/{env}/hold", hold, methods=["POST"]),
+        Route("/apps/{app}/envs/{env}/release", release, methods=["POST"]),
         Route("/ops/{name}", operation, methods=["POST"]),
         Route("/shutdown", shutdown, methods=["POST"]),
         *repo_routes(core.layout),

@@ -110,6 +110,16 @@ class TrafficControl(Protocol):
         """Wait for ``instance_id``'s in-flight requests, then stop it; False on timeout."""
         ...
 
+    def hold(self, timeout: float) -> bool:
+        """New requests wait (at most ``timeout``, then 503 + Retry-After) until ``release``;
+        returns once the in-flight ones finished (False: some were still running at the
+        bound)."""
+        ...
+
+    def release(self) -> None:
+        """Let the waiting requests through, to whatever serves now."""
+        ...
+
     def restore(self) -> str | None:
         """Serve again what state.db records for the env (its old instance is gone)."""
         ...

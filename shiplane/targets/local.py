@@ -42,6 +42,14 @@ class LocalTraffic:
         drained: bool = self.client.request("POST", f"{self.path}/drain", body)["drained"]
         return drained
 
+    def hold(self, timeout: float) -> bool:
+        answer = self.client.request("POST", f"{self.path}/hold", {"timeout": timeout})
+        settled: bool = answer["settled"]
+        return settled
+
+    def release(self) -> None:
+        self.client.request("POST", f"{self.path}/release", {})
+
     def restore(self) -> str | None:
         self.client.ensure_running()
         restored: str | None = self.client.request("POST", f"{self.path}/restore")["instance_id"]

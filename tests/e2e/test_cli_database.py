@@ -31,7 +31,9 @@ def test_migrate_backup_restore_cycle(app_repo: AppRepo) -> None:
 
     refused = app_repo.shiplane("restore", "dev", backup_id)
     assert refused.code == 64 and "--yes" in refused.data["error"]["message"]
-    restored = app_repo.shiplane("restore", "dev", backup_id, "--yes")
+    written = app_repo.shiplane("restore", "dev", backup_id, "--yes")
+    assert written.code == 6 and "notes (" in written.data["error"]["message"]  # a write since
+    restored = app_repo.shiplane("restore", "dev", backup_id, "--yes", "--discard-writes")
     assert restored.code == 0, restored.stdout
     assert restored.data["verified"]["integrity"] == "ok"
     assert httpx.get(app_repo.url("dev", "/api/notes"), timeout=5).json()["notes"] == at_backup

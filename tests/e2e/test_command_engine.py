@@ -107,9 +107,11 @@ def test_command_engine_records_status_and_rolls_back_to_it(app_repo: AppRepo) -
 
     run = app_repo.shiplane("rollback", "dev")
     assert run.code == 0, run.stdout + run.stderr
-    assert run.data["database"]["action"] == "down"
-    assert run.data["database"]["reverted"] == ["002"]
-    assert "pinned" not in columns(db, "notes")
+    # Additive: the old release passes its checks on the new schema, so the code goes back
+    # and the schema (with every write to it) stays (issue 12).
+    assert run.data["database"]["action"] == "kept"
+    assert run.data["database"]["reverted"] == []
+    assert "pinned" in columns(db, "notes")
 
 
 def test_rehearsal_without_createdb_names_the_fix(postgres: PgServer, tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def test_rehearsal_catches_a_broken_down(app_repo: AppRepo) -> None:
     assert "legacy" not in columns(db, "notes")  # the real database was never touched
 
 
-def test_irreversible_migration_rolls_back_by_restore(app_repo: AppRepo) -> None:
+def test_irreversible_additive_migration_keeps_its_schema_on_rollback(app_repo: AppRepo) -> None:
     assert app_repo.shiplane("deploy", "dev").code == 0
     one_way = "-- shiplane: irreversible\nALTER TABLE notes ADD COLUMN legacy TEXT;\n"
     on_dev(app_repo, "one way", {"VERSION": "2.0.0\n", "migrations/003_legacy.sql": one_way})
@@ -74,9 +74,9 @@ def test_irreversible_migration_rolls_back_by_restore(app_repo: AppRepo) -> None
     assert "legacy" in columns(db, "notes")
     run = app_repo.shiplane("rollback", "dev")
     assert run.code == 0, run.stdout
-    assert run.data["database"]["action"] == "restore"
-    assert "irreversible" in run.data["database"]["why_restore"]
-    assert "legacy" not in columns(db, "notes")
+    # The old code runs on the new schema (an added column): code goes back, the schema stays.
+    assert run.data["database"]["action"] == "kept"
+    assert "legacy" in columns(db, "notes")
 
 
 def test_lint_blocks_an_unannotated_column_drop_before_prod(app_repo: AppRepo) -> None:

@@ -96,19 +96,27 @@ def test_rollback_reverts_migration_with_down(app_repo: AppRepo) -> None:
 
     run = app_repo.shiplane("rollback", "dev")
     assert run.code == 0, run.stdout
-    assert run.data["database"]["action"] == "down"
-    assert run.data["database"]["reverted"] == ["003_add_pinned"]
-    assert "pinned" not in columns(db, "notes")
+    # Additive: the old release passes its checks on the new schema, so the code goes back
+    # and the schema (with every write to it) stays (issue 12).
+    assert run.data["database"]["action"] == "kept"
+    assert run.data["database"]["reverted"] == []
+    assert "pinned" in columns(db, "notes")
     assert get_json(app_repo.url("dev", "/api/version"))["version"] == "1.0.0"
     titles = [n["title"] for n in get_json(app_repo.url("dev", "/api/notes"))["notes"]]
-    assert "kept" in titles  # the down migration kept the data written after the deploy
+    assert "kept" in titles  # the data written after the deploy stays
 
     # Forward again (on purpose: the commit was rolled back), then roll back restoring the
-    # backup instead of running down.
+    # backup: the deploy's checks wrote notes since it was taken, so the checked restore refuses (exit 6) without --discard-writes,
+    # and with it saves them first as a pre-restore backup.
     assert app_repo.shiplane("deploy", "dev", "--include-rolled-back").code == 0
-    run = app_repo.shiplane("rollback", "dev", "--restore-db")
+    refused = app_repo.shiplane("rollback", "dev", "--restore-db")
+    assert refused.code == 6, refused.stdout
+    assert "written since backup" in refused.data["error"]["message"]
+    assert "pinned" in columns(db, "notes")
+    run = app_repo.shiplane("rollback", "dev", "--restore-db", "--discard-writes")
     assert run.code == 0, run.stdout
     assert run.data["database"]["action"] == "restore"
+    assert run.data["database"]["pre_restore_backup"]
     assert "pinned" not in columns(db, "notes")
 
 

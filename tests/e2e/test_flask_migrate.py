@@ -86,9 +86,11 @@ def test_flask_migrate_app_deploys_migrates_rolls_back_and_promotes(flask_app: A
 
     run = app.shiplane("rollback", "dev")
     assert run.code == 0, run.stdout + run.stderr
-    assert run.data["database"]["action"] == "down"
-    assert run.data["database"]["reverted"] == ["d4"]
-    assert "colour" not in columns(db, "notes")
+    # Additive: the old release passes its checks on the new schema, so the code goes back
+    # and the schema (with every write to it) stays (issue 12).
+    assert run.data["database"]["action"] == "kept"
+    assert run.data["database"]["reverted"] == []
+    assert "colour" in columns(db, "notes")
     notes = httpx.get(app.url("dev", "/api/notes"), timeout=5).json()["notes"]
     assert "first" in [n["title"] for n in notes]  # the write survived the rollback
 
@@ -103,11 +105,12 @@ def test_flask_migrate_app_deploys_migrates_rolls_back_and_promotes(flask_app: A
     )
 
     # A failing revision: the error quotes the exception line, with the secret masked.
+    # (on top of d4: the rollback kept it applied)
     boom = revision(
-        "e5", "c3", "raise ValueError('boom with ' + os.environ['NOTES_SECRET'])", "pass"
+        "e5", "d4", "raise ValueError('boom with ' + os.environ['NOTES_SECRET'])", "pass"
     )
-    app.commit("boom", {"migrations/versions/d4_colour.py": boom})
-    run = app.shiplane("deploy", "dev", "--include-rolled-back")  # d4 was rolled back
+    app.commit("boom", {"migrations/versions/e5_boom.py": boom})
+    run = app.shiplane("deploy", "dev", "--include-rolled-back")  # d4's commit was rolled back
     assert run.code == 3, run.stdout
     message = run.data["error"]["message"]
     assert "ValueError: boom with ***" in message, message

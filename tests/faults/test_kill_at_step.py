@@ -31,6 +31,10 @@ STEPS = [
     "prune",
 ]
 ROLLED_FORWARD = {"record", "prune"}  # killed after the pivot (drain): the deploy completes
+# Killed once the switch was attempted: clients may have written through the new code, so the
+# old release goes back first and the (additive) schema stays, since the old release passes
+# its checks on it ("An acknowledged write is sacred").
+SCHEMA_KEPT = {"switch", "smoke", "drain"}
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -68,6 +72,26 @@ def test_kill_at_step(app_repo: AppRepo, step: str, request: pytest.FixtureReque
         assert info["serving_sha"] == new_sha
         assert any("pinned" in sql for sql in after["schema"])
         assert set(before["rows"]) <= set(after["rows"])  # the new state, all old rows kept
+    elif step in SCHEMA_KEPT:
+        assert info["serving_sha"] == old_sha
+        action = status.data["recovered"][0]["action"]
+        assert "migrate: kept the new schema: the serving release passes its checks on it" in (
+            action
+        ), action
+        # The schema the recovery says it kept: exactly the pre-deploy one plus the column.
+        migrated = [
+            sql[: -len(")")] + ", pinned INTEGER DEFAULT 0)"
+            if sql.startswith("CREATE TABLE notes")
+            else sql
+            for sql in before["schema"]
+        ]
+        assert after["schema"] == sorted(migrated)
+        assert after["rows"] == before["rows"]  # every row, untouched
+        # The old release serves on it, and is healthy there.
+        version = httpx.get(app_repo.url("dev", "/api/version"), timeout=5)
+        assert version.status_code == 200 and version.json()["sha"] == old_sha
+        notes = httpx.get(app_repo.url("dev", "/api/notes"), timeout=5)
+        assert notes.status_code == 200, notes.text
     else:
         assert info["serving_sha"] == old_sha
         assert after == before  # exactly the pre-deploy state

@@ -31,7 +31,10 @@ def test_server_killed_mid_deploy_and_restarted(
     old_sha = httpx.get(app_repo.url("dev", "/api/version"), timeout=5).json()["sha"]
     app_repo.git("checkout", "-q", "dev")
     new_sha = app_repo.commit("v2", MIGRATION)
-    app_repo.slow_build(2)
+    # Long enough that the build is still running when a poll sees the deploy: one
+    # `shiplane history` takes 3-4 s on a loaded machine, and a 2 s build let the whole deploy
+    # finish between two polls. The kill ends the deploy, so the length costs nothing.
+    app_repo.slow_build(20)
     deploy = subprocess.Popen(
         [*SHIPLANE, "deploy", "dev", "--json"],
         cwd=app_repo.path,
@@ -39,7 +42,7 @@ def test_server_killed_mid_deploy_and_restarted(
         stdout=subprocess.PIPE,
         text=True,
     )
-    # Wait until the deploy runs in the server (its build sleeps 2 s), then kill the server.
+    # Wait until the deploy runs in the server (its build sleeps 20 s), then kill the server.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         latest = app_repo.shiplane("history", "dev", "--limit", "1").data["deployments"][0]
@@ -47,7 +50,8 @@ def test_server_killed_mid_deploy_and_restarted(
             break
         time.sleep(0.05)
     else:
-        raise AssertionError("the second deploy never started")
+        out, _ = deploy.communicate(timeout=180)  # no client left running into the next test
+        raise AssertionError(f"the second deploy never started: {out}")
     os.kill(int((app_repo.home / "server.pid").read_text()), signal.SIGKILL)
     out, _ = deploy.communicate(timeout=180)
     # The deploy ran in the server and died with it: the client says so (exit 7) ...

@@ -3,6 +3,8 @@ callers take when an engine lacks a capability. No processes, real SQLite files.
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,13 +14,13 @@ import pytest
 from shiplane.backup import create_backup
 from shiplane.config import parse_config
 from shiplane.config.models import ENGINE_NAMES, DatabaseConfig
-from shiplane.errors import ConfigError, MigrationError
+from shiplane.errors import ConfigError, MigrationError, RollbackFailedError
 from shiplane.migrate import Capabilities, MigrationEngine, Migrator, discover, registry
 from shiplane.migrate.alembic import AlembicMigrator
 from shiplane.migrate.rehearse import rehearse
-from shiplane.pipeline.context import Facts
-from shiplane.pipeline.steps_database import MigrateDownStep
-from tests.support.sqlite_util import columns, database, tables
+from shiplane.pipeline.steps_database import _revert
+from shiplane.pipeline.steps_schema_rollback import SchemaRollbackStep
+from tests.support.sqlite_util import columns, database, query, tables
 
 CONFIG = """
 [app]
@@ -121,37 +123,111 @@ def test_rehearsal_without_revert_runs_up_only(tmp_path: Path) -> None:
     assert skipped["skipped"] is True and skipped["pending"] == ["001_t"]
 
 
-def test_rollback_restores_the_backup_when_the_engine_cannot_revert(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def execute(path: Path, sql: str) -> None:
+    """A client's write, committed."""
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(sql)
+
+
+def _deployed_then_migrated(tmp_path: Path) -> tuple[Path, Path, dict[str, Any]]:
+    """The old release's schema, its backup (with the per-table snapshot), then the new
+    release's migration applied: what a one-way engine's undo has to bring back."""
     path = tmp_path / "app.db"
     old = write(tmp_path / "old" / "migrations", {"001_t.sql": CREATE}).parent
     new = write(tmp_path / "new" / "migrations", {"001_t.sql": CREATE, "002_w.sql": ADD}).parent
     db = database(path)
     Migrator(db).up(discover(old / "migrations"))
-    backups = tmp_path / "backups"
-    backup = create_backup(db, backups, {"env": "dev", "migrations": ["001_t"]})
+    execute(path, "INSERT INTO t (id) VALUES (1)")
+    backup = create_backup(db, tmp_path / "backups", {"env": "dev", "migrations": ["001_t"]})
+    assert backup["tables"]["t"]["rows"] == 1
     Migrator(db).up(discover(new / "migrations"))
     assert "w" in columns(path, "t")
+    return path, new, backup
 
-    monkeypatch.setitem(registry.ENGINES, "shiplane", OneWay)
-    logged: list[str] = []
-    ctx = SimpleNamespace(
-        config=parse_config(CONFIG.replace("ENGINE", "shiplane"), tmp_path / "shiplane.toml"),
-        facts=Facts(release_dir=str(old), current_release_dir=str(new)),
-        options={},
+
+def _context(tmp_path: Path, logged: list[str], **options: Any) -> Any:
+    return SimpleNamespace(
+        options=options,
         env="dev",
+        deployment_id="d1",
         log=logged.append,
         redact=lambda text: text,
         settings=SimpleNamespace(
             variables={}, secrets={}, env_config=SimpleNamespace(backup_encryption=None)
         ),
-        layout=SimpleNamespace(backups=lambda _env: backups),
-        database=lambda url=None: database(path),
+        layout=SimpleNamespace(backups=lambda _env: tmp_path / "backups"),
     )
-    data = {"database_url": f"sqlite:///{path}", "restore_from": backup["id"]}
-    done = MigrateDownStep().run(ctx, data)  # type: ignore[arg-type]
-    assert done["action"] == "restore"
-    assert done["down_error"] == "the shiplane migration engine cannot revert to a version"
+
+
+def test_rollback_restores_the_backup_when_the_engine_cannot_revert(tmp_path: Path) -> None:
+    path, new, backup = _deployed_then_migrated(tmp_path)
+    logged: list[str] = []
+    engine = OneWay(database(path))
+    data: dict[str, Any] = {"restore_from": backup["id"]}
+    SchemaRollbackStep()._down(
+        _context(tmp_path, logged), database(path), engine, discover(new / "migrations"), 1, data
+    )
+    assert data["action"] == "restore"
+    assert data["down_error"] == "the shiplane migration engine cannot revert to a version"
+    assert "unchanged since it was taken" in data["summary"]
     assert "w" not in columns(path, "t")
-    assert any("restoring the backup" in line for line in logged)
+    assert query(path, "SELECT id FROM t") == [(1,)]
+    assert any("restoring only if nothing was written" in line for line in logged)
+
+
+def test_rollback_keeps_the_schema_when_a_one_way_engine_was_written_past(
+    tmp_path: Path,
+) -> None:
+    path, new, backup = _deployed_then_migrated(tmp_path)
+    execute(path, "INSERT INTO t (id, w) VALUES (2, 'acknowledged')")
+    data: dict[str, Any] = {"restore_from": backup["id"]}
+    with pytest.raises(RollbackFailedError) as raised:
+        SchemaRollbackStep()._down(
+            _context(tmp_path, [], discard_writes=True),
+            database(path),
+            OneWay(database(path)),
+            discover(new / "migrations"),
+            1,
+            data,
+        )
+    assert raised.value.exit_code == 5
+    assert "written since backup" in raised.value.message and "t" in raised.value.message
+    assert f"restore dev {backup['id']} --discard-writes" in (raised.value.next_action or "")
+    # The new schema stays, and the write with it.
+    assert "w" in columns(path, "t")
+    assert query(path, "SELECT id, w FROM t ORDER BY id") == [(1, None), (2, "acknowledged")]
+
+
+def test_a_failed_deploy_of_a_one_way_engine_restores_only_an_unchanged_database(
+    tmp_path: Path,
+) -> None:
+    """The migrate step's undo (before the switch): no down, so the checked restore."""
+    path, new, backup = _deployed_then_migrated(tmp_path)
+    migrations = discover(new / "migrations")
+    logged: list[str] = []
+    what = _revert(
+        _context(tmp_path, logged),
+        database(path),
+        OneWay(database(path)),
+        migrations,
+        1,
+        backup["id"],
+    )
+    assert "restored from backup" in what and "w" not in columns(path, "t")
+    assert any("checking the backup" in line for line in logged)
+
+    Migrator(database(path)).up(migrations)
+    execute(path, "UPDATE t SET w = 'acknowledged'")
+    with pytest.raises(RollbackFailedError):
+        _revert(
+            _context(tmp_path, []),
+            database(path),
+            OneWay(database(path)),
+            migrations,
+            1,
+            backup["id"],
+        )
+    assert query(path, "SELECT id, w FROM t") == [(1, "acknowledged")]
+    # Without a backup there is nothing to fall back on: the engine's own error.
+    with pytest.raises(MigrationError, match="cannot revert"):
+        _revert(_context(tmp_path, []), database(path), OneWay(database(path)), migrations, 1, None)

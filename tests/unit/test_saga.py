@@ -40,6 +40,7 @@ class FakeFrontDoor:
         self.routed: str | None = None
         self.info: dict[str, Any] | None = None
         self.drained: list[str] = []
+        self.held: float | None = None
 
     def active(self) -> ActiveUpstream:
         return ActiveUpstream(instance_id=self.routed, info=self.info, port=self.port)
@@ -56,6 +57,13 @@ class FakeFrontDoor:
         self.drained.append(instance_id)
         self.target.stop(instance_id)
         return True
+
+    def hold(self, timeout: float) -> bool:
+        self.held = timeout
+        return True
+
+    def release(self) -> None:
+        self.held = None
 
     def restore(self) -> str | None:
         """The old instance is gone: start the recorded release again and serve it."""
@@ -278,9 +286,9 @@ def test_every_plan_has_one_pivot_and_unique_step_names() -> None:
         "lock",
         "target",
         "backup",
-        "migrate",
         "start",
         "health",
+        "migrate",
         "record",
         "rewind",
     ]

@@ -1,0 +1,62 @@
+"""A restore that never discards a write silently: compare the live database with the backup
+first; refuse (exit 6, naming the tables) when it was written since, unless the caller says
+``--discard-writes``; save what it discards as a ``pre-restore`` backup before overwriting.
+
+SQLite compares and restores under one ``BEGIN IMMEDIATE`` (databases/sqlite.py
+``exclusive``): the app's writers wait on their busy timeout instead of slipping in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from shiplane.backup.archive import create_backup, read_manifest, restore_backup
+from shiplane.backup.encrypt import identity_of
+from shiplane.config.encryption import BackupEncryption
+from shiplane.databases import Database
+from shiplane.databases.content import written_since
+from shiplane.errors import RefusedError
+
+
+def changes_since(database: Database, backup_dir: Path, ignore: Sequence[str] = ()) -> list[str]:
+    """What a restore of ``backup_dir`` would discard, one line per table ([] = nothing)."""
+    tables = read_manifest(backup_dir).get("tables")
+    if tables is None:
+        return ["(the backup has no per-table checksums: cannot tell what changed)"]
+    return written_since(tables, database, ignore)
+
+
+def checked_restore(
+    database: Database,
+    backups_dir: Path,
+    backup_id: str,
+    *,
+    env: str,
+    discard_writes: bool,
+    ignore: Sequence[str] = (),
+    encryption: BackupEncryption | None = None,
+) -> dict[str, Any]:
+    """Compare, refuse or save, restore: {"restored", "written_since", "pre_restore_backup"}."""
+    directory = backups_dir / backup_id
+    with database.exclusive():
+        written = changes_since(database, directory, ignore)
+        if written and not discard_writes:
+            raise RefusedError(
+                f"{database.describe()} was written since backup {backup_id}: "
+                + "; ".join(written)
+                + ". Restoring it would discard those writes",
+                step="restore",
+                next_action=f"keep the data; or add --discard-writes (they are saved first as a "
+                f"pre-restore backup in `shiplane backups {env}`)",
+            )
+        safety = create_backup(
+            database, backups_dir, {"env": env, "reason": "pre-restore"}, encryption
+        )
+        manifest = restore_backup(directory, database, identity_of(encryption))
+    return {
+        "restored": manifest,
+        "written_since": written,
+        "pre_restore_backup": safety["id"],
+    }
