@@ -106,8 +106,9 @@ def test_rollback_reverts_migration_with_down(app_repo: AppRepo) -> None:
     assert "kept" in titles  # the data written after the deploy stays
 
     # Forward again (on purpose: the commit was rolled back), then roll back restoring the
-    # backup: the deploy's checks wrote notes since it was taken, so the checked restore refuses (exit 6) without --discard-writes,
-    # and with it saves them first as a pre-restore backup.
+    # backup: the deploy's checks wrote notes since it was taken, so the checked restore
+    # refuses (exit 6) without --discard-writes, and with it saves them first as a
+    # pre-restore backup.
     assert app_repo.shiplane("deploy", "dev", "--include-rolled-back").code == 0
     refused = app_repo.shiplane("rollback", "dev", "--restore-db")
     assert refused.code == 6, refused.stdout
