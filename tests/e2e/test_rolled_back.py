@@ -27,7 +27,9 @@ def test_a_rolled_back_commit_needs_the_flag_to_come_back(app_repo: AppRepo) -> 
     back = app_repo.shiplane("rollback", "dev")
     assert back.code == 0, back.stdout
     assert pinned in back.data["rolled_back"]
-    assert "pinned" not in columns(db, "notes")
+    # Code went back; the additive column stays (the old release runs on it: issue 12).
+    assert back.data["database"]["action"] == "kept", back.stdout
+    assert "pinned" in columns(db, "notes")
     # The server's dev went back; the client sees it as shiplane/dev, its own branches stay.
     assert app_repo.git("--git-dir", str(app_repo.server_repo), "rev-parse", "dev") == before
     assert app_repo.remote_branch("dev") == before
@@ -40,7 +42,6 @@ def test_a_rolled_back_commit_needs_the_flag_to_come_back(app_repo: AppRepo) -> 
     assert refused.code == 6, refused.stdout
     assert pinned[:12] in refused.data["error"]["message"]
     assert "--include-rolled-back" in refused.data["error"]["next_action"]
-    assert "pinned" not in columns(db, "notes")
     assert app_repo.git("--git-dir", str(app_repo.server_repo), "rev-parse", "dev") == before
 
     # On purpose: it comes back, and is no longer held against later deploys.
