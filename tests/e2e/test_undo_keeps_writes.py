@@ -175,8 +175,9 @@ def test_non_additive_rollback_downs_under_the_hold_or_refuses(app_repo: AppRepo
         settle(writer)
         assert writer.mark()[1] == before[1]  # answered late, never failed
 
-        # Forward again; now the new column holds a write since the migration.
-        assert app_repo.shiplane("deploy", "dev").code == 0
+        # Forward again (on purpose: the commit was rolled back); now the new column holds a
+        # write since the migration.
+        assert app_repo.shiplane("deploy", "dev", "--include-rolled-back").code == 0
         conn = sqlite3.connect(db)
         conn.execute("UPDATE notes SET pinned = 1 WHERE id = (SELECT max(id) FROM notes)")
         conn.commit()
