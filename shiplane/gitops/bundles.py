@@ -23,6 +23,7 @@ from pathlib import Path
 
 from shiplane.errors import GitError
 from shiplane.gitops import server_repo
+from shiplane.gitops.git import _run as run_git
 from shiplane.gitops.git import git
 
 INCOMING = server_repo.INCOMING
@@ -259,16 +260,7 @@ def update_refs(repo: Path, commands: str) -> None:
 
 
 def _git_run(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            ["git", "-C", str(repo), *args],
-            capture_output=True,
-            text=True,
-            timeout=BUNDLE_TIMEOUT,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise GitError(f"git {args[0]} failed: {exc}", step="send") from exc
+    return run_git(repo, args, BUNDLE_TIMEOUT, step="send")
 
 
 def _is_sha(value: object) -> bool:

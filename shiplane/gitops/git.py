@@ -17,7 +17,9 @@ from shiplane.errors import GitError, RefusedError
 GIT_TIMEOUT = 120
 
 
-def _run(repo: Path, args: tuple[str, ...], timeout: float) -> subprocess.CompletedProcess[str]:
+def _run(
+    repo: Path, args: tuple[str, ...], timeout: float, step: str = "resolve"
+) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
             ["git", "-C", str(repo), *args],
@@ -27,7 +29,7 @@ def _run(repo: Path, args: tuple[str, ...], timeout: float) -> subprocess.Comple
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise GitError(f"git {args[0]} failed: {exc}", step="resolve") from exc
+        raise GitError(f"git {args[0]} failed: {exc}", step=step) from exc
 
 
 def git(repo: Path, *args: str, check: bool = True, timeout: float = GIT_TIMEOUT) -> str:
