@@ -175,11 +175,18 @@ def promote(
     env: str,
     *,
     approve: bool = False,
+    include_rolled_back: bool = False,
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
     return call(
-        "promote", caller, config_path=config_path, progress=progress, env=env, approve=approve
+        "promote",
+        caller,
+        config_path=config_path,
+        progress=progress,
+        env=env,
+        approve=approve,
+        include_rolled_back=include_rolled_back,
     )
 
 
@@ -187,11 +194,17 @@ def approve(
     caller: Caller,
     promotion_id: str,
     *,
+    include_rolled_back: bool = False,
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
     return call(
-        "approve", caller, config_path=config_path, progress=progress, promotion_id=promotion_id
+        "approve",
+        caller,
+        config_path=config_path,
+        progress=progress,
+        promotion_id=promotion_id,
+        include_rolled_back=include_rolled_back,
     )
 
 

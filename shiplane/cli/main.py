@@ -28,7 +28,15 @@ from shiplane.cli.factor import (
     TotpOpt,
 )
 from shiplane.cli.git_remote_cmd import remote_app
-from shiplane.cli.options import ConfigOpt, EnvArg, HostOpt, JsonOpt, current_host, in_server
+from shiplane.cli.options import (
+    ConfigOpt,
+    EnvArg,
+    HostOpt,
+    IncludeRolledBackOpt,
+    JsonOpt,
+    current_host,
+    in_server,
+)
 from shiplane.cli.remote import follow_log
 from shiplane.cli.server_cmd import server_app
 from shiplane.cli.tokens_cmd import tokens_app
@@ -88,12 +96,7 @@ def deploy(
     accept_drift: Annotated[
         bool, typer.Option("--accept-drift", help="Migrate a schema changed outside shiplane.")
     ] = False,
-    include_rolled_back: Annotated[
-        bool,
-        typer.Option(
-            "--include-rolled-back", help="Bring back commits a rollback took out of ENV."
-        ),
-    ] = False,
+    include_rolled_back: IncludeRolledBackOpt = False,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -147,6 +150,7 @@ def promote(
     approve: Annotated[
         bool, typer.Option("--approve", help="A person (with a factor) approves it at once.")
     ] = False,
+    include_rolled_back: IncludeRolledBackOpt = False,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -165,12 +169,14 @@ def promote(
         challenge={"action": "promote", "env": env},
         env=env,
         approve=approve,
+        include_rolled_back=include_rolled_back,
     )
 
 
 @app.command()
 def approve(
     promotion_id: Annotated[str, typer.Argument(help="A pending promotion id.")],
+    include_rolled_back: IncludeRolledBackOpt = False,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -188,6 +194,7 @@ def approve(
         factor=FactorChoice(passphrase, ssh_key, totp, factor_file, approver),
         challenge={"action": "approve", "promotion_id": promotion_id},
         promotion_id=promotion_id,
+        include_rolled_back=include_rolled_back,
     )
 
 
@@ -373,9 +380,15 @@ def restore(
         bool,
         typer.Option(
             "--discard-writes",
-            help="Restore even when the database was written since (saved first as pre-restore).",
+            help="Restore even when the database was written since (saved first as pre-restore);"
+            " in a gated environment a person's, with a factor.",
         ),
     ] = False,
+    passphrase: PassphraseOpt = False,
+    ssh_key: SshKeyOpt = None,
+    totp: TotpOpt = False,
+    factor_file: FactorFileOpt = None,
+    approver: ApproverOpt = None,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -387,7 +400,16 @@ def restore(
             )
             _finish(Result(command="restore", env=env).fail(usage), json_)
         typer.confirm(f"Overwrite {env}'s database with backup {backup_id}?", abort=True)
-    in_server("restore", json_, config, env=env, backup_id=backup_id, discard_writes=discard_writes)
+    in_server(
+        "restore",
+        json_,
+        config,
+        factor=FactorChoice(passphrase, ssh_key, totp, factor_file, approver),
+        challenge={"action": "restore", "env": env, "subject": backup_id},
+        env=env,
+        backup_id=backup_id,
+        discard_writes=discard_writes,
+    )
 
 
 @app.command()

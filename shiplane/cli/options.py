@@ -16,6 +16,10 @@ from shiplane.errors import ShiplaneError
 from shiplane.results import Result
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout (default when piped).")]
+IncludeRolledBackOpt = Annotated[
+    bool,
+    typer.Option("--include-rolled-back", help="Bring back commits a rollback took out of ENV."),
+]
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Path to shiplane.toml (default: search up).")
 ]

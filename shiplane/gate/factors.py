@@ -35,6 +35,8 @@ def how_to(binding: Binding) -> str:
         "promote": f"shiplane promote {binding.env} --approve",
         "deploy": f"shiplane deploy {binding.env} --force",
         "rollback": f"shiplane rollback {binding.env} --restore-db",
+        "restore": f"shiplane restore {binding.env} {binding.subject or 'BACKUP'} --yes"
+        " --discard-writes",
         "protect": f"shiplane protect {binding.env}",
         "approvers add": "shiplane approvers add NAME ...",
         "approvers remove": "shiplane approvers remove NAME",

@@ -2,10 +2,11 @@
 tree's shiplane.toml cannot loosen it.
 
 What is pinned per gated environment (``protected``): ``promote_from``, ``requires_approval``,
-its branch, port, database URL (with its ``${SECRET}`` placeholders, never a value) and
-``backup``; the set of environments and their branches (a new environment on a gated branch
-would be a side door); and the verify checks, by name and a hash of their definition (the
-required checks may grow, never shrink, without a person).
+its branch, port, database URL (with its ``${SECRET}`` placeholders, never a value),
+``backup``, and where it answers (``listen``, ``domains``, ``tls``); the set of environments
+and their branches (a new environment on a gated branch would be a side door); and the verify
+checks, by name and a hash of their definition (the required checks may grow, never shrink,
+without a person).
 
 ``compare(pinned, current)`` sorts every difference into a loosening (refused until a person
 confirms it with ``shiplane protect ENV``) or a tightening (applied at once). A changed check
@@ -47,6 +48,11 @@ def protected(loaded: LoadedConfig, env: str) -> dict[str, Any]:
         "port": environment.port,
         "database_url": environment.database.url or config.database.url,
         "backup": environment.backup,
+        # Where and how it is reachable: a changed listen, domain or certificate could point
+        # prod's name at something else.
+        "listen": environment.listen,
+        "domains": sorted(environment.domains),
+        "tls": environment.tls.model_dump(mode="json") if environment.tls else None,
         "environments": {name: e.branch for name, e in sorted(config.environments.items())},
         "checks": check_hashes(loaded),
     }
@@ -61,7 +67,8 @@ class Changes:
 
 
 # Settings where any change needs a person: no direction of change is safe to assume.
-_EXACT = ("branch", "port", "database_url")
+_EXACT = ("branch", "port", "database_url", "listen", "domains", "tls")
+_ADDED_LATER = frozenset({"listen", "domains", "tls"})
 
 
 def compare(pinned: dict[str, Any], current: dict[str, Any]) -> Changes:
@@ -76,6 +83,8 @@ def compare(pinned: dict[str, Any], current: dict[str, Any]) -> Changes:
         elif now_ and not was:
             tight.append(f"{key} false -> true")
     for key in _EXACT:
+        if key not in pinned and key in _ADDED_LATER:
+            continue  # a pin made before shiplane pinned this key: the next pin takes it
         if current.get(key) != pinned.get(key):
             loose.append(f"{key} {_shown(key, pinned.get(key))} -> {_shown(key, current.get(key))}")
     _compare_environments(pinned, current, changes)

@@ -16,8 +16,11 @@ from shiplane.config.loader import LoadedConfig, env_settings
 from shiplane.databases import Database
 from shiplane.databases.env_database import open_env_database
 from shiplane.errors import ConfigError, RefusedError
+from shiplane.gate.challenges import Binding
+from shiplane.gate.guard import gated_envs, read_pins
 from shiplane.layout import Layout
 from shiplane.migrate.registry import discover_for, engine_for
+from shiplane.operations.decide import person_decision
 from shiplane.operations.session import Session
 from shiplane.results import Result
 from shiplane.state import lock
@@ -98,6 +101,9 @@ def restore(session: Session, env: str, backup_id: str, discard_writes: bool = F
             f"no backup {backup_id!r} for {env}",
             next_action=f"list them with `shiplane backups {env}`",
         )
+    if discard_writes and env in gated_envs(loaded, read_pins(db)):
+        # Discarding acknowledged writes in a gated env is a person's decision (issue 13).
+        person_decision(session, Binding("restore", env, backup_id, ""))
     release = serving_release_dir(loaded, db, env)
     engine = engine_for(loaded.config, database)
     _check_release_matches(loaded, db, env, release, read_manifest(directory))

@@ -36,7 +36,7 @@ def check_promote(loaded: LoadedConfig, env: str) -> None:
     promote_source(loaded, env)
 
 
-def promote(session: Session, env: str, approve: bool) -> Result:
+def promote(session: Session, env: str, approve: bool, include_rolled_back: bool = False) -> Result:
     loaded, db, caller = session.loaded, session.db, session.caller
     evidence = evidence_for(loaded, db, session.layout.repo, env, promote_source(loaded, env))
     pinned_checks_hold(loaded, db, env)
@@ -56,10 +56,10 @@ def promote(session: Session, env: str, approve: bool) -> Result:
             return result
         decider = person_decision(session, Binding("promote", env, "", evidence["sha"]))
     promotion = _create(db, env, evidence, caller, "approved", decider)
-    return _run(session, env, promotion, evidence)
+    return _run(session, env, promotion, evidence, include_rolled_back)
 
 
-def approve(session: Session, promotion_id: str) -> Result:
+def approve(session: Session, promotion_id: str, include_rolled_back: bool = False) -> Result:
     db = session.db
     promotion = _pending(db, promotion_id)
     env = promotion["env"]
@@ -75,7 +75,9 @@ def approve(session: Session, promotion_id: str) -> Result:
     )
     pinned_checks_hold(session.loaded, db, env)
     db.decide_promotion(promotion_id, "approved", decider.label)
-    return _run(session, env, db.promotion(promotion_id) or promotion, evidence)
+    return _run(
+        session, env, db.promotion(promotion_id) or promotion, evidence, include_rolled_back
+    )
 
 
 def reject(session: Session, promotion_id: str) -> Result:
@@ -86,10 +88,21 @@ def reject(session: Session, promotion_id: str) -> Result:
     return result
 
 
-def _run(session: Session, env: str, promotion: dict[str, Any], evidence: dict[str, Any]) -> Result:
+def _run(
+    session: Session,
+    env: str,
+    promotion: dict[str, Any],
+    evidence: dict[str, Any],
+    include_rolled_back: bool = False,
+) -> Result:
     db = session.db
     reuse = evidence["source_release_dir"] if session.loaded.config.app.reuse_build else None
-    options = {"sha": evidence["sha"], "backup": True, "reuse_release": reuse}
+    options = {
+        "sha": evidence["sha"],
+        "backup": True,
+        "reuse_release": reuse,
+        "include_rolled_back": include_rolled_back,
+    }
     ctx = make_context(session, env, "promote", options)
     db.set_promotion_deployment(promotion["id"], ctx.deployment_id)
     result = execute(ctx, "promote")

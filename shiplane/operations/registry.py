@@ -85,10 +85,16 @@ OPERATIONS: dict[str, Operation] = {
     "verify": Operation(lambda s, env, only=None: _verify.verify(s, env, only)),
     "report": Operation(lambda s, verification_id: _verify.show_report(s, verification_id)),
     "promote": Operation(
-        lambda s, env, approve=False: _promote.promote(s, env, approve),
+        lambda s, env, approve=False, include_rolled_back=False: _promote.promote(
+            s, env, approve, include_rolled_back
+        ),
         check=lambda loaded, _caller, env, **_: _promote.check_promote(loaded, env),
     ),
-    "approve": Operation(lambda s, promotion_id: _promote.approve(s, promotion_id)),
+    "approve": Operation(
+        lambda s, promotion_id, include_rolled_back=False: _promote.approve(
+            s, promotion_id, include_rolled_back
+        )
+    ),
     "reject": Operation(lambda s, promotion_id: _promote.reject(s, promotion_id)),
     "rollback": Operation(
         lambda s, env, to=None, restore_db=False, discard_writes=False: _rollback.rollback(

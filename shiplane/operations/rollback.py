@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shiplane.gate.challenges import Binding
-from shiplane.gate.pins import PinStore
+from shiplane.gate.guard import gated_envs, read_pins
 from shiplane.operations.decide import person_decision
 from shiplane.operations.execute import execute, make_context, refused_by_preflight
 from shiplane.operations.session import Session
@@ -17,9 +17,7 @@ def rollback(
     session: Session, env: str, to: str | None, restore_db: bool, discard_writes: bool = False
 ) -> Result:
     choose_target(session.db, env, to)  # bad input is refused before anything is recorded
-    pin = PinStore(session.db).get(env)
-    gated = session.loaded.config.environments[env].gated or (pin is not None and pin.gated)
-    if gated and (restore_db or discard_writes):
+    if env in gated_envs(session.loaded, read_pins(session.db)) and (restore_db or discard_writes):
         # Putting an old database back discards writes: a person's decision in a gated env.
         person_decision(session, Binding("rollback", env, to or "", ""))
     options = {

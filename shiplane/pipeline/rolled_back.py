@@ -45,9 +45,12 @@ def rewind(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def guard(ctx: Context, data: dict[str, Any], repo: Path, commits: list[str]) -> None:
+def guard(
+    ctx: Context, data: dict[str, Any], repo: Path, commits: list[str], command: str = "deploy"
+) -> None:
     """Refuse ``commits`` (what would reach the env branch) when they bring back a commit
-    rolled back from this env; with ``--include-rolled-back``, clear those instead."""
+    rolled back from this env; with ``--include-rolled-back``, clear those instead.
+    ``command`` is what the person re-runs with the flag (deploy or promote)."""
     store = RolledBackStore(ctx.db)
     active = {r.sha: r for r in store.active(ctx.env)}
     if not active:
@@ -66,7 +69,7 @@ def guard(ctx: Context, data: dict[str, Any], repo: Path, commits: list[str]) ->
         "nothing was changed",
         step="resolve",
         next_action=f"revert them (`git revert {' '.join(sha[:12] for sha in back)}`) and "
-        f"deploy again, or `shiplane deploy {ctx.env} {FLAG}` to bring them back on purpose",
+        f"deploy again, or `shiplane {command} {ctx.env} {FLAG}` to bring them back on purpose",
     )
 
 

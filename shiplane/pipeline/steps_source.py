@@ -105,7 +105,7 @@ class PromoteRefStep(Step):
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         repo, branch, sha = Path(data["repo"]), data["branch"], data["sha"]
-        rolled_back.guard(ctx, data, repo, [sha])
+        rolled_back.guard(ctx, data, repo, [sha], command="promote")
         data["kind"] = gitops.fast_forward(repo, branch, sha, data["branch_before"])
         ctx.facts.sha = sha
         ctx.db.update_deployment(ctx.deployment_id, sha=sha, ref=branch)
