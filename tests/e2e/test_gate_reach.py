@@ -13,7 +13,10 @@ import httpx
 from tests.support.app_repo import AppRepo
 from tests.support.approvers import as_person, enroll
 
-COLUMN = "ALTER TABLE notes ADD COLUMN starred INTEGER;\n-- down\nALTER TABLE notes DROP COLUMN starred;\n"
+COLUMN = (
+    "ALTER TABLE notes ADD COLUMN starred INTEGER;\n"
+    "-- down\nALTER TABLE notes DROP COLUMN starred;\n"
+)
 
 
 def _edit(config: Path, old: str, new: str) -> None:
