@@ -16,7 +16,7 @@ from typer.exceptions import TyperException
 
 from shiplane import api
 from shiplane.caller import local_caller
-from shiplane.cli import render
+from shiplane.cli import help_format, render
 from shiplane.cli.approvers_cmd import approvers_app
 from shiplane.cli.env_cmd import env_app
 from shiplane.cli.factor import (
@@ -45,12 +45,15 @@ from shiplane.errors import EXIT_CODES, ShiplaneError
 from shiplane.gitops import server_repo
 from shiplane.results import Result
 
+help_format.apply()
+
 app = typer.Typer(
     name="shiplane",
     help="Safe deployments for git-based web apps: deploy, verify, promote, roll back.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # paragraphs flow: docstrings wrap at 100 columns
 )
 app.add_typer(server_app, name="server")
 app.add_typer(tokens_app, name="tokens")
@@ -105,7 +108,11 @@ def deploy(
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Ship a commit to ENV: build, back up, migrate, start green, verify, switch, smoke, drain."""
+    """Ship a commit to ENV: build, back up, migrate, start green, verify, switch, smoke, drain.
+
+    From another branch, with `auto_merge = true` in ENV's config, your branch is first merged
+    into ENV's branch on the server (never in your repository); the resolve step says so.
+    Without auto_merge, ENV's own branch is deployed (or --ref)."""
     in_server(
         "deploy",
         json_,
@@ -434,6 +441,16 @@ def exit_codes(json_: JsonOpt = False) -> None:
     """The exit codes every command uses."""
     result = Result(command="exit-codes")
     result.data["exit_codes"] = {str(k): v for k, v in EXIT_CODES.items()}
+    render.emit(result, render.wants_json(json_))
+
+
+@app.command()
+def schema(json_: JsonOpt = False) -> None:
+    """The JSON Schema every command's --json output follows (the envelope; commands add keys)."""
+    from shiplane.results_schema import result_schema
+
+    result = Result(command="schema")
+    result.data["schema"] = result_schema()
     render.emit(result, render.wants_json(json_))
 
 

@@ -134,12 +134,12 @@ def connect(root: RootOpt = None, json_: JsonOpt = False) -> None:
 
 
 @server_app.command("install-unit")
-def install_unit(root: RootOpt = None, config: ConfigOpt = None) -> None:
-    """Print a systemd unit that runs the server in the foreground."""
+def install_unit(root: RootOpt = None, config: ConfigOpt = None, json_: JsonOpt = False) -> None:
+    """Print a systemd unit that runs the server in the foreground (--json: inside a result,
+    as `unit`)."""
     layout = server_layout(root, config)
     exe = shutil.which("shiplane") or f"{sys.executable} -m shiplane"
-    sys.stdout.write(
-        f"""[Unit]
+    unit = f"""[Unit]
 Description=shiplane server ({layout.root})
 After=network.target
 
@@ -153,7 +153,12 @@ TimeoutStopSec=60
 [Install]
 WantedBy=multi-user.target
 """
-    )
+    if json_:
+        result = Result(command="server install-unit")
+        result.data["unit"] = unit
+        render.emit(result, as_json=True)
+    else:
+        sys.stdout.write(unit)
 
 
 server_app.command("install")(install)

@@ -76,6 +76,10 @@ class ResolveStep(Step):
         data["subject"] = gitops.commit_subject(repo, sha)
         ctx.db.update_deployment(ctx.deployment_id, sha=sha, ref=data["ref"])
         data["summary"] = f"{data['ref']} -> {sha[:7]}"
+        if data.get("merge_from"):  # the merge is what an agent must not miss
+            data["summary"] += (
+                f" (merged {data['merge_from']} into {data['branch']}: {data['merge']})"
+            )
         return data
 
     def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
