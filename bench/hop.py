@@ -53,7 +53,9 @@ def main() -> None:
             dev = load_config(config).config.environments["dev"]
             source = dataclasses.asdict(server_repo.deploy_source(app.repo, dev, None))
             rows = []
-            for name, args in (("history", {"env": "dev"}), ("deploy", {"env": "dev"})):
+            # --redeploy: the same commit again would be a no-op (already_serving).
+            operations = (("history", {"env": "dev"}), ("deploy", {"env": "dev", "redeploy": True}))
+            for name, args in operations:
                 direct, remote = [], []
                 direct_args = {**args, "source": source} if name == "deploy" else args
                 for _ in range(rounds):

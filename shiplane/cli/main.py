@@ -34,6 +34,7 @@ from shiplane.cli.options import (
     HostOpt,
     IncludeRolledBackOpt,
     JsonOpt,
+    RedeployOpt,
     current_host,
     in_server,
 )
@@ -100,6 +101,7 @@ def deploy(
         bool, typer.Option("--accept-drift", help="Migrate a schema changed outside shiplane.")
     ] = False,
     include_rolled_back: IncludeRolledBackOpt = False,
+    redeploy: RedeployOpt = False,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -123,6 +125,7 @@ def deploy(
         force=force,
         accept_drift=accept_drift,
         include_rolled_back=include_rolled_back,
+        redeploy=redeploy,
         factor=FactorChoice(passphrase, ssh_key, totp, factor_file, approver),
         challenge={"action": "deploy", "env": env, "sha": _source_sha(env, ref, config)}
         if ssh_key
@@ -158,6 +161,7 @@ def promote(
         bool, typer.Option("--approve", help="A person (with a factor) approves it at once.")
     ] = False,
     include_rolled_back: IncludeRolledBackOpt = False,
+    redeploy: RedeployOpt = False,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -177,6 +181,7 @@ def promote(
         env=env,
         approve=approve,
         include_rolled_back=include_rolled_back,
+        redeploy=redeploy,
     )
 
 

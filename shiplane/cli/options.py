@@ -20,6 +20,14 @@ IncludeRolledBackOpt = Annotated[
     bool,
     typer.Option("--include-rolled-back", help="Bring back commits a rollback took out of ENV."),
 ]
+RedeployOpt = Annotated[
+    bool,
+    typer.Option(
+        "--redeploy",
+        help="Ship it even when exactly this commit and config already serve (default: a"
+        " no-op, `already_serving: true`).",
+    ),
+]
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Path to shiplane.toml (default: search up).")
 ]

@@ -49,6 +49,12 @@ def gated_envs(loaded: LoadedConfig, pins: dict[str, Pin]) -> set[str]:
     return by_config | {name for name, pin in pins.items() if pin.gated}
 
 
+def promotion_road(source: str | None, env: str, ref: str | None) -> str:
+    """The commands that bring ``ref`` (default: what ``source`` serves) into gated ``env``."""
+    deploy = f"shiplane deploy {source} --ref {ref} && " if ref else ""
+    return f"{deploy}shiplane verify {source} && shiplane promote {env}"
+
+
 def refuse(
     loaded: LoadedConfig,
     command: str,
@@ -57,8 +63,10 @@ def refuse(
     mode: Mode,
     *,
     force: bool = False,
+    ref: str | None = None,
 ) -> None:
-    """RefusedError (exit 6) when this request would get past the pinned protection."""
+    """RefusedError (exit 6) when this request would get past the pinned protection; a
+    refused ``deploy --ref REF`` names the road for REF itself (through the source env)."""
     if env is None or command in READ_ONLY or env not in loaded.config.environments:
         return
     environment = loaded.config.environments[env]
@@ -78,7 +86,7 @@ def refuse(
                 f"{env} is gated (promote_from = {environment.promote_from!r}): new code "
                 "arrives only by promotion",
                 step="gate",
-                next_action=f"shiplane verify {environment.promote_from} && shiplane promote {env}",
+                next_action=promotion_road(environment.promote_from, env, ref),
             )
         if environment.gated and mode == "enforced" and command in NEW_CODE:
             raise RefusedError(
@@ -101,7 +109,7 @@ def refuse(
             )
             + ": new code arrives only by promotion",
             step="gate",
-            next_action=f"shiplane verify {pin.settings['promote_from']} && shiplane promote {env}",
+            next_action=promotion_road(pin.settings["promote_from"], env, ref),
         )
     if command == "protect":
         return

@@ -113,7 +113,13 @@ def run_operation(
                 if rule is not None:
                     rule(loaded, who, gated_set)
                 guard.refuse(
-                    loaded, command, subject_env, pins, mode, force="--force" in facts.flags
+                    loaded,
+                    command,
+                    subject_env,
+                    pins,
+                    mode,
+                    force="--force" in facts.flags,
+                    ref=facts.ref,
                 )
                 if check is not None:
                     check(loaded, who)
@@ -164,6 +170,7 @@ class GateFacts:
 
     flags: tuple[str, ...] = ()
     env_of: Callable[[StateDB | None], str | None] | None = None
+    ref: str | None = None  # what a refused deploy asked for: the next action carries it on
 
 
 def _record_refusal(

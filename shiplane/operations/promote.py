@@ -14,6 +14,7 @@ from shiplane.config.loader import LoadedConfig, env_settings
 from shiplane.errors import ConfigError, RefusedError
 from shiplane.gate.challenges import Binding
 from shiplane.ids import new_id
+from shiplane.operations import serving
 from shiplane.operations.decide import person_decision
 from shiplane.operations.execute import execute, make_context
 from shiplane.operations.gate import evidence_for, pinned_checks_hold
@@ -36,10 +37,22 @@ def check_promote(loaded: LoadedConfig, env: str) -> None:
     promote_source(loaded, env)
 
 
-def promote(session: Session, env: str, approve: bool, include_rolled_back: bool = False) -> Result:
+def promote(
+    session: Session,
+    env: str,
+    approve: bool,
+    include_rolled_back: bool = False,
+    redeploy: bool = False,
+) -> Result:
     loaded, db, caller = session.loaded, session.db, session.caller
     evidence = evidence_for(loaded, db, session.layout.repo, env, promote_source(loaded, env))
     pinned_checks_hold(loaded, db, env)
+    state = None if redeploy else serving.check(session, env, evidence["sha"])
+    if state is not None:
+        url = session.target.traffic(env, loaded.config.environments[env].port).url() + "/"
+        result = serving.no_op("promote", env, state, url)
+        result.data["evidence"] = evidence
+        return result
     decider: Caller | None = None
     if loaded.config.environments[env].requires_approval:
         if not approve:
@@ -102,6 +115,7 @@ def _run(
         "backup": True,
         "reuse_release": reuse,
         "include_rolled_back": include_rolled_back,
+        "fingerprint": True,
     }
     ctx = make_context(session, env, "promote", options)
     db.set_promotion_deployment(promotion["id"], ctx.deployment_id)

@@ -43,10 +43,11 @@ def _check_deploy(
     caller: Caller,
     env: str,
     force: bool = False,
+    ref: str | None = None,
     **_: Any,
 ) -> None:
     del caller  # the gate itself is decided in the server (shiplane.gate.guard)
-    _deploy.check_deploy(loaded, env, force)
+    _deploy.check_deploy(loaded, env, force, ref)
 
 
 def _deploy_body(
@@ -57,9 +58,10 @@ def _deploy_body(
     accept_drift: bool = False,
     source: dict[str, Any] | None = None,
     include_rolled_back: bool = False,
+    redeploy: bool = False,
 ) -> Result:
     del ref  # the client resolved it into ``source``
-    return _deploy.deploy(s, env, source, force, accept_drift, include_rolled_back)
+    return _deploy.deploy(s, env, source, force, accept_drift, include_rolled_back, redeploy)
 
 
 def _migrate_body(
@@ -85,8 +87,8 @@ OPERATIONS: dict[str, Operation] = {
     "verify": Operation(lambda s, env, only=None: _verify.verify(s, env, only)),
     "report": Operation(lambda s, verification_id: _verify.show_report(s, verification_id)),
     "promote": Operation(
-        lambda s, env, approve=False, include_rolled_back=False: _promote.promote(
-            s, env, approve, include_rolled_back
+        lambda s, env, approve=False, include_rolled_back=False, redeploy=False: _promote.promote(
+            s, env, approve, include_rolled_back, redeploy
         ),
         check=lambda loaded, _caller, env, **_: _promote.check_promote(loaded, env),
     ),
@@ -248,7 +250,8 @@ def gate_facts_for(name: str, args: dict[str, Any]) -> GateFacts:
             promotion = db.promotion(str(args.get("promotion_id"))) if db else None
             return str(promotion["env"]) if promotion else None
 
-    return GateFacts(flags=flags, env_of=env_of)
+    ref = args.get("ref")
+    return GateFacts(flags=flags, env_of=env_of, ref=str(ref) if ref else None)
 
 
 def _gate_facts(gated_envs: set[str], args: dict[str, Any]) -> tuple[bool, list[str]]:

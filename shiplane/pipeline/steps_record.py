@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from shiplane.config.fingerprint import fingerprint
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.state.db import record_fingerprint
@@ -37,6 +38,10 @@ class RecordStep(Step):
             "port": ctx.settings.env_config.port,
             "instance_id": instance.id,
             "new_release": ctx.facts.new_release,
+            # What a deploy or promotion runs with: a repeat of it is a no-op.
+            "fingerprint": fingerprint(ctx.loaded, ctx.settings, ctx.facts.need("sha"))
+            if ctx.options.get("fingerprint")
+            else None,
         }
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:

@@ -78,3 +78,37 @@ def test_results_follow_the_published_schema(app_repo: AppRepo) -> None:
     # The schema can fail: a result that says ok with an error does not pass.
     broken = {**runs[1].data, "error": {"step": "x", "message": "y", "next_action": None}}
     assert list(validator.iter_errors(broken))
+
+
+def test_repeating_a_deploy_or_promotion_is_a_no_op_unless_redeploy(app_repo: AppRepo) -> None:
+    first = app_repo.shiplane("deploy", "dev")
+    assert first.code == 0, first.stdout
+    again = app_repo.shiplane("deploy", "dev")
+    assert again.code == 0 and again.data["already_serving"] is True, again.stdout
+    assert again.data["release"] == first.data["release"] and again.data["steps"] == []
+    count = len(app_repo.shiplane("history", "dev").data["deployments"])
+    assert count == 1
+    # A changed config is a change: the new variable needs a new instance.
+    config = app_repo.path / "shiplane.toml"
+    config.write_text(
+        config.read_text().replace(
+            'APP_MODE = "development"', 'APP_MODE = "development", GREETING = "hi"'
+        )
+    )
+    changed = app_repo.shiplane("deploy", "dev")
+    assert changed.code == 0 and not changed.data.get("already_serving"), changed.stdout
+    forced = app_repo.shiplane("deploy", "dev", "--redeploy")
+    assert forced.code == 0 and not forced.data.get("already_serving"), forced.stdout
+    assert forced.data["release"] != changed.data["release"]
+    assert len(app_repo.shiplane("history", "dev").data["deployments"]) == 3
+
+    assert app_repo.shiplane("verify", "dev").code == 0
+    promoted = app_repo.shiplane("promote", "prod")
+    assert promoted.code == 0, promoted.stdout
+    repeated = app_repo.shiplane("promote", "prod")
+    assert repeated.code == 0 and repeated.data["already_serving"] is True, repeated.stdout
+    # A refused deploy of a ref into a gated env names the road for that ref.
+    refused = app_repo.shiplane("deploy", "prod", "--ref", "dev")
+    assert refused.code == 6
+    road = "shiplane deploy dev --ref dev && shiplane verify dev && shiplane promote prod"
+    assert refused.data["error"]["next_action"] == road
