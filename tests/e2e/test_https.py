@@ -190,3 +190,54 @@ def test_own_certificate_files_travel_with_the_config(app_repo: AppRepo, tmp_pat
     (host,) = status.data["envs"]["dev"]["front_door"]["tls"]
     assert host["host"] == NOTES and host["source"] == "files" and host["not_after"]
     assert chain.exists()
+
+
+def test_promote_refuses_tls_that_cannot_work_before_any_step(app_repo: AppRepo) -> None:
+    """promote runs deploy's preflight on the target env: a certificate and a key that do not
+    belong together, or a file that is not there, stop it before the branch moves."""
+    https, http = free_port(), free_port()
+    _, key, ca = own_certificate(app_repo.path / "tls", [NOTES])
+    _, stray_key, _ = own_certificate(app_repo.path / "stray", [NOTES])
+    (app_repo.path / "tls" / "stray.pem").write_bytes(stray_key.read_bytes())
+    config = app_repo.path / "shiplane.toml"
+    tls = f'cert = "tls/chain.pem", key = "tls/stray.pem", http_port = {http}'
+    prod = f'listen = "127.0.0.1:{https}"\ndomains = ["{NOTES}"]\ntls = {{ {tls} }}\n'
+    config.write_text(
+        config.read_text().replace('promote_from = "dev"', f'{prod}promote_from = "dev"')
+    )
+    app_repo.git("checkout", "-q", "-B", "feature/tls")
+    sha = app_repo.commit("notes 1.1.0", {"VERSION": "1.1.0\n"})
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    assert app_repo.shiplane("verify", "dev").code == 0
+
+    refused = app_repo.shiplane("promote", "prod")
+    assert refused.code == 64, refused.stdout
+    error = refused.data["error"]
+    assert error["step"] == "preflight" and "KEY_VALUES_MISMATCH" in error["message"]
+    assert error["message"].startswith("environments.prod.tls")
+    assert refused.data["promotion"]["status"] == "failed"
+    # Nothing moved: no step ran, the server's main is where it was, prod serves nothing.
+    assert refused.data["steps"] == []
+    assert app_repo.remote_branch("main") != sha
+    assert not (app_repo.root / "apps" / "notes" / "prod" / "releases").exists() or not list(
+        (app_repo.root / "apps" / "notes" / "prod" / "releases").iterdir()
+    )
+    history = app_repo.shiplane("history", "prod").data["deployments"]
+    assert [(d["kind"], d["status"], d["exit_code"]) for d in history] == [
+        ("promote", "refused", 64)
+    ]
+
+    # A certificate file that is not there is named before the request leaves the client.
+    config.write_text(config.read_text().replace("tls/chain.pem", "tls/missing.pem"))
+    missing = app_repo.shiplane("promote", "prod")
+    assert missing.code == 64 and "environments.prod.tls.cert" in missing.data["error"]["message"]
+
+    # With the right pair the same promotion goes through and prod answers over HTTPS.
+    config.write_text(
+        config.read_text()
+        .replace("tls/missing.pem", "tls/chain.pem")
+        .replace("tls/stray.pem", f"tls/{key.name}")
+    )
+    promoted = app_repo.shiplane("promote", "prod")
+    assert promoted.code == 0, promoted.stdout
+    assert json.loads(https_get(https, NOTES, ca, "/_deploy/version").body)["sha"] == sha
