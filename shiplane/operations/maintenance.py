@@ -16,7 +16,7 @@ down for planned work would only push it towards worse ways of doing so.
 
 from __future__ import annotations
 
-from shiplane.config.loader import LoadedConfig, env_settings
+from shiplane.config.loader import env_settings
 from shiplane.errors import ConfigError
 from shiplane.operations.session import Session
 from shiplane.results import Result
@@ -25,8 +25,8 @@ from shiplane.state.maintenance import MaintenanceStore
 STATES = ("on", "off")
 
 
-def check_maintenance(loaded: LoadedConfig, env: str, state: str) -> None:
-    env_settings(loaded, env)  # an unknown env is named before anything is written
+def check_maintenance(env: str, state: str) -> None:
+    """Before anything is written (the boundary has named an unknown env already)."""
     if state not in STATES:
         raise ConfigError(
             f"maintenance {env} {state!r}: the state must be on or off",

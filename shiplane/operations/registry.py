@@ -147,9 +147,7 @@ OPERATIONS: dict[str, Operation] = {
     # Changes no deployment: stale work is not its to resolve (and must not delay the page).
     "maintenance": Operation(
         lambda s, env, state: _maintenance.maintenance(s, env, state),
-        check=lambda loaded, _caller, env, state, **_: _maintenance.check_maintenance(
-            loaded, env, state
-        ),
+        check=lambda _loaded, _caller, env, state, **_: _maintenance.check_maintenance(env, state),
         recover=False,
         command=lambda args: f"maintenance {args.get('state')}",
     ),
