@@ -15,7 +15,13 @@ the listener shared by host name there. ``listen(sock)`` serves a door on a sock
 
 A door with ``tls`` (``https.DoorTls``) serves that shared port over HTTPS and also joins the
 plain-HTTP listener on ``tls.http_port``, where it redirects to HTTPS (308) when asked; its
-HTTPS answers carry HSTS when configured. Its own port stays plain HTTP on loopback.
+HTTPS answers carry HSTS when configured, the door's own answers (refusals, the maintenance
+page, /_deploy/*) too. Its own port stays plain HTTP on loopback.
+
+Maintenance answers every request with a 503 page but /_deploy/health and /_deploy/version;
+a request carrying the bypass (``shiplane.state.maintenance``: the deploy's own smoke checks)
+is relayed without it. Every answer the door writes itself goes to the access log with the
+upstream time "-".
 """
 
 from __future__ import annotations
