@@ -45,6 +45,7 @@ __all__ = [
     "history",
     "init",
     "logs",
+    "maintenance",
     "migrate",
     "promote",
     "protect",
@@ -403,6 +404,12 @@ def run(
 ) -> Result:
     """Run ``command`` once in the serving release with the app's environment."""
     return call("run", caller, config_path=config_path, env=env, command=command, timeout=timeout)
+
+
+def maintenance(caller: Caller, env: str, state: str, *, config_path: Path | None = None) -> Result:
+    """Turn ENV's maintenance page ``on`` or ``off`` (503 + Retry-After for every request but
+    /_deploy/health and /_deploy/version); it stays through deploys and server restarts."""
+    return call("maintenance", caller, config_path=config_path, env=env, state=state)
 
 
 def protect(caller: Caller, env: str, *, config_path: Path | None = None) -> Result:

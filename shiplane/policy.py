@@ -13,7 +13,8 @@ environments and request promotions"):
 
 - In any environment an agent may read (status, history, logs, report, backups, migrate status,
   lint and rehearse, which only touch a copy), request a promotion (``promote`` without
-  ``--approve``), run recovery, and start the server or ask for its status.
+  ``--approve``), run recovery, start the server or ask for its status, and turn the
+  maintenance page on or off (as on Heroku, a collaborator's action).
 - In a non-gated environment it may also deploy, verify, roll back, migrate up/down, back up,
   restore, restart, set and unset variables (``env set|unset``) and ``run`` one-off commands;
   ``env list`` it may run anywhere (secrets show as ``***`` to everyone).
@@ -69,6 +70,10 @@ AGENT_ANYWHERE = frozenset(
         "env list",  # names and plain values; a secret shows as *** to everyone
         "approvers list",  # names and factor kinds; never a verifier
         "challenge",  # a nonce to sign: grants nothing without an approver's key
+        # As on Heroku (maintenance:on is a collaborator's action): the page changes no code,
+        # data or config, and `off` undoes it (shiplane.operations.maintenance).
+        "maintenance on",
+        "maintenance off",
     }
 )
 

@@ -286,6 +286,17 @@ def restart(env: EnvArg, json_: JsonOpt = False, config: ConfigOpt = None) -> No
     in_server("restart", json_, config, progress=True, env=env)
 
 
+@app.command()
+def maintenance(
+    env: EnvArg,
+    state: Annotated[str, typer.Argument(help="on | off", metavar="on|off")],
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve ENV's maintenance page (503 + Retry-After) to every request, or stop (off)."""
+    in_server("maintenance", json_, config, env=env, state=state)
+
+
 @app.command("run")
 def run_(
     env: EnvArg,

@@ -59,6 +59,24 @@ class AccessLog:
             outcome.upstream_time,
         )
 
+    def refusal(self, peer: str, head: Head | None, status: int, sent: int) -> None:
+        """An answer of the door's own (a refusal, the maintenance page, /_deploy/*): no
+        upstream was asked, so its time is "-"; a request whose head never parsed is "-"."""
+        when = time.strftime("%d/%b/%Y:%H:%M:%S %z")
+        request = "-"
+        if head is not None and head.method:
+            request = _quoted(b"%s %s HTTP/%s" % (head.method, head.target, head.version.encode()))
+        self.logger.info(
+            '%s - - [%s] "%s" %d %d "%s" "%s" -',
+            peer,
+            when,
+            request,
+            status,
+            sent,
+            _quoted(head.get(b"referer") if head is not None else None),
+            _quoted(head.get(b"user-agent") if head is not None else None),
+        )
+
     def close(self) -> None:
         self.logger.removeHandler(self.handler)
         self.handler.close()

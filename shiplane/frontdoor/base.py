@@ -86,8 +86,9 @@ class FrontDoor(ABC):
         """Let waiting and new requests through, to whatever is active by then."""
 
     @abstractmethod
-    def maintenance(self, on: bool) -> None:
-        """While on, answer 503 with Retry-After and a small page instead of relaying."""
+    def maintenance(self, on: bool, bypass: str | None = None) -> None:
+        """While on, answer 503 with Retry-After and a small page instead of relaying (but
+        /_deploy/health and /_deploy/version; a request carrying ``bypass`` is relayed)."""
 
     @abstractmethod
     def stats(self) -> FrontDoorStats: ...

@@ -15,12 +15,19 @@ the listener shared by host name there. ``listen(sock)`` serves a door on a sock
 
 A door with ``tls`` (``https.DoorTls``) serves that shared port over HTTPS and also joins the
 plain-HTTP listener on ``tls.http_port``, where it redirects to HTTPS (308) when asked; its
-HTTPS answers carry HSTS when configured. Its own port stays plain HTTP on loopback.
+HTTPS answers carry HSTS when configured, the door's own answers (refusals, the maintenance
+page, /_deploy/*) too. Its own port stays plain HTTP on loopback.
+
+Maintenance answers every request with a 503 page but /_deploy/health and /_deploy/version;
+a request carrying the bypass (``shiplane.state.maintenance``: the deploy's own smoke checks)
+is relayed without it. Every answer the door writes itself goes to the access log with the
+upstream time "-".
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import socket
 import time
 from collections import Counter, defaultdict
@@ -32,9 +39,13 @@ from shiplane.frontdoor.exchange import Exchange
 from shiplane.frontdoor.https import DoorTls
 from shiplane.frontdoor.listener import Connection, Listener
 from shiplane.frontdoor.pool import Pool
+from shiplane.frontdoor.replies import MAINTENANCE_BYPASS as BYPASS
 from shiplane.frontdoor.replies import MAINTENANCE_PAGE, json_reply, reply, retry_after
 from shiplane.frontdoor.settings import DoorSettings, LimitLog, TrustedProxies
 from shiplane.frontdoor.wire import Head, HttpError
+
+# What maintenance leaves answered: a load balancer's probe and the deployed sha stay true.
+PUBLIC_ENDPOINTS = frozenset({b"/_deploy/health", b"/_deploy/version"})
 
 
 class BuiltinFrontDoor(FrontDoor):
@@ -69,6 +80,7 @@ class BuiltinFrontDoor(FrontDoor):
         self._switched_at: float | None = None
         self._held = False
         self._maintenance = False
+        self._bypass: bytes | None = None
         self._released = asyncio.Event()
         self._released.set()
         self._waiting = 0
@@ -129,9 +141,16 @@ class BuiltinFrontDoor(FrontDoor):
         self._held = False
         self._released.set()
 
-    def maintenance(self, on: bool) -> None:
-        """Answer every request (but /_deploy/*) with 503, Retry-After and a small page."""
+    def maintenance(self, on: bool, bypass: str | None = None) -> None:
+        """Answer every request (but /_deploy/health and /_deploy/version) with 503,
+        Retry-After and a small page; a request carrying ``bypass`` in the bypass header
+        (the deploy's own checks) is relayed as usual, without that header."""
         self._maintenance = on
+        self._bypass = bypass.encode() if on and bypass else None
+
+    def maintenance_mode(self) -> tuple[bool, str | None]:
+        """(on, bypass): what a door replacing this one takes over."""
+        return self._maintenance, self._bypass.decode() if self._bypass else None
 
     def stats(self) -> FrontDoorStats:
         tripped = Counter(self.log.counts)
@@ -189,30 +208,30 @@ class BuiltinFrontDoor(FrontDoor):
             if redirect is not None:
                 conn.writer.write(redirect)
                 return keep
+        # The door's own answers on HTTPS carry HSTS too, not only the relayed ones.
+        hsts = self.own_headers(conn.scheme)
+        if self._maintenance and self._in_maintenance(head):
+            extra = (*retry_after(self.limits.retry_after), *hsts)
+            page = reply(503, MAINTENANCE_PAGE, b"text/html; charset=utf-8", keep, extra)
+            return self._answer_own(conn, head, page, 503, keep)
         if head.target.startswith(b"/_deploy/"):
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in head.headers}
             path = head.target.decode("latin-1").split("?")[0]
             status, payload = await self._deploy_hook(path, conn.peer, headers, self._active)
-            conn.writer.write(json_reply(status, payload, keep))
-            return keep
-        if self._maintenance:
-            extra = retry_after(self.limits.retry_after)
-            conn.writer.write(
-                reply(503, MAINTENANCE_PAGE, b"text/html; charset=utf-8", keep, extra)
+            return self._answer_own(
+                conn, head, json_reply(status, payload, keep, hsts), status, keep
             )
-            return keep
         if self._held and not await self._wait_for_release():
             self.log.trip("held_timeout", f"held over {self.hold_timeout:g} s")
             error = {
                 "error": f"{self.env} was held over {self.hold_timeout:g} s (a deploy is migrating)"
             }
-            conn.writer.write(json_reply(503, error, keep, retry_after(self.limits.retry_after)))
-            return keep
+            extra = (*retry_after(self.limits.retry_after), *hsts)
+            return self._answer_own(conn, head, json_reply(503, error, keep, extra), 503, keep)
         upstream = self._active
         if upstream is None:
             error = {"error": f"no release is serving {self.env} yet"}
-            conn.writer.write(json_reply(503, error, keep))
-            return keep
+            return self._answer_own(conn, head, json_reply(503, error, keep, hsts), 503, keep)
         self._requests += 1
         instance = upstream.instance_id
         self._inflight[instance] += 1
@@ -224,15 +243,15 @@ class BuiltinFrontDoor(FrontDoor):
             self.limits,
             self._forwarded(conn, head),
             conn.peer in self.trusted,
-            tls.hsts if tls is not None and conn.scheme == b"https" else (),
+            hsts,
         )
         try:
             outcome = await exchange.run(instance, self)
         except HttpError as exc:
             self.log.trip(exc.kind, f"{conn.peer}: {exc.reason}")
             if not exchange.outcome.started:
-                conn.writer.write(json_reply(exc.status, {"error": exc.reason}, False))
-            exchange.outcome.status = exchange.outcome.status or exc.status
+                answer = json_reply(exc.status, {"error": exc.reason}, False, hsts)
+                return self._answer_own(conn, head, answer, exc.status, False)
             self._log_access(conn, head, exchange)
             return False
         finally:
@@ -241,6 +260,38 @@ class BuiltinFrontDoor(FrontDoor):
             self.log.trip(outcome.failure, f"{upstream.host}:{upstream.port} for {conn.peer}")
         self._log_access(conn, head, exchange)
         return outcome.keep_alive
+
+    def own_headers(self, scheme: bytes) -> tuple[tuple[bytes, bytes], ...]:
+        """Headers every answer over ``scheme`` carries: HSTS on HTTPS when configured."""
+        tls = self.tls
+        return tls.hsts if tls is not None and scheme == b"https" else ()
+
+    def log_own(self, peer: str, head: Head | None, status: int, sent: int) -> None:
+        """An access-log line for an answer the door (or its listener) wrote itself."""
+        if self.access is not None:
+            self.access.refusal(peer, head, status, sent)
+
+    def _in_maintenance(self, head: Head) -> bool:
+        """Whether the maintenance page answers ``head``: health and version stay truthful
+        (what runs behind the page), and the bypass passes (its header removed)."""
+        path = head.target.split(b"?", 1)[0]
+        if path in PUBLIC_ENDPOINTS:
+            return False
+        supplied = head.get(BYPASS) if self._bypass is not None else None
+        if supplied is None or self._bypass is None:
+            return True
+        if not hmac.compare_digest(supplied, self._bypass):
+            return True
+        head.headers = [(k, v) for k, v in head.headers if k != BYPASS]
+        return False
+
+    def _answer_own(
+        self, conn: Connection, head: Head, answer: bytes, status: int, keep: bool
+    ) -> bool:
+        """Write an answer of the door's own (no upstream) and log it with upstream time "-"."""
+        conn.writer.write(answer)
+        self.log_own(conn.peer, head, status, len(answer))
+        return keep
 
     def _forwarded(self, conn: Connection, head: Head) -> list[tuple[bytes, bytes]]:
         peer = conn.peer.encode()

@@ -180,7 +180,9 @@ class Exchange:
             if not outcome.started:
                 outcome.status = 504 if timeout else 502
                 error = "upstream timed out" if timeout else f"upstream failed: {exc}"
-                self.client.writer.write(json_reply(outcome.status, {"error": error}, False))
+                self.client.writer.write(
+                    json_reply(outcome.status, {"error": error}, False, self.response_headers)
+                )
             return outcome
         if outcome.status == 101 and self.upstream is not None:
             await self._tunnel(instance_id, tunnels)

@@ -22,6 +22,7 @@ import ssl
 from collections import Counter
 from typing import Protocol
 
+from shiplane.frontdoor import replies
 from shiplane.frontdoor.replies import json_reply, reply
 from shiplane.frontdoor.settings import LimitLog, Limits
 from shiplane.frontdoor.wire import READ_SIZE, Head, HttpError, MessageReader, PeerClosed
@@ -166,7 +167,8 @@ class Listener:
             refused = "max_connections_per_client"
         if refused:
             self.log.trip(refused, f"refused a connection from {client}")
-            writer.transport.abort()
+            writer.write(replies.over_capacity(self, client))
+            writer.transport.close()  # the short answer fits the socket buffer: no lingering
             return
         self.budget.open += 1
         self.open += 1
@@ -239,7 +241,9 @@ class Connection:
                 "misdirected", f"{self.peer} asked for host {head.get(b'host')!r}"
             )
             keep = head.keep_alive and not head.has_body and not head.upgrade
-            self.writer.write(json_reply(421, {"error": "no site for this host"}, keep))
+            self.writer.write(
+                replies.refused(self.listener, self.peer, 421, "no site for this host", head, keep)
+            )
             return keep
         return await site.handle(self, head)
 
@@ -256,7 +260,7 @@ class Connection:
         """Answer and close without losing the answer: closing a socket with unread input
         makes the kernel send a reset, which can destroy the answer before the client reads
         it, so the input is read and dropped for a moment first (nginx's lingering close)."""
-        self.writer.write(json_reply(status, {"error": reason}, False))
+        self.writer.write(replies.refused(self.listener, self.peer, status, reason))
         with contextlib.suppress(ConnectionError, TimeoutError, OSError, RuntimeError):
             async with asyncio.timeout(LINGER):
                 await self.writer.drain()

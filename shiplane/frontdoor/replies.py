@@ -3,7 +3,33 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+from shiplane.frontdoor.settings import Limits
+from shiplane.frontdoor.wire import Head
+
+Headers = tuple[tuple[bytes, bytes], ...]
+
+
+class Listener(Protocol):
+    """What a refusal needs of ``listener.Listener`` (which imports this module)."""
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None: ...
+
+    @property
+    def limits(self) -> Limits: ...
+
+    @property
+    def default(self) -> object: ...
+
+    @property
+    def domains(self) -> Mapping[str, object]: ...
+
+    def route(self, head: Head) -> object: ...
+
 
 REASONS = {
     100: b"Continue",
@@ -25,6 +51,9 @@ MAINTENANCE_PAGE = b"""<!doctype html>
 <body><h1>Down for maintenance</h1><p>We will be back shortly. Please try again in a minute.</p>
 </body></html>
 """
+# The header whose value (``shiplane.state.maintenance``) passes the maintenance page; the door
+# removes it before relaying.
+MAINTENANCE_BYPASS = b"x-shiplane-maintenance-bypass"
 
 
 def reply(
@@ -56,3 +85,61 @@ def json_reply(
 
 def retry_after(seconds: int) -> tuple[tuple[bytes, bytes], ...]:
     return ((b"retry-after", b"%d" % seconds),)
+
+
+@runtime_checkable
+class AnswersOwn(Protocol):
+    """What a site (``BuiltinFrontDoor``) offers for answers written before it was asked."""
+
+    def own_headers(self, scheme: bytes) -> Headers: ...
+
+    def log_own(self, peer: str, head: Head | None, status: int, sent: int) -> None: ...
+
+
+def refused(
+    listener: Listener,
+    peer: str,
+    status: int,
+    reason: str,
+    head: Head | None = None,
+    keep_alive: bool = False,
+    extra: Headers = (),
+) -> bytes:
+    """A listener's refusal (400, 408, 421, 431, 503 over the connection cap), written before
+    any site took the request, yet logged and marked as the environment's own: it goes to the
+    access log of the environment it was meant for (by Host, else the listener's only site)
+    and, on HTTPS, carries HSTS when that environment sets it. A request no environment can
+    be named for (a 421 on a shared port) carries HSTS only when every environment on the
+    listener sets it (the shortest max-age), and is left to the listener's counters."""
+    scheme = b"https" if listener.ssl_context is not None else b"http"
+    site = _meant_for(listener, head)
+    if site is not None:
+        extra = (*extra, *site.own_headers(scheme))
+    elif scheme == b"https":
+        extra = (*extra, *_shared_hsts(listener))
+    answer = json_reply(status, {"error": reason}, keep_alive, extra)
+    if site is not None:
+        site.log_own(peer, head, status, len(answer))
+    return answer
+
+
+def over_capacity(listener: Listener, peer: str) -> bytes:
+    """The 503 of a connection over a cap, before any request was read."""
+    extra = retry_after(listener.limits.retry_after)
+    return refused(listener, peer, 503, "too many connections", extra=extra)
+
+
+def _meant_for(listener: Listener, head: Head | None) -> AnswersOwn | None:
+    site = listener.route(head) if head is not None and head.method else None
+    if site is None:
+        sites = {id(s): s for s in (listener.default, *listener.domains.values()) if s}
+        site = next(iter(sites.values())) if len(sites) == 1 else None
+    return site if isinstance(site, AnswersOwn) else None
+
+
+def _shared_hsts(listener: Listener) -> Headers:
+    sites = [s for s in (listener.default, *listener.domains.values()) if s is not None]
+    values = [s.own_headers(b"https") if isinstance(s, AnswersOwn) else () for s in sites]
+    if not values or not all(values):
+        return ()
+    return min(values, key=lambda h: int(h[0][1].split(b"=", 1)[1].split(b";")[0]))

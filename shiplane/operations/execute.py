@@ -18,6 +18,7 @@ from shiplane.procenv import child_environment
 from shiplane.results import Result
 from shiplane.state import lock, running
 from shiplane.state.db import now
+from shiplane.state.maintenance import MaintenanceStore
 
 
 def make_context(session: Session, env: str, kind: str, options: dict[str, Any]) -> Context:
@@ -119,6 +120,8 @@ def execute(ctx: Context, kind: str) -> Result:
         lock.release(ctx.db, ctx.env, ctx.deployment_id)
         ctx.log.close()
     result.data["log"] = str(ctx.log.path)
+    # The page stays up through a deploy (shiplane.operations.maintenance): say so.
+    result.data["maintenance"] = MaintenanceStore(ctx.db).current(ctx.env).enabled
     if result.error is not None:
         result.error["message"] = ctx.redact(str(result.error["message"]))
         result.error["undone"] = [ctx.redact(u) for u in result.error["undone"]]

@@ -16,7 +16,7 @@ from shiplane.gate.challenges import Binding
 from shiplane.ids import new_id
 from shiplane.operations import serving
 from shiplane.operations.decide import person_decision
-from shiplane.operations.execute import execute, make_context
+from shiplane.operations.execute import execute, make_context, refused_by_preflight
 from shiplane.operations.gate import evidence_for, pinned_checks_hold
 from shiplane.operations.session import Session
 from shiplane.results import Result
@@ -119,7 +119,9 @@ def _run(
     }
     ctx = make_context(session, env, "promote", options)
     db.set_promotion_deployment(promotion["id"], ctx.deployment_id)
-    result = execute(ctx, "promote")
+    # The target env's TLS, port and domains must work before the branch moves or anything
+    # is built: the same preflight as deploy and rollback, recorded as the outcome.
+    result = refused_by_preflight(session, ctx, "promote") or execute(ctx, "promote")
     db.decide_promotion(
         promotion["id"], "done" if result.ok else "failed", promotion.get("decided_by")
     )

@@ -14,6 +14,7 @@ from shiplane.errors import ConfigError
 from shiplane.operations import database as _database
 from shiplane.operations import deploy as _deploy
 from shiplane.operations import envvars as _envvars
+from shiplane.operations import maintenance as _maintenance
 from shiplane.operations import migrations as _migrations
 from shiplane.operations import promote as _promote
 from shiplane.operations import protect as _protect
@@ -150,6 +151,13 @@ OPERATIONS: dict[str, Operation] = {
         check=lambda _loaded, _caller, command, timeout=_run_command.DEFAULT_TIMEOUT, **_: (
             _run_command.check_run(command, timeout)
         ),
+    ),
+    # Changes no deployment: stale work is not its to resolve (and must not delay the page).
+    "maintenance": Operation(
+        lambda s, env, state: _maintenance.maintenance(s, env, state),
+        check=lambda _loaded, _caller, env, state, **_: _maintenance.check_maintenance(env, state),
+        recover=False,
+        command=lambda args: f"maintenance {args.get('state')}",
     ),
     "protect": Operation(lambda s, env: _protect.protect(s, env), recover=False),
     "approvers_add": Operation(

@@ -17,6 +17,7 @@ from shiplane.migrate.schema import schema_state
 from shiplane.operations.session import Session
 from shiplane.results import Result, StepResult
 from shiplane.state import lock
+from shiplane.state.maintenance import MaintenanceStore
 
 
 def _frontdoor(url: str) -> dict[str, Any]:
@@ -60,6 +61,7 @@ def status(session: Session, env: str | None) -> Result:
             "migrations": migrations,
             "schema": schema,
             "lock": holder["deployment_id"] if holder else None,
+            "maintenance": MaintenanceStore(db).current(name).to_dict(),
             "last_deployments": [_brief(d) for d in db.deployments(name, limit=3)],
         }
     result = Result(command="status", env=env)
@@ -102,6 +104,7 @@ def history(session: Session, env: str | None, limit: int) -> Result:
     # pin changes, with who asked and who decided.
     result.data["gate_events"] = events.recent(session.db, env, limit)
     result.data["promotions"] = promotions(session.db, env, limit)
+    result.data["maintenance"] = MaintenanceStore(session.db).history(env, limit)
     return result
 
 

@@ -146,6 +146,12 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
             door.release()
         return JSONResponse({"released": door is not None})
 
+    async def maintenance(request: Request) -> Response:
+        await core.restored.wait()
+        body = await request.json()
+        applied = core.maintenance(_key(request), bool(body["on"]), body.get("bypass"))
+        return JSONResponse({"applied": applied})
+
     async def active(request: Request) -> Response:
         await core.restored.wait()
         door = core.frontdoors.get(_key(request))
@@ -213,6 +219,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         Route("/apps/{app}/envs/{env}/tls/renew", renew_certificates, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/hold", hold, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/release", release, methods=["POST"]),
+        Route("/apps/{app}/envs/{env}/maintenance", maintenance, methods=["POST"]),
         Route("/ops/{name}", operation, methods=["POST"]),
         Route("/shutdown", shutdown, methods=["POST"]),
         *repo_routes(core.layout),

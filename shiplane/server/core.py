@@ -29,6 +29,7 @@ from shiplane.migrate.registry import release_engine
 from shiplane.server.privileges import Enforcement
 from shiplane.state.db import StateDB
 from shiplane.state.envvars import kept_layers
+from shiplane.state.maintenance import MaintenanceStore
 from shiplane.targets.base import InstanceSpec
 from shiplane.targets.health import HealthPolicy, wait_healthy
 from shiplane.targets.processes import ManagedProcess, free_port
@@ -163,6 +164,8 @@ class ServerCore:
         for joined in (shared, plain):
             if joined is not None:
                 new.attach(joined, own=False)
+        # Maintenance outlives a door: the old one's, or what state.db records (a restart).
+        new.maintenance(*(door.maintenance_mode() if door else self._stored_maintenance(key)))
         if door is not None:
             new.switch(door.active())  # the settings changed in config; keep serving
             self._background.add(asyncio.create_task(self._retire(door)))
@@ -173,6 +176,24 @@ class ServerCore:
                 joined.add(new, settings.domains)
         self.frontdoors[key] = new
         return new
+
+    def maintenance(self, key: EnvKey, on: bool, bypass: str | None) -> bool:
+        """Put the env's door in or out of maintenance; False when it has no door yet (the
+        first one opens as state.db says)."""
+        door = self.frontdoors.get(key)
+        if door is not None:
+            door.maintenance(on, bypass)
+        return door is not None
+
+    def _stored_maintenance(self, key: EnvKey) -> tuple[bool, str | None]:
+        if not key.app or not self.layout.app(key.app).state_db.is_file():
+            return False, None
+        db = StateDB(self.layout.app(key.app).state_db)
+        try:
+            current = MaintenanceStore(db).current(key.env)
+        finally:
+            db.close()
+        return current.enabled, current.bypass
 
     async def renew_certificates(self, key: EnvKey) -> list[dict[str, Any]]:
         """Renew the env's ACME certificates now, without closing a connection."""

@@ -120,6 +120,11 @@ class TrafficControl(Protocol):
         """Let the waiting requests through, to whatever serves now."""
         ...
 
+    def maintenance(self, on: bool, bypass: str | None) -> bool:
+        """Answer every request with the maintenance page (but health and version; a request
+        carrying ``bypass`` passes), or stop; False when no front door is open for the env."""
+        ...
+
     def restore(self) -> str | None:
         """Serve again what state.db records for the env (its old instance is gone)."""
         ...

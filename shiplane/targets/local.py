@@ -50,6 +50,11 @@ class LocalTraffic:
     def release(self) -> None:
         self.client.request("POST", f"{self.path}/release", {})
 
+    def maintenance(self, on: bool, bypass: str | None) -> bool:
+        body = {"on": on, "bypass": bypass}
+        applied: bool = self.client.request("POST", f"{self.path}/maintenance", body)["applied"]
+        return applied
+
     def restore(self) -> str | None:
         self.client.ensure_running()
         restored: str | None = self.client.request("POST", f"{self.path}/restore")["instance_id"]

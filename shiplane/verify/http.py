@@ -70,7 +70,7 @@ def run_http(check: HttpCheck, target: Target) -> str:
 
 
 def _attempt_http(check: HttpCheck, target: Target, path: str, headers: dict[str, str]) -> str:
-    kwargs: dict[str, Any] = {"headers": headers}
+    kwargs: dict[str, Any] = {"headers": {**target.headers, **headers}}
     if check.json_body is not None:
         kwargs["json"] = _fill(check.json_body, target.captures)
     elif check.body is not None:

@@ -27,6 +27,8 @@ class Target:
     gated: bool = False  # the env has promote_from: writes need allow_in
     redact: Redactor = field(default_factory=Redactor)
     captures: dict[str, Any] = field(default_factory=dict)
+    # Sent with every http check: the maintenance bypass, through a front door in maintenance.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,6 +80,7 @@ def make_target(
     phase: str,
     base_url: str,
     current_url: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Target:
     database = open_env_database(layout, settings)
     return Target(
@@ -91,4 +94,5 @@ def make_target(
         current_url=current_url,
         gated=settings.env_config.gated,
         redact=settings.redactor(),
+        headers=dict(headers or {}),
     )

@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from shiplane.frontdoor.base import Upstream
+from shiplane.frontdoor.replies import MAINTENANCE_BYPASS
 from shiplane.frontdoor.settings import DoorSettings, Limits
 from shiplane.layout import ServerLayout
 from shiplane.server.core import EnvKey, PortInUse, ServerCore
@@ -33,6 +34,7 @@ from tests.support.rawhttp import Client, exchange_raw, status_of
 from tests.support.wait import serves, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
+BYPASS = MAINTENANCE_BYPASS.decode()
 
 
 # Responses never cross ---------------------------------------------------------------------
@@ -425,6 +427,88 @@ def test_maintenance_answers_503_with_a_page() -> None:
             assert client.get("/_deploy/health").status_code == 200  # the deploy still sees it
             runner.do(lambda: door.maintenance(False))
             assert client.get("/id/x").status_code == 200
+
+
+def test_maintenance_bypass_passes_and_never_reaches_the_app() -> None:
+    """The deploy's own checks carry the bypass: relayed, without it; a wrong one is not."""
+    with KeepAliveApp("blue").running() as blue, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(blue.upstream))
+        runner.do(lambda: door.maintenance(True, "letmein"))
+        with httpx.Client(base_url=f"http://127.0.0.1:{door.port}") as client:
+            assert client.get("/id/a").status_code == 503
+            assert client.get("/id/b", headers={BYPASS: "guess"}).status_code == 503
+            passed = client.get("/id/c", headers={BYPASS: "letmein"})
+            assert passed.status_code == 200 and passed.json()["path"] == "/id/c"
+            assert BYPASS not in passed.json()["headers"]
+            assert client.get("/_deploy/version").status_code == 200
+            # Only health and version stay answered: status is behind the page too.
+            assert client.get("/_deploy/status").status_code == 503
+            assert runner.do(door.maintenance_mode) == (True, "letmein")
+            runner.do(lambda: door.maintenance(False, "letmein"))
+            assert runner.do(door.maintenance_mode) == (False, None)
+            assert client.get("/id/d", headers={BYPASS: "letmein"}).status_code == 200
+        assert blue.requests == 2
+
+
+def test_refusals_get_an_access_log_line_and_are_counted(tmp_path: Path) -> None:
+    """What the door answers itself is in the access log (upstream time "-") and counted."""
+    log = tmp_path / "logs" / "access.log"
+    limits = Limits(max_head=8192, header_timeout=0.5, max_body=1000, max_connections_per_client=3)
+    with (
+        KeepAliveApp("blue").running() as blue,
+        door_thread(limits, access_log=str(log)) as (runner, door),
+    ):
+        runner.do(lambda: door.switch(blue.upstream))
+        port = door.port
+        assert httpx.get(f"http://127.0.0.1:{port}/id/ok").status_code == 200
+        assert status_of(exchange_raw(port, SMUGGLING["bare_lf"])) == 400
+        many = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 100) for i in range(100))
+        assert (
+            status_of(exchange_raw(port, b"GET / HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")) == 431
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as slow:
+            slow.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n")
+            assert status_of(slow.recv(65536)) == 408
+        big = b"POST /echo/big HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"
+        assert status_of(exchange_raw(port, big)) == 413
+        runner.do(lambda: door.hold(0.2))
+        assert httpx.get(f"http://127.0.0.1:{port}/id/late").status_code == 503
+        runner.do(door.release)
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        try:
+            time.sleep(0.3)  # accepted: the cap per client is reached
+            over = exchange_raw(port, b"")  # answered before it sends a byte
+            assert status_of(over) == 503 and b"retry-after: 5" in over
+        finally:
+            for sock in idle:
+                sock.close()
+        runner.do(lambda: door.maintenance(True))
+        assert httpx.get(f"http://127.0.0.1:{port}/id/page").status_code == 503
+        tripped = runner.do(lambda: dict(door.stats().tripped))
+    lines = log.read_text().splitlines()
+    got = [(line.split('"')[1], int(line.split('"')[2].split()[0])) for line in lines]
+    assert got == [
+        ("GET /id/ok HTTP/1.1", 200),
+        ("-", 400),
+        ("-", 431),
+        ("-", 408),
+        ("POST /echo/big HTTP/1.1", 413),
+        ("GET /id/late HTTP/1.1", 503),
+        ("-", 503),
+        ("GET /id/page HTTP/1.1", 503),
+    ]
+    assert not lines[0].endswith(" -") and float(lines[0].rsplit(" ", 1)[1]) >= 0
+    assert all(line.endswith(" -") for line in lines[1:])  # no upstream was asked
+    for kind in (
+        "bad_request",
+        "head_too_large",
+        "header_timeout",
+        "body_too_large",
+        "held_timeout",
+        "max_connections_per_client",
+    ):
+        assert tripped.get(kind) == 1, (kind, tripped)
+    assert blue.requests == 1
 
 
 # Host routing, forwarding headers, access log ----------------------------------------------

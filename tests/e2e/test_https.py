@@ -4,9 +4,12 @@ client loop, plain HTTP's redirect and challenges, HSTS, X-Forwarded-Proto, and 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
+import socket
 import ssl
 import stat
 import threading
@@ -15,12 +18,16 @@ from pathlib import Path
 
 import pytest
 
+from shiplane.frontdoor.base import Upstream
+from shiplane.frontdoor.settings import DoorSettings, Limits, TlsSettings
 from shiplane.layout import ServerLayout
+from shiplane.server.core import EnvKey, ServerCore
 from shiplane.targets.control_client import ServerClient
 from tests.e2e.test_tls import own_certificate
 from tests.support.app_repo import AppRepo, free_port, make_repo
 from tests.support.pebble import pebble
-from tests.support.tls_site import Answer, http_get, https_get
+from tests.support.rawhttp import exchange_raw, status_of
+from tests.support.tls_site import Answer, client_context, http_get, https_get
 from tests.support.wait import wait_for
 
 NOTES, TASKS = "notes.test", "tasks.test"
@@ -190,3 +197,147 @@ def test_own_certificate_files_travel_with_the_config(app_repo: AppRepo, tmp_pat
     (host,) = status.data["envs"]["dev"]["front_door"]["tls"]
     assert host["host"] == NOTES and host["source"] == "files" and host["not_after"]
     assert chain.exists()
+
+
+def test_promote_refuses_tls_that_cannot_work_before_any_step(app_repo: AppRepo) -> None:
+    """promote runs deploy's preflight on the target env: a certificate and a key that do not
+    belong together, or a file that is not there, stop it before the branch moves."""
+    https, http = free_port(), free_port()
+    _, key, ca = own_certificate(app_repo.path / "tls", [NOTES])
+    _, stray_key, _ = own_certificate(app_repo.path / "stray", [NOTES])
+    (app_repo.path / "tls" / "stray.pem").write_bytes(stray_key.read_bytes())
+    config = app_repo.path / "shiplane.toml"
+    tls = f'cert = "tls/chain.pem", key = "tls/stray.pem", http_port = {http}'
+    prod = f'listen = "127.0.0.1:{https}"\ndomains = ["{NOTES}"]\ntls = {{ {tls} }}\n'
+    config.write_text(
+        config.read_text().replace('promote_from = "dev"', f'{prod}promote_from = "dev"')
+    )
+    app_repo.git("checkout", "-q", "-B", "feature/tls")
+    sha = app_repo.commit("notes 1.1.0", {"VERSION": "1.1.0\n"})
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    assert app_repo.shiplane("verify", "dev").code == 0
+
+    refused = app_repo.shiplane("promote", "prod")
+    assert refused.code == 64, refused.stdout
+    error = refused.data["error"]
+    assert error["step"] == "preflight" and "KEY_VALUES_MISMATCH" in error["message"]
+    assert error["message"].startswith("environments.prod.tls")
+    assert refused.data["promotion"]["status"] == "failed"
+    # Nothing moved: no step ran, the server's main is where it was, prod serves nothing.
+    assert refused.data["steps"] == []
+    assert app_repo.remote_branch("main") != sha
+    assert not (app_repo.root / "apps" / "notes" / "prod" / "releases").exists() or not list(
+        (app_repo.root / "apps" / "notes" / "prod" / "releases").iterdir()
+    )
+    history = app_repo.shiplane("history", "prod").data["deployments"]
+    assert [(d["kind"], d["status"], d["exit_code"]) for d in history] == [
+        ("promote", "refused", 64)
+    ]
+
+    # A certificate file that is not there is named before the request leaves the client.
+    config.write_text(config.read_text().replace("tls/chain.pem", "tls/missing.pem"))
+    missing = app_repo.shiplane("promote", "prod")
+    assert missing.code == 64 and "environments.prod.tls.cert" in missing.data["error"]["message"]
+
+    # With the right pair the same promotion goes through and prod answers over HTTPS.
+    config.write_text(
+        config.read_text()
+        .replace("tls/missing.pem", "tls/chain.pem")
+        .replace("tls/stray.pem", f"tls/{key.name}")
+    )
+    promoted = app_repo.shiplane("promote", "prod")
+    assert promoted.code == 0, promoted.stdout
+    assert json.loads(https_get(https, NOTES, ca, "/_deploy/version").body)["sha"] == sha
+
+
+def _raw_https(port: int, name: str, root: bytes, data: bytes) -> bytes:
+    """Send ``data`` over TLS (SNI ``name``) and read until the door closes."""
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        client_context(root).wrap_socket(raw, server_hostname=name) as sock,
+    ):
+        sock.sendall(data)
+        received = b""
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            while chunk := sock.recv(65536):
+                received += chunk
+        return received
+
+
+def _hsts(raw: bytes) -> str | None:
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+    for line in head.split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name == "strict-transport-security":
+            return value.strip()
+    return None
+
+
+def test_the_doors_own_answers_carry_hsts_on_https(tmp_path: Path) -> None:
+    """Not only relayed answers: the maintenance page, 421/413/431/400, 502/503 and the
+    /_deploy/* answers of an HTTPS door with HSTS carry it; nothing over plain HTTP does."""
+    chain, key, ca = own_certificate(tmp_path / "own", [NOTES])
+    hsts = "max-age=600"
+
+    async def scenario() -> dict[str, tuple[int, str | None]]:
+        core = ServerCore(ServerLayout(tmp_path / "home"), "server-token")
+        shared, http, own = free_port(), free_port(), free_port()
+        tls = TlsSettings(http_port=http, cert=str(chain), key=str(key), hsts=600)
+        limits = Limits(max_head=4096, max_body=10, hold_timeout=0.2)
+        settings = DoorSettings(
+            port=own, shared_port=shared, domains=(NOTES,), tls=tls, limits=limits
+        )
+        seen: dict[str, tuple[int, str | None]] = {}
+
+        async def ask(label: str, data: bytes, host: str = NOTES) -> None:
+            get = b"GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+            request = get % (data, host.encode()) if data.startswith(b"/") else data
+            raw = await asyncio.to_thread(_raw_https, shared, NOTES, ca, request)
+            seen[label] = (status_of(raw), _hsts(raw))
+
+        try:
+            door = core.ensure_frontdoor(EnvKey("notes", "prod"), settings)
+            await asyncio.sleep(0.2)  # the listeners start
+            await ask("nothing serves", b"/")
+            await ask("health", b"/_deploy/health")
+            await ask("version", b"/_deploy/version")
+            await ask("421", b"/", host="other.test")
+            pad = b"X-Pad: %s\r\n" % (b"p" * 100)
+            await ask("431", b"GET / HTTP/1.1\r\nHost: notes.test\r\n" + pad * 80 + b"\r\n")
+            await ask("400", b"GET / HTTP/1.1\nHost: notes.test\n\n")
+            door.hold()
+            await ask("held", b"/")
+            door.release()
+            door.maintenance(True)
+            await ask("maintenance", b"/")
+            door.maintenance(False)
+            door.switch(Upstream("gone", "127.0.0.1", free_port(), {"sha": "gone"}))
+            await ask("502", b"/")
+            big = b"POST / HTTP/1.1\r\nHost: notes.test\r\nContent-Length: 100\r\n\r\n"
+            await ask("413", big)
+            plain = (
+                b"GET /_deploy/health HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                % NOTES.encode()
+            )
+            for label, port in (("own port", own), ("http port", http)):
+                raw = await asyncio.to_thread(exchange_raw, port, plain)
+                seen[label] = (status_of(raw), _hsts(raw))
+        finally:
+            await core.shutdown()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen == {
+        "nothing serves": (503, hsts),
+        "health": (503, hsts),
+        "version": (503, hsts),
+        "421": (421, hsts),
+        "431": (431, hsts),
+        "400": (400, hsts),
+        "held": (503, hsts),
+        "maintenance": (503, hsts),
+        "502": (502, hsts),
+        "413": (413, hsts),
+        "own port": (200, None),
+        "http port": (308, None),
+    }

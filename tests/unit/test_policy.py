@@ -37,6 +37,8 @@ AGENT = {
     "env list": (True, True),
     "approvers list": (True, True),
     "challenge": (True, True),
+    "maintenance on": (True, True),  # as on Heroku: a collaborator's action
+    "maintenance off": (True, True),
     "deploy": (True, False),
     "verify": (True, False),
     "rollback": (True, False),
