@@ -64,10 +64,15 @@ class Outcome:
     failure: str = ""  # the stats counter of an upstream failure, if any
 
 
-def connection_tokens(head: Head) -> set[bytes]:
-    """Headers the sender marked hop-by-hop in its Connection header."""
-    raw = head.get(b"connection") or b""
-    return {token.strip().lower() for token in raw.split(b",") if token.strip()}
+NOTHING: frozenset[bytes] = frozenset()
+
+
+def connection_tokens(head: Head) -> frozenset[bytes]:
+    """Headers the sender marked hop-by-hop in its Connection headers."""
+    raw = head.connection
+    if not raw or raw.lower() in (b"keep-alive", b"close"):
+        return NOTHING  # the usual case: nothing beyond HOP_BY_HOP, and no set to build
+    return frozenset(token.strip().lower() for token in raw.split(b",") if token.strip())
 
 
 def request_bytes(head: Head, forwarded: list[tuple[bytes, bytes]], keep_forwarded: bool) -> bytes:
@@ -109,7 +114,7 @@ def response_head(
         mode = "close"
     drop = connection_tokens(response)
     final = status >= 200 and status != 101
-    replaced = {name for name, _ in extra} if final else set()
+    replaced = frozenset(name for name, _ in extra) if final and extra else NOTHING
     lines = [b"HTTP/1.1 %d %s\r\n" % (status, response.reason)]
     for name, value in response.headers:
         if name in replaced:

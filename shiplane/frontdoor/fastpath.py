@@ -91,7 +91,7 @@ class FastExchange:
         self._reset()
 
     def _reset(self) -> None:
-        self.parser = httptools.HttpResponseParser(self)
+        self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
         self.response: Head | None = None
         self.received = False  # any byte of a response
         self.head_bytes = 0
@@ -154,14 +154,15 @@ class FastExchange:
 
     # the response (pool.Sink) -------------------------------------------------------------
     def upstream_data(self, data: bytes) -> None:
-        if self.done:
+        parser = self.parser
+        if self.done or parser is None:
             return
         self.last_read = self.loop.time()
         self.received = True
         if not self.head_done:
             self.head_bytes += len(data)
         try:
-            self.parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserError as exc:  # the callback errors and upgrades too
             if not self.complete:
                 cause = exc.__context__ if isinstance(exc.__context__, UpstreamFailed) else exc
@@ -225,7 +226,7 @@ class FastExchange:
 
     def on_headers_complete(self) -> None:
         response, parser = self.response, self.parser
-        if self.complete or response is None:
+        if self.complete or response is None or parser is None:
             return
         status = parser.get_status_code()
         response.status = status
@@ -275,7 +276,7 @@ class FastExchange:
         """Pool the upstream connection only after a clean, complete exchange."""
         conn, response = self.conn, self.response
         assert conn is not None and response is not None
-        self.done = True
+        self._end()
         self._stop(conn)
         framed = response.length is not None or response.chunked
         clean = (
@@ -291,7 +292,7 @@ class FastExchange:
         self.client.exchange_done(self.outcome.keep_alive)
 
     def _fail(self, exc: UpstreamFailed) -> None:
-        self.done = True
+        self._end()
         if self.conn is not None:
             self._stop(self.conn)
             self.conn.close()
@@ -308,7 +309,7 @@ class FastExchange:
         """The client went away mid-exchange: the response is unread, the connection done."""
         if self.done:
             return
-        self.done = True
+        self._end()
         if self.connecting is not None:
             self.connecting.cancel()
         if self.conn is not None:
@@ -316,6 +317,12 @@ class FastExchange:
             self.conn.close()
         self.outcome.keep_alive = False
         self.site.fast_done(self.client, self.head, self.upstream, self.outcome)
+
+    def _end(self) -> None:
+        self.done = True
+        # The parser holds this exchange's callbacks: without this cycle every request would
+        # be left for the cyclic garbage collector (about a quarter of the relay's CPU).
+        self.parser = None
 
     def _stop(self, conn: UpstreamConn) -> None:
         conn.protocol.sink = None
