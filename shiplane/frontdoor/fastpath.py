@@ -62,6 +62,37 @@ class UpstreamFailed(Exception):
 class FastExchange:
     """One request relayed in callbacks; see the module docstring."""
 
+    __slots__ = (
+        "address",
+        "client",
+        "complete",
+        "conn",
+        "connecting",
+        "done",
+        "extra",
+        "head",
+        "head_bytes",
+        "head_done",
+        "informational",
+        "last_read",
+        "loop",
+        "mode",
+        "outcome",
+        "parser",
+        "paused",
+        "pending",
+        "pool",
+        "pooled",
+        "received",
+        "request",
+        "response",
+        "sent_at",
+        "site",
+        "timeout",
+        "timer",
+        "upstream",
+    )
+
     def __init__(
         self,
         client: ClientProtocol,

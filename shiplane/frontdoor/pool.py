@@ -71,9 +71,9 @@ class UpstreamConn:
     @property
     def usable(self) -> bool:
         """Still open, and the upstream sent nothing unasked while it sat idle."""
-        return (
-            not self.writer.is_closing() and not self.reader.at_eof() and not self.reader._buffer  # type: ignore[attr-defined]
-        )
+        reader = self.reader
+        # at_eof() and is_closing() spelled out: this runs twice per relayed request.
+        return not (self.transport.is_closing() or reader._eof or reader._buffer)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         transport = self.writer.transport
