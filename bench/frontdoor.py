@@ -1,6 +1,7 @@
 """Front door overhead: the built-in proxy vs nginx vs direct-to-app, same backend, one run.
 
 Run: .venv/bin/python bench/frontdoor.py [--seconds 5] [--connections 32] [--repeat 3] [--example]
+     [--baseline DIR]  (DIR holds another checkout's ``shiplane`` package, run side by side)
 Needs Debian's wrk and nginx. Two backends: a fast one (nginx, 1 worker, `return 200`), and with
 --example the example app (gunicorn, 2 workers) deployed by shiplane. nginx (1 worker, keepalive
 upstream) and the front door (one process, uvloop, as the server runs it) proxy to the very same
@@ -262,8 +263,25 @@ def measured(url: str, pid: int, seconds: int, connections: int) -> dict[str, fl
     return result
 
 
+def start_door(backend: int, package_dir: str | None = None) -> tuple[subprocess.Popen[str], int]:
+    """A door process in front of ``backend``; with ``package_dir``, that directory's shiplane
+    package (another checkout: the door before a change) instead of this one."""
+    env = dict(os.environ)
+    if package_dir is not None:
+        env["PYTHONPATH"] = package_dir
+    door = subprocess.Popen(
+        [sys.executable, __file__, "--serve-door", str(backend)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert door.stdout is not None
+    return door, int(door.stdout.readline())
+
+
 def fast_backend(
-    work: Path, seconds: int, connections: int, repeat: int
+    work: Path, seconds: int, connections: int, repeat: int, baseline: str | None
 ) -> tuple[list[dict[str, dict[str, float]]], dict[str, float]]:
     """``repeat`` rounds, each with direct, nginx and the door side by side; then memory."""
     backend, proxy = free_port(), free_port()
@@ -273,15 +291,12 @@ def fast_backend(
         subprocess.Popen(["nginx", "-c", str(work / name), "-p", str(work)])
         for name in ("backend.conf", "nginx.conf")
     ]
-    door = subprocess.Popen(
-        [sys.executable, __file__, "--serve-door", str(backend)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    door, door_port = start_door(backend)
+    doors = [door]
     try:
-        assert door.stdout is not None
-        door_port = int(door.stdout.readline())
+        if baseline is not None:
+            before, before_port = start_door(backend, baseline)
+            doors.append(before)
         time.sleep(1.0)
         pids = {
             "backend": int((work / "backend.pid").read_text()),
@@ -292,6 +307,8 @@ def fast_backend(
             "nginx proxy, 1 worker": (proxy, pids["proxy"]),
             "shiplane front door": (door_port, door.pid),
         }
+        if baseline is not None:
+            targets["front door, baseline"] = (before_port, before.pid)
         rounds = []
         for _ in range(repeat):
             results = {
@@ -304,9 +321,11 @@ def fast_backend(
             rounds.append(results)
         return rounds, upload_and_flood(door.pid, door_port)
     finally:
-        assert door.stdin is not None
-        door.stdin.close()
-        door.wait(30)
+        for process in doors:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.close()
+            process.wait(30)
+            process.stdout.close()
         for process in started:
             process.terminate()
             process.wait(timeout=30)
@@ -353,6 +372,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3, help="rounds, side by side each")
     parser.add_argument("--example", action="store_true", help="also the example app")
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also a door from another checkout's package (e.g. `git archive REV shiplane`)",
+    )
     args = parser.parse_args()
     cost = parser_cost()
     print(
@@ -360,7 +384,9 @@ def main() -> None:
         f" h11 {cost['h11_us']:.1f} us"
     )
     with tempfile.TemporaryDirectory(prefix="shiplane-bench-") as scratch:
-        rounds, memory = fast_backend(Path(scratch), args.seconds, args.connections, args.repeat)
+        rounds, memory = fast_backend(
+            Path(scratch), args.seconds, args.connections, args.repeat, args.baseline
+        )
     base, direct = "nginx proxy, 1 worker", "direct (nginx return 200)"
     title = f"wrk -t2 -c{args.connections} -d{args.seconds}s GET / (backend: nginx return 200)"
     for number, results in enumerate(rounds, 1):
@@ -369,6 +395,12 @@ def main() -> None:
     print_table(f"{title}, medians of {len(rounds)} rounds", summary, base, direct)
     door = summary["shiplane front door"]
     print(f"front door / nginx, median of the per-round ratios: {door['ratio']:.0%}")
+    if "front door, baseline" in summary:
+        before = summary["front door, baseline"]
+        print(
+            f"baseline door / nginx: {before['ratio']:.0%}; CPU per request"
+            f" {before['cpu_us']:.1f} us -> {door['cpu_us']:.1f} us"
+        )
     print(
         f"200 MB upload through the door: {memory['upload_s']:.1f} s, door peak RSS"
         f" {memory['rss_before']:.0f} MiB before -> {memory['rss_peak']:.0f} MiB after"
