@@ -209,3 +209,46 @@ def test_an_idle_client_is_let_go_after_the_idle_timeout() -> None:
             started = time.monotonic()
             assert client.sock.recv(1) == b""  # closed by the door
             assert 0.3 < time.monotonic() - started < 5
+
+
+def test_a_kept_alive_client_is_held_switched_and_drained_like_any_other() -> None:
+    limits = Limits(hold_timeout=20, upstream_read_timeout=20)
+    with (
+        KeepAliveApp("blue").running() as blue,
+        KeepAliveApp("green").running() as green,
+        door_thread(limits) as (runner, door),
+    ):
+        runner.do(lambda: door.switch(blue.upstream))
+        with Client(door.port) as client, Client(door.port) as slow:
+            assert b'"name": "blue"' in client.request("GET", "/id/1").body
+            # A hold parks the next request of a connection that is already open and kept alive.
+            runner.do(door.hold)
+            answers: list[bytes] = []
+            waiter = threading.Thread(
+                target=lambda: answers.append(client.request("GET", "/id/2").body)
+            )
+            waiter.start()
+            deadline = time.monotonic() + 10
+            while runner.do(lambda: door.stats().waiting) < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            runner.do(lambda: door.switch(green.upstream))  # switched during the hold
+            runner.do(door.release)
+            waiter.join(10)
+            assert len(answers) == 1 and b'"name": "green"' in answers[0]
+            assert b'"name": "green"' in client.request("GET", "/id/3").body
+            # A drain waits for a body-less request in flight on the instance going away.
+            runner.do(lambda: door.switch(blue.upstream))
+            slow_answer: list[int] = []
+            sender = threading.Thread(
+                target=lambda: slow_answer.append(slow.request("GET", "/slow").status)
+            )
+            sender.start()
+            assert wait_inflight(runner, door, 1)
+            runner.do(lambda: door.switch(green.upstream))
+            assert runner.call(door.drain("blue", 0.2)) is False  # still in flight
+            blue.gate.set()
+            assert runner.call(door.drain("blue", 10)) is True
+            sender.join(10)
+            assert slow_answer == [200]
+            assert b'"name": "green"' in client.request("GET", "/id/4").body
