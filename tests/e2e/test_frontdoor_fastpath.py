@@ -6,6 +6,7 @@ that they can break the rules the stdlib server keeps."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -73,9 +74,11 @@ class RawUpstream:
         try:
             yield self
         finally:
-            self.sock.close()
-            for conn in self.conns:
-                conn.close()
+            # shutdown() wakes the threads blocked in accept() and recv(); close() would not.
+            for sock in (self.sock, *self.conns):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
             acceptor.join(5)
             for thread in self.threads:
                 thread.join(5)
