@@ -179,6 +179,7 @@ class BuiltinFrontDoor(FrontDoor):
 
     # Site (called by the listener for each request routed here) ---------------------------
     async def handle(self, conn: Connection, head: Head) -> bool:
+        # A condition answered here before the relay must also be one that stops fast_route.
         keep = head.keep_alive and not head.has_body and not head.upgrade
         tls = self.tls
         if (

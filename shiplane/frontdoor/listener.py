@@ -10,6 +10,7 @@ Connection limits live here because a connection exists before any request says 
 the listener caps its own open connections, in total and per client address, and draws from a
 server-wide ``ConnectionBudget`` so that one environment's flood cannot take the descriptors the
 others and the control socket need. Each refused connection is closed at once and counted.
+Each accepted connection is a ``client.ClientProtocol`` (the fast path, and the streamed one).
 """
 
 from __future__ import annotations
