@@ -1,18 +1,26 @@
 """Front door overhead: the built-in proxy vs nginx vs direct-to-app, same backend, one run.
 
-Run: .venv/bin/python bench/frontdoor.py [--seconds 5] [--connections 32] [--example]
+Run: .venv/bin/python bench/frontdoor.py [--seconds 5] [--connections 32] [--repeat 3] [--example]
+     [--baseline DIR]  (DIR holds another checkout's ``shiplane`` package, run side by side)
 Needs Debian's wrk and nginx. Two backends: a fast one (nginx, 1 worker, `return 200`), and with
 --example the example app (gunicorn, 2 workers) deployed by shiplane. nginx (1 worker, keepalive
 upstream) and the front door (one process, uvloop, as the server runs it) proxy to the very same
 backend. Also: the front door's peak memory during a 200 MB upload, its descriptors with 3000
 slow clients held at the connection caps, and the parser cost (httptools vs h11).
+
+The machine is shared, so each of the ``--repeat`` rounds runs the three targets side by side and
+the summary takes the median of the per-round ratios. Also per target: CPU time per request (the
+serving process's utime + stime over the requests wrk counted) and p50 at -c1, which move less
+with the machine's load than req/s does.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,7 +53,7 @@ http {{
 
 def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
         capture_output=True,
         text=True,
         check=True,
@@ -239,7 +247,43 @@ def parser_cost() -> dict[str, float]:
     }
 
 
-def fast_backend(work: Path, seconds: int, connections: int) -> dict[str, dict[str, float]]:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its children (nginx's workers), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return total + sum(cpu_seconds(int(child)) for child in children)
+
+
+def measured(url: str, pid: int, seconds: int, connections: int) -> dict[str, float]:
+    """wrk against ``url``, with the CPU time of ``pid`` per request."""
+    before = cpu_seconds(pid)
+    result = wrk(url, seconds, connections)
+    result["cpu_us"] = (cpu_seconds(pid) - before) / max(result["rps"] * seconds, 1) * 1e6
+    return result
+
+
+def start_door(backend: int, package_dir: str | None = None) -> tuple[subprocess.Popen[str], int]:
+    """A door process in front of ``backend``; with ``package_dir``, that directory's shiplane
+    package (another checkout: the door before a change) instead of this one."""
+    env = dict(os.environ)
+    if package_dir is not None:
+        env["PYTHONPATH"] = package_dir
+    door = subprocess.Popen(
+        [sys.executable, __file__, "--serve-door", str(backend)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert door.stdout is not None
+    return door, int(door.stdout.readline())
+
+
+def fast_backend(
+    work: Path, seconds: int, connections: int, repeat: int, baseline: str | None
+) -> tuple[list[dict[str, dict[str, float]]], dict[str, float]]:
+    """``repeat`` rounds, each with direct, nginx and the door side by side; then memory."""
     backend, proxy = free_port(), free_port()
     (work / "backend.conf").write_text(FAST_BACKEND.format(work=work, port=backend))
     (work / "nginx.conf").write_text(NGINX.format(work=work, backend=backend, port=proxy))
@@ -247,27 +291,41 @@ def fast_backend(work: Path, seconds: int, connections: int) -> dict[str, dict[s
         subprocess.Popen(["nginx", "-c", str(work / name), "-p", str(work)])
         for name in ("backend.conf", "nginx.conf")
     ]
-    door = subprocess.Popen(
-        [sys.executable, __file__, "--serve-door", str(backend)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    door, door_port = start_door(backend)
+    doors = [door]
     try:
-        assert door.stdout is not None
-        door_port = int(door.stdout.readline())
-        time.sleep(0.5)
-        results = {
-            "direct (nginx return 200)": wrk(f"http://127.0.0.1:{backend}/", seconds, connections),
-            "nginx proxy, 1 worker": wrk(f"http://127.0.0.1:{proxy}/", seconds, connections),
-            "shiplane front door": wrk(f"http://127.0.0.1:{door_port}/", seconds, connections),
+        if baseline is not None:
+            before, before_port = start_door(backend, baseline)
+            doors.append(before)
+        time.sleep(1.0)
+        pids = {
+            "backend": int((work / "backend.pid").read_text()),
+            "proxy": int((work / "nginx.pid").read_text()),
         }
-        results["memory"] = upload_and_flood(door.pid, door_port)
-        return results
+        targets = {
+            "direct (nginx return 200)": (backend, pids["backend"]),
+            "nginx proxy, 1 worker": (proxy, pids["proxy"]),
+            "shiplane front door": (door_port, door.pid),
+        }
+        if baseline is not None:
+            targets["front door, baseline"] = (before_port, before.pid)
+        rounds = []
+        for _ in range(repeat):
+            results = {
+                name: measured(f"http://127.0.0.1:{port}/", pid, seconds, connections)
+                for name, (port, pid) in targets.items()
+            }
+            # One client, one request at a time: latency without queueing, steadier than req/s.
+            for name, (port, _) in targets.items():
+                results[name]["p50_c1"] = wrk(f"http://127.0.0.1:{port}/", 2, 1)["p50"]
+            rounds.append(results)
+        return rounds, upload_and_flood(door.pid, door_port)
     finally:
-        assert door.stdin is not None
-        door.stdin.close()
-        door.wait(30)
+        for process in doors:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.close()
+            process.wait(30)
+            process.stdout.close()
         for process in started:
             process.terminate()
             process.wait(timeout=30)
@@ -275,17 +333,34 @@ def fast_backend(work: Path, seconds: int, connections: int) -> dict[str, dict[s
 
 def print_table(title: str, results: dict[str, dict[str, float]], base: str, direct: str) -> None:
     print(title)
-    print(f"{'target':28} {'req/s':>9} {'vs nginx':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print(
+        f"{'target':28} {'req/s':>9} {'vs nginx':>9} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'p50 -c1':>8} {'CPU us/req':>10} {'non-2xx':>8}"
+    )
     for name, r in results.items():
         print(
             f"{name:28} {r['rps']:9.0f} {r['rps'] / results[base]['rps']:8.0%} {r['p50']:8.2f}"
-            f" {r['p99']:8.2f} {r['non2xx']:8.0f}"
+            f" {r['p99']:8.2f} {r['p50_c1']:8.3f} {r['cpu_us']:10.1f} {r['non2xx']:8.0f}"
         )
     door = results["shiplane front door"]
     print(
         f"added p50 vs direct: front door {door['p50'] - results[direct]['p50']:.2f} ms,"
-        f" nginx {results[base]['p50'] - results[direct]['p50']:.2f} ms"
+        f" nginx {results[base]['p50'] - results[direct]['p50']:.2f} ms;"
+        f" at -c1: front door {door['p50_c1'] - results[direct]['p50_c1']:.3f} ms,"
+        f" nginx {results[base]['p50_c1'] - results[direct]['p50_c1']:.3f} ms"
     )
+
+
+def medians(rounds: list[dict[str, dict[str, float]]], base: str) -> dict[str, dict[str, float]]:
+    """Each figure's median over the rounds; "ratio" is the median of the per-round ratios
+    to ``base`` (each taken side by side), not the ratio of the medians."""
+    out: dict[str, dict[str, float]] = {}
+    for name in rounds[0]:
+        out[name] = {
+            key: statistics.median(r[name][key] for r in rounds) for key in rounds[0][name]
+        }
+        out[name]["ratio"] = statistics.median(r[name]["rps"] / r[base]["rps"] for r in rounds)
+    return out
 
 
 def main() -> None:
@@ -295,7 +370,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds, side by side each")
     parser.add_argument("--example", action="store_true", help="also the example app")
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also a door from another checkout's package (e.g. `git archive REV shiplane`)",
+    )
     args = parser.parse_args()
     cost = parser_cost()
     print(
@@ -303,14 +384,23 @@ def main() -> None:
         f" h11 {cost['h11_us']:.1f} us"
     )
     with tempfile.TemporaryDirectory(prefix="shiplane-bench-") as scratch:
-        fast = fast_backend(Path(scratch), args.seconds, args.connections)
-    memory = fast.pop("memory")
-    print_table(
-        f"wrk -t2 -c{args.connections} -d{args.seconds}s GET / (backend: nginx return 200)",
-        fast,
-        "nginx proxy, 1 worker",
-        "direct (nginx return 200)",
-    )
+        rounds, memory = fast_backend(
+            Path(scratch), args.seconds, args.connections, args.repeat, args.baseline
+        )
+    base, direct = "nginx proxy, 1 worker", "direct (nginx return 200)"
+    title = f"wrk -t2 -c{args.connections} -d{args.seconds}s GET / (backend: nginx return 200)"
+    for number, results in enumerate(rounds, 1):
+        print_table(f"{title}, round {number} of {len(rounds)}", results, base, direct)
+    summary = medians(rounds, base)
+    print_table(f"{title}, medians of {len(rounds)} rounds", summary, base, direct)
+    door = summary["shiplane front door"]
+    print(f"front door / nginx, median of the per-round ratios: {door['ratio']:.0%}")
+    if "front door, baseline" in summary:
+        before = summary["front door, baseline"]
+        print(
+            f"baseline door / nginx: {before['ratio']:.0%}; CPU per request"
+            f" {before['cpu_us']:.1f} us -> {door['cpu_us']:.1f} us"
+        )
     print(
         f"200 MB upload through the door: {memory['upload_s']:.1f} s, door peak RSS"
         f" {memory['rss_before']:.0f} MiB before -> {memory['rss_peak']:.0f} MiB after"

@@ -39,6 +39,7 @@ FLUSH_AT = 256 * 1024  # wait for the client to take the response when this much
 # Requests that may be sent again on a fresh connection when a pooled one turns out to have been
 # closed by the upstream meanwhile (its keep-alive timeout).
 FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
+FORWARDED_SET = frozenset(FORWARDED)
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 
 
@@ -64,33 +65,48 @@ class Outcome:
     failure: str = ""  # the stats counter of an upstream failure, if any
 
 
-def connection_tokens(head: Head) -> set[bytes]:
-    """Headers the sender marked hop-by-hop in its Connection header."""
-    raw = head.get(b"connection") or b""
-    return {token.strip().lower() for token in raw.split(b",") if token.strip()}
+NOTHING: frozenset[bytes] = frozenset()
+
+
+def connection_tokens(head: Head) -> frozenset[bytes]:
+    """Headers the sender marked hop-by-hop in its Connection headers."""
+    raw = head.connection
+    if not raw or raw.lower() in (b"keep-alive", b"close"):
+        return NOTHING  # the usual case: nothing beyond HOP_BY_HOP, and no set to build
+    return frozenset(token.strip().lower() for token in raw.split(b",") if token.strip())
 
 
 def request_bytes(head: Head, forwarded: list[tuple[bytes, bytes]], keep_forwarded: bool) -> bytes:
     drop = connection_tokens(head)
-    lines = [b"%s %s HTTP/1.1\r\n" % (head.method, head.target)]
+    # Names dropped whatever their value; client-sent X-Forwarded-* are checked below.
+    skip = HOP_BY_HOP | drop if drop else HOP_BY_HOP
+    if keep_forwarded:
+        skip = skip | FORWARDED_SET  # replaced by the extended values in ``forwarded``
+    parts = [head.method, b" ", head.target, b" HTTP/1.1\r\n"]
+    append = parts.append
     for name, value in head.headers:
-        if name in HOP_BY_HOP or name in drop:
+        if name in skip:
             continue
         if not keep_forwarded and name.startswith(b"x-forwarded-"):
             continue  # the door sets these; a client must not choose its own address
-        if keep_forwarded and name in FORWARDED:
-            continue  # replaced by the extended values in ``forwarded``
-        lines.append(b"%s: %s\r\n" % (name, value))
-    lines += [b"%s: %s\r\n" % pair for pair in forwarded]
+        append(name)
+        append(b": ")
+        append(value)
+        append(b"\r\n")
+    for name, value in forwarded:
+        append(name)
+        append(b": ")
+        append(value)
+        append(b"\r\n")
     if head.chunked:
-        lines.append(b"transfer-encoding: chunked\r\n")
+        append(b"transfer-encoding: chunked\r\n")
     elif head.length is not None:
-        lines.append(b"content-length: %d\r\n" % head.length)
+        append(b"content-length: %d\r\n" % head.length)
     if head.upgrade:
-        lines.append(b"upgrade: %s\r\nconnection: upgrade\r\n\r\n" % (head.get(b"upgrade") or b""))
+        append(b"upgrade: %s\r\nconnection: upgrade\r\n\r\n" % (head.get(b"upgrade") or b""))
     else:
-        lines.append(b"connection: keep-alive\r\n\r\n")
-    return b"".join(lines)
+        append(b"connection: keep-alive\r\n\r\n")
+    return b"".join(parts)
 
 
 def response_head(
@@ -109,17 +125,21 @@ def response_head(
         mode = "close"
     drop = connection_tokens(response)
     final = status >= 200 and status != 101
-    replaced = {name for name, _ in extra} if final else set()
+    replaced = frozenset(name for name, _ in extra) if final and extra else NOTHING
+    skip = HOP_BY_HOP | drop | replaced if drop or replaced else HOP_BY_HOP
+    keep_length = mode in ("none", "length")
     lines = [b"HTTP/1.1 %d %s\r\n" % (status, response.reason)]
+    append = lines.append
     for name, value in response.headers:
-        if name in replaced:
-            continue
-        if name in HOP_BY_HOP or name in drop:
+        if name in skip:
             # A HEAD or 304 answer keeps its Content-Length: it describes the entity.
-            if name == b"content-length" and mode in ("none", "length"):
-                lines.append(b"content-length: %s\r\n" % value)
+            if name == b"content-length" and keep_length and name not in replaced:
+                append(b"content-length: " + value + b"\r\n")
             continue
-        lines.append(b"%s: %s\r\n" % (name, value))
+        append(name)
+        append(b": ")
+        append(value)
+        append(b"\r\n")
     if final:
         lines += [b"%s: %s\r\n" % pair for pair in extra]
     if status == 101:

@@ -10,6 +10,7 @@ Connection limits live here because a connection exists before any request says 
 the listener caps its own open connections, in total and per client address, and draws from a
 server-wide ``ConnectionBudget`` so that one environment's flood cannot take the descriptors the
 others and the control socket need. Each refused connection is closed at once and counted.
+Each accepted connection is a ``client.ClientProtocol`` (the fast path, and the streamed one).
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ import ssl
 from collections import Counter
 from typing import Protocol
 
-from shiplane.frontdoor import replies
-from shiplane.frontdoor.replies import json_reply, reply
+from shiplane.frontdoor.client import ClientProtocol, Connection
 from shiplane.frontdoor.settings import LimitLog, Limits
-from shiplane.frontdoor.wire import READ_SIZE, Head, HttpError, MessageReader, PeerClosed
+from shiplane.frontdoor.wire import Head
 
-LINGER = 2.0  # seconds a refused client's remaining input is read and dropped
+__all__ = ["Challenges", "Connection", "ConnectionBudget", "Listener", "Site"]
 # Descriptors kept free for the control socket, state.db, logs, app processes and upstreams.
 FD_RESERVE = 512
 
@@ -138,8 +138,9 @@ class Listener:
         return sock
 
     async def start(self, sock: socket.socket) -> None:
-        self._server = await asyncio.start_server(
-            self._accept, sock=sock, ssl=self.ssl_context, limit=256 * 1024
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: ClientProtocol(self), sock=sock, ssl=self.ssl_context
         )
 
     async def close(self) -> None:
@@ -154,9 +155,8 @@ class Listener:
     def stats(self) -> dict[str, int]:
         return {**self.log.counts, "connections": self.open}
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        client = str(peer[0]) if peer else ""
+    def admit(self, client: str, writer: asyncio.StreamWriter) -> bool:
+        """Count a new connection in, or refuse it (counted) when a cap is reached."""
         limits = self.limits
         refused = ""
         if self.budget.open >= self.budget.limit:
@@ -167,104 +167,17 @@ class Listener:
             refused = "max_connections_per_client"
         if refused:
             self.log.trip(refused, f"refused a connection from {client}")
-            writer.write(replies.over_capacity(self, client))
-            writer.transport.close()  # the short answer fits the socket buffer: no lingering
-            return
+            return False
         self.budget.open += 1
         self.open += 1
         self.per_client[client] += 1
         self.connections.add(writer)
-        try:
-            await Connection(self, reader, writer, client).serve()
-        finally:
-            self.connections.discard(writer)
-            self.budget.open -= 1
-            self.open -= 1
-            self.per_client[client] -= 1
-            if not self.per_client[client]:
-                del self.per_client[client]
+        return True
 
-
-class Connection:
-    """One client connection: reads requests in order and hands each to its site."""
-
-    def __init__(
-        self,
-        listener: Listener,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        peer: str,
-    ) -> None:
-        self.listener = listener
-        self.msgs = MessageReader(reader, response=False, max_head=listener.limits.max_head)
-        self.writer = writer
-        self.peer = peer
-        self.scheme = b"https" if listener.ssl_context is not None else b"http"
-
-    async def serve(self) -> None:
-        limits, log = self.listener.limits, self.listener.log
-        try:
-            while True:
-                try:
-                    head = await self.msgs.next_head(limits.idle_timeout, limits.header_timeout)
-                except TimeoutError:
-                    if self.msgs.in_message:
-                        log.trip("header_timeout", f"{self.peer} sent no full head in time")
-                        await self.refuse(408, "request head timed out")
-                    return
-                except PeerClosed:
-                    return
-                except HttpError as exc:
-                    log.trip(exc.kind, f"{self.peer}: {exc.reason}")
-                    await self.refuse(exc.status, exc.reason)
-                    return
-                keep = await self.dispatch(head)
-                if self.writer.transport.get_write_buffer_size():
-                    async with asyncio.timeout(limits.idle_timeout):
-                        await self.writer.drain()  # a client that never reads is let go
-                if not keep:
-                    return
-        except (ConnectionError, TimeoutError, OSError):
-            return
-        finally:
-            self.writer.close()
-
-    async def dispatch(self, head: Head) -> bool:
-        """Answer one request: an ACME challenge, a 421 for a host nobody claimed, or the
-        routed site's answer. False when the connection must close afterwards."""
-        challenges = self.listener.challenges
-        if challenges is not None and challenges.owns(head.target):
-            return self.answer_challenge(challenges, head)
-        site = self.listener.route(head)
-        if site is None:
-            self.listener.log.trip(
-                "misdirected", f"{self.peer} asked for host {head.get(b'host')!r}"
-            )
-            keep = head.keep_alive and not head.has_body and not head.upgrade
-            self.writer.write(
-                replies.refused(self.listener, self.peer, 421, "no site for this host", head, keep)
-            )
-            return keep
-        return await site.handle(self, head)
-
-    def answer_challenge(self, challenges: Challenges, head: Head) -> bool:
-        keep = head.keep_alive and not head.has_body and not head.upgrade
-        body = challenges.answer(head.target)
-        if body is None:
-            self.writer.write(json_reply(404, {"error": "no such challenge"}, keep))
-        else:
-            self.writer.write(reply(200, body, b"text/plain", keep))
-        return keep
-
-    async def refuse(self, status: int, reason: str) -> None:
-        """Answer and close without losing the answer: closing a socket with unread input
-        makes the kernel send a reset, which can destroy the answer before the client reads
-        it, so the input is read and dropped for a moment first (nginx's lingering close)."""
-        self.writer.write(replies.refused(self.listener, self.peer, status, reason))
-        with contextlib.suppress(ConnectionError, TimeoutError, OSError, RuntimeError):
-            async with asyncio.timeout(LINGER):
-                await self.writer.drain()
-                if self.writer.can_write_eof():
-                    self.writer.write_eof()
-                while await self.msgs.reader.read(READ_SIZE):
-                    pass
+    def leave(self, client: str, writer: asyncio.StreamWriter) -> None:
+        self.connections.discard(writer)
+        self.budget.open -= 1
+        self.open -= 1
+        self.per_client[client] -= 1
+        if not self.per_client[client]:
+            del self.per_client[client]

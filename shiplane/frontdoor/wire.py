@@ -70,6 +70,7 @@ class Head:
     chunked: bool = False
     length: int | None = None
     has_body: bool = False
+    connection: bytes = b""  # every Connection header's tokens, joined: what is hop-by-hop
 
     def get(self, name: bytes) -> bytes | None:
         for key, value in self.headers:
@@ -83,6 +84,8 @@ class Head:
                 self.length = int(value)
             elif key == b"transfer-encoding":
                 self.chunked = b"chunked" in value.lower()
+            elif key == b"connection":
+                self.connection = self.connection + b"," + value if self.connection else value
         self.has_body = self.chunked or bool(self.length)
 
 
