@@ -24,8 +24,8 @@ import math
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
-from shiplane.frontdoor.fastpath import FastExchange, FastSite
 from shiplane.frontdoor import replies
+from shiplane.frontdoor.fastpath import FastExchange, FastSite
 from shiplane.frontdoor.replies import json_reply, reply
 from shiplane.frontdoor.wire import END, READ_SIZE, Head, HttpError, MessageReader, PeerClosed
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shiplane.config.loader import LoadedConfig
+from shiplane.config.tls import HSTS_YEAR
 from shiplane.state.db import StateDB, now
 from shiplane.verify.runner import load_checks
 
@@ -67,7 +68,7 @@ class Changes:
 
 
 # Settings where any change needs a person: no direction of change is safe to assume.
-_EXACT = ("branch", "port", "database_url", "listen", "domains", "tls")
+_EXACT = ("branch", "port", "database_url", "listen", "domains")
 _ADDED_LATER = frozenset({"listen", "domains", "tls"})
 
 
@@ -87,6 +88,8 @@ def compare(pinned: dict[str, Any], current: dict[str, Any]) -> Changes:
             continue  # a pin made before shiplane pinned this key: the next pin takes it
         if current.get(key) != pinned.get(key):
             loose.append(f"{key} {_shown(key, pinned.get(key))} -> {_shown(key, current.get(key))}")
+    if "tls" in pinned:
+        _compare_tls(pinned["tls"], current.get("tls"), changes)
     _compare_environments(pinned, current, changes)
     pinned_checks: dict[str, str] = pinned.get("checks") or {}
     current_checks: dict[str, str] = current.get("checks") or {}
@@ -97,6 +100,33 @@ def compare(pinned: dict[str, Any], current: dict[str, Any]) -> Changes:
     if added:
         tight.append(f"check(s) added: {', '.join(added)}")
     return changes
+
+
+def _compare_tls(was: dict[str, Any] | None, now_: dict[str, Any] | None, changes: Changes) -> None:
+    """Less HTTPS is a loosening (TLS dropped, the redirect off, HSTS shorter); more is a
+    tightening; new certificate files or ACME settings change no protection and apply at once
+    (a broken certificate must be fixable without waiting for a person)."""
+    if was == now_:
+        return
+    if was is None or now_ is None:
+        target = changes.tightened if was is None else changes.loosened
+        target.append(f"tls {'added' if was is None else 'removed'}")
+        return
+    less = []
+    if was.get("redirect_http") and not now_.get("redirect_http"):
+        less.append("tls.redirect_http true -> false")
+    if _hsts_seconds(now_.get("hsts")) < _hsts_seconds(was.get("hsts")):
+        less.append(f"tls.hsts {was.get('hsts')!r} -> {now_.get('hsts')!r}")
+    changes.loosened.extend(less)
+    if not less:
+        changed = sorted(k for k in set(was) | set(now_) if was.get(k) != now_.get(k))
+        changes.tightened.append(f"tls {', '.join(changed)} changed")
+
+
+def _hsts_seconds(value: Any) -> int:
+    if value is True:
+        return HSTS_YEAR
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _compare_environments(

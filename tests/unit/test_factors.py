@@ -110,3 +110,19 @@ def test_pins_sort_changes_into_loosening_and_tightening() -> None:
     assert changes.loosened == [] and len(changes.tightened) == 3
     moved = compare(pinned, {**pinned, "database_url": "postgresql://u:${P}@evil/x"})
     assert moved.loosened and "${P}" not in moved.loosened[0]
+
+
+def test_less_https_loosens_the_pin_new_certificate_files_do_not() -> None:
+    from shiplane.gate.pins import compare
+
+    base = {"promote_from": "dev", "branch": "main", "environments": {}, "checks": {}}
+    tls = {"cert": "a.pem", "key": "a.key", "redirect_http": True, "hsts": 31536000}
+    pinned = {**base, "tls": tls}
+    renewed = compare(pinned, {**base, "tls": {**tls, "cert": "b.pem", "key": "b.key"}})
+    assert renewed.loosened == [] and renewed.tightened == ["tls cert, key changed"]
+    dropped = compare(pinned, {**base, "tls": None})
+    assert dropped.loosened == ["tls removed"]
+    weaker = compare(pinned, {**base, "tls": {**tls, "redirect_http": False, "hsts": False}})
+    assert weaker.loosened == ["tls.redirect_http true -> false", "tls.hsts 31536000 -> False"]
+    older = compare(base, {**base, "tls": None})  # a pin from before TLS was pinned
+    assert older.loosened == [] and older.tightened == []
