@@ -86,6 +86,12 @@ class HealthConfig(Strict):
     retries: int | None = Field(
         default=None, ge=1, description="Most checks before giving up (default: until timeout)."
     )
+    monitor_interval: float = Field(
+        default=5.0,
+        ge=0.1,
+        description="Seconds between the server's probes of what serves, after the deploy:"
+        " /_deploy/health and status report what they found.",
+    )
 
 
 class DeployConfig(Strict):

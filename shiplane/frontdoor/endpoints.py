@@ -15,6 +15,8 @@ from shiplane.frontdoor.base import Upstream
 
 VERSION_KEYS = ("sha", "release", "deployed_at", "deployment_id")
 StatusProvider = Callable[[str], Awaitable[dict[str, Any]]]
+# The serving instance's health as the server's monitor saw it (None: no such instance).
+HealthProvider = Callable[[str], Awaitable[dict[str, Any] | None]]
 
 
 def trusted(client: str, headers: Mapping[str, str], token: str) -> bool:
@@ -29,12 +31,18 @@ def trusted(client: str, headers: Mapping[str, str], token: str) -> bool:
 
 class DeployEndpoints:
     def __init__(
-        self, env: str, token: str, status: StatusProvider, migrations: StatusProvider
+        self,
+        env: str,
+        token: str,
+        status: StatusProvider,
+        migrations: StatusProvider,
+        health: HealthProvider | None = None,
     ) -> None:
         self.env = env
         self.token = token
         self._status = status
         self._migrations = migrations
+        self._health = health
 
     async def answer(
         self, path: str, client: str, headers: Mapping[str, str], active: Upstream | None
@@ -42,9 +50,7 @@ class DeployEndpoints:
         """A ``DeployHook``: (status, JSON body) for ``path`` (query string removed)."""
         name = path.removeprefix("/_deploy/").strip("/")
         if name == "health":
-            healthy = active is not None and active.info.get("state", "running") == "running"
-            body = {"ok": healthy, "env": self.env, "sha": active.info["sha"] if active else None}
-            return (200 if healthy else 503), body
+            return await self._health_answer(active)
         if name == "version":
             if active is None:
                 return 503, {"env": self.env, "sha": None}
@@ -57,3 +63,16 @@ class DeployEndpoints:
             provider = self._status if name == "status" else self._migrations
             return 200, await provider(self.env)
         return 404, {"error": f"unknown endpoint /_deploy/{name}"}
+
+    async def _health_answer(self, active: Upstream | None) -> tuple[int, dict[str, Any]]:
+        """200 only when the serving instance answered its own health route on the monitor's
+        last probe; 503 with the state (crashed, unhealthy since T, restarts) otherwise."""
+        if active is None:
+            return 503, {"ok": False, "env": self.env, "sha": None, "state": "no release"}
+        body: dict[str, Any] = {"ok": True, "env": self.env, "sha": active.info.get("sha")}
+        if self._health is not None:  # without a server behind it a door knows only its route
+            health = await self._health(active.instance_id)
+            health = health or {"state": "unknown", "healthy": False}  # not an instance it runs
+            body["ok"] = bool(health["healthy"])
+            body.update({k: v for k, v in health.items() if k != "healthy"})
+        return (200 if body["ok"] else 503), body

@@ -25,9 +25,15 @@ def _frontdoor(url: str) -> dict[str, Any]:
         with httpx.Client(timeout=3, verify=False) as client:
             version = client.get(f"{url}/_deploy/version").json()
             health = client.get(f"{url}/_deploy/health")
-        return {"reachable": True, "sha": version.get("sha"), "healthy": health.status_code == 200}
+        detail = {k: v for k, v in health.json().items() if k not in ("ok", "env", "sha")}
+        return {
+            "reachable": True,
+            "sha": version.get("sha"),
+            "healthy": health.status_code == 200,
+            "health": detail,
+        }
     except (httpx.HTTPError, ValueError):
-        return {"reachable": False, "sha": None, "healthy": False}
+        return {"reachable": False, "sha": None, "healthy": False, "health": None}
 
 
 def status(session: Session, env: str | None) -> Result:
@@ -39,7 +45,7 @@ def status(session: Session, env: str | None) -> Result:
         settings = env_settings(loaded, name)
         state = db.env_state(name)
         url = session.target.traffic(name, settings.env_config.port).url()
-        unreachable = {"reachable": False, "sha": None, "healthy": False}
+        unreachable = {"reachable": False, "sha": None, "healthy": False, "health": None}
         door = _frontdoor(url) if running else unreachable
         database = open_env_database(layout, settings)
         schema = schema_state(db, name, database) if database else None
@@ -57,6 +63,8 @@ def status(session: Session, env: str | None) -> Result:
             "url": url + "/",
             "serving_sha": door["sha"],
             "healthy": door["healthy"],
+            # What the server's monitor found: state, since, restarts, failures.
+            "health": door["health"],
             "consistent": door["sha"] == recorded_sha,
             "migrations": migrations,
             "schema": schema,

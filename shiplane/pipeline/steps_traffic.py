@@ -35,6 +35,7 @@ def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> Ins
         drain_timeout=ctx.config.deploy.drain_timeout,
         log_path=str(ctx.layout.logs(ctx.env) / f"app-{release}.log"),
         health=ctx.config.app.health,
+        monitor_interval=ctx.config.health.monitor_interval,
         front_door=door_settings(
             env.port,
             env.listen,

@@ -26,6 +26,7 @@ from shiplane.launch import launcher
 from shiplane.launch.base import RunAs
 from shiplane.layout import ServerLayout
 from shiplane.migrate.registry import release_engine
+from shiplane.server.health_monitor import HealthMonitor
 from shiplane.server.privileges import Enforcement
 from shiplane.state.db import StateDB
 from shiplane.state.envvars import kept_layers
@@ -83,6 +84,7 @@ class ServerCore:
         # Set once what state.db says serves has been started again after a (re)start: until
         # then a deploy would see no active instance and leave the restored one undrained.
         self.restored = asyncio.Event()
+        self.health = HealthMonitor(self._serving_instances)
 
     # instances ---------------------------------------------------------------------------
     async def start_instance(self, spec: InstanceSpec) -> ManagedProcess:
@@ -111,6 +113,15 @@ class ServerCore:
         finally:
             db.close()
         return {**{k: v for k, v in secrets.items() if k not in plain}, **kept}
+
+    def _serving_instances(self) -> list[ManagedProcess]:
+        """The instances front doors route to now: what the health monitor watches."""
+        ids = [a.instance_id for d in self.frontdoors.values() if (a := d.active()) is not None]
+        return [self.instances[i] for i in ids if i in self.instances]
+
+    async def health_of(self, instance_id: str) -> dict[str, Any] | None:
+        instance = self.instances.get(instance_id)
+        return await self.health.report(instance) if instance is not None else None
 
     async def stop_instance(self, instance_id: str) -> bool:
         instance = self.instances.pop(instance_id, None)
@@ -158,7 +169,7 @@ class ServerCore:
         async def migrations(_env: str) -> dict[str, Any]:
             return await self.env_migrations(key)
 
-        endpoints = DeployEndpoints(key.env, self.token, status, migrations)
+        endpoints = DeployEndpoints(key.env, self.token, status, migrations, self.health_of)
         new = BuiltinFrontDoor(key.env, settings.port, endpoints.answer, settings=settings, tls=tls)
         new.attach(own)
         for joined in (shared, plain):
@@ -334,6 +345,7 @@ class ServerCore:
             "env": key.env,
             "port": stats.port if stats else None,
             "active": active.info if active else None,
+            "health": await self.health_of(active.instance_id) if active else None,
             "requests": stats.requests if stats else 0,
             "instances": instances,
             "front_door": self._door_status(door),
@@ -436,6 +448,7 @@ class ServerCore:
             db.close()
 
     async def shutdown(self) -> None:
+        await self.health.close()
         for door in self.frontdoors.values():
             await door.close()
         for listener in self.listeners.values():

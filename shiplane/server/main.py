@@ -53,6 +53,7 @@ async def serve(layout: ServerLayout, enforcement: Enforcement | None = None) ->
     life = hold_life_lock(layout)
     token = load_or_create_token(layout.token)
     core = ServerCore(layout, token, enforcement)
+    core.health.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

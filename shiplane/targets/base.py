@@ -43,6 +43,8 @@ class InstanceSpec(BaseModel):
     drain_timeout: float = 30.0
     log_path: str
     health: str = "/"
+    # Seconds between the server's probes of the serving instance (shiplane.server.health_monitor).
+    monitor_interval: float = 5.0
     # The environment's front-door settings (shiplane.frontdoor.settings.DoorSettings as a
     # dict): they travel with what serves, so a switch, an undo and a restore after a server
     # restart open the door as the serving release's config said.

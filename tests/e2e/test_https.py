@@ -338,6 +338,6 @@ def test_the_doors_own_answers_carry_hsts_on_https(tmp_path: Path) -> None:
         "maintenance": (503, hsts),
         "502": (502, hsts),
         "413": (413, hsts),
-        "own port": (200, None),
+        "own port": (503, None),  # plain HTTP: no HSTS; "gone" serves nothing: not healthy
         "http port": (308, None),
     }
