@@ -35,8 +35,8 @@ from typing import Any
 
 from shiplane.frontdoor.accesslog import AccessLog
 from shiplane.frontdoor.base import DeployHook, FrontDoor, FrontDoorStats, Upstream
-from shiplane.frontdoor.client import ClientProtocol
 from shiplane.frontdoor.exchange import Exchange, Outcome, request_bytes
+from shiplane.frontdoor.fastpath import FastClient
 from shiplane.frontdoor.https import DoorTls
 from shiplane.frontdoor.listener import Connection, Listener
 from shiplane.frontdoor.pool import Pool
@@ -296,7 +296,7 @@ class BuiltinFrontDoor(FrontDoor):
         return keep
 
     # Fast path (fastpath.py): ``handle``'s relay, for a request nothing else needs ---------
-    def fast_route(self, conn: ClientProtocol, head: Head) -> tuple[Upstream, bytes] | None:
+    def fast_route(self, conn: FastClient, head: Head) -> tuple[Upstream, bytes] | None:
         """The upstream and the request for it, counted in flight; None when ``handle`` must
         answer: every condition under which ``handle`` answers by itself is listed here."""
         upstream = self._active
@@ -313,18 +313,14 @@ class BuiltinFrontDoor(FrontDoor):
         forwarded = self._forwarded(conn, head)
         return upstream, request_bytes(head, forwarded, conn.peer in self.trusted)
 
-    def fast_done(
-        self, conn: ClientProtocol, head: Head, upstream: Upstream, outcome: Outcome
-    ) -> None:
+    def fast_done(self, conn: FastClient, head: Head, upstream: Upstream, outcome: Outcome) -> None:
         self._inflight[upstream.instance_id] -= 1
         if outcome.failure:
             self.log.trip(outcome.failure, f"{upstream.host}:{upstream.port} for {conn.peer}")
         if self.access is not None:
             self.access.write(conn.peer, head, outcome)
 
-    def _forwarded(
-        self, conn: Connection | ClientProtocol, head: Head
-    ) -> list[tuple[bytes, bytes]]:
+    def _forwarded(self, conn: Connection | FastClient, head: Head) -> list[tuple[bytes, bytes]]:
         peer = conn.peer.encode()
         proto = conn.scheme
         host = head.get(b"host") or b"%s:%d" % (self.settings.host.encode(), self.port)

@@ -22,15 +22,13 @@ import asyncio
 import contextlib
 import math
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from shiplane.frontdoor import replies
 from shiplane.frontdoor.fastpath import FastExchange, FastSite
 from shiplane.frontdoor.replies import json_reply, reply
+from shiplane.frontdoor.sides import Challenges, ListenerSide
 from shiplane.frontdoor.wire import END, READ_SIZE, Head, HttpError, MessageReader, PeerClosed
-
-if TYPE_CHECKING:
-    from shiplane.frontdoor.listener import Challenges, Listener
 
 LINGER = 2.0  # seconds a refused client's remaining input is read and dropped
 # Body-less requests that may take the fast path. HEAD is left to the streamed relay: its
@@ -44,7 +42,7 @@ class Connection:
 
     def __init__(
         self,
-        listener: Listener,
+        listener: ListenerSide,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         peer: str,
@@ -141,7 +139,7 @@ class Connection:
 class ClientProtocol(asyncio.StreamReaderProtocol):
     """A listener's client connection; see the module docstring."""
 
-    def __init__(self, listener: Listener) -> None:
+    def __init__(self, listener: ListenerSide) -> None:
         loop = asyncio.get_running_loop()
         self.reader = asyncio.StreamReader(limit=256 * 1024, loop=loop)
         super().__init__(self.reader, loop=loop)

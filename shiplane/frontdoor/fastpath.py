@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import httptools
 
@@ -31,10 +31,19 @@ from shiplane.frontdoor.replies import json_reply
 from shiplane.frontdoor.settings import Limits
 from shiplane.frontdoor.wire import Head
 
-if TYPE_CHECKING:
-    from shiplane.frontdoor.client import ClientProtocol
-
 MAX_RESPONSE_HEAD = 1 << 20
+
+
+class FastClient(Protocol):
+    """What an exchange uses of its client connection (``client.ClientProtocol``)."""
+
+    loop: asyncio.AbstractEventLoop
+    peer: str
+    scheme: bytes
+
+    def write(self, data: bytes) -> None: ...
+
+    def exchange_done(self, keep: bool) -> None: ...
 
 
 class FastSite(Protocol):
@@ -43,13 +52,11 @@ class FastSite(Protocol):
     pool: Pool
     limits: Limits
 
-    def fast_route(self, conn: ClientProtocol, head: Head) -> tuple[Upstream, bytes] | None:
+    def fast_route(self, conn: FastClient, head: Head) -> tuple[Upstream, bytes] | None:
         """The upstream and the request to send it, counted in flight; None when the door
         must answer ``head`` itself (the streamed path then does)."""
 
-    def fast_done(
-        self, conn: ClientProtocol, head: Head, upstream: Upstream, outcome: Outcome
-    ) -> None:
+    def fast_done(self, conn: FastClient, head: Head, upstream: Upstream, outcome: Outcome) -> None:
         """The exchange ended: no longer in flight; log it."""
 
 
@@ -95,7 +102,7 @@ class FastExchange:
 
     def __init__(
         self,
-        client: ClientProtocol,
+        client: FastClient,
         site: FastSite,
         head: Head,
         upstream: Upstream,

@@ -25,6 +25,7 @@ from typing import Protocol
 
 from shiplane.frontdoor.client import ClientProtocol, Connection
 from shiplane.frontdoor.settings import LimitLog, Limits
+from shiplane.frontdoor.sides import Challenges
 from shiplane.frontdoor.wire import Head
 
 __all__ = ["Challenges", "Connection", "ConnectionBudget", "Listener", "Site"]
@@ -49,14 +50,6 @@ def reserve_descriptors() -> ConnectionBudget:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft = target
     return ConnectionBudget(max(64, (soft - FD_RESERVE) // 3))
-
-
-class Challenges(Protocol):
-    """ACME HTTP-01 answers (``acme_client.ChallengeResponder``), asked before any routing."""
-
-    def owns(self, path: bytes | str) -> bool: ...
-
-    def answer(self, path: bytes | str) -> bytes | None: ...
 
 
 class Site(Protocol):

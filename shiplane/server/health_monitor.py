@@ -98,7 +98,7 @@ class HealthMonitor:
             health.moved_to(instance.state, now)
             health.last_error = f"process {instance.state} ({instance.restarts} restarts)"
             return health
-        url = f"http://127.0.0.1:{instance.port}{instance.spec.health}"
+        url = instance.as_instance().address.url(instance.spec.health)
         try:
             answer = await self._client.get(url)
             error = None if answer.status_code < 400 else f"HTTP {answer.status_code}"
