@@ -9,10 +9,12 @@ left behind. ``clean`` removes what no live writer owns; recovery and prune call
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
+from shiplane.databases.base import SWAP_RECORD, Database
 from shiplane.databases.scratch import KINDS, is_active
 from shiplane.state.procs import process_alive
 
@@ -31,11 +33,6 @@ def _owned_by_the_living(name: str) -> bool:
     return process_alive(pid, None if start == "0" else start)
 
 
-def remove(path: Path) -> None:
-    """Remove a file or a directory tree (what ``clean`` and a failed backup leave)."""
-    _remove(path)
-
-
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -43,18 +40,38 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def clean(backups_dir: Path) -> list[str]:
+def clean(backups_dir: Path, database: Database | None = None) -> list[str]:
     """Remove what an interrupted backup or restore left in ``backups_dir``: temp names whose
-    writer is gone, and directories without a manifest. Returns the names removed."""
+    writer is gone, and directories without a manifest. A restore's workdir that kept a swap
+    record (PostgreSQL) is settled first, with ``database``; without it, it stays for
+    recovery. Returns what was done, one line each."""
     if not backups_dir.is_dir():
         return []
-    removed = []
+    done = []
     for entry in sorted(backups_dir.iterdir()):
         if entry.name.startswith("."):
-            if entry.name[1:].partition("-")[0] in KINDS and not _owned_by_the_living(entry.name):
-                _remove(entry)
-                removed.append(entry.name)
+            if entry.name[1:].partition("-")[0] not in KINDS:
+                continue
+            if _owned_by_the_living(entry.name):
+                continue
+            record = entry / SWAP_RECORD
+            if record.is_file():
+                if database is None:
+                    continue
+                settled = database.settle(_read_record(record))
+                if settled:
+                    done.append(settled)
+            _remove(entry)
+            done.append(f"removed {entry.name}")
         elif entry.is_dir() and not (entry / MANIFEST).is_file():
             _remove(entry)
-            removed.append(entry.name)
-    return removed
+            done.append(f"removed {entry.name} (no manifest: an interrupted backup)")
+    return done
+
+
+def _read_record(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -23,6 +23,7 @@ import psycopg
 
 from shiplane.databases.base import SWAP_RECORD, Database
 from shiplane.errors import BackupError, ConfigError
+from shiplane.faultpoints import sigkill_point
 
 if TYPE_CHECKING:
     from shiplane.databases.postgresql import PostgresDatabase
@@ -89,6 +90,7 @@ def load_and_swap(
         database.load_into(archive, new)
         with database._admin() as conn:
             existed = _freeze(conn, database, live, old)
+        sigkill_point("restore-swap")  # tests: killed between the two renames
         if existed and before_swap is not None:
             before_swap(database.renamed(old))
         with database._admin() as conn:

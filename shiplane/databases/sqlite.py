@@ -15,6 +15,7 @@ from typing import Any
 
 from shiplane.databases.base import MIGRATIONS_TABLE, Database
 from shiplane.databases.scratch import scratch_dir
+from shiplane.faultpoints import sigkill_point
 
 
 def _private(path: Path) -> int:
@@ -261,6 +262,7 @@ def _replace_in_transaction(source: sqlite3.Connection, dest: sqlite3.Connection
             for row in source.execute(f"SELECT * FROM {_quoted(name)}"):
                 marks = marks or ", ".join("?" for _ in row)
                 dest.execute(f"INSERT INTO {_quoted(name)} VALUES ({marks})", row)
+    sigkill_point("restore-load")  # tests: killed mid-transaction, a hot journal left
     has_sequence = source.execute(
         "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
     ).fetchone()
