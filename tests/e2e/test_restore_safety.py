@@ -119,6 +119,7 @@ def test_failing_deploy_restores_an_encrypted_backup(app_repo: AppRepo, tmp_path
     without_checks(config)
     app_repo.git("add", "-A")
     app_repo.git("commit", "-qm", "encrypted backups")
+    app_repo.git("branch", "-f", "dev")  # the deploy from dev reads its own shiplane.toml
     assert app_repo.shiplane("deploy", "dev").code == 0
     db = app_repo.root / "dev" / "shared" / "notes.db"
     before = dump(db)
@@ -138,7 +139,7 @@ def test_failing_deploy_restores_an_encrypted_backup(app_repo: AppRepo, tmp_path
     assert dump(db) == before
     backups = app_repo.root / "dev" / "backups"
     manifests = list_backups(backups)
-    assert manifests and all(m["encrypted"] == "age" for m in manifests)
+    assert manifests and all(m.get("encrypted") == "age" for m in manifests), manifests
     assert strays(backups) == []
 
 
