@@ -17,7 +17,7 @@ from shiplane.config.encryption import BackupEncryption
 from shiplane.databases import Database
 from shiplane.databases.content import snapshot
 from shiplane.databases.scratch import in_progress, scratch_dir, temp_name
-from shiplane.errors import BackupError
+from shiplane.errors import BackupError, ShiplaneError
 from shiplane.faultpoints import sigkill_point
 
 MANIFEST = "manifest.json"
@@ -179,6 +179,8 @@ def restore_backup(
             else:
                 database.load(plain, work, before_swap)
             live = database.integrity()
+        except ShiplaneError:
+            raise  # a refusal from before_swap, a missing privilege: already explained
         except Exception as exc:
             raise BackupError(
                 f"restoring backup {backup_dir.name} failed: {exc}", step="restore"

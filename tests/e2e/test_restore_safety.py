@@ -37,7 +37,9 @@ def write_notes(app_repo: AppRepo, prefix: str, count: int, body: str = "") -> N
 def strays(backups: Path) -> list[str]:
     """Anything in the backups directory that is not a complete backup."""
     return sorted(
-        p.name for p in backups.iterdir() if p.name.startswith(".") or not (p / "manifest.json").is_file()
+        p.name
+        for p in backups.iterdir()
+        if p.name.startswith(".") or not (p / "manifest.json").is_file()
     )
 
 
