@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import psycopg
 
@@ -25,8 +25,22 @@ from shiplane.databases.base import SWAP_RECORD, Database
 from shiplane.errors import BackupError, ConfigError
 from shiplane.faultpoints import sigkill_point
 
-if TYPE_CHECKING:
-    from shiplane.databases.postgresql import PostgresDatabase
+
+class PostgresDatabase(Protocol):
+    """What the swap needs of databases/postgresql.py's class (which imports this module)."""
+
+    name: str
+
+    def describe(self) -> str: ...
+
+    def _admin(self) -> psycopg.Connection[Any]: ...
+
+    def load_into(self, archive: Path, database: str) -> None: ...
+
+    def renamed(self, name: str) -> Database: ...
+
+    def settle(self, record: dict[str, object]) -> str | None: ...
+
 
 FREEZE_WAIT = 30.0  # seconds to get every other session off the live database
 MAX_NAME = 63  # PostgreSQL's identifier length

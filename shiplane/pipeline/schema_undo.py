@@ -171,4 +171,5 @@ def restore_if_unchanged(
 def backup_encryption(ctx: Context) -> BackupEncryption | None:
     """The env's backup encryption: backups taken in an undo are sealed like the others, and
     encrypted ones are opened with its identity."""
-    return for_env(ctx.settings.env_config.backup_encryption, ctx.layout.server.root)
+    encryption = ctx.settings.env_config.backup_encryption
+    return None if encryption is None else for_env(encryption, ctx.layout.server.root)
