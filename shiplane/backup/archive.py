@@ -175,7 +175,7 @@ def restore_backup(
             decrypt_file(archive, plain, identity_file, backup_dir.name)
         try:
             if manifest.get("empty"):
-                database.clear()  # the backup predates the database
+                database.clear(work, before_swap)  # the backup predates the database
             else:
                 database.load(plain, work, before_swap)
             live = database.integrity()

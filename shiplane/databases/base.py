@@ -87,8 +87,13 @@ class Database(ABC):
         return None
 
     @abstractmethod
-    def clear(self) -> None:
-        """Drop every table (restoring a backup taken before the database existed)."""
+    def clear(
+        self,
+        workdir: Path | None = None,
+        before_swap: Callable[[Database], None] | None = None,
+    ) -> None:
+        """Drop every table (restoring a backup taken before the database existed); as
+        ``load``, with nothing to load."""
 
     @abstractmethod
     def integrity(self) -> str:

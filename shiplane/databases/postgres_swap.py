@@ -88,7 +88,7 @@ def check_privileges(database: PostgresDatabase) -> None:
 
 def load_and_swap(
     database: PostgresDatabase,
-    archive: Path,
+    archive: Path | None,
     workdir: Path,
     before_swap: Callable[[Database], None] | None,
 ) -> None:
@@ -101,7 +101,8 @@ def load_and_swap(
         with database._admin() as conn:
             template = _template(conn, live)
             conn.execute(f"CREATE DATABASE {quoted(new)} TEMPLATE template0 {template}")
-        database.load_into(archive, new)
+        if archive is not None:  # None: the backup predates the database, it comes back empty
+            database.load_into(archive, new)
         with database._admin() as conn:
             existed = _freeze(conn, database, live, old)
         sigkill_point("restore-swap")  # tests: killed between the two renames

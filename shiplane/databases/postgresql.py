@@ -200,7 +200,14 @@ class PostgresDatabase(Database):
             self._env(database),
         )
 
-    def clear(self) -> None:
+    def clear(
+        self,
+        workdir: Path | None = None,
+        before_swap: Callable[[Database], None] | None = None,
+    ) -> None:
+        if workdir is not None:  # a checked restore: an empty database swapped in
+            postgres_swap.load_and_swap(self, None, workdir, before_swap)
+            return
         with self.connect() as conn:
             conn.execute("DROP SCHEMA public CASCADE")
             conn.execute("CREATE SCHEMA public")

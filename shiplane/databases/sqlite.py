@@ -186,7 +186,11 @@ class SqliteDatabase(Database):
             finally:
                 source.close()
 
-    def clear(self) -> None:
+    def clear(
+        self,
+        workdir: Path | None = None,
+        before_swap: Callable[[Database], None] | None = None,
+    ) -> None:
         if self._held is not None:  # inside ``exclusive``: through its connection, or it waits
             nothing = sqlite3.connect(":memory:")
             try:

@@ -166,3 +166,21 @@ def test_killed_between_the_renames_is_put_back(postgres: PgServer, tmp_path: Pa
     assert any("back" in line for line in done), done
     assert count(database) == 101
     assert side_databases(postgres, database) == [] and strays(backups) == []
+
+
+def test_backup_from_before_the_database_swaps_in_an_empty_one(
+    postgres: PgServer, tmp_path: Path
+) -> None:
+    database, backups = PostgresDatabase(postgres.url(f"r_{secrets.token_hex(4)}")), tmp_path / "b"
+    empty = create_backup(database, backups, {"env": "t"})
+    assert empty["empty"] is True
+    postgres.create_database(database.name)
+    insert_table = "CREATE TABLE items (id SERIAL PRIMARY KEY, name TEXT NOT NULL)"
+    with database.connect() as conn:
+        conn.execute(insert_table)
+    insert(database, "written")
+    with pytest.raises(RefusedError, match="a table the backup does not have"):
+        checked_restore(database, backups, empty["id"], env="t", discard_writes=False)
+    checked_restore(database, backups, empty["id"], env="t", discard_writes=True)
+    assert database.exists() and database.tables() == set()
+    assert side_databases(postgres, database) == [] and strays(backups) == []
