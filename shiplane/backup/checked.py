@@ -54,17 +54,20 @@ def checked_restore(
         outcome: dict[str, Any] = {"written_since": written, "pre_restore_backup": safety["id"]}
 
         def before_swap(frozen: Database) -> None:
-            # PostgreSQL: no other session reaches the old database any more. A write that
-            # committed after the first comparison counts as much as one before it.
-            again = changes_since(frozen, directory, ignore)
-            if again and not discard_writes:
-                raise _refusal(database, backup_id, env, again)
-            outcome["written_since"] = again
-            if written_since(safety["tables"], frozen, ignore):
+            # PostgreSQL: no other session reaches the old database any more, and none can
+            # until the swap: one comparison (a full read) per path keeps that window short.
+            # A write that committed after the first comparison counts as much as one before.
+            if not discard_writes:
+                again = changes_since(frozen, directory, ignore)
+                if again:
+                    raise _refusal(database, backup_id, env, again)
+            elif written_since(safety["tables"], frozen, ignore):
+                # Written after the pre-restore backup: that one lacks it, take it again.
                 later = create_backup(
                     frozen, backups_dir, {"env": env, "reason": "pre-restore"}, encryption
                 )
                 outcome["pre_restore_backup"] = later["id"]
+                outcome["written_since"] = changes_since(frozen, directory, ignore)
 
         manifest = restore_backup(directory, database, identity_of(encryption), before_swap)
     return {"restored": manifest, **outcome}
