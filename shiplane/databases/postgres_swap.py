@@ -138,11 +138,20 @@ def _freeze(conn: psycopg.Connection[Any], database: PostgresDatabase, live: str
     while True:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (live,)).fetchone() is None:
             return False
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
-            (live,),
-        )
+        try:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (live,),
+            )
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise ConfigError(
+                f"restoring {database.describe()} ends the other sessions on it, and some belong "
+                f"to another role ({exc.diag.message_primary}); nothing was restored",
+                step="restore",
+                next_action="as a superuser: GRANT pg_signal_backend TO the role in "
+                "database.url; then restore again",
+            ) from exc
         try:
             conn.execute(f"ALTER DATABASE {quoted(live)} RENAME TO {quoted(old)}")
             return True

@@ -184,3 +184,28 @@ def test_backup_from_before_the_database_swaps_in_an_empty_one(
     checked_restore(database, backups, empty["id"], env="t", discard_writes=True)
     assert database.exists() and database.tables() == set()
     assert side_databases(postgres, database) == [] and strays(backups) == []
+
+
+def test_sessions_of_another_role_name_the_grant(postgres: PgServer, tmp_path: Path) -> None:
+    """The restoring role may not end the app role's sessions: exit 64 naming the grant, and
+    the live database stays as it was, under its name."""
+    owner, app, password = f"o_{secrets.token_hex(3)}", f"a_{secrets.token_hex(3)}", "pw"
+    name = f"roles_{secrets.token_hex(3)}"
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {owner} LOGIN PASSWORD '{password}' CREATEDB")
+        conn.execute(f"CREATE ROLE {app} LOGIN PASSWORD '{password}'")
+        conn.execute(f"CREATE DATABASE {name} OWNER {owner}")
+    base = f"127.0.0.1:{postgres.port}/{name}"
+    database = PostgresDatabase(f"postgresql://{owner}:{password}@{base}")
+    with database.connect() as conn:
+        conn.execute("CREATE TABLE items (id SERIAL PRIMARY KEY, name TEXT NOT NULL)")
+    backups = tmp_path / "backups"
+    backup_id = create_backup(database, backups, {"env": "t"})["id"]
+    with psycopg.connect(f"postgresql://{app}:{password}@{base}", autocommit=True) as session:
+        with pytest.raises(ConfigError) as caught:
+            checked_restore(database, backups, backup_id, env="t", discard_writes=False)
+        assert session.execute("SELECT 1").fetchone() == (1,)  # still connected
+    assert caught.value.exit_code == 64
+    assert "GRANT pg_signal_backend" in (caught.value.next_action or "")
+    assert database.exists() and database.tables() == {"items"}
+    assert side_databases(postgres, database) == [] and strays(backups) == []
