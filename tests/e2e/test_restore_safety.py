@@ -104,7 +104,8 @@ def test_killed_restore_leaves_nothing_half_done(app_repo: AppRepo) -> None:
 
 def test_failing_deploy_restores_an_encrypted_backup(app_repo: AppRepo, tmp_path: Path) -> None:
     """An irreversible migration cannot be reverted by `down`: the undo restores the deploy's
-    backup (nothing was written since), which is age-encrypted."""
+    backup (nothing was written since), which is age-encrypted; so does `rollback
+    --restore-db`."""
     identity = x25519.Identity.generate()
     key = tmp_path / "keys" / "dev.key"
     key.parent.mkdir()
@@ -139,9 +140,25 @@ def test_failing_deploy_restores_an_encrypted_backup(app_repo: AppRepo, tmp_path
     assert "restored from backup" in run.stdout, run.stdout
     assert "legacy" not in columns(db, "notes")
     assert dump(db) == before
+
+    # `rollback --restore-db` restores the (encrypted) backup the next deploy took.
+    app_repo.commit(
+        "reversible",
+        {
+            "migrations/003_legacy.sql": "ALTER TABLE notes ADD COLUMN legacy TEXT;\n"
+            "-- down\nALTER TABLE notes DROP COLUMN legacy;\n",
+        },
+    )
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    assert "legacy" in columns(db, "notes")
+    run = app_repo.shiplane("rollback", "dev", "--restore-db")
+    assert run.code == 0, run.stdout
+    assert run.data["database"]["action"] == "restore"
+    assert "legacy" not in columns(db, "notes")
     backups = app_repo.root / "dev" / "backups"
     manifests = list_backups(backups)
-    assert manifests and all(m.get("encrypted") == "age" for m in manifests), manifests
+    assert len(manifests) >= 3  # two deploys' backups and the rollback's pre-restore one
+    assert all(m.get("encrypted") == "age" for m in manifests), manifests
     assert strays(backups) == []
 
 
