@@ -4,6 +4,9 @@ first; refuse (exit 6, naming the tables) when it was written since, unless the 
 
 SQLite compares and restores under one ``BEGIN IMMEDIATE`` (databases/sqlite.py
 ``exclusive``): the app's writers wait on their busy timeout instead of slipping in between.
+PostgreSQL loads into a new database, ends the other sessions on the live one, renames it
+aside, compares it again (``before_swap``) and renames the new one in
+(databases/postgres_swap.py).
 """
 
 from __future__ import annotations
@@ -40,23 +43,42 @@ def checked_restore(
 ) -> dict[str, Any]:
     """Compare, refuse or save, restore: {"restored", "written_since", "pre_restore_backup"}."""
     directory = backups_dir / backup_id
+    database.check_restore()  # a missing privilege, before anything is written
     with database.exclusive():
         written = changes_since(database, directory, ignore)
         if written and not discard_writes:
-            raise RefusedError(
-                f"{database.describe()} was written since backup {backup_id}: "
-                + "; ".join(written)
-                + ". Restoring it would discard those writes",
-                step="restore",
-                next_action=f"keep the data; or add --discard-writes (they are saved first as a "
-                f"pre-restore backup in `shiplane backups {env}`)",
-            )
+            raise _refusal(database, backup_id, env, written)
         safety = create_backup(
             database, backups_dir, {"env": env, "reason": "pre-restore"}, encryption
         )
-        manifest = restore_backup(directory, database, identity_of(encryption))
-    return {
-        "restored": manifest,
-        "written_since": written,
-        "pre_restore_backup": safety["id"],
-    }
+        outcome: dict[str, Any] = {"written_since": written, "pre_restore_backup": safety["id"]}
+
+        def before_swap(frozen: Database) -> None:
+            # PostgreSQL: no other session reaches the old database any more, and none can
+            # until the swap: one comparison (a full read) per path keeps that window short.
+            # A write that committed after the first comparison counts as much as one before.
+            if not discard_writes:
+                again = changes_since(frozen, directory, ignore)
+                if again:
+                    raise _refusal(database, backup_id, env, again)
+            elif written_since(safety["tables"], frozen, ignore):
+                # Written after the pre-restore backup: that one lacks it, take it again.
+                later = create_backup(
+                    frozen, backups_dir, {"env": env, "reason": "pre-restore"}, encryption
+                )
+                outcome["pre_restore_backup"] = later["id"]
+                outcome["written_since"] = changes_since(frozen, directory, ignore)
+
+        manifest = restore_backup(directory, database, identity_of(encryption), before_swap)
+    return {"restored": manifest, **outcome}
+
+
+def _refusal(database: Database, backup_id: str, env: str, written: list[str]) -> RefusedError:
+    return RefusedError(
+        f"{database.describe()} was written since backup {backup_id}: "
+        + "; ".join(written)
+        + ". Restoring it would discard those writes",
+        step="restore",
+        next_action=f"keep the data; or add --discard-writes (they are saved first as a "
+        f"pre-restore backup in `shiplane backups {env}`)",
+    )

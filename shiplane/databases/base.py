@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 MIGRATIONS_TABLE = "shiplane_migrations"
+SWAP_RECORD = "swap.json"  # in a load's workdir: what recovery needs to finish or undo it
 EMPTY = "empty"
 
 
@@ -63,12 +64,36 @@ class Database(ABC):
         """Write a consistent copy of the database to ``archive`` (created mode 0600)."""
 
     @abstractmethod
-    def load(self, archive: Path) -> None:
-        """Replace the database's content with ``archive``'s."""
+    def load(
+        self,
+        archive: Path,
+        workdir: Path | None = None,
+        before_swap: Callable[[Database], None] | None = None,
+    ) -> None:
+        """Replace the database's content with ``archive``'s, all or nothing: a kill leaves
+        the old content or the new. Scratch files go in ``workdir`` (default: beside
+        ``archive``). An engine that loads into a copy and swaps it in (PostgreSQL) calls
+        ``before_swap`` with the old database once no other session can reach it; raising
+        there keeps it. SQLite compares under ``exclusive`` already and does not call it."""
+
+    def check_restore(self) -> None:
+        """Raise (ConfigError, exit 64) when this database cannot be restored as it stands,
+        before anything is written: the missing privilege and the fix."""
+        return None
+
+    def settle(self, record: dict[str, object]) -> str | None:
+        """Finish what a killed ``load`` left, from the record it kept in its ``workdir``
+        (``SWAP_RECORD``); returns what it did."""
+        return None
 
     @abstractmethod
-    def clear(self) -> None:
-        """Drop every table (restoring a backup taken before the database existed)."""
+    def clear(
+        self,
+        workdir: Path | None = None,
+        before_swap: Callable[[Database], None] | None = None,
+    ) -> None:
+        """Drop every table (restoring a backup taken before the database existed); as
+        ``load``, with nothing to load."""
 
     @abstractmethod
     def integrity(self) -> str:
@@ -81,8 +106,8 @@ class Database(ABC):
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         """No other writer commits while the block runs (a compare-then-restore). The base
-        takes nothing: PostgreSQL's restore is one pg_restore transaction, but a writer may
-        commit between its comparison and the restore (not yet excluded)."""
+        takes nothing: PostgreSQL excludes writers in ``load`` instead (new database, other
+        sessions ended, compared again in ``before_swap``, renamed into place)."""
         yield
 
     def fingerprint(self, ignore: Collection[str] = ()) -> str:

@@ -8,7 +8,7 @@ import secrets
 import subprocess
 import tempfile
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 
+from shiplane.databases import postgres_swap
 from shiplane.databases.base import MIGRATIONS_TABLE, Database
 from shiplane.errors import ConfigError, MigrationError
 
@@ -163,7 +164,28 @@ class PostgresDatabase(Database):
             ["pg_dump", "--format=custom", "--no-owner", "--file", str(archive)], self._env()
         )
 
-    def load(self, archive: Path, database: str | None = None) -> None:
+    def load(
+        self,
+        archive: Path,
+        workdir: Path | None = None,
+        before_swap: Callable[[Database], None] | None = None,
+    ) -> None:
+        """Into a new database, swapped in by renames once no other session can reach the
+        live one (databases/postgres_swap.py)."""
+        postgres_swap.load_and_swap(self, archive, workdir or archive.parent, before_swap)
+
+    def check_restore(self) -> None:
+        postgres_swap.check_privileges(self)
+
+    def settle(self, record: dict[str, object]) -> str | None:
+        return postgres_swap.settle(self, record)
+
+    def renamed(self, name: str) -> PostgresDatabase:
+        """The same server and credentials, another database."""
+        return PostgresDatabase(self._with_db(name), lock_wait=self.lock_wait)
+
+    def load_into(self, archive: Path, database: str) -> None:
+        """pg_restore ``archive`` into ``database`` as one transaction."""
         self._tool(
             [
                 "pg_restore",
@@ -172,13 +194,20 @@ class PostgresDatabase(Database):
                 "--no-owner",
                 "--single-transaction",
                 "--dbname",
-                database or self.name,
+                database,
                 str(archive),
             ],
             self._env(database),
         )
 
-    def clear(self) -> None:
+    def clear(
+        self,
+        workdir: Path | None = None,
+        before_swap: Callable[[Database], None] | None = None,
+    ) -> None:
+        if workdir is not None:  # a checked restore: an empty database swapped in
+            postgres_swap.load_and_swap(self, None, workdir, before_swap)
+            return
         with self.connect() as conn:
             conn.execute("DROP SCHEMA public CASCADE")
             conn.execute("CREATE SCHEMA public")
@@ -209,8 +238,8 @@ class PostgresDatabase(Database):
             with tempfile.TemporaryDirectory(prefix="shiplane-rehearsal-") as scratch:
                 archive = Path(scratch) / "copy.dump"
                 self.dump(archive)
-                self.load(archive, database=name)
-            yield PostgresDatabase(self._with_db(name), lock_wait=self.lock_wait)
+                self.load_into(archive, name)
+            yield self.renamed(name)
         finally:
             with self._admin() as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

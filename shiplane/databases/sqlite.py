@@ -8,12 +8,14 @@ import re
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from shiplane.databases.base import MIGRATIONS_TABLE, Database
+from shiplane.databases.scratch import scratch_dir
+from shiplane.faultpoints import sigkill_point
 
 
 def _private(path: Path) -> int:
@@ -75,7 +77,28 @@ class SqliteDatabase(Database):
         conn.execute("COMMIT")
 
     def _read(self) -> sqlite3.Connection:
+        # A read-only connection cannot roll back a hot journal a killed writer left, and
+        # fails ("readonly database"): roll it back first.
+        if self._journal.is_file() and self._journal.stat().st_size:
+            self.settle({})
         return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+
+    @property
+    def _journal(self) -> Path:
+        return self.path.with_name(self.path.name + "-journal")
+
+    def settle(self, record: dict[str, object]) -> str | None:
+        """Roll back what a writer killed mid-transaction left in the journal: the first
+        read-write connection that reads does it (a live writer's journal is not hot: it
+        holds the lock, and this read waits for it)."""
+        if not self.path.exists() or not self._journal.is_file():
+            return None
+        conn = sqlite3.connect(self.path, timeout=30)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+        return f"rolled back the journal of {self.path.name}"
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
@@ -120,8 +143,8 @@ class SqliteDatabase(Database):
         return {str(r[0]) for r in rows}
 
     def dump(self, archive: Path) -> None:
-        with tempfile.TemporaryDirectory(dir=archive.parent) as scratch:
-            copy = Path(scratch) / "copy.db"
+        with scratch_dir(archive.parent) as scratch:
+            copy = scratch / "copy.db"
             self._copy_to(copy)
             with (
                 copy.open("rb") as raw,
@@ -132,9 +155,18 @@ class SqliteDatabase(Database):
             ):
                 shutil.copyfileobj(raw, gz, 1 << 20)
 
-    def load(self, archive: Path) -> None:
-        with tempfile.TemporaryDirectory(dir=archive.parent) as scratch:
-            copy = Path(scratch) / "restore.db"
+    def load(
+        self,
+        archive: Path,
+        workdir: Path | None = None,
+        before_swap: Callable[[Database], None] | None = None,
+    ) -> None:
+        """Inside ``exclusive`` (every checked restore), through its connection: one
+        transaction, so a kill leaves a hot journal that the next opener rolls back (``settle``
+        and ``_read`` make sure of it). Never by renaming a file over the database: the app's
+        open connections would go on writing to the old one, and those writes would vanish."""
+        with scratch_dir(workdir or archive.parent) as scratch:
+            copy = scratch / "restore.db"
             with gzip.open(archive, "rb") as gz, copy.open("wb") as out:
                 shutil.copyfileobj(gz, out, 1 << 20)
             source = sqlite3.connect(copy)
@@ -154,7 +186,18 @@ class SqliteDatabase(Database):
             finally:
                 source.close()
 
-    def clear(self) -> None:
+    def clear(
+        self,
+        workdir: Path | None = None,
+        before_swap: Callable[[Database], None] | None = None,
+    ) -> None:
+        if self._held is not None:  # inside ``exclusive``: through its connection, or it waits
+            nothing = sqlite3.connect(":memory:")
+            try:
+                _replace_in_transaction(nothing, self._held)
+            finally:
+                nothing.close()
+            return
         conn = self.connect()
         try:
             tables = conn.execute(
@@ -223,6 +266,7 @@ def _replace_in_transaction(source: sqlite3.Connection, dest: sqlite3.Connection
             for row in source.execute(f"SELECT * FROM {_quoted(name)}"):
                 marks = marks or ", ".join("?" for _ in row)
                 dest.execute(f"INSERT INTO {_quoted(name)} VALUES ({marks})", row)
+    sigkill_point("restore-load")  # tests: killed mid-transaction, a hot journal left
     has_sequence = source.execute(
         "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
     ).fetchone()

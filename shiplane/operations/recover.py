@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 from typing import Any
 
-from shiplane.errors import DeployFailedError, LockHeldError
+import psycopg
+
+from shiplane.backup.leftovers import clean
+from shiplane.config.loader import env_settings
+from shiplane.databases.env_database import open_env_database
+from shiplane.errors import DeployFailedError, LockHeldError, ShiplaneError
 from shiplane.operations.session import Session
 from shiplane.operations.settings import settings_for
 from shiplane.pipeline.context import Context, DeployLog
@@ -40,6 +46,30 @@ def recover_stale(session: Session) -> list[dict[str, Any]]:
         if outcome is not None:
             outcomes.append(outcome)
     _drop_dead_locks(session)
+    outcomes.extend(_clean_restores(session))
+    return outcomes
+
+
+def _clean_restores(session: Session) -> list[dict[str, Any]]:
+    """What a killed backup or restore left: a SQLite hot journal (rolled back), a swap half
+    done (PostgreSQL: the live database back under its name), temp files and scratch. An env
+    whose lock a live operation holds is left alone: what is there is still being written."""
+    outcomes = []
+    for env in session.loaded.config.environments:
+        if lock.holder(session.db, env) is not None:
+            continue
+        done: list[str] = []
+        try:
+            database = open_env_database(session.layout, env_settings(session.loaded, env))
+            settled = database.settle({}) if database is not None else None
+            done += [settled] if settled else []
+            done += clean(session.layout.backups(env), database)
+        except (ShiplaneError, OSError, sqlite3.Error, psycopg.Error):
+            # Its database cannot be reached now (a secret missing, a server down): the
+            # command goes on, and the next one tries again.
+            continue
+        if done:
+            outcomes.append({"env": env, "status": "cleaned", "action": "; ".join(done)})
     return outcomes
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from shiplane.config.models import Config
 from shiplane.config.redact import Redactor
 from shiplane.databases import Database, open_database, resolve_url
 from shiplane.errors import DeployFailedError
+from shiplane.faultpoints import FAULT
 from shiplane.layout import Layout
 from shiplane.state.db import StateDB
 from shiplane.targets.base import DeployTarget, Instance, InstanceSpec, TrafficControl
@@ -106,10 +106,8 @@ class Context:
 
 # Test-only fault injection for the operation running in this thread: "step:kill" (before the
 # step acts), "step:kill-after", or "step:fail" (the step fails as a check would: its undo and
-# every earlier step's run, as after a real failure). Several may be given, comma-separated.
-# per operation. The server sets it per request, and only when it was started
-# with SHIPLANE_ALLOW_FAULTS=1.
-FAULT: ContextVar[str] = ContextVar("shiplane_fault", default="")
+# every earlier step's run, as after a real failure). Several may be given, comma-separated,
+# in FAULT (shiplane/faultpoints.py, which says who sets it).
 
 
 class InjectedCrash(BaseException):

@@ -21,7 +21,9 @@ from typing import Any
 
 from shiplane.backup import create_backup, restore_backup
 from shiplane.backup.archive import read_manifest
+from shiplane.backup.encrypt import for_env, identity_of
 from shiplane.config.checks import Check, HttpCheck
+from shiplane.config.encryption import BackupEncryption
 from shiplane.databases import Database
 from shiplane.databases.content import dropped_data, written_since
 from shiplane.errors import MigrationError, RefusedError, RollbackFailedError
@@ -125,6 +127,7 @@ def guard_down(
         database,
         ctx.layout.backups(ctx.env),
         {"env": ctx.env, "reason": "pre-down", "deployment_id": ctx.deployment_id},
+        backup_encryption(ctx),
     )
     record["discarded_backup"] = manifest["id"]
     ctx.log(f"--discard-writes: {'; '.join(lost)} saved in backup {manifest['id']}")
@@ -134,23 +137,39 @@ def restore_if_unchanged(
     ctx: Context, database: Database, backup_id: str, why: str, ignore: Sequence[str] = ()
 ) -> str:
     """A schema that cannot be reverted: restore ``backup_id`` only when the database holds
-    nothing written since it was taken; otherwise keep the new schema, exit 5."""
+    nothing written since it was taken; otherwise keep the new schema, exit 5. Compared and
+    restored under the same exclusion as every checked restore (backup/checked.py), and
+    decrypted with the env's identity when the backup is encrypted."""
     directory = ctx.layout.backups(ctx.env) / backup_id
     manifest = read_manifest(directory)
     tables = manifest.get("tables")
-    written = (
-        written_since(tables, database, ignore)
-        if tables is not None
-        else ["(the backup predates per-table checksums: cannot tell)"]
-    )
-    if written:
-        raise RollbackFailedError(
-            f"{why}, and the database was written since backup {backup_id}: "
-            + "; ".join(written)
-            + ". The new schema stays (a restore would discard those writes)",
-            step="migrate",
-            next_action=f"keep the new schema and deploy a fix (`shiplane deploy {ctx.env}`); "
-            f"or, losing those writes, `shiplane restore {ctx.env} {backup_id} --discard-writes`",
+
+    def refuse_if_written(live: Database) -> None:
+        written = (
+            written_since(tables, live, ignore)
+            if tables is not None
+            else ["(the backup predates per-table checksums: cannot tell)"]
         )
-    restore_backup(directory, database)
+        if written:
+            raise RollbackFailedError(
+                f"{why}, and the database was written since backup {backup_id}: "
+                + "; ".join(written)
+                + ". The new schema stays (a restore would discard those writes)",
+                step="migrate",
+                next_action=f"keep the new schema and deploy a fix (`shiplane deploy "
+                f"{ctx.env}`); or, losing those writes, `shiplane restore {ctx.env} {backup_id} "
+                "--discard-writes`",
+            )
+
+    database.check_restore()
+    with database.exclusive():
+        refuse_if_written(database)
+        restore_backup(directory, database, identity_of(backup_encryption(ctx)), refuse_if_written)
     return f"database restored from backup {backup_id} (unchanged since it was taken)"
+
+
+def backup_encryption(ctx: Context) -> BackupEncryption | None:
+    """The env's backup encryption: backups taken in an undo are sealed like the others, and
+    encrypted ones are opened with its identity."""
+    encryption = ctx.settings.env_config.backup_encryption
+    return None if encryption is None else for_env(encryption, ctx.layout.server.root)

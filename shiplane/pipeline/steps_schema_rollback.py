@@ -153,6 +153,7 @@ class SchemaRollbackStep(Step):
             env=ctx.env,
             discard_writes=bool(ctx.options.get("discard_writes")),
             ignore=ignore,
+            encryption=schema_undo.backup_encryption(ctx),
         )
         data.update(
             action="restore",
@@ -184,6 +185,7 @@ class SchemaRollbackStep(Step):
                 data["pre_restore_backup"],
                 env=ctx.env,
                 discard_writes=False,
+                encryption=schema_undo.backup_encryption(ctx),
             )
             return f"database back to {data['pre_restore_backup']} ({outcome['restored']})"
         return None

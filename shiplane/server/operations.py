@@ -22,11 +22,12 @@ from shiplane.caller import ROLES, Caller
 from shiplane.config import snapshot
 from shiplane.config.loader import LoadedConfig
 from shiplane.errors import ConfigError, OperationInterrupted, ShiplaneError
+from shiplane.faultpoints import FAULT
 from shiplane.gitops import server_repo
 from shiplane.layout import Layout, shiplane_home
 from shiplane.operations.boundary import log_crash
 from shiplane.operations.session import Presented
-from shiplane.pipeline.context import FAULT, InjectedCrash
+from shiplane.pipeline.context import InjectedCrash
 from shiplane.results import Result
 
 log = logging.getLogger("shiplane.server")
