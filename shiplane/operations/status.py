@@ -17,6 +17,7 @@ from shiplane.migrate.schema import schema_state
 from shiplane.operations.session import Session
 from shiplane.results import Result, StepResult
 from shiplane.state import lock
+from shiplane.state.outcomes import outcome
 
 
 def _frontdoor(url: str) -> dict[str, Any]:
@@ -96,7 +97,14 @@ def history(session: Session, env: str | None, limit: int) -> Result:
     result = Result(command="history", env=env)
     rows = session.db.deployments(env, limit=limit)
     result.data["deployments"] = [
-        {**_brief(d), "error": d.get("error"), "forced": d.get("forced")} for d in rows
+        {
+            **_brief(d),
+            "outcome": outcome(d, session.db.steps(d["id"])),
+            "error": d.get("error"),
+            "forced": d.get("forced"),
+            "resolved_by": d.get("resolved_by"),
+        }
+        for d in rows
     ]
     # What the gate decided: refusals (which leave no deployment), approvals, overrides and
     # pin changes, with who asked and who decided.

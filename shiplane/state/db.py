@@ -4,8 +4,10 @@ per environment (queries in shiplane/state/envvars.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -13,6 +15,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from shiplane.state import integrity
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -164,7 +168,33 @@ CREATE TABLE IF NOT EXISTS locks (
 
 
 # (table, column, type): columns newer than the first schema, added to older state.db files.
-ADDED_COLUMNS = [("deployments", "actor", "TEXT"), ("tokens", "uid", "INTEGER")]
+ADDED_COLUMNS = [
+    ("deployments", "actor", "TEXT"),
+    ("tokens", "uid", "INTEGER"),
+    # Who resolved a failed undo (``shiplane recover --resolve ID``), when, and what they said.
+    ("deployments", "resolved_by", "TEXT"),
+    ("deployments", "resolved_at", "TEXT"),
+]
+
+
+def _create(path: Path) -> None:
+    """A new state.db appears whole: built aside, then linked into place. Another process
+    never sees it empty (an empty state.db is a damaged one: ``integrity``)."""
+    scratch = path.with_name(f".{path.name}.new-{os.getpid()}-{secrets.token_hex(3)}")
+    os.close(os.open(scratch, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    try:
+        conn = sqlite3.connect(scratch, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)
+        finally:
+            conn.close()
+        # Another process may have created it first: theirs is as good.
+        with contextlib.suppress(FileExistsError):
+            os.link(scratch, path)
+    finally:
+        for leftover in (scratch, Path(f"{scratch}-wal"), Path(f"{scratch}-shm")):
+            leftover.unlink(missing_ok=True)
 
 
 def now() -> str:
@@ -177,14 +207,21 @@ class StateDB:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        integrity.check(path)  # damaged, empty or lost: never opened, never recreated
         if not path.exists():
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            _create(path)
         self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA busy_timeout=30000")
-        self.conn.executescript(SCHEMA)
-        self._add_missing_columns()
+        try:
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA busy_timeout=30000")
+            self.conn.executescript(SCHEMA)
+            self._add_missing_columns()
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            if exc.sqlite_errorname in integrity.CORRUPT:
+                raise integrity.damaged(path, str(exc)) from exc
+            raise
 
     def _add_missing_columns(self) -> None:
         """Columns added after a state.db was created (CREATE TABLE IF NOT EXISTS keeps it)."""
