@@ -146,9 +146,9 @@ def run_operation(
                     who, loaded, layout, db, host, open_target(layout), progress,
                     presented=presented, mode=mode,
                 )  # fmt: skip
+                before = state_copies.changes(db)
                 if recover:
                     session.recovered = recover_stale(session)
-                before = state_copies.changes(db)
                 guard.apply(db, loaded, command, subject_env, mode, who.label)
                 try:
                     result = body(session)

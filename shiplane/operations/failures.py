@@ -46,7 +46,7 @@ def translate(exc: BaseException) -> ShiplaneError | None:
     if isinstance(exc, OSError) and exc.errno in _CAUSES:
         return storage(exc.errno, exc.filename)
     if isinstance(exc, sqlite3.DatabaseError):
-        name = exc.sqlite_errorname or ""
+        name = getattr(exc, "sqlite_errorname", None) or ""
         if name in integrity.CORRUPT:
             return StateDamagedError(
                 f"a state database is damaged: {exc}",

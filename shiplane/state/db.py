@@ -219,7 +219,7 @@ class StateDB:
             self._add_missing_columns()
         except sqlite3.DatabaseError as exc:
             self.conn.close()
-            if exc.sqlite_errorname in integrity.CORRUPT:
+            if getattr(exc, "sqlite_errorname", None) in integrity.CORRUPT:
                 raise integrity.damaged(path, str(exc)) from exc
             raise
 
