@@ -53,6 +53,15 @@ def check(path: Path) -> None:
 
 
 def damaged(path: Path, problem: str) -> StateDamagedError:
+    if path.name != "state.db":
+        # host.db (tokens, approvers) has no copies on purpose: a copy would bring back a
+        # revoked token. Starting it afresh is a person's act.
+        return StateDamagedError(
+            f"{path} cannot be used: {problem}; it was left as it is",
+            step="state",
+            next_action=f"a person moves {path} aside, then creates the tokens and enrolls "
+            "the approvers again (`shiplane approvers add`, `shiplane tokens create`)",
+        )
     return StateDamagedError(
         f"state.db {path} cannot be used: {problem}; it was left as it is",
         step="state",
