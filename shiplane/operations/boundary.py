@@ -295,7 +295,7 @@ def guarded(command: str, env: str | None, call: Callable[[], Result]) -> Result
     try:
         return call()
     except ShiplaneError as exc:
-        return Result(command=command, env=env).fail(exc)
+        return Result(command=command, env=env).fail(failures.disk_full_instead(exc))
     except Exception as exc:
         known = failures.translate(exc)
         if known is not None:

@@ -5,11 +5,15 @@ unexpected stays an internal error with its traceback in the crash log."""
 from __future__ import annotations
 
 import errno
+import shutil
 import sqlite3
 from pathlib import Path
 
 from shiplane.errors import ShiplaneError, StateDamagedError, StorageError
+from shiplane.layout import shiplane_home
 from shiplane.state import integrity
+
+LOW_SPACE = 64 * 1024  # bytes free under which a file system counts as full
 
 _CAUSES: dict[int, tuple[str, str]] = {
     errno.ENOSPC: ("the disk is full", "free space on that file system, then run it again"),
@@ -59,7 +63,37 @@ def translate(exc: BaseException) -> ShiplaneError | None:
     return None
 
 
+def disk_full_instead(exc: ShiplaneError) -> ShiplaneError:
+    """A usage error (exit 64) raised while SHIPLANE_HOME's disk is full is the disk's doing
+    (a git push that "cannot create a temporary directory"): said as such, exit 7."""
+    if exc.exit_code != 64 or isinstance(exc, StorageError):
+        return exc
+    full = _full_home()
+    if full is None:
+        return exc
+    return StorageError(
+        f"the disk is full ({full}): {exc.message}",
+        step=exc.step or "storage",
+        next_action=_CAUSES[errno.ENOSPC][1],
+    )
+
+
+def _full_home() -> Path | None:
+    """SHIPLANE_HOME (or its nearest existing parent) when its file system has (almost) no
+    room left; None when there is room, or when that cannot be told."""
+    home = shiplane_home()
+    for candidate in (home, *home.parents):
+        try:
+            free = shutil.disk_usage(candidate).free
+        except OSError:
+            continue
+        return candidate if free < LOW_SPACE else None
+    return None
+
+
 def storage(code: int, filename: object, detail: str | None = None) -> StorageError:
+    if code == errno.EIO and _full_home() is not None:
+        code = errno.ENOSPC  # SQLite reports a full disk as "disk I/O error" at times
     cause, fix = _CAUSES[code]
     where = f" ({Path(str(filename))})" if filename else ""
     extra = f": {detail}" if detail else ""

@@ -77,6 +77,39 @@ def test_a_full_read_only_disk_gives_json_and_exit_7(app_repo: AppRepo) -> None:
     assert app_repo.shiplane("backup", "dev").code == 0
 
 
+def test_a_full_home_at_0_bytes_gives_json_and_comes_back(app_repo: AppRepo) -> None:
+    """The whole of SHIPLANE_HOME on a disk with 0 bytes free, server running: every command
+    answers JSON with exit 7 (storage, "disk is full"); with room again, they work."""
+    app_repo.home.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(app_repo.home)],
+        check=True,
+        timeout=30,
+    )
+    try:
+        assert app_repo.shiplane("deploy", "dev").code == 0
+        app_repo.git("checkout", "-q", "dev")
+        app_repo.commit("second", {"NOTE.txt": "2\n"})
+        filler = app_repo.home / "filler"
+        fd = os.open(filler, os.O_CREAT | os.O_WRONLY, 0o600)
+        try:
+            while os.write(fd, b"\0" * 65536):
+                pass
+        except OSError:
+            pass  # 0 bytes free
+        finally:
+            os.close(fd)
+        for command in (("status",), ("history",), ("deploy", "dev"), ("backup", "dev")):
+            run = app_repo.shiplane(*command)
+            assert_json_error(run, 7, "disk is full")
+        filler.unlink()
+        assert app_repo.shiplane("status", "dev").code == 0
+        assert app_repo.shiplane("history", "dev").code == 0
+    finally:
+        app_repo.stop_server()
+        subprocess.run(["umount", "-l", str(app_repo.home)], check=True, timeout=30)
+
+
 def test_permission_denied_gives_json_and_exit_7(app_repo: AppRepo, tmp_path: Path) -> None:
     home = tmp_path / "locked"
     home.mkdir(mode=0)
