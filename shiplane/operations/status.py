@@ -61,7 +61,10 @@ def status(session: Session, env: str | None) -> Result:
             "migrations": migrations,
             "schema": schema,
             "lock": holder["deployment_id"] if holder else None,
-            "last_deployments": [_brief(d) for d in db.deployments(name, limit=3)],
+            "last_deployments": [
+                {**_brief(d), "outcome": outcome(d, db.steps(d["id"]))}
+                for d in db.deployments(name, limit=3)
+            ],
         }
     result = Result(command="status", env=env)
     result.data.update(

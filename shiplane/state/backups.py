@@ -1,5 +1,6 @@
-"""Copies of an app's state.db, taken online (SQLite's backup API) after every deployment and
-every change of a pin, into ``state-backups/`` beside it; the newest ``keep`` stay.
+"""Copies of an app's state.db, taken online (SQLite's backup API) after every deployment, every
+verification or promotion decision and every change of a pin, into ``state-backups/`` beside
+it; the newest ``keep`` stay.
 
 A copy is written aside and renamed into place, so a listed copy is always whole; it is
 checked (``integrity.is_sane``) before it is offered for a restore.
@@ -76,15 +77,17 @@ Mark = tuple[object, ...]
 
 
 def changes(db: StateDB) -> Mark:
-    """What a copy follows: the deployments (started, finished) and the pins."""
-    deployments = db.conn.execute(
-        "SELECT COUNT(*), MAX(started_at), MAX(finished_at), SUM(status = 'running')"
-        " FROM deployments"
+    """What a copy follows: the deployments (started, finished), the verifications (promotion
+    evidence), the promotions' decisions and the pins."""
+    row = db.conn.execute(
+        "SELECT (SELECT COUNT(*) FROM deployments), (SELECT MAX(started_at) FROM deployments),"
+        " (SELECT MAX(finished_at) FROM deployments),"
+        " (SELECT SUM(status = 'running') FROM deployments),"
+        " (SELECT COUNT(*) FROM verifications),"
+        " (SELECT COUNT(*) || '/' || COALESCE(MAX(decided_at), '') FROM promotions),"
+        " (SELECT group_concat(env || settings || pinned_at || pinned_by, '|') FROM pins)"
     ).fetchone()
-    pins = db.conn.execute(
-        "SELECT group_concat(env || settings || pinned_at || pinned_by, '|') FROM pins"
-    ).fetchone()
-    return (*tuple(deployments), pins[0])
+    return tuple(row)
 
 
 def after(db: StateDB, before: Mark) -> str | None:

@@ -59,6 +59,8 @@ def test_outcomes_aborted_and_rolled_back(app_repo: AppRepo) -> None:
     entry = latest(app_repo)
     assert entry["outcome"] == "aborted"  # nothing switched
     assert entry["id"] == build.data["deployment_id"]
+    last = app_repo.shiplane("status", "dev").data["envs"]["dev"]["last_deployments"]
+    assert [d["outcome"] for d in last] == ["aborted", "rolled_back", "succeeded"]
 
 
 def test_a_failed_undo_survives_a_crash_until_a_person_resolves_it(app_repo: AppRepo) -> None:

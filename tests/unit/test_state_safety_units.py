@@ -115,3 +115,24 @@ def test_storage_failures_are_named() -> None:
     read_only = translate(sqlite3.OperationalError("attempt to write a readonly database"))
     assert read_only is None or read_only.exit_code == 7
     assert translate(ValueError("no")) is None
+
+
+def test_a_copy_follows_deployments_verifications_and_pins(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    make_db(path)
+    db = StateDB(path)
+    try:
+        mark = backups.changes(db)
+        assert backups.after(db, mark) is None and backups.listed(path) == []  # nothing new
+        db.add_verification(
+            id="v1", env="dev", sha="abc", config_hash="h", phase="serving", only_group=None,
+            passed=True, deployment_id=None, created_at="now", created_epoch=0.0, results=[],
+        )  # fmt: skip
+        assert backups.after(db, mark) is None and len(backups.listed(path)) == 1
+        mark = backups.changes(db)
+        db.conn.execute(
+            "INSERT INTO pins (env, settings, pinned_at, pinned_by) VALUES ('prod', '{}', 't', 'p')"
+        )
+        assert backups.after(db, mark) is None and len(backups.listed(path)) == 2
+    finally:
+        db.close()
