@@ -19,13 +19,14 @@ from shiplane.operations import registry as _registry
 from shiplane.operations import server as _server
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
     from typing import Any
 
     from shiplane.caller import Caller
     from shiplane.config.loader import LoadedConfig
     from shiplane.hostinstall import InstallOptions
-    from shiplane.operations.session import Presented
+    from shiplane.operations.session import Presented, Session
     from shiplane.pipeline.context import Progress
     from shiplane.results import Result
 
@@ -58,6 +59,7 @@ __all__ = [
     "run",
     "server",
     "server_install",
+    "state_restore",
     "status",
     "tokens_create",
     "tokens_list",
@@ -101,9 +103,20 @@ def call(
             gated=_registry.gated_for(command, args),
             gate=_registry.gate_facts_for(name, args),
             presented=presented,
+            without_state=_without_state(operation, args),
+            needs_state=operation.needs_state,
         )
 
     return _boundary.guarded(name, args.get("env"), run)
+
+
+def _without_state(
+    operation: _registry.Operation, args: dict[str, Any]
+) -> Callable[[Session], Result] | None:
+    fallback = operation.without_state
+    if fallback is None:
+        return None
+    return lambda s: fallback(s, **args)
 
 
 def validate(
@@ -292,8 +305,19 @@ def restore(
     )
 
 
-def recover(caller: Caller, *, config_path: Path | None = None) -> Result:
-    return call("recover", caller, config_path=config_path)
+def recover(
+    caller: Caller, *, resolve: str | None = None, config_path: Path | None = None
+) -> Result:
+    """Finish what dead deployments left; ``resolve``: mark a failed undo as settled by hand."""
+    return call("recover", caller, config_path=config_path, resolve=resolve)
+
+
+def state_restore(
+    caller: Caller, *, source: str | None = None, config_path: Path | None = None
+) -> Result:
+    """Put the newest good copy of the app's state.db back (or ``source``): a person's
+    decision. Pins stay as they are now; tokens and approvers live elsewhere (host.db)."""
+    return call("state_restore", caller, config_path=config_path, source=source)
 
 
 def init(

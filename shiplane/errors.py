@@ -15,6 +15,8 @@
     ├── ServerUnavailable         7   no shiplane server answers (and none could be started)
     ├── OperationInterrupted      7   the server died, or the operation crashed inside it
     ├── CertificateError          7   a TLS certificate could not be loaded, obtained or renewed
+    ├── StateDamagedError         7   state.db damaged, empty or lost: `shiplane state restore`
+    ├── StorageError              7   disk full, read-only, permission denied, I/O error
     └── RollbackFailedError       5   CRITICAL: undo or rollback failed, a person must look
 
 Third-party exceptions are translated where they cross into shiplane
@@ -110,6 +112,20 @@ class CertificateError(ShiplaneError):
     exit_code = 7
 
 
+class StateDamagedError(ShiplaneError):
+    """state.db cannot be trusted (garbage header, truncated, empty, or gone while copies of
+    it exist): it is never recreated silently, a person restores the newest good copy."""
+
+    exit_code = 7
+
+
+class StorageError(ShiplaneError):
+    """The file system refused a read or a write (disk full, read-only, permission denied, an
+    I/O error): the message names the file; nothing the operation had not finished counts."""
+
+    exit_code = 7
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "checks or tests failed, nothing switched",
@@ -118,7 +134,8 @@ EXIT_CODES: dict[int, str] = {
     4: "smoke check failed after the switch, rolled back",
     5: "rollback or undo failed: CRITICAL, a person must look",
     6: "refused (promotion gate, policy, lock held)",
-    7: "infrastructure unavailable: the server died or stopped answering mid-operation; "
-    "the next command recovers what it left",
+    7: "infrastructure unavailable: the server died or stopped answering mid-operation (the "
+    "next command recovers what it left), state.db is damaged (`shiplane state restore`), or "
+    "the disk refused a write (full, read-only, permission denied)",
     64: "usage or configuration error, nothing changed",
 }

@@ -108,6 +108,8 @@ PERSON_ONLY = frozenset(
         "tokens revoke",
         "approvers add",
         "approvers remove",
+        "state restore",  # brings history back: a person's decision, with a factor
+        "recover resolve",  # says a failed undo was fixed by hand
     }
 )
 

@@ -6,6 +6,7 @@ usage errors the parser finds before any operation runs are turned into a result
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -40,10 +41,12 @@ from shiplane.cli.options import (
 )
 from shiplane.cli.remote import follow_log
 from shiplane.cli.server_cmd import server_app
+from shiplane.cli.state_cmd import state_app
 from shiplane.cli.tokens_cmd import tokens_app
 from shiplane.config.loader import find_config, load_config
 from shiplane.errors import EXIT_CODES, ShiplaneError
 from shiplane.gitops import server_repo
+from shiplane.operations.boundary import guarded
 from shiplane.results import Result
 
 help_format.apply()
@@ -61,6 +64,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(env_app, name="env")
 app.add_typer(remote_app, name="remote")
 app.add_typer(approvers_app, name="approvers")
+app.add_typer(state_app, name="state")
 
 
 def _source_sha(env: str, ref: str | None, config: Path | None) -> str:
@@ -436,10 +440,19 @@ def restore(
 
 
 @app.command()
-def recover(json_: JsonOpt = False, config: ConfigOpt = None) -> None:
-    """Resolve deployments a killed shiplane left behind (also runs before every command)."""
-
-    in_server("recover", json_, config)
+def recover(
+    resolve: Annotated[
+        str | None,
+        typer.Option(
+            "--resolve", help="Mark deployment ID's failed undo as fixed by hand (a person)."
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Resolve deployments a killed shiplane left behind (also runs before every command);
+    list failed undos that wait for a person."""
+    in_server("recover", json_, config, resolve=resolve)
 
 
 @app.command()
@@ -482,7 +495,16 @@ def run() -> None:
         result = Result(command=command).fail(usage)
         render.emit(result, render.wants_json("--json" in sys.argv))
         sys.exit(64)
+    except Exception as exc:  # the last net: whatever escaped the boundary still ends as JSON
+        command = " ".join(a for a in sys.argv[1:3] if not a.startswith("-")) or "shiplane"
+        result = guarded(command, None, functools.partial(_raise, exc))
+        render.emit(result, render.wants_json("--json" in sys.argv))
+        sys.exit(result.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _raise(exc: Exception) -> Result:
+    raise exc  # into the boundary, which maps it like any other failure
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from shiplane.config.redact import MASK, Redactor, looks_secret, mask_url_passwo
 from shiplane.errors import ConfigError
 
 CONFIG_NAME = "shiplane.toml"
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_DEPTH = 64
 # Where the files a config names live in the server's copy of it (shiplane.config.snapshot).
 CHECKS_KEY = "checks.toml"
 
@@ -160,13 +162,67 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(_describe(e) for e in exc.errors())
 
 
-def parse_config(text: str, path: Path) -> Config:
+def load_toml(text: str, path: Path) -> dict[str, Any]:
+    """Parse a TOML file shiplane reads (shiplane.toml, a checks file) within limits: no
+    config needs more than 1 MB or 64 levels, and a deeper one must not cost a RecursionError
+    (or the memory of a 10 MB string) to refuse."""
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: {size} bytes, over the {MAX_CONFIG_BYTES}-byte limit for a config file",
+            next_action=f"shrink {path} (keep data out of it: an env file, a checks file)",
+        )
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             f"{path}: not valid TOML ({exc})", next_action=f"fix the syntax of {path}"
         ) from exc
+    except RecursionError:
+        raw = None  # nested far deeper than the limit below
+    if raw is None or _depth(raw) > MAX_CONFIG_DEPTH:
+        raise ConfigError(
+            f"{path}: tables or arrays nested deeper than {MAX_CONFIG_DEPTH} levels",
+            next_action=f"flatten {path}: no shiplane setting nests that deep",
+        )
+    return raw
+
+
+def _depth(value: object) -> int:
+    """How deeply ``value`` nests (without recursion: the input is what is being limited)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_CONFIG_DEPTH:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def read_limited(path: Path) -> str:
+    """The text of a config file, read no further than one byte past the size limit."""
+    with path.open("rb") as handle:
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: over the {MAX_CONFIG_BYTES}-byte limit for a config file",
+            next_action=f"shrink {path} (keep data out of it: an env file, a checks file)",
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+            next_action=f"save {path} as UTF-8",
+        ) from None
+
+
+def parse_config(text: str, path: Path) -> Config:
+    raw = load_toml(text, path)
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
@@ -179,7 +235,7 @@ def parse_config(text: str, path: Path) -> Config:
 def load_config(path: Path | None = None) -> LoadedConfig:
     config_path = path.resolve() if path else find_config()
     try:
-        text = config_path.read_text(encoding="utf-8")
+        text = read_limited(config_path)
     except OSError as exc:
         raise ConfigError(
             f"{config_path}: cannot read it ({exc.strerror})",

@@ -23,10 +23,12 @@ from shiplane.config.loader import LoadedConfig, env_settings, load_config
 from shiplane.errors import RefusedError, ShiplaneError
 from shiplane.gate import events, guard
 from shiplane.layout import Layout, ServerLayout, shiplane_home
+from shiplane.operations import failures, stateless
 from shiplane.operations.recover import recover_stale
 from shiplane.operations.session import Presented, Session
 from shiplane.pipeline.context import Progress
 from shiplane.results import Result
+from shiplane.state import backups as state_copies
 from shiplane.state import running
 from shiplane.state.db import StateDB
 from shiplane.state.tokens import TokenStore
@@ -74,8 +76,16 @@ def run_operation(
     gated: Callable[[LoadedConfig, set[str]], bool] | None = None,
     gate: GateFacts | None = None,
     presented: Presented | None = None,
+    without_state: Callable[[Session], Result] | None = None,
+    needs_state: bool = True,
 ) -> Result:
     """Run ``body`` inside the boundary; never raises (a crash is logged, exit 3).
+
+    The app's state.db is checked first (``shiplane.state.integrity``): a damaged one stops
+    the operation (exit 7) unless it has a ``without_state`` body (a backup of the app's
+    database needs no history); ``needs_state=False`` always runs that one (``state
+    restore``). A deployment, or a changed pin, leaves a copy of state.db behind
+    (``shiplane.state.backups``).
 
     ``loaded`` is a config a client sent (the server's case: ``config_path`` is then unused).
     Order matters: who asks is settled (token → role) and what they may do is checked before
@@ -93,6 +103,10 @@ def run_operation(
         loaded = load_validated(config_path, env, loaded)
         layout = Layout.for_app(loaded.config.app.name)
         mode = protection.mode_of(layout.server)
+        if without_state is not None and (not needs_state or stateless.damaged(layout)):
+            who = _who(caller, token, presented, mode, layout)
+            run = stateless.Run(command, who, loaded, layout, mode, presented, progress)
+            return run.body(without_state, rule, check)
         who = caller
         subject_env = env
         # Read-only until the checks pass: a refusal creates no app of its own.
@@ -105,11 +119,7 @@ def run_operation(
             if subject_env is None and facts.env_of is not None:
                 subject_env = facts.env_of(app_db)
             try:
-                who = (
-                    _server_holder(caller)
-                    if token is None and presented.server_token and mode == "enforced"
-                    else identify_on(layout.server, token, caller, presented.peer_uid)
-                )
+                who = _who(caller, token, presented, mode, layout)
                 if rule is not None:
                     rule(loaded, who, gated_set)
                 guard.refuse(
@@ -142,18 +152,32 @@ def run_operation(
                     who, loaded, layout, db, host, open_target(layout), progress,
                     presented=presented, mode=mode,
                 )  # fmt: skip
+                before = state_copies.changes(db)
                 if recover:
                     session.recovered = recover_stale(session)
                 guard.apply(db, loaded, command, subject_env, mode, who.label)
                 try:
-                    return body(session)
+                    result = body(session)
                 except RefusedError as exc:
                     _record_refusal(db, subject_env, command, session.caller, exc, facts)
                     raise
+                finally:
+                    copied = state_copies.after(db, before)
+                if copied is not None:
+                    result.warnings.append(copied)
+                return result
         finally:
             host.close()
 
     return _marked(guarded(command, env, call), marks)
+
+
+def _who(
+    caller: Caller, token: str | None, presented: Presented, mode: str, layout: Layout
+) -> Caller:
+    if token is None and presented.server_token and mode == "enforced":
+        return _server_holder(caller)
+    return identify_on(layout.server, token, caller, presented.peer_uid)
 
 
 def _server_holder(claimed: Caller) -> Caller:
@@ -278,8 +302,11 @@ def guarded(command: str, env: str | None, call: Callable[[], Result]) -> Result
     try:
         return call()
     except ShiplaneError as exc:
-        return Result(command=command, env=env).fail(exc)
+        return Result(command=command, env=env).fail(failures.disk_full_instead(exc))
     except Exception as exc:
+        known = failures.translate(exc)
+        if known is not None:
+            return Result(command=command, env=env).fail(known)
         crash = log_crash(command)
         return Result(command=command, env=env).fail(
             InternalError(

@@ -56,11 +56,29 @@ def env_lock(db: StateDB, env: str, what: str) -> Iterator[str]:
 
 
 def backup(session: Session, env: str) -> Result:
-    loaded, layout, db = session.loaded, session.layout, session.db
+    state = session.db.env_state(env)
+    release = serving_release_dir(session.loaded, session.db, env)
+    return _backup(session, env, state, release)
+
+
+def backup_without_state(session: Session, env: str) -> Result:
+    """A backup while state.db is damaged: what serves is read from the env's ``current``
+    link instead (the database needs no history to be copied)."""
+    current = session.layout.current(env)
+    release = current.resolve() if current.is_dir() else session.loaded.repo_dir
+    state = {"sha": None, "release": release.name} if current.is_dir() else None
+    result = _backup(session, env, state, release)
+    result.warnings.append(
+        f"state.db is damaged ({session.layout.state_db}): the backup was taken without it; "
+        "a person runs `shiplane state restore`"
+    )
+    return result
+
+
+def _backup(session: Session, env: str, state: dict[str, Any] | None, release: Path) -> Result:
+    loaded, layout = session.loaded, session.layout
     database = database_for(loaded, layout, env)
     layout.ensure(env)
-    state = db.env_state(env)
-    release = serving_release_dir(loaded, db, env)
     applied = engine_for(loaded.config, database).status(release).to_dict()["applied"]
     manifest = create_backup(
         database,

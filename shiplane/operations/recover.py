@@ -13,7 +13,13 @@ import psycopg
 from shiplane.backup.leftovers import clean
 from shiplane.config.loader import env_settings
 from shiplane.databases.env_database import open_env_database
-from shiplane.errors import DeployFailedError, LockHeldError, ShiplaneError
+from shiplane.errors import (
+    ConfigError,
+    DeployFailedError,
+    LockHeldError,
+    RollbackFailedError,
+    ShiplaneError,
+)
 from shiplane.operations.session import Session
 from shiplane.operations.settings import settings_for
 from shiplane.pipeline.context import Context, DeployLog
@@ -23,17 +29,61 @@ from shiplane.results import Result
 from shiplane.state import lock, running
 from shiplane.state.db import now
 
+RESOLVE = (
+    "a person reads `shiplane logs {id}`, fixes what the undo left by hand, then runs "
+    "`shiplane recover --resolve {id}`"
+)
+
 
 def _abandoned(deployment: dict[str, Any]) -> bool:
     pid = int(deployment["pid"]) if deployment["pid"] is not None else None
     return not running.owner_alive(deployment["id"], pid)
 
 
-def recover(session: Session) -> Result:
-    """`shiplane recover`: the boundary has already recovered; report what it did."""
-    result = Result(command="recover")
+def recover(session: Session, resolve: str | None = None) -> Result:
+    """`shiplane recover`: the boundary has already recovered; report what it did, and what
+    still waits for a person (an undo that failed). ``resolve``: a person has looked at that
+    deployment and says it is settled; the record keeps the failure and adds who said so."""
+    result = Result(command="recover resolve" if resolve else "recover")
     result.data["recovered"] = session.recovered
+    if resolve is not None:
+        result.deployment_id = resolve
+        result.data["resolved"] = resolve_failed_undo(session, resolve)
+    result.data["unresolved"] = unresolved(session)
     return result
+
+
+def unresolved(session: Session) -> list[dict[str, Any]]:
+    """Deployments whose undo failed and that nobody has resolved yet."""
+    rows = session.db.conn.execute(
+        "SELECT DISTINCT d.id, d.env FROM deployments d JOIN steps s ON s.deployment_id = d.id"
+        " WHERE s.status = 'undo_failed' AND d.resolved_at IS NULL ORDER BY d.started_at"
+    ).fetchall()
+    return [
+        {"deployment_id": r["id"], "env": r["env"], "next_action": RESOLVE.format(id=r["id"])}
+        for r in rows
+    ]
+
+
+def resolve_failed_undo(session: Session, deployment_id: str) -> dict[str, Any]:
+    db = session.db
+    deployment = db.deployment(deployment_id)
+    if deployment is None:
+        raise ConfigError(
+            f"no deployment {deployment_id!r}", next_action="list them with `shiplane history`"
+        )
+    failed = [s["name"] for s in db.steps(deployment_id) if s["status"] == "undo_failed"]
+    if not failed or deployment["status"] == "running":
+        raise ConfigError(
+            f"deployment {deployment_id} has no failed undo to resolve"
+            + (" (it is still running)" if deployment["status"] == "running" else ""),
+            step="usage",
+            next_action="`shiplane recover` lists the ones that wait for a person",
+        )
+    if deployment.get("resolved_at"):
+        return {"steps": failed, "by": deployment["resolved_by"], "at": deployment["resolved_at"]}
+    db.update_deployment(deployment_id, resolved_by=session.caller.label, resolved_at=now())
+    return {"steps": failed, "by": session.caller.label, "at": now()}
 
 
 def recover_stale(session: Session) -> list[dict[str, Any]]:
@@ -113,7 +163,33 @@ def _recover_one(session: Session, deployment: dict[str, Any]) -> dict[str, Any]
     log(f"== recovery by pid {socket.gethostname()}:{os.getpid()}")
     steps = db.steps(deployment["id"])
     try:
-        outcome, undone = resume(ctx, steps, step_classes(deployment["kind"]))
+        try:
+            if any(step["status"] == "undo_failed" for step in steps):
+                # Its undo had already failed before the crash: nothing here can redo it
+                # safely, and "recovered" would hide it. A person resolves it.
+                raise RollbackFailedError(
+                    "undo failed before the crash for "
+                    + ", ".join(s["name"] for s in steps if s["status"] == "undo_failed"),
+                    step="undo",
+                    next_action=RESOLVE.format(id=deployment["id"]),
+                )
+            outcome, undone = resume(ctx, steps, step_classes(deployment["kind"]))
+        except RollbackFailedError as failed:
+            failed.next_action = RESOLVE.format(id=deployment["id"])
+            db.update_deployment(
+                deployment["id"],
+                status="rollback_failed",
+                finished_at=now(),
+                exit_code=failed.exit_code,
+                error={**failed.to_dict(), "undone": []},
+            )
+            return {
+                "deployment_id": deployment["id"],
+                "env": env,
+                "status": "undo_failed",
+                "action": failed.message,
+                "next_action": failed.next_action,
+            }
         if outcome == "forward":
             status, action = "succeeded", "rolled forward (the new release had passed its switch)"
             error = None

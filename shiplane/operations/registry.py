@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shiplane import policy
+from shiplane import ids, policy
 from shiplane.caller import Caller
 from shiplane.config.loader import LoadedConfig
 from shiplane.errors import ConfigError
@@ -22,6 +22,7 @@ from shiplane.operations import recover as _recover
 from shiplane.operations import restart as _restart
 from shiplane.operations import rollback as _rollback
 from shiplane.operations import run_command as _run_command
+from shiplane.operations import state_restore as _state_restore
 from shiplane.operations import status as _status
 from shiplane.operations import tokens as _tokens
 from shiplane.operations import verify as _verify
@@ -37,6 +38,10 @@ class Operation:
     check: Callable[..., None] | None = None  # check(loaded, caller, **args): before any write
     recover: bool = True
     command: Callable[[dict[str, Any]], str] | None = None  # the result's command, if not the name
+    # Run instead of ``body`` while the app's state.db is damaged (None: such an operation
+    # stops, exit 7); with ``needs_state=False``, always (``state restore`` replaces it).
+    without_state: Callable[..., Result] | None = None
+    needs_state: bool = True
 
 
 def _check_deploy(
@@ -118,7 +123,10 @@ OPERATIONS: dict[str, Operation] = {
         ),
         command=lambda args: f"migrate {args.get('action', 'status')}",
     ),
-    "backup": Operation(lambda s, env: _database.backup(s, env)),
+    "backup": Operation(
+        lambda s, env: _database.backup(s, env),
+        without_state=lambda s, env: _database.backup_without_state(s, env),
+    ),
     "backups": Operation(lambda s, env: _database.backups(s, env), recover=False),
     # Recovery runs first, so a later recovery cannot put a pre-deploy backup back over this.
     "restore": Operation(
@@ -126,7 +134,17 @@ OPERATIONS: dict[str, Operation] = {
             s, env, backup_id, discard_writes
         )
     ),
-    "recover": Operation(_recover.recover),
+    "recover": Operation(
+        _recover.recover,
+        command=lambda args: "recover resolve" if args.get("resolve") else "recover",
+    ),
+    "state_restore": Operation(
+        _state_restore.state_restore,
+        without_state=_state_restore.state_restore,
+        needs_state=False,
+        recover=False,
+        command=lambda _args: "state restore",
+    ),
     "restart": Operation(lambda s, env: _restart.restart(s, env)),
     "env_set": Operation(
         lambda s, env, assignments, secret=False: _envvars.env_set(s, env, assignments, secret),
@@ -285,6 +303,7 @@ def prepare(
         raise ConfigError(
             f"operation {name}: {exc}", step="usage", next_action=f"see `shiplane {name} --help`"
         ) from None
+    ids.check_arguments(args)  # before the operation's own checks: a bad id names nothing
     command = operation.command(args) if operation.command else name
     check = operation.check
 

@@ -18,6 +18,7 @@ from shiplane.operations.session import Session
 from shiplane.results import Result, StepResult
 from shiplane.state import lock
 from shiplane.state.maintenance import MaintenanceStore
+from shiplane.state.outcomes import outcome
 
 
 def _frontdoor(url: str) -> dict[str, Any]:
@@ -70,7 +71,10 @@ def status(session: Session, env: str | None) -> Result:
             "schema": schema,
             "lock": holder["deployment_id"] if holder else None,
             "maintenance": MaintenanceStore(db).current(name).to_dict(),
-            "last_deployments": [_brief(d) for d in db.deployments(name, limit=3)],
+            "last_deployments": [
+                {**_brief(d), "outcome": outcome(d, db.steps(d["id"]))}
+                for d in db.deployments(name, limit=3)
+            ],
         }
     result = Result(command="status", env=env)
     result.data.update(
@@ -106,7 +110,14 @@ def history(session: Session, env: str | None, limit: int) -> Result:
     result = Result(command="history", env=env)
     rows = session.db.deployments(env, limit=limit)
     result.data["deployments"] = [
-        {**_brief(d), "error": d.get("error"), "forced": d.get("forced")} for d in rows
+        {
+            **_brief(d),
+            "outcome": outcome(d, session.db.steps(d["id"])),
+            "error": d.get("error"),
+            "forced": d.get("forced"),
+            "resolved_by": d.get("resolved_by"),
+        }
+        for d in rows
     ]
     # What the gate decided: refusals (which leave no deployment), approvals, overrides and
     # pin changes, with who asked and who decided.

@@ -401,7 +401,13 @@ class ServerCore:
 
     async def _restore_all(self) -> None:
         for app in self.layout.app_names():
-            db = StateDB(self.layout.app(app).state_db)
+            try:
+                db = StateDB(self.layout.app(app).state_db)
+            except ShiplaneError as exc:
+                # A damaged state.db says nothing trustworthy about what served: this app
+                # stays down until a person restores it; the others come back.
+                log.error("not restoring %s: %s", app, exc)
+                continue
             try:
                 states = db.all_env_states()
             finally:

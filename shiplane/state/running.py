@@ -55,3 +55,9 @@ def owner_alive(owner_id: str, pid: int | None, start: str | None = None) -> boo
         with _guard:
             return owner_id in _live
     return process_alive(pid, start)
+
+
+def busy() -> list[str]:
+    """What this process is working on now (deployments, lock owners)."""
+    with _guard:
+        return sorted(_live)

@@ -191,12 +191,21 @@ class ServerClient:
             if info is not None:
                 return info
             self._refuse_if_a_server_lives()
-            self._spawn()
+            try:  # a server could not write here either: say why now, not after a timeout
+                os.write(lock.fileno(), f"{os.getpid()}\n".encode())
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, str(lock_path)) from exc
+            server = self._spawn()
             deadline = time.monotonic() + START_TIMEOUT
             while time.monotonic() < deadline:
                 info = self.ping()
                 if info is not None:
                     return info
+                if server.poll() is not None:
+                    raise ServerUnavailable(
+                        f"the shiplane server exited as it started (code {server.returncode})",
+                        next_action=f"read {self.layout.log}",
+                    )
                 time.sleep(0.05)
         raise ServerUnavailable(
             f"shiplane server did not start within {START_TIMEOUT:.0f}s",
@@ -226,13 +235,13 @@ class ServerClient:
         if pid is not None and process_stopped(pid) and _is_server(pid):
             raise not_answering(pid, self.layout.root, stopped=True)
 
-    def _spawn(self) -> None:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         log_fd = os.open(self.layout.log, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
         server_env = child_environment()
         if os.environ.get("SHIPLANE_ALLOW_FAULTS") == "1":
             server_env["SHIPLANE_ALLOW_FAULTS"] = "1"  # test suites only; never its children
         try:
-            subprocess.Popen(
+            return subprocess.Popen(
                 [
                     sys.executable,
                     "-m",

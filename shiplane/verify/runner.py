@@ -12,7 +12,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from shiplane.config.checks import Check, ChecksFile, VersionCheck
-from shiplane.config.loader import CHECKS_KEY, LoadedConfig, describe_validation_error
+from shiplane.config.loader import (
+    CHECKS_KEY,
+    LoadedConfig,
+    describe_validation_error,
+    load_toml,
+    read_limited,
+)
 from shiplane.errors import ConfigError
 from shiplane.verify.database import run_schema, run_sql
 from shiplane.verify.diff import run_diff
@@ -45,8 +51,8 @@ def load_checks(loaded: LoadedConfig) -> list[Check]:
             if loaded.sent is not None:
                 text = loaded.sent_text(CHECKS_KEY, "verify.checks_file", verify.checks_file)
             else:
-                text = path.read_text(encoding="utf-8")
-            raw = tomllib.loads(text)
+                text = read_limited(path)
+            raw = load_toml(text, path)
             checks += ChecksFile.model_validate(raw).check
         except OSError as exc:
             raise ConfigError(

@@ -58,6 +58,8 @@ AGENT = {
     "tokens revoke": (False, False),
     "approvers add": (False, False),
     "approvers remove": (False, False),
+    "state restore": (False, False),
+    "recover resolve": (False, False),
     "no such operation": (False, False),
 }
 ALLOWED_FLAGS_OPERATIONS = [("rollback", "--to"), ("migrate up", "--dry-run")]
