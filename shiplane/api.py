@@ -139,13 +139,15 @@ def deploy(
     force: bool = False,
     accept_drift: bool = False,
     include_rolled_back: bool = False,
+    hold_timeout: float | None = None,
     source: dict[str, Any] | None = None,
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
     """Deploy ``source`` (a ``shiplane.gitops.server_repo.SentSource`` as a dict: the commit a
     client has pushed to the server's repository); ``ref`` is what the user asked for.
-    ``include_rolled_back`` lets it bring back commits a rollback took out of ``env``."""
+    ``include_rolled_back`` lets it bring back commits a rollback took out of ``env``;
+    ``hold_timeout`` bounds a held migration's wait (``shiplane.pipeline.forward_hold``)."""
     return call(
         "deploy",
         caller,
@@ -156,6 +158,7 @@ def deploy(
         force=force,
         accept_drift=accept_drift,
         include_rolled_back=include_rolled_back,
+        hold_timeout=hold_timeout,
         source=source,
     )
 
@@ -175,11 +178,18 @@ def promote(
     env: str,
     *,
     approve: bool = False,
+    hold_timeout: float | None = None,
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
     return call(
-        "promote", caller, config_path=config_path, progress=progress, env=env, approve=approve
+        "promote",
+        caller,
+        config_path=config_path,
+        progress=progress,
+        env=env,
+        approve=approve,
+        hold_timeout=hold_timeout,
     )
 
 
@@ -206,6 +216,7 @@ def rollback(
     to: str | None = None,
     restore_db: bool = False,
     discard_writes: bool = False,
+    hold_timeout: float | None = None,
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
@@ -218,6 +229,7 @@ def rollback(
         to=to,
         restore_db=restore_db,
         discard_writes=discard_writes,
+        hold_timeout=hold_timeout,
     )
 
 

@@ -28,7 +28,15 @@ from shiplane.cli.factor import (
     TotpOpt,
 )
 from shiplane.cli.git_remote_cmd import remote_app
-from shiplane.cli.options import ConfigOpt, EnvArg, HostOpt, JsonOpt, current_host, in_server
+from shiplane.cli.options import (
+    ConfigOpt,
+    EnvArg,
+    HoldTimeoutOpt,
+    HostOpt,
+    JsonOpt,
+    current_host,
+    in_server,
+)
 from shiplane.cli.remote import follow_log
 from shiplane.cli.server_cmd import server_app
 from shiplane.cli.tokens_cmd import tokens_app
@@ -94,6 +102,7 @@ def deploy(
             "--include-rolled-back", help="Bring back commits a rollback took out of ENV."
         ),
     ] = False,
+    hold_timeout: HoldTimeoutOpt = None,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -113,6 +122,7 @@ def deploy(
         force=force,
         accept_drift=accept_drift,
         include_rolled_back=include_rolled_back,
+        hold_timeout=hold_timeout,
         factor=FactorChoice(passphrase, ssh_key, totp, factor_file, approver),
         challenge={"action": "deploy", "env": env, "sha": _source_sha(env, ref, config)}
         if ssh_key
@@ -147,6 +157,7 @@ def promote(
     approve: Annotated[
         bool, typer.Option("--approve", help="A person (with a factor) approves it at once.")
     ] = False,
+    hold_timeout: HoldTimeoutOpt = None,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -165,6 +176,7 @@ def promote(
         challenge={"action": "promote", "env": env},
         env=env,
         approve=approve,
+        hold_timeout=hold_timeout,
     )
 
 
@@ -208,6 +220,7 @@ def rollback(
     restore_db: Annotated[
         bool, typer.Option("--restore-db", help="Restore the database backup instead of down.")
     ] = False,
+    hold_timeout: HoldTimeoutOpt = None,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -236,6 +249,7 @@ def rollback(
         to=to,
         restore_db=restore_db,
         discard_writes=discard_writes,
+        hold_timeout=hold_timeout,
     )
 
 

@@ -11,6 +11,7 @@ from shiplane.gate.pins import PinStore
 from shiplane.operations.decide import person_decision
 from shiplane.operations.execute import execute, make_context, refused_by_preflight
 from shiplane.operations.session import Session
+from shiplane.pipeline.forward_hold import held_summary
 from shiplane.results import Result
 
 
@@ -34,6 +35,7 @@ def deploy(
     force: bool,
     accept_drift: bool,
     include_rolled_back: bool = False,
+    hold_timeout: float | None = None,
 ) -> Result:
     """Deploy the commit the client sent (``source``: see ``server_repo.SentSource``)."""
     if not source or not source.get("sha"):
@@ -53,6 +55,7 @@ def deploy(
         "force": force and gated,
         "accept_drift": accept_drift,
         "include_rolled_back": include_rolled_back,
+        "hold_timeout": hold_timeout,
     }
     ctx = make_context(session, env, "deploy", options)
     refused = refused_by_preflight(session, ctx, "deploy")
@@ -64,5 +67,7 @@ def deploy(
         release=ctx.facts.release,
         url=ctx.traffic().url() + "/",
         recovered=session.recovered,
+        hold=held_summary(ctx),
+        hold_seconds=ctx.facts.hold_seconds,
     )
     return result

@@ -18,6 +18,7 @@ from shiplane.operations.decide import person_decision
 from shiplane.operations.execute import execute, make_context
 from shiplane.operations.gate import evidence_for, pinned_checks_hold
 from shiplane.operations.session import Session
+from shiplane.pipeline.forward_hold import held_summary
 from shiplane.results import Result
 from shiplane.state.db import StateDB, now
 
@@ -36,7 +37,7 @@ def check_promote(loaded: LoadedConfig, env: str) -> None:
     promote_source(loaded, env)
 
 
-def promote(session: Session, env: str, approve: bool) -> Result:
+def promote(session: Session, env: str, approve: bool, hold_timeout: float | None = None) -> Result:
     loaded, db, caller = session.loaded, session.db, session.caller
     evidence = evidence_for(loaded, db, session.layout.repo, env, promote_source(loaded, env))
     pinned_checks_hold(loaded, db, env)
@@ -56,7 +57,7 @@ def promote(session: Session, env: str, approve: bool) -> Result:
             return result
         decider = person_decision(session, Binding("promote", env, "", evidence["sha"]))
     promotion = _create(db, env, evidence, caller, "approved", decider)
-    return _run(session, env, promotion, evidence)
+    return _run(session, env, promotion, evidence, hold_timeout)
 
 
 def approve(session: Session, promotion_id: str) -> Result:
@@ -86,10 +87,21 @@ def reject(session: Session, promotion_id: str) -> Result:
     return result
 
 
-def _run(session: Session, env: str, promotion: dict[str, Any], evidence: dict[str, Any]) -> Result:
+def _run(
+    session: Session,
+    env: str,
+    promotion: dict[str, Any],
+    evidence: dict[str, Any],
+    hold_timeout: float | None = None,
+) -> Result:
     db = session.db
     reuse = evidence["source_release_dir"] if session.loaded.config.app.reuse_build else None
-    options = {"sha": evidence["sha"], "backup": True, "reuse_release": reuse}
+    options = {
+        "sha": evidence["sha"],
+        "backup": True,
+        "reuse_release": reuse,
+        "hold_timeout": hold_timeout,
+    }
     ctx = make_context(session, env, "promote", options)
     db.set_promotion_deployment(promotion["id"], ctx.deployment_id)
     result = execute(ctx, "promote")
@@ -102,6 +114,8 @@ def _run(session: Session, env: str, promotion: dict[str, Any], evidence: dict[s
         evidence=evidence,
         promotion=db.promotion(promotion["id"]),
         reused_build=bool(ctx.facts.reused),
+        hold=held_summary(ctx),
+        hold_seconds=ctx.facts.hold_seconds,
     )
     return result
 

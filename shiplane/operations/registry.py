@@ -26,6 +26,7 @@ from shiplane.operations import tokens as _tokens
 from shiplane.operations import verify as _verify
 from shiplane.operations.boundary import GateFacts
 from shiplane.operations.session import Session
+from shiplane.pipeline.forward_hold import check_hold_timeout
 from shiplane.results import Result
 from shiplane.state.db import StateDB
 
@@ -57,9 +58,21 @@ def _deploy_body(
     accept_drift: bool = False,
     source: dict[str, Any] | None = None,
     include_rolled_back: bool = False,
+    hold_timeout: float | None = None,
 ) -> Result:
     del ref  # the client resolved it into ``source``
-    return _deploy.deploy(s, env, source, force, accept_drift, include_rolled_back)
+    return _deploy.deploy(s, env, source, force, accept_drift, include_rolled_back, hold_timeout)
+
+
+def _check_hold(_loaded: LoadedConfig, _caller: Caller, hold_timeout: Any = None, **_: Any) -> None:
+    check_hold_timeout(hold_timeout)
+
+
+def _check_promote(
+    loaded: LoadedConfig, _caller: Caller, env: str, hold_timeout: Any = None, **_: Any
+) -> None:
+    check_hold_timeout(hold_timeout)
+    _promote.check_promote(loaded, env)
 
 
 def _migrate_body(
@@ -81,19 +94,22 @@ def _check_tokens_create(
 
 
 OPERATIONS: dict[str, Operation] = {
-    "deploy": Operation(_deploy_body),
+    "deploy": Operation(_deploy_body, check=_check_hold),
     "verify": Operation(lambda s, env, only=None: _verify.verify(s, env, only)),
     "report": Operation(lambda s, verification_id: _verify.show_report(s, verification_id)),
     "promote": Operation(
-        lambda s, env, approve=False: _promote.promote(s, env, approve),
-        check=lambda loaded, _caller, env, **_: _promote.check_promote(loaded, env),
+        lambda s, env, approve=False, hold_timeout=None: _promote.promote(
+            s, env, approve, hold_timeout
+        ),
+        check=_check_promote,
     ),
     "approve": Operation(lambda s, promotion_id: _promote.approve(s, promotion_id)),
     "reject": Operation(lambda s, promotion_id: _promote.reject(s, promotion_id)),
     "rollback": Operation(
-        lambda s, env, to=None, restore_db=False, discard_writes=False: _rollback.rollback(
-            s, env, to, restore_db, discard_writes
-        )
+        lambda s, env, to=None, restore_db=False, discard_writes=False, hold_timeout=None: (
+            _rollback.rollback(s, env, to, restore_db, discard_writes, hold_timeout)
+        ),
+        check=_check_hold,
     ),
     "status": Operation(lambda s, env=None: _status.status(s, env)),
     "history": Operation(

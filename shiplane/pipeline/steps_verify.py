@@ -52,7 +52,8 @@ class VerifyStep(Step):
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         checks = load_checks(ctx.loaded)
-        serving = ctx.facts.previous_sha is not None
+        # Held, what serves waits at the front door (and runs an older schema): no diff.
+        serving = ctx.facts.previous_sha is not None and ctx.facts.hold_started is None
         target = _target(
             ctx,
             "candidate",
