@@ -46,7 +46,8 @@ def configure(app_repo: AppRepo, *, hold: bool = False, rehearse: bool = False) 
     config = app_repo.path / "shiplane.toml"
     text = config.read_text()
     if hold:
-        text = text.replace('migrations = "migrations"\n', 'migrations = "migrations"\nhold = true\n')
+        where = 'migrations = "migrations"\n'
+        text = text.replace(where, where + "hold = true\n")
     if rehearse:
         text = text.replace("auto_merge = true\n", "auto_merge = true\nrehearse = true\n")
     config.write_text(text)
