@@ -150,3 +150,24 @@ def test_a_hold_that_cannot_fit_is_refused_before_anything_changes(app_repo: App
     conn = sqlite3.connect(db)
     assert "pinned" in {r[1] for r in conn.execute("PRAGMA table_info(notes)")}
     conn.close()
+
+
+def test_a_held_deploy_failing_smoke_goes_back_inside_a_hold(app_repo: AppRepo) -> None:
+    """After the switch the old code cannot serve the renamed column: switching back holds
+    first, `down` runs inside the hold, then the old release meets the old schema."""
+    smoke_only(app_repo)
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    db = app_repo.root / "dev" / "shared" / "notes.db"
+    read_url = first_note(app_repo)
+    app_repo.git("checkout", "-q", "dev")
+    app_repo.commit("v2: labels", v2_files(app_repo, RENAME, RENAMED_APP))
+    with writing(app_repo.url("dev")) as writer, reading(read_url) as reader:
+        settle(writer)
+        run = app_repo.shiplane("deploy", "dev", extra_env={"SHIPLANE_FAULT": "smoke:fail"})
+        assert run.code == 4, run.stdout
+        undone = " | ".join(run.data["error"]["undone"])
+        assert "reverted 003_v2 (inside the hold)" in undone and "hold released" in undone
+        assert "labels" not in columns(db, "notes") and version(app_repo) == "1.0.0"
+        settle(writer)
+    assert writer.failures == [] and reader.failures == [], (writer.failures, reader.failures)
+    assert present(db, writer.acked) == set()
