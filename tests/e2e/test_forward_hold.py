@@ -171,3 +171,26 @@ def test_a_held_deploy_failing_smoke_goes_back_inside_a_hold(app_repo: AppRepo) 
         settle(writer)
     assert writer.failures == [] and reader.failures == [], (writer.failures, reader.failures)
     assert present(db, writer.acked) == set()
+
+
+def test_a_held_deploy_killed_mid_hold_is_recovered_and_released(app_repo: AppRepo) -> None:
+    """The deploy dies inside the hold (the front door keeps holding): the next command's
+    recovery runs `down` and releases the waiting requests, none of which fails."""
+    smoke_only(app_repo)
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    db = app_repo.root / "dev" / "shared" / "notes.db"
+    read_url = first_note(app_repo)
+    app_repo.git("checkout", "-q", "dev")
+    app_repo.commit("v2: labels", v2_files(app_repo, RENAME, RENAMED_APP))
+    with writing(app_repo.url("dev")) as writer, reading(read_url) as reader:
+        settle(writer)
+        run = app_repo.shiplane("deploy", "dev", extra_env={"SHIPLANE_FAULT": "health:kill"})
+        assert run.code == 7, run.stdout
+        status = app_repo.shiplane("status", "dev")
+        recovered = status.data["recovered"][0]
+        assert recovered["status"] == "recovered", status.stdout
+        assert "reverted 003_v2" in recovered["action"] and "hold released" in recovered["action"]
+        assert "labels" not in columns(db, "notes") and version(app_repo) == "1.0.0"
+        settle(writer)
+    assert writer.failures == [] and reader.failures == [], (writer.failures, reader.failures)
+    assert present(db, writer.acked) == set()
