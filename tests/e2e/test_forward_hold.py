@@ -194,3 +194,32 @@ def test_a_held_deploy_killed_mid_hold_is_recovered_and_released(app_repo: AppRe
         settle(writer)
     assert writer.failures == [] and reader.failures == [], (writer.failures, reader.failures)
     assert present(db, writer.acked) == set()
+
+
+def test_promote_holds_where_the_env_says_so(app_repo: AppRepo) -> None:
+    """`database.hold` set for prod only: dev's deploy of an additive migration is not held,
+    prod's promote is, inside `--hold-timeout`, measured against prod's rehearsal."""
+    smoke_only(app_repo)
+    config = app_repo.path / "shiplane.toml"
+    config.write_text(
+        config.read_text().replace("backup = true\n", "backup = true\ndatabase.hold = true\n")
+    )
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    assert app_repo.shiplane("verify", "dev").code == 0
+    assert app_repo.shiplane("promote", "prod").code == 0  # nothing served: not held
+    db = app_repo.root / "prod" / "shared" / "notes.db"
+    app_repo.git("checkout", "-q", "dev")
+    app_repo.commit("v2: pinned", v2_files(app_repo, ADDITIVE, {}))
+    run = app_repo.shiplane("deploy", "dev")
+    assert run.code == 0 and run.data["hold"] is None and run.data["hold_seconds"] is None
+    assert app_repo.shiplane("verify", "dev").code == 0
+    with writing(app_repo.url("prod")) as writer:
+        settle(writer)
+        run = app_repo.shiplane("promote", "prod", "--hold-timeout", "25")
+        assert run.code == 0, run.stdout
+        hold = run.data["hold"]
+        assert hold["reasons"] == ["database.hold = true"] and hold["budget_seconds"] == 25.0
+        assert 0 < hold["estimate_seconds"] < 25 and run.data["hold_seconds"] > 0, hold
+        settle(writer)
+    assert writer.failures == [], writer.failures[:5]
+    assert present(db, writer.acked) == set() and "pinned" in columns(db, "notes")
