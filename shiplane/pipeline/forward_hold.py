@@ -73,8 +73,8 @@ def decide(
     state = ctx.db.env_state(ctx.env)
     if not state or not state.get("release"):
         return None  # nothing serves yet: nobody waits, nobody fails
-    old_code_fails = bool(breaking(findings))
-    reasons = [f"{f.migration}: {f.message}" for f in breaking(findings)]
+    found = breaking(findings)
+    reasons = [f"{f.migration}: {f.message}" for f in found]
     if configured(ctx):
         reasons.append("database.hold = true")
     if not reasons:
@@ -84,7 +84,7 @@ def decide(
         "reasons": reasons,
         "budget_seconds": budget,
         # The old code fails on the new schema: a switch back waits for the `down`.
-        "old_code_fails": old_code_fails,
+        "old_code_fails": bool(found),
     }
     measured = (rehearsal or {}).get("up_seconds")
     if measured is None:
