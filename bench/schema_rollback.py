@@ -95,7 +95,17 @@ def main() -> None:
             v2(app)
             url = f"{base}/api/notes/{note['id']}"
             wrk = subprocess.Popen(
-                ["wrk", "-t1", f"-c{args.connections}", "-d3600s", "--latency", url],
+                # wrk gives up on a request after 2 s by default: a held one waits longer.
+                [
+                    "wrk",
+                    "-t1",
+                    f"-c{args.connections}",
+                    "-d3600s",
+                    "--timeout",
+                    "35s",
+                    "--latency",
+                    url,
+                ],
                 stdout=subprocess.PIPE,
                 text=True,
             )
