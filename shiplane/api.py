@@ -154,6 +154,7 @@ def deploy(
     accept_drift: bool = False,
     include_rolled_back: bool = False,
     redeploy: bool = False,
+    hold_timeout: float | None = None,
     source: dict[str, Any] | None = None,
     config_path: Path | None = None,
     progress: Progress | None = None,
@@ -161,7 +162,8 @@ def deploy(
     """Deploy ``source`` (a ``shiplane.gitops.server_repo.SentSource`` as a dict: the commit a
     client has pushed to the server's repository); ``ref`` is what the user asked for.
     ``include_rolled_back`` lets it bring back commits a rollback took out of ``env``;
-    ``redeploy`` ships it even when exactly that already serves."""
+    ``redeploy`` ships it even when exactly that already serves;
+    ``hold_timeout`` bounds a held migration's wait (``shiplane.pipeline.forward_hold``)."""
     return call(
         "deploy",
         caller,
@@ -173,6 +175,7 @@ def deploy(
         accept_drift=accept_drift,
         include_rolled_back=include_rolled_back,
         redeploy=redeploy,
+        hold_timeout=hold_timeout,
         source=source,
     )
 
@@ -193,6 +196,7 @@ def promote(
     *,
     approve: bool = False,
     include_rolled_back: bool = False,
+    hold_timeout: float | None = None,
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
@@ -204,6 +208,7 @@ def promote(
         env=env,
         approve=approve,
         include_rolled_back=include_rolled_back,
+        hold_timeout=hold_timeout,
     )
 
 
@@ -236,6 +241,7 @@ def rollback(
     to: str | None = None,
     restore_db: bool = False,
     discard_writes: bool = False,
+    hold_timeout: float | None = None,
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
@@ -248,6 +254,7 @@ def rollback(
         to=to,
         restore_db=restore_db,
         discard_writes=discard_writes,
+        hold_timeout=hold_timeout,
     )
 
 

@@ -32,6 +32,7 @@ from shiplane.cli.git_remote_cmd import remote_app
 from shiplane.cli.options import (
     ConfigOpt,
     EnvArg,
+    HoldTimeoutOpt,
     HostOpt,
     IncludeRolledBackOpt,
     JsonOpt,
@@ -106,6 +107,7 @@ def deploy(
     ] = False,
     include_rolled_back: IncludeRolledBackOpt = False,
     redeploy: RedeployOpt = False,
+    hold_timeout: HoldTimeoutOpt = None,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -130,6 +132,7 @@ def deploy(
         accept_drift=accept_drift,
         include_rolled_back=include_rolled_back,
         redeploy=redeploy,
+        hold_timeout=hold_timeout,
         factor=FactorChoice(passphrase, ssh_key, totp, factor_file, approver),
         challenge={"action": "deploy", "env": env, "sha": _source_sha(env, ref, config)}
         if ssh_key
@@ -166,6 +169,7 @@ def promote(
     ] = False,
     include_rolled_back: IncludeRolledBackOpt = False,
     redeploy: RedeployOpt = False,
+    hold_timeout: HoldTimeoutOpt = None,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -186,6 +190,7 @@ def promote(
         approve=approve,
         include_rolled_back=include_rolled_back,
         redeploy=redeploy,
+        hold_timeout=hold_timeout,
     )
 
 
@@ -231,6 +236,7 @@ def rollback(
     restore_db: Annotated[
         bool, typer.Option("--restore-db", help="Restore the database backup instead of down.")
     ] = False,
+    hold_timeout: HoldTimeoutOpt = None,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -259,6 +265,7 @@ def rollback(
         to=to,
         restore_db=restore_db,
         discard_writes=discard_writes,
+        hold_timeout=hold_timeout,
     )
 
 

@@ -32,6 +32,15 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Path to shiplane.toml (default: search up).")
 ]
 EnvArg = Annotated[str, typer.Argument(help="Environment name from shiplane.toml.")]
+HoldTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--hold-timeout",
+        metavar="SECONDS",
+        help="Longest a request waits at the front door while the schema changes (default: "
+        "the env's front_door.hold_timeout, else 30).",
+    ),
+]
 HostOpt = Annotated[
     str | None,
     typer.Option(

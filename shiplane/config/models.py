@@ -128,6 +128,14 @@ class DatabaseConfig(Strict):
     status: str | None = Field(
         default=None, description="command engine: prints the applied version(s), one a line."
     )
+    hold: bool = Field(
+        default=False,
+        description="Run every schema-changing deploy inside a front-door hold: new requests"
+        " wait (answered late, never failed) while the migration runs and the new release starts,"
+        " until the switch. Without it, only migrations the lint finds not backward compatible"
+        " (drop, rename, type change, NOT NULL add) are held; set it for engines that cannot"
+        " lint (alembic, command, flask-migrate, django, knex).",
+    )
 
     _url = field_validator("url")(_check_database_url)
 
@@ -175,6 +183,9 @@ class DatabaseConfig(Strict):
 
 class EnvDatabase(Strict):
     url: str | None = Field(default=None, description="Overrides database.url for this env.")
+    hold: bool | None = Field(
+        default=None, description="Overrides database.hold for this env (default: inherit)."
+    )
 
     _url = field_validator("url")(_check_database_url)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,7 +20,8 @@ def rehearse(
     """Raises MigrationError when a pending migration fails up, down, or the round trip.
 
     What the engine cannot do is skipped and said in the summary: the pre-deploy backup is
-    then what a rollback falls back on."""
+    then what a rollback falls back on. ``up_seconds`` is how long the first ``up`` took on
+    the copy: what a held deploy's budget is measured against."""
     live = make_engine(database)
     capabilities = live.capabilities
     if not capabilities.rehearse:
@@ -42,12 +44,15 @@ def rehearse(
 
         before = fingerprint()
         position = engine.position(migrations)
+        started = time.monotonic()
         engine.up(migrations)
+        up_seconds = round(time.monotonic() - started, 3)
         after = fingerprint()
         pending = [m.label for m in plan.pending] or ["(what the engine's up applies)"]
         if not capabilities.revert:
             return {
                 "pending": pending,
+                "up_seconds": up_seconds,
                 "summary": f"up ok; the {engine.name} engine cannot revert: rollback restores "
                 "the backup",
             }
@@ -55,6 +60,7 @@ def rehearse(
         if one_way:
             return {
                 "pending": pending,
+                "up_seconds": up_seconds,
                 "irreversible": one_way,
                 "summary": f"up ok; {', '.join(one_way)} irreversible: rollback restores backup",
             }
@@ -82,6 +88,7 @@ def rehearse(
             )
         return {
             "pending": pending,
+            "up_seconds": up_seconds,
             "fingerprints": {"before": before, "after": after},
             "summary": f"up -> down -> up ok for {len(plan.pending) or 'the'} migration(s)",
         }

@@ -12,6 +12,7 @@ from shiplane.operations import serving
 from shiplane.operations.decide import person_decision
 from shiplane.operations.execute import execute, make_context, refused_by_preflight
 from shiplane.operations.session import Session
+from shiplane.pipeline.forward_hold import held_summary
 from shiplane.results import Result
 
 
@@ -36,6 +37,7 @@ def deploy(
     accept_drift: bool,
     include_rolled_back: bool = False,
     redeploy: bool = False,
+    hold_timeout: float | None = None,
 ) -> Result:
     """Deploy the commit the client sent (``source``: see ``server_repo.SentSource``); a no-op
     when exactly that already serves, unless ``redeploy``."""
@@ -64,6 +66,7 @@ def deploy(
         "accept_drift": accept_drift,
         "include_rolled_back": include_rolled_back,
         "fingerprint": True,
+        "hold_timeout": hold_timeout,
     }
     ctx = make_context(session, env, "deploy", options)
     refused = refused_by_preflight(session, ctx, "deploy")
@@ -75,5 +78,7 @@ def deploy(
         release=ctx.facts.release,
         url=ctx.traffic().url() + "/",
         recovered=session.recovered,
+        hold=held_summary(ctx),
+        hold_seconds=ctx.facts.hold_seconds,
     )
     return result

@@ -19,6 +19,7 @@ from shiplane.operations.decide import person_decision
 from shiplane.operations.execute import execute, make_context, refused_by_preflight
 from shiplane.operations.gate import evidence_for, pinned_checks_hold
 from shiplane.operations.session import Session
+from shiplane.pipeline.forward_hold import held_summary
 from shiplane.results import Result
 from shiplane.state.db import StateDB, now
 
@@ -43,6 +44,7 @@ def promote(
     approve: bool,
     include_rolled_back: bool = False,
     redeploy: bool = False,
+    hold_timeout: float | None = None,
 ) -> Result:
     loaded, db, caller = session.loaded, session.db, session.caller
     evidence = evidence_for(loaded, db, session.layout.repo, env, promote_source(loaded, env))
@@ -69,7 +71,7 @@ def promote(
             return result
         decider = person_decision(session, Binding("promote", env, "", evidence["sha"]))
     promotion = _create(db, env, evidence, caller, "approved", decider)
-    return _run(session, env, promotion, evidence, include_rolled_back)
+    return _run(session, env, promotion, evidence, include_rolled_back, hold_timeout)
 
 
 def approve(session: Session, promotion_id: str, include_rolled_back: bool = False) -> Result:
@@ -107,6 +109,7 @@ def _run(
     promotion: dict[str, Any],
     evidence: dict[str, Any],
     include_rolled_back: bool = False,
+    hold_timeout: float | None = None,
 ) -> Result:
     db = session.db
     reuse = evidence["source_release_dir"] if session.loaded.config.app.reuse_build else None
@@ -116,6 +119,7 @@ def _run(
         "reuse_release": reuse,
         "include_rolled_back": include_rolled_back,
         "fingerprint": True,
+        "hold_timeout": hold_timeout,
     }
     ctx = make_context(session, env, "promote", options)
     db.set_promotion_deployment(promotion["id"], ctx.deployment_id)
@@ -131,6 +135,8 @@ def _run(
         evidence=evidence,
         promotion=db.promotion(promotion["id"]),
         reused_build=bool(ctx.facts.reused),
+        hold=held_summary(ctx),
+        hold_seconds=ctx.facts.hold_seconds,
     )
     return result
 

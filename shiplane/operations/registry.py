@@ -28,6 +28,7 @@ from shiplane.operations import tokens as _tokens
 from shiplane.operations import verify as _verify
 from shiplane.operations.boundary import GateFacts
 from shiplane.operations.session import Session
+from shiplane.pipeline.forward_hold import check_hold_timeout
 from shiplane.results import Result
 from shiplane.state.db import StateDB
 
@@ -65,9 +66,41 @@ def _deploy_body(
     source: dict[str, Any] | None = None,
     include_rolled_back: bool = False,
     redeploy: bool = False,
+    hold_timeout: float | None = None,
 ) -> Result:
     del ref  # the client resolved it into ``source``
-    return _deploy.deploy(s, env, source, force, accept_drift, include_rolled_back, redeploy)
+    return _deploy.deploy(
+        s,
+        env,
+        source,
+        force,
+        accept_drift,
+        include_rolled_back,
+        redeploy=redeploy,
+        hold_timeout=hold_timeout,
+    )
+
+
+def _promote_body(
+    s: Session,
+    env: str,
+    approve: bool = False,
+    include_rolled_back: bool = False,
+    redeploy: bool = False,
+    hold_timeout: float | None = None,
+) -> Result:
+    return _promote.promote(s, env, approve, include_rolled_back, redeploy, hold_timeout)
+
+
+def _check_hold(_loaded: LoadedConfig, _caller: Caller, hold_timeout: Any = None, **_: Any) -> None:
+    check_hold_timeout(hold_timeout)
+
+
+def _check_promote(
+    loaded: LoadedConfig, _caller: Caller, env: str, hold_timeout: Any = None, **_: Any
+) -> None:
+    check_hold_timeout(hold_timeout)
+    _promote.check_promote(loaded, env)
 
 
 def _migrate_body(
@@ -89,14 +122,12 @@ def _check_tokens_create(
 
 
 OPERATIONS: dict[str, Operation] = {
-    "deploy": Operation(_deploy_body),
+    "deploy": Operation(_deploy_body, check=_check_hold),
     "verify": Operation(lambda s, env, only=None: _verify.verify(s, env, only)),
     "report": Operation(lambda s, verification_id: _verify.show_report(s, verification_id)),
     "promote": Operation(
-        lambda s, env, approve=False, include_rolled_back=False, redeploy=False: _promote.promote(
-            s, env, approve, include_rolled_back, redeploy
-        ),
-        check=lambda loaded, _caller, env, **_: _promote.check_promote(loaded, env),
+        _promote_body,
+        check=_check_promote,
     ),
     "approve": Operation(
         lambda s, promotion_id, include_rolled_back=False: _promote.approve(
@@ -105,9 +136,10 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "reject": Operation(lambda s, promotion_id: _promote.reject(s, promotion_id)),
     "rollback": Operation(
-        lambda s, env, to=None, restore_db=False, discard_writes=False: _rollback.rollback(
-            s, env, to, restore_db, discard_writes
-        )
+        lambda s, env, to=None, restore_db=False, discard_writes=False, hold_timeout=None: (
+            _rollback.rollback(s, env, to, restore_db, discard_writes, hold_timeout)
+        ),
+        check=_check_hold,
     ),
     "status": Operation(lambda s, env=None: _status.status(s, env)),
     "history": Operation(

@@ -14,7 +14,12 @@ from shiplane.results import Result
 
 
 def rollback(
-    session: Session, env: str, to: str | None, restore_db: bool, discard_writes: bool = False
+    session: Session,
+    env: str,
+    to: str | None,
+    restore_db: bool,
+    discard_writes: bool = False,
+    hold_timeout: float | None = None,
 ) -> Result:
     choose_target(session.db, env, to)  # bad input is refused before anything is recorded
     if env in gated_envs(session.loaded, read_pins(session.db)) and (restore_db or discard_writes):
@@ -25,6 +30,7 @@ def rollback(
         "restore_db": restore_db,
         "discard_writes": discard_writes,
         "backup": True,
+        "hold_timeout": hold_timeout,
     }
     ctx = make_context(session, env, "rollback", options)
     refused = refused_by_preflight(session, ctx, "rollback")

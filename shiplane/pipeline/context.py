@@ -64,6 +64,8 @@ class Facts:
     restore_from: str | None = None
     verification_id: str | None = None
     hold_started: float | None = None  # monotonic time the front door began holding
+    hold_plan: dict[str, Any] | None = None  # a held forward migration (pipeline.forward_hold)
+    hold_seconds: float | None = None  # how long the last hold lasted, once released
 
     def need(self, name: str) -> Any:
         """A fact an earlier step of the plan must have set; a plan missing that step is a

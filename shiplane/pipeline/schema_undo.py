@@ -36,8 +36,14 @@ DEFAULT_HOLD = 30.0  # seconds a request may wait while a schema change runs
 
 
 def hold_budget(ctx: Context) -> float:
-    """How long a request may wait at the front door while the schema changes."""
-    return float(ctx.options.get("hold_timeout") or DEFAULT_HOLD)
+    """How long a request may wait at the front door while the schema changes:
+    ``--hold-timeout``, else the env's ``front_door.hold_timeout`` when the config sets it,
+    else DEFAULT_HOLD (the door's own default bound is for holds without a schema change)."""
+    given = ctx.options.get("hold_timeout")
+    if given:
+        return float(given)
+    door = ctx.settings.env_config.front_door
+    return float(door.hold_timeout) if "hold_timeout" in door.model_fields_set else DEFAULT_HOLD
 
 
 def now() -> float:

@@ -12,7 +12,7 @@ from shiplane.errors import MigrationError
 from shiplane.migrate.base import MigrationEngine, MigrationSource
 from shiplane.migrate.registry import discover_for, engine_for
 from shiplane.migrate.tools import AppTools
-from shiplane.pipeline import schema_undo
+from shiplane.pipeline import forward_hold, schema_undo
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 
@@ -97,6 +97,8 @@ class MigrateStep(Step):
             "backup_id": ctx.facts.backup_id,
             # Recovery's undo has only this record: the release whose migrations ran.
             "release_dir": ctx.facts.need("release_dir"),
+            # Recorded before the hold is taken: an undo (or recovery) releases it.
+            "hold": ctx.facts.hold_plan is not None,
         }
         database = ctx.database()
         if database is not None:
@@ -114,6 +116,10 @@ class MigrateStep(Step):
             return data
         release_dir = ctx.facts.need("release_dir")
         engine = app_engine(ctx, database, release_dir)
+        if data["hold"]:
+            # The serving code cannot run on the new schema: from here to the switch (which
+            # releases it) new requests wait, and the in-flight ones finish first.
+            data["settled"] = forward_hold.take(ctx)
         # A run is one transaction where the database allows it (SQLite, PostgreSQL DDL): a
         # migration failing halfway leaves nothing applied, and the undo finds nothing moved.
         applied = engine.up(discover_for(ctx.config, Path(release_dir)))
@@ -122,6 +128,15 @@ class MigrateStep(Step):
         return data
 
     def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
+        try:
+            what = self._undo(ctx, data)
+        finally:
+            # A held deploy that failed before its switch: the down ran inside the same hold
+            # and the old release serves on the old schema again; let the waiting through.
+            released = forward_hold.release(ctx) if data.get("hold") else None
+        return "; ".join(w for w in (what, released) if w) or None
+
+    def _undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
         database = ctx.database(data.get("database_url"))
         if database is None or "down_target" not in data:
             return None
@@ -137,6 +152,13 @@ class MigrateStep(Step):
         state = ctx.db.env_state(ctx.env)
         if not state or not state.get("spec"):
             return "kept the new schema: nothing served before this deploy"
+        if ctx.facts.hold_started is not None:
+            # The switch back took the hold (the old code fails on this schema, the lint
+            # said): down inside it, the waiting requests meet the old schema.
+            held: dict[str, Any] = {}
+            schema_undo.guard_down(ctx, database, engine, migrations, position, held)
+            what = _revert(ctx, database, engine, migrations, position, data.get("backup_id"))
+            return f"{what} (inside the hold)"
         # The old release serves again (the switch was undone first): if it passes its checks
         # on the new schema, the schema and every write to it stay.
         failed = schema_undo.old_code_fits(

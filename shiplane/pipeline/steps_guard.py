@@ -10,6 +10,7 @@ from shiplane.migrate.lint import blocking, lint
 from shiplane.migrate.registry import discover_for
 from shiplane.migrate.rehearse import rehearse
 from shiplane.migrate.schema import schema_state
+from shiplane.pipeline import forward_hold
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.pipeline.steps_database import app_engine
@@ -58,6 +59,9 @@ class GuardStep(Step):
                 exc.message = f"rehearsal on a copy: {exc.message}"
                 exc.step = "guard"
                 raise
+        # Before anything changes: whether the migration runs under a hold, and fits it.
+        held = forward_hold.decide(ctx, plan.may_change, findings, data.get("rehearsal"))
+        ctx.facts.hold_plan = data["hold"] = held
         parts = [
             f"schema {schema['fingerprint']}" + (" (drift accepted)" if schema["drift"] else "")
         ]
@@ -65,5 +69,7 @@ class GuardStep(Step):
             parts.append(f"{len(findings)} lint finding(s)")
         if "rehearsal" in data:
             parts.append(data["rehearsal"]["summary"])
+        if held is not None:
+            parts.append(f"held migration (budget {held['budget_seconds']:g}s)")
         data["summary"] = "; ".join(parts)
         return data

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from shiplane.config.frontdoor import door_settings, tls_settings
 from shiplane.errors import DeployFailedError
+from shiplane.pipeline import forward_hold
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.procenv import app_python_layer
@@ -105,6 +107,9 @@ class HealthStep(Step):
             request_timeout=health.request_timeout,
             retries=health.retries,
         )
+        if ctx.facts.hold_started is not None:
+            # Held: in time for a `down` to fit the same hold should the release not come up.
+            policy = replace(policy, timeout=forward_hold.health_timeout(ctx, policy.timeout))
         outcome = wait_healthy(url, policy)
         if outcome.healthy:
             data["summary"] = f"healthy after {outcome.attempts} check(s)"
@@ -125,10 +130,13 @@ class SwitchStep(Step):
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
         active = ctx.traffic().active()
+        plan = ctx.facts.hold_plan
         return {
             "instance_id": ctx.facts.need("instance").id,
             "previous": active.instance_id,
             "previous_info": active.info,
+            # A held migration the old code fails on: switching back holds first.
+            "hold_back": bool(plan and plan.get("old_code_fails")),
         }
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
@@ -144,12 +152,17 @@ class SwitchStep(Step):
             # A schema change ran under a hold: the new code serves, let the waiting through.
             ctx.traffic().release()
             data["hold_seconds"] = round(time.monotonic() - ctx.facts.hold_started, 3)
+            ctx.facts.hold_seconds = data["hold_seconds"]
             ctx.facts.hold_started = None
         data["summary"] = f"port {ctx.settings.env_config.port} -> {ctx.facts.release}"
         return data
 
     def undo(self, ctx: Context, data: dict[str, Any]) -> str | None:
         traffic = ctx.traffic()
+        if data.get("hold_back") and ctx.facts.hold_started is None and ctx.target.available():
+            # The old release fails on the new schema: requests wait from here until the
+            # migrate step's undo has run `down` (it releases the hold).
+            forward_hold.take(ctx)
         try:
             traffic.switch(data["previous"], data["previous_info"])
         except DeployFailedError:

@@ -60,8 +60,13 @@ class VerifyStep(Step):
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         checks = load_checks(ctx.loaded)
-        # Under maintenance the front door serves the page, not a version to compare with.
-        serving = ctx.facts.previous_sha is not None and not bypass_headers(ctx.db, ctx.env)
+        # Under maintenance the front door serves the page, and held, what serves waits at
+        # the front door (on an older schema): neither is a version to compare with.
+        serving = (
+            ctx.facts.previous_sha is not None
+            and not bypass_headers(ctx.db, ctx.env)
+            and ctx.facts.hold_started is None
+        )
         target = _target(
             ctx,
             "candidate",
