@@ -73,7 +73,13 @@ def knex_app(tmp_path: Path, postgres: PgServer) -> Iterator[Case]:
     app.commit("postgresql, cached node_modules")
     try:
         yield Case(
-            app, dbs["dev"], "notes", additive, non_additive, ["20260101000005"], promote=False
+            app,
+            dbs["dev"],
+            "notes",
+            additive,
+            non_additive,
+            ["20260101000005_rename_body.js"],
+            promote=False,
         )
     finally:
         app.stop_server()
