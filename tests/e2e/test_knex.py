@@ -20,6 +20,10 @@ from tests.support.app_repo import AppRepo, wait_no_children
 from tests.support.examples import ROOT, example_node_modules, make_example_repo
 from tests.support.matrix import Case, edit, run_sequence
 
+# One sequence of eight shiplane commands, each starting the framework's CLI several times
+# (instead of one server per scenario): longer than the suite's 300 s guard on a busy machine.
+pytestmark = pytest.mark.timeout(600)
+
 EXAMPLE = ROOT / "examples" / "knex_notes"
 COLOUR = """exports.up = (knex) =>
   knex.schema.alterTable("notes", (table) => {
