@@ -20,7 +20,7 @@ from tests.support.app_repo import AppRepo, wait_no_children
 from tests.support.examples import ROOT, example_node_modules, make_example_repo
 from tests.support.matrix import Case, edit, run_sequence
 
-# One sequence of eight shiplane commands, each starting the framework's CLI several times
+# One sequence of six to eight shiplane commands, each starting the framework's CLI several times
 # (instead of one server per scenario): longer than the suite's 300 s guard on a busy machine.
 pytestmark = pytest.mark.timeout(600)
 
