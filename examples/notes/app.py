@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, abort, g, jsonify, render_template, request
 
@@ -12,16 +13,40 @@ app = Flask(__name__)
 VERSION = (Path(__file__).parent / "VERSION").read_text().strip()
 
 
-def database_path() -> str:
-    url = os.environ.get("DATABASE_URL", "sqlite:///notes.db")
-    return url.removeprefix("sqlite:///")
+def database_url() -> str:
+    return os.environ.get("DATABASE_URL", "sqlite:///notes.db")
 
 
-def db() -> sqlite3.Connection:
+def db() -> Any:
+    """One connection per request: SQLite by default, PostgreSQL (psycopg) for a postgresql://
+    URL. Both take ``conn.execute(sql, params)`` and give rows readable by column name."""
     if "db" not in g:
-        g.db = sqlite3.connect(database_path(), timeout=30)
-        g.db.row_factory = sqlite3.Row
+        url = database_url()
+        if url.startswith(("postgresql://", "postgres://")):
+            import psycopg
+            from psycopg.rows import dict_row
+
+            g.db = psycopg.connect(url, row_factory=dict_row)
+        else:
+            g.db = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30)
+            g.db.row_factory = sqlite3.Row
     return g.db
+
+
+def query(sql: str, params: tuple[Any, ...] = ()) -> Any:
+    """``sql`` with ``?`` placeholders, on either database (psycopg's are ``%s``)."""
+    conn = db()
+    if not isinstance(conn, sqlite3.Connection):
+        sql = sql.replace("?", "%s")
+    return conn.execute(sql, params)
+
+
+def insert(sql: str, params: tuple[Any, ...]) -> Any:
+    """Insert and commit; the new row comes back through RETURNING (SQLite 3.35+ and
+    PostgreSQL alike), read in full before the commit."""
+    row = query(sql + " RETURNING *", params).fetchall()[0]
+    db().commit()
+    return row
 
 
 @app.teardown_appcontext
@@ -31,26 +56,26 @@ def close_db(_exc: BaseException | None) -> None:
         conn.close()
 
 
-def note_dict(row: sqlite3.Row) -> dict[str, object]:
+def note_dict(row: Any) -> dict[str, object]:
     return {"id": row["id"], "title": row["title"], "body": row["body"], "tags": row["tags"]}
 
 
 @app.get("/healthz")
 def healthz():
-    db().execute("SELECT 1 FROM notes LIMIT 1").fetchall()
+    query("SELECT 1 FROM notes LIMIT 1").fetchall()
     return jsonify(ok=True, version=VERSION)
 
 
 @app.get("/")
 def index():
-    notes = [note_dict(r) for r in db().execute("SELECT * FROM notes ORDER BY id DESC")]
+    notes = [note_dict(r) for r in query("SELECT * FROM notes ORDER BY id DESC")]
     return render_template("index.html", notes=notes, version=VERSION,
                            env=os.environ.get("SHIPLANE_ENV", "local"))
 
 
 @app.get("/api/notes")
 def list_notes():
-    rows = db().execute("SELECT * FROM notes ORDER BY id")
+    rows = query("SELECT * FROM notes ORDER BY id")
     return jsonify(notes=[note_dict(r) for r in rows], version=VERSION)
 
 
@@ -60,19 +85,16 @@ def create_note():
     title = str(payload.get("title", "")).strip()
     if not title:
         return jsonify(error="title is required"), 400
-    conn = db()
-    cursor = conn.execute(
+    row = insert(
         "INSERT INTO notes (title, body, tags) VALUES (?, ?, ?)",
         (title, str(payload.get("body", "")), str(payload.get("tags", ""))),
     )
-    conn.commit()
-    row = conn.execute("SELECT * FROM notes WHERE id = ?", (cursor.lastrowid,)).fetchone()
     return jsonify(note_dict(row)), 201
 
 
 @app.get("/api/notes/<int:note_id>")
 def get_note(note_id: int):
-    row = db().execute("SELECT * FROM notes WHERE id = ?", (note_id,)).fetchone()
+    row = query("SELECT * FROM notes WHERE id = ?", (note_id,)).fetchone()
     if row is None:
         abort(404)
     return jsonify(note_dict(row))

@@ -1,5 +1,6 @@
-"""The framework example apps (examples/flask_notes, examples/django_notes) in real git
-repositories, with their requirements in a virtualenv built once and kept across test runs."""
+"""The framework example apps (examples/flask_notes, examples/django_notes, examples/knex_notes)
+in real git repositories, with their requirements in a virtualenv (node_modules for the Node
+one) built once and kept across test runs."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from tests.support.app_repo import GIT_ENV, ROOT, AppRepo, free_port
 
 VENVS = ROOT / ".cache" / "example-venvs"
+NODE_MODULES = ROOT / ".cache" / "example-node-modules"
 
 
 def example_venv(requirements: Path) -> Path:
@@ -37,19 +39,43 @@ def example_venv(requirements: Path) -> Path:
     return venv
 
 
+def example_node_modules(example: Path) -> Path:
+    """``npm ci`` of ``example``'s package-lock.json into a cache directory keyed by the lock's
+    hash (locked like the virtualenvs); returns its node_modules, which a release links."""
+    lock_file = example / "package-lock.json"
+    digest = hashlib.sha256(lock_file.read_bytes()).hexdigest()[:16]
+    cache = NODE_MODULES / digest
+    NODE_MODULES.mkdir(parents=True, exist_ok=True)
+    with open(NODE_MODULES / f"{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cache / ".ready").is_file():
+            shutil.rmtree(cache, ignore_errors=True)
+            cache.mkdir()
+            for name in ("package.json", "package-lock.json"):
+                shutil.copy(example / name, cache / name)
+            # No install scripts: the example's packages are pure JavaScript.
+            npm_ci = ["npm", "ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund"]
+            subprocess.run(npm_ci, cwd=cache, check=True, timeout=600, capture_output=True)
+            (cache / ".ready").write_text("ok\n")
+    return cache / "node_modules"
+
+
 def make_example_repo(
-    tmp_path: Path, example: str, venv: Path, database_url: str | None = None
+    tmp_path: Path, example: str, venv: Path | None, database_url: str | None = None
 ) -> AppRepo:
     """examples/<example> as a git repo on branch main (dev beside it), on free ports, with
     ``[app] python`` pointing at ``venv``, no build beyond what the test adds, and the given
     database URL (default: the example's SQLite file)."""
     source = ROOT / "examples" / example
     repo = tmp_path / example
-    shutil.copytree(source, repo, ignore=shutil.ignore_patterns("__pycache__", "*.db"))
+    shutil.copytree(
+        source, repo, ignore=shutil.ignore_patterns("__pycache__", "*.db", "node_modules")
+    )
     ports = {"dev": free_port(), "prod": free_port()}
     config = repo / "shiplane.toml"
     text = config.read_text()
-    text = re.sub(r'(?m)^python = ".*"$', f'python = "{venv}"', text)
+    if venv is not None:
+        text = re.sub(r'(?m)^python = ".*"$', f'python = "{venv}"', text)
     text = re.sub(r"(?m)^build = \[.*\]$", "build = []", text)
     text = re.sub(
         r"(?m)^(\[environments\.dev\]\n(?:.*\n)*?)port = \d+", rf"\g<1>port = {ports['dev']}", text
