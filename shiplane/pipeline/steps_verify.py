@@ -66,6 +66,7 @@ class VerifyStep(Step):
             raise ChecksFailedError(
                 _failed(stored),
                 next_action=f"nothing was switched; read `shiplane report {stored['id']}`",
+                failed_checks=report.failed_checks(stored),
             )
         return data
 
@@ -86,6 +87,7 @@ class SmokeStep(Step):
             raise SmokeFailedError(
                 _failed(stored),
                 next_action=f"the previous version serves again; `shiplane report {stored['id']}`",
+                failed_checks=report.failed_checks(stored),
             )
         return data
 
