@@ -13,6 +13,7 @@ from shiplane.onboard.python_env import python_env
 from shiplane.onboard.source import files, has_params, read, routes, tables
 
 HEALTH_PATHS = ("/healthz", "/health", "/up", "/_health")
+POSTGRES = re.compile(r"postgres|psycopg|client\s*:\s*[\"']pg[\"']")
 SQLITE_FILE = re.compile(r"[\"'/]([\w-]+\.(?:db|sqlite3?))[\"']")
 
 
@@ -35,7 +36,7 @@ def _database(repo: Path, guess: AppGuess) -> tuple[str | None, str]:
             " DATABASE_URL for the app, its migrations and its checks)"
         )
     names = [m.group(1) for t in texts for m in SQLITE_FILE.finditer(t)]
-    if not names and any("postgres" in t for t in texts):
+    if not names and any(POSTGRES.search(t) for t in texts):
         return None, (
             "the app reads DATABASE_URL and uses PostgreSQL: set url, e.g."
             ' "postgresql://USER:${DB_PASSWORD}@localhost:5432/NAME" (${...} from env_file)'
@@ -70,7 +71,7 @@ def detect(repo: Path, name: str, environ: dict[str, str] | None = None) -> Dete
     found = routes(repo)
     health, health_why = _health(found)
     url, url_why = _database(repo, guess)
-    table_names = tables(repo) if guess.python else []
+    table_names = tables(repo, guess.migrations) if guess.python else []
     checks = _checks(found, health, table_names, schema=url is not None and bool(guess.engine))
     parts = [c["name"] for c in checks]
     return Detected(

@@ -80,14 +80,16 @@ def has_params(path: str) -> bool:
     return any(mark in path for mark in ("<", "{", ":", "(", "*"))
 
 
-def tables(repo: Path) -> list[str]:
+def tables(repo: Path, migrations: str | None = None) -> list[str]:
     """Table names the models declare (SQLAlchemy ``__tablename__``, Django ``<app>_<model>``)
     and the migrations create."""
     found: list[str] = []
     for path in files(repo, (".py", ".sql")):
         text = read(path)
         found += TABLENAME.findall(text)
-        if "migrations" in path.relative_to(repo).parts:  # raw SQL or Alembic's create_table
+        relative = path.relative_to(repo)
+        in_migrations = migrations is not None and relative.is_relative_to(migrations)
+        if in_migrations or "migrations" in relative.parts:  # raw SQL, Alembic's create_table
             found += [t for t in CREATE_TABLE.findall(text) if t != "alembic_version"]
         if path.name == "models.py" and "django" in text:
             app = path.parent.name
