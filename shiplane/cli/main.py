@@ -404,12 +404,8 @@ def init(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the config and what was found; write nothing.")
     ] = False,
-    dev_port: Annotated[
-        int | None, typer.Option(help="dev's port (default: 8001 or free).")
-    ] = None,
-    prod_port: Annotated[
-        int | None, typer.Option(help="prod's port (default: 8000 or free).")
-    ] = None,
+    dev_port: Annotated[int | None, typer.Option(help="dev's port (default: 8001).")] = None,
+    prod_port: Annotated[int | None, typer.Option(help="prod's port (default: 8000).")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Detect the app in the current directory and write a commented shiplane.toml for it."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from pathlib import Path
 
 from shiplane.config.loader import CONFIG_NAME, parse_config
@@ -17,28 +16,14 @@ from shiplane.results import Result
 DEFAULT_PROD_PORT = 8000
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _ports(dev: int | None, prod: int | None) -> dict[str, int]:
-    """The ports given, else the first pair from 8000/8001 up that nothing listens on now."""
-    if dev is not None and prod is not None:
-        chosen = {"dev": dev, "prod": prod}
-    else:
-        base = DEFAULT_PROD_PORT
-        while base < DEFAULT_PROD_PORT + 200 and not (_free(base) and _free(base + 1)):
-            base += 2
-        chosen = {"dev": dev or base + 1, "prod": prod or base}
+    """The ports given, else 8001 for dev and 8000 for prod (a deploy's preflight says when
+    one is taken, and by what)."""
+    chosen = {"dev": dev or DEFAULT_PROD_PORT + 1, "prod": prod or DEFAULT_PROD_PORT}
     if chosen["dev"] == chosen["prod"]:
         raise ConfigError(
-            f"--dev-port and --prod-port are both {chosen['dev']}",
-            next_action="give each environment its own port",
+            f"dev and prod would both use port {chosen['dev']}",
+            next_action="give each environment its own port (--dev-port, --prod-port)",
         )
     return chosen
 
