@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -39,7 +40,11 @@ def existing_venv(repo: Path, environ: dict[str, str]) -> Path | None:
     active = environ.get("VIRTUAL_ENV")
     candidates = [Path(active)] if active else []
     candidates += [repo / ".venv", repo / "venv"]
+    own = Path(sys.prefix).resolve()
     for candidate in candidates:
+        # shiplane's own virtualenv is never the app's: their dependencies must not mix.
+        if candidate.resolve() == own:
+            continue
         if _is_venv(candidate) and not _tracked(repo, candidate):
             return candidate.absolute()
     return None

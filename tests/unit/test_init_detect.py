@@ -4,6 +4,7 @@ always loads."""
 
 from __future__ import annotations
 
+import sys
 import tomllib
 import venv
 from pathlib import Path
@@ -154,6 +155,9 @@ def test_existing_virtualenv_is_used_by_absolute_path(tmp_path: Path) -> None:
     found = detect(root, "app", environ={})
     assert found.env is not None and found.env.python == str((root / ".venv").absolute())
     assert found.env.build == [] and "not in git" in found.env.why
+    # shiplane's own virtualenv, even when active, is never taken for the app's.
+    own = detect(root, "app", environ={"VIRTUAL_ENV": sys.prefix})
+    assert own.env is not None and own.env.python != sys.prefix
 
 
 def test_init_never_overwrites_without_force_and_dry_run_writes_nothing(tmp_path: Path) -> None:
