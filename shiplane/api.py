@@ -333,9 +333,21 @@ def init(
     directory: Path | None = None,
     name: str | None = None,
     force: bool = False,
+    dry_run: bool = False,
+    dev_port: int | None = None,
+    prod_port: int | None = None,
 ) -> Result:
     return _boundary.guarded(
-        "init", None, lambda: _init.init(directory=directory, name=name, force=force)
+        "init",
+        None,
+        lambda: _init.init(
+            directory=directory,
+            name=name,
+            force=force,
+            dry_run=dry_run,
+            dev_port=dev_port,
+            prod_port=prod_port,
+        ),
     )
 
 

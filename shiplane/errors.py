@@ -6,9 +6,9 @@
     ├── RefusedError              6   gate or policy refuses the operation
     │   └── LockHeldError         6   another deployment holds the environment
     ├── ChecksFailedError         1   checks failed before any traffic switched
+    │   └── SmokeFailedError      4   the switched version failed its smoke check; rolled back
     ├── BuildError                2   a build command failed
     ├── DeployFailedError         3   a step failed; what was done has been undone
-    ├── SmokeFailedError          4   the switched version failed its smoke check; rolled back
     ├── MigrationError            3   a migration failed, was edited after apply, or cannot run
     ├── BackupError               3   a backup could not be written, read or restored
     ├── ServerError               3   the shiplane server could not be reached or refused
@@ -25,6 +25,8 @@ Third-party exceptions are translated where they cross into shiplane
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ShiplaneError(Exception):
     exit_code = 64
@@ -37,7 +39,7 @@ class ShiplaneError(Exception):
         self.step = step
         self.next_action = next_action
 
-    def to_dict(self) -> dict[str, str | None]:
+    def to_dict(self) -> dict[str, Any]:
         return {"step": self.step, "message": self.message, "next_action": self.next_action}
 
 
@@ -60,6 +62,22 @@ class LockHeldError(RefusedError):
 class ChecksFailedError(ShiplaneError):
     exit_code = 1
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str | None = None,
+        next_action: str | None = None,
+        failed_checks: list[dict[str, str]] | None = None,
+    ) -> None:
+        super().__init__(message, step=step, next_action=next_action)
+        # Each failed check's name, group and (redacted) reason: an agent reads which check
+        # failed and why without a second call.
+        self.failed_checks = failed_checks or []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "failed_checks": self.failed_checks}
+
 
 class BuildError(ShiplaneError):
     exit_code = 2
@@ -69,7 +87,7 @@ class DeployFailedError(ShiplaneError):
     exit_code = 3
 
 
-class SmokeFailedError(ShiplaneError):
+class SmokeFailedError(ChecksFailedError):
     exit_code = 4
 
 

@@ -466,10 +466,26 @@ def recover(
 def init(
     name: Annotated[str | None, typer.Option(help="App name (default: directory name).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the config and what was found; write nothing.")
+    ] = False,
+    dev_port: Annotated[int | None, typer.Option(help="dev's port (default: 8001).")] = None,
+    prod_port: Annotated[int | None, typer.Option(help="prod's port (default: 8000).")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Write a commented shiplane.toml for the repository in the current directory."""
-    _finish(api.init(local_caller(), name=name, force=force), json_)
+    """Detect the app in the current directory and write a commented shiplane.toml for it."""
+    result = api.init(
+        local_caller(),
+        name=name,
+        force=force,
+        dry_run=dry_run,
+        dev_port=dev_port,
+        prod_port=prod_port,
+    )
+    if dry_run and result.ok and not render.wants_json(json_):
+        typer.echo(result.data["text"], nl=False)
+        return
+    _finish(result, json_)
 
 
 @app.command("exit-codes")

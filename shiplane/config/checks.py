@@ -43,7 +43,9 @@ class HttpCheck(CheckBase):
     max_latency_ms: float | None = Field(default=None, gt=0)
     retries: int = Field(default=0, ge=0)
     capture: dict[str, str] = Field(
-        default_factory=dict, description="name -> JSONPath; use as ${name} in later checks."
+        default_factory=dict,
+        description="name -> JSONPath; use as ${name} in later checks (path, headers, body,"
+        " expectations). ${uuid}, ${random} and ${timestamp} are fresh for each run.",
     )
 
     @property

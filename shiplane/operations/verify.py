@@ -57,6 +57,7 @@ def checks_failed(stored: dict[str, Any], step: str, fix: str) -> ChecksFailedEr
         f"{len(failed)} check(s) failed: {', '.join(failed) or 'none passed'}",
         step=step,
         next_action=f"read `shiplane report {stored['id']}`; {fix}",
+        failed_checks=report.failed_checks(stored),
     )
 
 

@@ -11,7 +11,8 @@ from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.state.maintenance import bypass_headers
 from shiplane.verify import report
-from shiplane.verify.runner import checks_hash, load_checks, run_checks
+from shiplane.verify.commit import commit_checks
+from shiplane.verify.runner import checks_hash, run_checks
 from shiplane.verify.target import Target, make_target
 
 
@@ -35,13 +36,24 @@ def _target(
     )
 
 
-def _verify(ctx: Context, checks: list[Check], phase: str, target: Target) -> dict[str, Any]:
+def _checks(ctx: Context, data: dict[str, Any]) -> list[Check]:
+    """The checks of the commit being deployed (shiplane.verify.commit); where they came from
+    goes in the step's data and the log."""
+    found = commit_checks(ctx.loaded, ctx.facts.need("release_dir"))
+    data["checks_from"] = found.source
+    ctx.log(f"checks from the {found.source}" + (f" ({found.note})" if found.note else ""))
+    return found.checks
+
+
+def _verify(
+    ctx: Context, checks: list[Check], phase: str, target: Target, every: list[Check]
+) -> dict[str, Any]:
     results = run_checks(checks, target)
     return report.record(
         ctx.db,
         env=ctx.env,
         sha=ctx.facts.need("sha"),
-        config_hash=checks_hash(load_checks(ctx.loaded)),
+        config_hash=checks_hash(every),
         phase=phase,
         results=results,
         deployment_id=ctx.deployment_id,
@@ -59,7 +71,7 @@ class VerifyStep(Step):
     name = "verify"
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        checks = load_checks(ctx.loaded)
+        checks = _checks(ctx, data)
         # Under maintenance the front door serves the page, and held, what serves waits at
         # the front door (on an older schema): neither is a version to compare with.
         serving = (
@@ -73,13 +85,14 @@ class VerifyStep(Step):
             ctx.facts.need("instance").address.url(),
             ctx.traffic().url() if serving else None,
         )
-        stored = _verify(ctx, checks, "candidate", target)
+        stored = _verify(ctx, checks, "candidate", target, checks)
         ctx.facts.verification_id = stored["id"]
         data.update(verification_id=stored["id"], summary=_summary(stored))
         if not stored["passed"]:
             raise ChecksFailedError(
                 _failed(stored),
                 next_action=f"nothing was switched; read `shiplane report {stored['id']}`",
+                failed_checks=report.failed_checks(stored),
             )
         return data
 
@@ -91,17 +104,19 @@ class SmokeStep(Step):
     name = "smoke"
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        checks = [c for c in load_checks(ctx.loaded) if c.group == "smoke"]
+        every = _checks(ctx, data)
+        checks = [c for c in every if c.group == "smoke"]
         # Through a door in maintenance too: the checks carry its bypass.
         bypass = bypass_headers(ctx.db, ctx.env)
         target = _target(ctx, "serving", ctx.traffic().url(), None, bypass)
         health = make_health_check(ctx.config.app.health)
-        stored = _verify(ctx, [health, *checks], "smoke", target)
+        stored = _verify(ctx, [health, *checks], "smoke", target, every)
         data.update(verification_id=stored["id"], summary=_summary(stored))
         if not stored["passed"]:
             raise SmokeFailedError(
                 _failed(stored),
                 next_action=f"the previous version serves again; `shiplane report {stored['id']}`",
+                failed_checks=report.failed_checks(stored),
             )
         return data
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from string import Template
 from typing import Any
 
 import httpx
@@ -12,22 +11,12 @@ from jsonpath_ng.ext.parser import parse as jsonpath
 
 from shiplane.config.checks import HttpCheck, VersionCheck
 from shiplane.verify.target import CheckFailed, Skipped, Target, excerpt
+from shiplane.verify.values import fill, for_check
 
 
 def client() -> httpx.Client:
     # Plain HTTP to loopback: no CA bundle needed.
     return httpx.Client(timeout=30, verify=False, follow_redirects=False)
-
-
-def _fill(value: Any, captures: dict[str, Any]) -> Any:
-    """${name} in strings (also nested in JSON bodies) becomes a captured value."""
-    if isinstance(value, str):
-        return Template(value).safe_substitute({k: str(v) for k, v in captures.items()})
-    if isinstance(value, dict):
-        return {k: _fill(v, captures) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fill(v, captures) for v in value]
-    return value
 
 
 def is_subset(expected: Any, actual: Any) -> bool:
@@ -54,14 +43,15 @@ def jsonpath_values(document: Any, path: str) -> list[Any]:
 def run_http(check: HttpCheck, target: Target) -> str:
     if check.writes and not writes_allowed(check.allow_in, target):
         raise Skipped(f"{check.method} writes; {target.env} is gated (add allow_in = [...])")
-    path = _fill(check.path, target.captures)
-    headers = _fill(check.headers, target.captures)
+    given = for_check(target.captures)
+    path = fill(check.path, given)
+    headers = fill(check.headers, given)
     if "${" in path:
         raise Skipped(f"{path}: its capture comes from a check that did not run")
     last: CheckFailed | None = None
     for _attempt in range(check.retries + 1):
         try:
-            return _attempt_http(check, target, path, headers)
+            return _attempt_http(check, target, path, headers, given)
         except CheckFailed as exc:
             last = exc
             time.sleep(0.2)
@@ -69,12 +59,14 @@ def run_http(check: HttpCheck, target: Target) -> str:
     raise last
 
 
-def _attempt_http(check: HttpCheck, target: Target, path: str, headers: dict[str, str]) -> str:
+def _attempt_http(
+    check: HttpCheck, target: Target, path: str, headers: dict[str, str], given: dict[str, Any]
+) -> str:
     kwargs: dict[str, Any] = {"headers": {**target.headers, **headers}}
     if check.json_body is not None:
-        kwargs["json"] = _fill(check.json_body, target.captures)
+        kwargs["json"] = fill(check.json_body, given)
     elif check.body is not None:
-        kwargs["content"] = _fill(check.body, target.captures)
+        kwargs["content"] = fill(check.body, given)
     started = time.monotonic()
     try:
         with client() as http:
@@ -91,7 +83,8 @@ def _attempt_http(check: HttpCheck, target: Target, path: str, headers: dict[str
     }
     if response.status_code != check.status:
         raise CheckFailed(f"status {response.status_code}, expected {check.status}", detail)
-    for needle in check.contains:
+    # The same values as the request: a check can expect back the ${uuid} it sent.
+    for needle in fill(check.contains, given):
         if needle not in text:
             raise CheckFailed(f"response does not contain {needle!r}", detail)
     for needle in check.not_contains:
@@ -103,9 +96,10 @@ def _attempt_http(check: HttpCheck, target: Target, path: str, headers: dict[str
             document = response.json()
         except json.JSONDecodeError as exc:
             raise CheckFailed("response is not JSON", detail) from exc
-    if check.expect_json is not None and not is_subset(check.expect_json, document):
-        raise CheckFailed(f"JSON does not contain {json.dumps(check.expect_json)}", detail)
-    for path_expr, expected in check.jsonpath.items():
+    expect_json = fill(check.expect_json, given)
+    if expect_json is not None and not is_subset(expect_json, document):
+        raise CheckFailed(f"JSON does not contain {json.dumps(expect_json)}", detail)
+    for path_expr, expected in fill(check.jsonpath, given).items():
         values = jsonpath_values(document, path_expr)
         if not values:
             raise CheckFailed(f"JSONPath {path_expr} matched nothing", detail)

@@ -69,3 +69,13 @@ def _summarised(data: dict[str, Any] | None) -> dict[str, Any] | None:
         counts[result["status"]] += 1
     data["summary"] = counts
     return data
+
+
+def failed_checks(stored: dict[str, Any]) -> list[dict[str, str]]:
+    """Each failed check of a stored verification: name, group and the (redacted) reason, as
+    a deploy's or verify's error JSON lists them."""
+    return [
+        {"name": r["name"], "group": r["group"], "message": r["message"]}
+        for r in stored["results"]
+        if r["status"] == "failed"
+    ]

@@ -97,3 +97,22 @@ def make_example_repo(
     app.git("branch", "dev")
     app.git("checkout", "-q", "dev")
     return app
+
+
+def example_without_config(tmp_path: Path, example: str) -> AppRepo:
+    """examples/<example> without its shiplane.toml, committed on main in a new git repo, as
+    a new user's app is before `shiplane init` (free ports chosen for init to be given)."""
+    repo = tmp_path / example
+    shutil.copytree(
+        ROOT / "examples" / example,
+        repo,
+        ignore=shutil.ignore_patterns("__pycache__", "*.db", "shiplane.toml", "staticfiles"),
+    )
+    home = tmp_path / "home"
+    env = {**os.environ, **GIT_ENV, "SHIPLANE_HOME": str(home)}
+    env.pop("SHIPLANE_FAULT", None)
+    env.pop("VIRTUAL_ENV", None)
+    app = AppRepo(repo, home, {"dev": free_port(), "prod": free_port()}, env, example)
+    app.git("init", "-q", "-b", "main")
+    app.commit(f"{example} without shiplane.toml")
+    return app

@@ -1,0 +1,104 @@
+"""The commented shiplane.toml init writes from what detection found."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from typing import Any
+
+from shiplane.onboard.facts import Detected
+
+BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def value(item: Any) -> str:
+    """A TOML value (JSON's string escapes are TOML's basic-string escapes)."""
+    if isinstance(item, bool):
+        return "true" if item else "false"
+    if isinstance(item, int | float):
+        return repr(item)
+    if isinstance(item, str):
+        return json.dumps(item)
+    if isinstance(item, list):
+        return "[" + ", ".join(value(v) for v in item) + "]"
+    if isinstance(item, dict):
+        pairs = ", ".join(f"{key(k)} = {value(v)}" for k, v in item.items())
+        return "{ " + pairs + " }" if pairs else "{}"
+    raise TypeError(f"no TOML form for {item!r}")
+
+
+def key(name: str) -> str:
+    return name if BARE_KEY.match(name) else json.dumps(name)
+
+
+def comment(text: str) -> list[str]:
+    return ["# " + line for line in textwrap.wrap(text, 96)]
+
+
+def render(found: Detected, ports: dict[str, int]) -> str:
+    app, env = found.app, found.env
+    lines = [
+        f"# shiplane.toml for {found.name}, written by `shiplane init` from what it found in this",
+        "# repository; each choice says why. Edit freely (see the README's config reference).",
+        "",
+        "[app]",
+        f"name = {value(found.name)}",
+    ]
+    if env is not None:
+        lines += comment(f"Interpreter: {env.why}.")
+        if env.python is not None:
+            lines.append(f"python = {value(env.python)}")
+    build = [*(env.build if env else []), *app.build]
+    lines += comment("Build: run in each new release directory (an export of the commit).")
+    lines.append(f"build = {value(build)}")
+    lines += comment(f"Run: {app.why}. {{host}} and {{port}} are where shiplane wants it.")
+    lines.append(f"run = {value(app.run)}")
+    lines += comment(f"Health: {found.health_why}.")
+    lines.append(f"health = {value(found.health)}")
+    if found.other_processes:
+        lines += ["", *comment("Procfile processes this shiplane does not run yet:")]
+        lines += [f"#   {name}: {command}" for name, command in found.other_processes.items()]
+    lines += ["", "[database]", *comment(f"Database: {found.database_why}.")]
+    if found.database_url is not None:
+        lines.append(f"url = {value(found.database_url)}")
+    else:
+        lines.append('# url = "sqlite:///app.db"')
+    if app.engine is not None:
+        lines += comment(f"Migrations: {app.engine_why}.")
+        lines.append(f"engine = {value(app.engine)}")
+        if app.migrations is not None:
+            lines.append(f"migrations = {value(app.migrations)}")
+    lines += _environments(found, ports)
+    lines += _checks(found)
+    return "\n".join(lines) + "\n"
+
+
+def _environments(found: Detected, ports: dict[str, int]) -> list[str]:
+    variables = f"env = {value(found.app.env)}" if found.app.env else None
+    why_env = comment(f"Variables for the app and its migrations ({found.app.framework}).")
+    lines = ["", "[environments.dev]", 'branch = "dev"', f"port = {ports['dev']}"]
+    lines += comment("`shiplane deploy dev` from a feature branch merges it into dev first.")
+    lines.append("auto_merge = true")
+    if variables:
+        lines += [*why_env, variables]
+    lines += ["", "[environments.prod]", 'branch = "main"', f"port = {ports['prod']}"]
+    lines += comment("Gated: prod takes only what was verified in dev, by `shiplane promote prod`.")
+    lines.append('promote_from = "dev"')
+    lines += comment("Back up the database before every deploy to prod.")
+    lines.append("backup = true")
+    if variables:
+        lines += [*why_env, variables]
+    return lines
+
+
+def _checks(found: Detected) -> list[str]:
+    why = (
+        f"Checks: {found.checks_why}. They run against the new instance before any traffic"
+        " reaches it; the `smoke` group runs again after the switch."
+    )
+    lines = ["", *comment(why)]
+    for check in found.checks:
+        lines += ["", "[[verify.check]]"]
+        lines += [f"{key(k)} = {value(v)}" for k, v in check.items()]
+    return lines
