@@ -107,6 +107,8 @@ class MessageReader:
         self.unparsed = 0  # bytes fed since the current head began, until it completed
         self.upgraded: bytes | None = None  # bytes after an upgrade (they are not HTTP)
         self.in_message = False
+        self._ended_here = False  # a message ended within the chunk being fed
+        self._began_here: bool | None = None  # one began in it, and was it the chunk's first
         self._parser: httptools.HttpRequestParser | httptools.HttpResponseParser
         if response:
             self._parser = httptools.HttpResponseParser(self)
@@ -119,6 +121,9 @@ class MessageReader:
         self.head_done = False
         self.in_message = True
         self.unparsed = 0
+        # Whether all of the chunk being fed is this message's (no message ended before it in
+        # the same chunk): then all of it counts against the head limit (see ``feed``).
+        self._began_here = not self._ended_here
 
     def on_url(self, url: bytes) -> None:
         assert self.head is not None
@@ -156,6 +161,7 @@ class MessageReader:
 
     def on_message_complete(self) -> None:
         self.in_message = False
+        self._ended_here = True
         self.events.append((END, None))
 
     # reading -----------------------------------------------------------------------------
@@ -202,6 +208,7 @@ class MessageReader:
     def feed(self, data: bytes) -> None:
         if not self.head_done:
             self.unparsed += len(data)
+        self._ended_here, self._began_here = False, None
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -212,6 +219,10 @@ class MessageReader:
             raise
         except httptools.HttpParserError as exc:
             raise HttpError(400, f"malformed HTTP: {exc}") from exc
+        if self._began_here is not None and not self.head_done and self.head is not None:
+            # The head began inside this chunk, which on_message_begin's reset left uncounted:
+            # all of it when it began the chunk, else (pipelined) its complete header lines.
+            self.unparsed = len(data) if self._began_here else self.head.size
         # A head still incomplete after more than the limit: refuse before buffering more.
         if self.in_message and not self.head_done and self.unparsed > self.max_head:
             raise HttpError(431, "request head too large", "head_too_large")

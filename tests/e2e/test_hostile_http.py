@@ -214,8 +214,14 @@ def test_oversized_head_gets_431() -> None:
         assert status_of(raw) == 431
         one_line = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 1_000_000  # never ends
         assert status_of(exchange_raw(door.port, one_line)) == 431
+        # Whole header lines past the limit in one send, the head never finished: 431 at once
+        # (the first chunk of a head counts too), not 408 when the header timeout runs out.
+        unfinished = b"GET / HTTP/1.1\r\nHost: x\r\n" + many[:11_000]
+        with socket.create_connection(("127.0.0.1", door.port), timeout=5) as sock:
+            sock.sendall(unfinished)
+            assert status_of(sock.recv(4096)) == 431
         assert blue.requests == 0
-        assert runner.do(lambda: door.stats().tripped["head_too_large"]) == 2
+        assert runner.do(lambda: door.stats().tripped["head_too_large"]) == 3
 
 
 # Slow and huge clients ----------------------------------------------------------------------
