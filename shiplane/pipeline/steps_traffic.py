@@ -12,7 +12,7 @@ from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.procenv import app_python_layer
 from shiplane.targets.base import Instance, InstanceSpec
-from shiplane.targets.health import HealthPolicy, wait_healthy
+from shiplane.targets.health import HealthPolicy
 
 
 def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> InstanceSpec:
@@ -104,16 +104,27 @@ class HealthStep(Step):
             request_timeout=health.request_timeout,
             retries=health.retries,
         )
-        outcome = wait_healthy(url, policy)
+        outcome = ctx.target.wait_healthy(instance, ctx.config.app.health, policy)
+        data["attempts"] = outcome.attempts
+        data["seconds"] = outcome.seconds
         if outcome.healthy:
-            data["summary"] = f"healthy after {outcome.attempts} check(s)"
-            data["attempts"] = outcome.attempts
+            data["summary"] = f"healthy after {outcome.attempts} check(s), {outcome.seconds:g}s"
             return data
         log_path = ctx.facts.need("spec").log_path
+        if outcome.exit_code is not None:
+            data["exit_code"] = outcome.exit_code
+            ctx.log(f"instance exited with code {outcome.exit_code}:\n{outcome.output}")
+            raise DeployFailedError(
+                f"new instance exited with code {outcome.exit_code} after "
+                f"{outcome.seconds:g}s, before it became healthy; its last output:\n"
+                f"{ctx.redact(outcome.output)}",
+                next_action=f"fix the app's start (run command, imports, settings); "
+                f"instance log: {log_path}",
+            )
         ctx.log(f"instance output:\n{_tail(log_path, 40)}")
         raise DeployFailedError(
             f"new instance never became healthy: {url} gave {outcome.last} for "
-            f"{health.timeout:g}s ({outcome.attempts} checks); last output: "
+            f"{outcome.seconds:g}s ({outcome.attempts} checks); last output: "
             f"{ctx.redact(_tail(log_path, 3))!r}",
             next_action=f"fix the app's start or health route; instance log: {log_path}",
         )

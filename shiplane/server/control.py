@@ -27,6 +27,7 @@ from shiplane.server.repo_routes import repo_routes
 from shiplane.state.db import StateDB
 from shiplane.state.tokens import TokenStore
 from shiplane.targets.base import InstanceSpec
+from shiplane.targets.health import HealthPolicy
 
 TOKEN_HEADER = "x-shiplane-token"
 # An operation request is a few arguments and the config (at most snapshot.MAX_CONFIG_BYTES);
@@ -91,6 +92,19 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         if instance is None:
             return JSONResponse({"error": "no such instance"}, status_code=404)
         return JSONResponse(instance.as_instance().model_dump(mode="json"))
+
+    async def instance_health(request: Request) -> Response:
+        body = await request.json()
+        try:
+            policy = HealthPolicy(**body["policy"])
+            outcome = await core.wait_healthy(
+                request.path_params["instance_id"], str(body["path"]), policy
+            )
+        except KeyError:
+            return JSONResponse({"error": "no such instance"}, status_code=404)
+        except (TypeError, ValueError) as exc:
+            return JSONResponse({"error": f"bad health request: {exc}"}, status_code=400)
+        return JSONResponse(outcome.to_dict())
 
     async def env_instances(request: Request) -> Response:
         listed = [i.as_instance().model_dump(mode="json") for i in core.instances_of(_key(request))]
@@ -205,6 +219,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         Route("/instances", start_instance, methods=["POST"]),
         Route("/instances/{instance_id}", instance_info),
         Route("/instances/{instance_id}/stop", stop_instance, methods=["POST"]),
+        Route("/instances/{instance_id}/health", instance_health, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/active", active),
         Route("/apps/{app}/envs/{env}/instances", env_instances),
         Route("/apps/{app}/envs/{env}/switch", switch, methods=["POST"]),

@@ -30,7 +30,7 @@ from shiplane.server.privileges import Enforcement
 from shiplane.state.db import StateDB
 from shiplane.state.envvars import kept_layers
 from shiplane.targets.base import InstanceSpec
-from shiplane.targets.health import HealthPolicy, wait_healthy
+from shiplane.targets.health import HealthOutcome, HealthPolicy
 from shiplane.targets.processes import ManagedProcess, free_port
 
 log = logging.getLogger("shiplane.server")
@@ -110,6 +110,16 @@ class ServerCore:
         finally:
             db.close()
         return {**{k: v for k, v in secrets.items() if k not in plain}, **kept}
+
+    async def wait_healthy(
+        self, instance_id: str, path: str, policy: HealthPolicy
+    ) -> HealthOutcome:
+        """Probe an instance until healthy; here, beside the process, so its exit ends the
+        wait at once."""
+        instance = self.instances.get(instance_id)
+        if instance is None:
+            raise KeyError(instance_id)
+        return await instance.wait_healthy(path, policy)
 
     async def stop_instance(self, instance_id: str) -> bool:
         instance = self.instances.pop(instance_id, None)
@@ -388,10 +398,8 @@ class ServerCore:
         instance = await self.start_instance(spec)
         # Serve it even when unhealthy after the wait: it is what state.db says serves, and
         # the old instance is gone; health reporting says the rest.
-        await asyncio.to_thread(
-            wait_healthy,
-            instance.as_instance().address.url(spec.health),
-            HealthPolicy(interval=0.2, timeout=60, request_timeout=2),
+        await instance.wait_healthy(
+            spec.health, HealthPolicy(interval=0.2, timeout=60, request_timeout=2)
         )
         info = {
             "sha": state["sha"],

@@ -16,9 +16,12 @@ The pipeline only ever talks to ``ctx.target``: no route strings, no addresses o
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # the health module brings httpx, which only a wait needs
+    from shiplane.targets.health import HealthOutcome, HealthPolicy
 
 INSTANCE_SPEC_VERSION = 1
 
@@ -139,6 +142,11 @@ class DeployTarget(Protocol):
         ...
 
     def start(self, spec: InstanceSpec) -> Instance: ...
+
+    def wait_healthy(self, instance: Instance, path: str, policy: HealthPolicy) -> HealthOutcome:
+        """Probe ``instance`` at ``path`` until it is healthy or the policy gives up; an
+        instance whose process exits ends the wait at once (exit code and last output)."""
+        ...
 
     def stop(self, instance_id: str) -> bool: ...
 

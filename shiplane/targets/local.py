@@ -11,6 +11,7 @@ from shiplane.errors import ConfigError, DeployFailedError, ServerError
 from shiplane.layout import Layout
 from shiplane.targets.base import ActiveUpstream, Instance, InstanceSpec
 from shiplane.targets.control_client import ServerClient
+from shiplane.targets.health import HealthOutcome, HealthPolicy
 
 # Where this host's front doors answer for clients on the same host.
 LOOPBACK = "127.0.0.1"
@@ -137,6 +138,13 @@ class LocalTarget:
         mine = spec.model_copy(update={"app": self.app})
         answer = self.client.request("POST", "/instances", {"spec": mine.to_stored()})
         return Instance.model_validate(answer)
+
+    def wait_healthy(self, instance: Instance, path: str, policy: HealthPolicy) -> HealthOutcome:
+        body = {"path": path, "policy": policy.to_dict()}
+        # The server answers when the wait ends: give it the whole health timeout and more.
+        timeout = policy.timeout + policy.request_timeout + 30
+        answer = self.client.request("POST", f"/instances/{instance.id}/health", body, timeout)
+        return HealthOutcome.from_dict(answer)
 
     def stop(self, instance_id: str) -> bool:
         if self.client.ping() is None:
