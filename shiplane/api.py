@@ -139,13 +139,16 @@ def deploy(
     force: bool = False,
     accept_drift: bool = False,
     include_rolled_back: bool = False,
+    wait_drain: bool = False,
     source: dict[str, Any] | None = None,
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
     """Deploy ``source`` (a ``shiplane.gitops.server_repo.SentSource`` as a dict: the commit a
     client has pushed to the server's repository); ``ref`` is what the user asked for.
-    ``include_rolled_back`` lets it bring back commits a rollback took out of ``env``."""
+    ``include_rolled_back`` lets it bring back commits a rollback took out of ``env``.
+    The result comes once the new version serves; ``wait_drain`` waits for the old instance's
+    drain too."""
     return call(
         "deploy",
         caller,
@@ -156,6 +159,7 @@ def deploy(
         force=force,
         accept_drift=accept_drift,
         include_rolled_back=include_rolled_back,
+        wait_drain=wait_drain,
         source=source,
     )
 

@@ -94,6 +94,13 @@ def deploy(
             "--include-rolled-back", help="Bring back commits a rollback took out of ENV."
         ),
     ] = False,
+    wait_drain: Annotated[
+        bool,
+        typer.Option(
+            "--wait-drain",
+            help="Return once the old instance has drained and stopped, not at the switch.",
+        ),
+    ] = False,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -113,6 +120,7 @@ def deploy(
         force=force,
         accept_drift=accept_drift,
         include_rolled_back=include_rolled_back,
+        wait_drain=wait_drain,
         factor=FactorChoice(passphrase, ssh_key, totp, factor_file, approver),
         challenge={"action": "deploy", "env": env, "sha": _source_sha(env, ref, config)}
         if ssh_key

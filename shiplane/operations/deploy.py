@@ -34,6 +34,7 @@ def deploy(
     force: bool,
     accept_drift: bool,
     include_rolled_back: bool = False,
+    wait_drain: bool = False,
 ) -> Result:
     """Deploy the commit the client sent (``source``: see ``server_repo.SentSource``)."""
     if not source or not source.get("sha"):
@@ -53,6 +54,7 @@ def deploy(
         "force": force and gated,
         "accept_drift": accept_drift,
         "include_rolled_back": include_rolled_back,
+        "wait_drain": wait_drain,
     }
     ctx = make_context(session, env, "deploy", options)
     refused = refused_by_preflight(session, ctx, "deploy")

@@ -57,9 +57,10 @@ def _deploy_body(
     accept_drift: bool = False,
     source: dict[str, Any] | None = None,
     include_rolled_back: bool = False,
+    wait_drain: bool = False,
 ) -> Result:
     del ref  # the client resolved it into ``source``
-    return _deploy.deploy(s, env, source, force, accept_drift, include_rolled_back)
+    return _deploy.deploy(s, env, source, force, accept_drift, include_rolled_back, wait_drain)
 
 
 def _migrate_body(

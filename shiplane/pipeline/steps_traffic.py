@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.config.frontdoor import door_settings, tls_settings
-from shiplane.errors import DeployFailedError
+from shiplane.errors import DeployFailedError, ShiplaneError
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.procenv import app_python_layer
@@ -170,8 +170,10 @@ class SwitchStep(Step):
 
 
 class DrainStep(Step):
-    """Let in-flight requests on the old instance finish, then stop it. The pivot: from here on
-    the deployment rolls forward."""
+    """Let in-flight requests on the old instance finish, then stop it: in the background
+    unless the caller asked to wait (``wait_drain``), so the deployment's result comes at the
+    switch. The pivot: once the old instance is draining the deployment rolls forward, and a
+    drain that fails later is logged, never undone."""
 
     name = "drain"
     pivot = True
@@ -180,10 +182,29 @@ class DrainStep(Step):
         return {"previous": ctx.facts.previous_instance}
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        if not data["previous"]:
+        previous = data["previous"]
+        if not previous:
             data["summary"] = "nothing to drain (first deploy)"
             return data
         timeout = ctx.config.deploy.drain_timeout
-        data["drained"] = ctx.traffic().drain(data["previous"], timeout)
-        data["summary"] = "drained" if data["drained"] else f"drain timed out after {timeout:g}s"
+        wait = bool(ctx.options.get("wait_drain"))
+        data["background"] = not wait
+        try:
+            if wait:
+                data["drained"] = ctx.traffic().drain(previous, timeout)
+            else:
+                ctx.traffic().drain_later(previous, timeout, ctx.deployment_id)
+        except ShiplaneError as exc:
+            # The new version serves already: a drain that goes wrong leaves the old
+            # instance to the server's supervision, it does not take the new one down.
+            ctx.log(f"!! drain of {previous} failed: {exc.message}")
+            data["drain_error"] = exc.message
+            data["summary"] = f"drain of {previous} failed (the new version serves): {exc}"
+            return data
+        if not wait:
+            data["summary"] = f"draining {previous} in the background (up to {timeout:g}s)"
+        elif data["drained"]:
+            data["summary"] = "drained"
+        else:
+            data["summary"] = f"drain timed out after {timeout:g}s"
         return data

@@ -30,6 +30,8 @@ from shiplane.targets.base import InstanceSpec
 from shiplane.targets.health import HealthPolicy
 
 TOKEN_HEADER = "x-shiplane-token"
+# A deployment id names its log file: nothing that could leave the logs directory.
+DEPLOYMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # An operation request is a few arguments and the config (at most snapshot.MAX_CONFIG_BYTES);
 # anything bigger is a mistake or an attack.
 MAX_OPERATION_BODY = 512 * 1024
@@ -132,11 +134,18 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
     async def drain(request: Request) -> Response:
         await core.restored.wait()
         body = await request.json()
+        key, instance_id, timeout = _key(request), body["instance_id"], float(body["timeout"])
+        deployment_id = body.get("deployment_id")
+        if deployment_id is not None and not DEPLOYMENT_ID.fullmatch(str(deployment_id)):
+            return JSONResponse({"error": "malformed deployment_id"}, status_code=400)
         try:
-            drained = await core.drain(_key(request), body["instance_id"], float(body["timeout"]))
+            task = core.drain_later(key, instance_id, timeout, deployment_id)
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=409)
-        return JSONResponse({"drained": drained})
+        if body.get("background"):
+            return JSONResponse({"drained": None, "background": True})
+        # shield: a client that goes away does not cut the drain short.
+        return JSONResponse({"drained": await asyncio.shield(task), "background": False})
 
     async def hold(request: Request) -> Response:
         """Park new requests (bounded by ``timeout``), then wait until the in-flight ones

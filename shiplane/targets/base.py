@@ -113,6 +113,11 @@ class TrafficControl(Protocol):
         """Wait for ``instance_id``'s in-flight requests, then stop it; False on timeout."""
         ...
 
+    def drain_later(self, instance_id: str, timeout: float, deployment_id: str) -> None:
+        """``drain`` in the background and return at once; the outcome goes to the logs
+        (``deployment_id``'s among them). A later start in the env waits for it."""
+        ...
+
     def hold(self, timeout: float) -> bool:
         """New requests wait (at most ``timeout``, then 503 + Retry-After) until ``release``;
         returns once the in-flight ones finished (False: some were still running at the

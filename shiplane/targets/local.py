@@ -15,6 +15,9 @@ from shiplane.targets.health import HealthOutcome, HealthPolicy
 
 # Where this host's front doors answer for clients on the same host.
 LOOPBACK = "127.0.0.1"
+# Seconds beyond a drain's own timeout for stopping the drained instance (its stop_timeout,
+# then SIGKILL).
+STOP_ALLOWANCE = 120.0
 
 
 class LocalTraffic:
@@ -40,8 +43,19 @@ class LocalTraffic:
 
     def drain(self, instance_id: str, timeout: float) -> bool:
         body = {"instance_id": instance_id, "timeout": timeout}
-        drained: bool = self.client.request("POST", f"{self.path}/drain", body)["drained"]
+        # Answered when the drain and the stop are over: give it both and more.
+        wait = timeout + STOP_ALLOWANCE
+        drained: bool = self.client.request("POST", f"{self.path}/drain", body, wait)["drained"]
         return drained
+
+    def drain_later(self, instance_id: str, timeout: float, deployment_id: str) -> None:
+        body = {
+            "instance_id": instance_id,
+            "timeout": timeout,
+            "background": True,
+            "deployment_id": deployment_id,
+        }
+        self.client.request("POST", f"{self.path}/drain", body)
 
     def hold(self, timeout: float) -> bool:
         answer = self.client.request("POST", f"{self.path}/hold", {"timeout": timeout})
