@@ -11,12 +11,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shiplane import hostinstall as _hostinstall
 from shiplane import results as _results
-from shiplane.operations import boundary as _boundary
-from shiplane.operations import init as _init
-from shiplane.operations import registry as _registry
-from shiplane.operations import server as _server
+from shiplane.lazy import lazy_module as _lazy_module
+
+if TYPE_CHECKING:
+    from shiplane import hostinstall as _hostinstall
+    from shiplane.operations import boundary as _boundary
+    from shiplane.operations import init as _init
+    from shiplane.operations import registry as _registry
+    from shiplane.operations import server as _server
+else:
+    # CLI startup: a command imports only the operations it calls (shiplane.lazy).
+    _hostinstall = _lazy_module("shiplane.hostinstall")
+    _boundary = _lazy_module("shiplane.operations.boundary")
+    _init = _lazy_module("shiplane.operations.init")
+    _registry = _lazy_module("shiplane.operations.registry")
+    _server = _lazy_module("shiplane.operations.server")
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -2,6 +2,11 @@
 
 Errors become results with exit codes at the api boundary (shiplane.operations.boundary); only
 usage errors the parser finds before any operation runs are turned into a result here.
+
+Startup: `--help`, `status` and `history` must answer fast, so this module and the command
+modules import only Typer, Rich (the help and the output) and small stdlib-only parts of
+shiplane at the top. What a command needs beyond that (the config models, the api, git work,
+the server) is imported inside the command; each such import says why it is there.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ from typing import Annotated
 import typer
 from typer.exceptions import TyperException
 
-from shiplane import api
 from shiplane.caller import local_caller
 from shiplane.cli import render
 from shiplane.cli.approvers_cmd import approvers_app
@@ -29,12 +33,9 @@ from shiplane.cli.factor import (
 )
 from shiplane.cli.git_remote_cmd import remote_app
 from shiplane.cli.options import ConfigOpt, EnvArg, HostOpt, JsonOpt, current_host, in_server
-from shiplane.cli.remote import follow_log
 from shiplane.cli.server_cmd import server_app
 from shiplane.cli.tokens_cmd import tokens_app
-from shiplane.config.loader import find_config, load_config
 from shiplane.errors import EXIT_CODES, ShiplaneError
-from shiplane.gitops import server_repo
 from shiplane.results import Result
 
 app = typer.Typer(
@@ -54,6 +55,10 @@ app.add_typer(approvers_app, name="approvers")
 def _source_sha(env: str, ref: str | None, config: Path | None) -> str:
     """The commit ``deploy ENV`` would send, for a challenge bound to it ("" if unknown: the
     server then refuses the signature, and says why)."""
+    # The config models and git work: only for a deploy signed with an SSH key.
+    from shiplane.config.loader import find_config, load_config
+    from shiplane.gitops import server_repo
+
     try:
         loaded = load_config((config or find_config()).resolve())
         env_config = loaded.config.environments[env]
@@ -335,6 +340,8 @@ def logs(
         _finish(Result(command="logs").fail(usage), json_)
     assert wanted is not None
     if follow:
+        from shiplane.cli.remote import follow_log  # the client's whole request path
+
         follow_log(wanted, local_caller(), config, current_host())
     in_server("logs", json_, config, deployment_id=wanted)
 
@@ -412,6 +419,8 @@ def init(
     json_: JsonOpt = False,
 ) -> None:
     """Write a commented shiplane.toml for the repository in the current directory."""
+    from shiplane import api  # init runs here, not in a server: the operations
+
     _finish(api.init(local_caller(), name=name, force=force), json_)
 
 

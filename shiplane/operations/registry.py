@@ -5,29 +5,48 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shiplane import policy
 from shiplane.caller import Caller
 from shiplane.config.loader import LoadedConfig
 from shiplane.errors import ConfigError
-from shiplane.operations import database as _database
-from shiplane.operations import deploy as _deploy
-from shiplane.operations import envvars as _envvars
-from shiplane.operations import migrations as _migrations
-from shiplane.operations import promote as _promote
-from shiplane.operations import protect as _protect
-from shiplane.operations import recover as _recover
-from shiplane.operations import restart as _restart
-from shiplane.operations import rollback as _rollback
-from shiplane.operations import run_command as _run_command
-from shiplane.operations import status as _status
-from shiplane.operations import tokens as _tokens
-from shiplane.operations import verify as _verify
+from shiplane.lazy import lazy_module
 from shiplane.operations.boundary import GateFacts
 from shiplane.operations.session import Session
 from shiplane.results import Result
 from shiplane.state.db import StateDB
+
+if TYPE_CHECKING:
+    from shiplane.operations import database as _database
+    from shiplane.operations import deploy as _deploy
+    from shiplane.operations import envvars as _envvars
+    from shiplane.operations import migrations as _migrations
+    from shiplane.operations import promote as _promote
+    from shiplane.operations import protect as _protect
+    from shiplane.operations import recover as _recover
+    from shiplane.operations import restart as _restart
+    from shiplane.operations import rollback as _rollback
+    from shiplane.operations import run_command as _run_command
+    from shiplane.operations import status as _status
+    from shiplane.operations import tokens as _tokens
+    from shiplane.operations import verify as _verify
+else:
+    # CLI startup: a client checking `status` imports neither the pipeline nor the checks
+    # (shiplane.lazy); each operation's module loads when the operation is called.
+    _database = lazy_module("shiplane.operations.database")
+    _deploy = lazy_module("shiplane.operations.deploy")
+    _envvars = lazy_module("shiplane.operations.envvars")
+    _migrations = lazy_module("shiplane.operations.migrations")
+    _promote = lazy_module("shiplane.operations.promote")
+    _protect = lazy_module("shiplane.operations.protect")
+    _recover = lazy_module("shiplane.operations.recover")
+    _restart = lazy_module("shiplane.operations.restart")
+    _rollback = lazy_module("shiplane.operations.rollback")
+    _run_command = lazy_module("shiplane.operations.run_command")
+    _status = lazy_module("shiplane.operations.status")
+    _tokens = lazy_module("shiplane.operations.tokens")
+    _verify = lazy_module("shiplane.operations.verify")
 
 
 @dataclass(frozen=True)
@@ -118,7 +137,7 @@ OPERATIONS: dict[str, Operation] = {
             s, env, backup_id, discard_writes
         )
     ),
-    "recover": Operation(_recover.recover),
+    "recover": Operation(lambda s: _recover.recover(s)),
     "restart": Operation(lambda s, env: _restart.restart(s, env)),
     "env_set": Operation(
         lambda s, env, assignments, secret=False: _envvars.env_set(s, env, assignments, secret),
@@ -136,12 +155,14 @@ OPERATIONS: dict[str, Operation] = {
     "env_list": Operation(
         lambda s, env: _envvars.env_list(s, env), recover=False, command=lambda _args: "env list"
     ),
+    # timeout=None is run_command.DEFAULT_TIMEOUT, read when the operation runs (the module
+    # loads lazily, see above).
     "run": Operation(
-        lambda s, env, command, timeout=_run_command.DEFAULT_TIMEOUT: _run_command.run_command(
-            s, env, command, timeout
+        lambda s, env, command, timeout=None: _run_command.run_command(
+            s, env, command, _run_command.DEFAULT_TIMEOUT if timeout is None else timeout
         ),
-        check=lambda _loaded, _caller, command, timeout=_run_command.DEFAULT_TIMEOUT, **_: (
-            _run_command.check_run(command, timeout)
+        check=lambda _loaded, _caller, command, timeout=None, **_: _run_command.check_run(
+            command, _run_command.DEFAULT_TIMEOUT if timeout is None else timeout
         ),
     ),
     "protect": Operation(lambda s, env: _protect.protect(s, env), recover=False),
@@ -178,7 +199,7 @@ OPERATIONS: dict[str, Operation] = {
         command=lambda _args: "tokens create",
     ),
     "tokens_list": Operation(
-        _tokens.list_tokens,
+        lambda s: _tokens.list_tokens(s),
         check=lambda _loaded, caller, **_: policy.check_allowed(caller, "tokens list", False),
         recover=False,
         command=lambda _args: "tokens list",
