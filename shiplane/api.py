@@ -220,9 +220,12 @@ def rollback(
     to: str | None = None,
     restore_db: bool = False,
     discard_writes: bool = False,
+    wait_drain: bool = False,
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
+    """Like ``deploy``, the result comes once the old release serves again; ``wait_drain``
+    waits for the drained instance too."""
     return call(
         "rollback",
         caller,
@@ -232,6 +235,7 @@ def rollback(
         to=to,
         restore_db=restore_db,
         discard_writes=discard_writes,
+        wait_drain=wait_drain,
     )
 
 

@@ -233,6 +233,13 @@ def rollback(
             help="Allow a down or restore that discards data written since (saved first).",
         ),
     ] = False,
+    wait_drain: Annotated[
+        bool,
+        typer.Option(
+            "--wait-drain",
+            help="Return once the replaced instance has drained and stopped, not at the switch.",
+        ),
+    ] = False,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -249,6 +256,7 @@ def rollback(
         to=to,
         restore_db=restore_db,
         discard_writes=discard_writes,
+        wait_drain=wait_drain,
     )
 
 

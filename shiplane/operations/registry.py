@@ -111,8 +111,8 @@ OPERATIONS: dict[str, Operation] = {
     "approve": Operation(lambda s, promotion_id: _promote.approve(s, promotion_id)),
     "reject": Operation(lambda s, promotion_id: _promote.reject(s, promotion_id)),
     "rollback": Operation(
-        lambda s, env, to=None, restore_db=False, discard_writes=False: _rollback.rollback(
-            s, env, to, restore_db, discard_writes
+        lambda s, env, to=None, restore_db=False, discard_writes=False, wait_drain=False: (
+            _rollback.rollback(s, env, to, restore_db, discard_writes, wait_drain)
         )
     ),
     "status": Operation(lambda s, env=None: _status.status(s, env)),

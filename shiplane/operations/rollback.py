@@ -14,7 +14,12 @@ from shiplane.results import Result
 
 
 def rollback(
-    session: Session, env: str, to: str | None, restore_db: bool, discard_writes: bool = False
+    session: Session,
+    env: str,
+    to: str | None,
+    restore_db: bool,
+    discard_writes: bool = False,
+    wait_drain: bool = False,
 ) -> Result:
     choose_target(session.db, env, to)  # bad input is refused before anything is recorded
     pin = PinStore(session.db).get(env)
@@ -26,6 +31,7 @@ def rollback(
         "to": to,
         "restore_db": restore_db,
         "discard_writes": discard_writes,
+        "wait_drain": wait_drain,
         "backup": True,
     }
     ctx = make_context(session, env, "rollback", options)

@@ -180,3 +180,10 @@ def test_wait_drain_returns_after_the_old_instance_finished(
     assert _drain_step(run.data)["detail"] == "drained"
     instances = _instances(app_repo)
     assert len(instances) == 1 and instances[0]["serving"] and not instances[0]["draining"]
+
+    # A rollback waits the same way when asked to.
+    back = app_repo.shiplane("rollback", "dev", "--wait-drain")
+    assert back.code == 0, back.stdout + back.stderr
+    assert _drain_step(back.data)["detail"] == "drained"
+    assert httpx.get(app_repo.url("dev", "/api/version"), timeout=5).json()["version"] == "1.0.0"
+    assert len(_instances(app_repo)) == 1
