@@ -68,6 +68,7 @@ def main() -> None:
         (app_repo.repo / "VERSION").write_text("2.0.0\n")
         app_repo.git("commit", "-qam", "v2")
         deploys, rollbacks, verifies = [], [], []
+        steps: dict[str, list[float]] = {"health": [], "drain": []}
         stop = threading.Event()
         counts = {"total": 0, "failed": 0}
 
@@ -89,6 +90,9 @@ def main() -> None:
                 deploys.append(elapsed)
                 verify_ms = sum(s["duration_ms"] for s in data["steps"] if s["name"] == "verify")
                 verifies.append(verify_ms / 1000)
+                for step in data["steps"]:
+                    if step["name"] in steps:
+                        steps[step["name"]].append(step["duration_ms"] / 1000)
                 rollbacks.append(app_repo.shiplane("rollback", "dev")[0])
         finally:
             stop.set()
@@ -111,6 +115,9 @@ def main() -> None:
     checks = statistics.median(verifies)
     print(f"{'  of which verify step (all checks, median)':44} {checks * 1000:8.0f} ms")
     print(f"{'deploy without verify / app start (ratio)':44} {(deploy - checks) / app:8.2f} x")
+    for name, samples in steps.items():
+        label = f"  of which {name} step (median)"
+        print(f"{label:44} {statistics.median(samples) * 1000:8.0f} ms")
     print(f"{'deploy overhead (deploy - app start)':44} {(deploy - app) * 1000:8.0f} ms")
     print(f"{'rollback wall time (median)':44} {rollback * 1000:8.0f} ms")
     print(f"{'rollback / app start (ratio)':44} {rollback / app:8.2f} x")

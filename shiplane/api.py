@@ -11,12 +11,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shiplane import hostinstall as _hostinstall
 from shiplane import results as _results
-from shiplane.operations import boundary as _boundary
-from shiplane.operations import init as _init
-from shiplane.operations import registry as _registry
-from shiplane.operations import server as _server
+from shiplane.lazy import lazy_module as _lazy_module
+
+if TYPE_CHECKING:
+    from shiplane import hostinstall as _hostinstall
+    from shiplane.operations import boundary as _boundary
+    from shiplane.operations import init as _init
+    from shiplane.operations import registry as _registry
+    from shiplane.operations import server as _server
+else:
+    # CLI startup: a command imports only the operations it calls (shiplane.lazy).
+    _hostinstall = _lazy_module("shiplane.hostinstall")
+    _boundary = _lazy_module("shiplane.operations.boundary")
+    _init = _lazy_module("shiplane.operations.init")
+    _registry = _lazy_module("shiplane.operations.registry")
+    _server = _lazy_module("shiplane.operations.server")
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -155,6 +165,7 @@ def deploy(
     include_rolled_back: bool = False,
     redeploy: bool = False,
     hold_timeout: float | None = None,
+    wait_drain: bool = False,
     source: dict[str, Any] | None = None,
     config_path: Path | None = None,
     progress: Progress | None = None,
@@ -163,7 +174,9 @@ def deploy(
     client has pushed to the server's repository); ``ref`` is what the user asked for.
     ``include_rolled_back`` lets it bring back commits a rollback took out of ``env``;
     ``redeploy`` ships it even when exactly that already serves;
-    ``hold_timeout`` bounds a held migration's wait (``shiplane.pipeline.forward_hold``)."""
+    ``hold_timeout`` bounds a held migration's wait (``shiplane.pipeline.forward_hold``).
+    The result comes once the new version serves; ``wait_drain`` waits for the old instance's
+    drain too."""
     return call(
         "deploy",
         caller,
@@ -176,6 +189,7 @@ def deploy(
         include_rolled_back=include_rolled_back,
         redeploy=redeploy,
         hold_timeout=hold_timeout,
+        wait_drain=wait_drain,
         source=source,
     )
 
@@ -242,9 +256,12 @@ def rollback(
     restore_db: bool = False,
     discard_writes: bool = False,
     hold_timeout: float | None = None,
+    wait_drain: bool = False,
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
+    """Like ``deploy``, the result comes once the old release serves again; ``wait_drain``
+    waits for the drained instance too."""
     return call(
         "rollback",
         caller,
@@ -255,6 +272,7 @@ def rollback(
         restore_db=restore_db,
         discard_writes=discard_writes,
         hold_timeout=hold_timeout,
+        wait_drain=wait_drain,
     )
 
 

@@ -12,17 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shiplane import gitops
-from shiplane.caller import local_caller
 from shiplane.cli import render
-from shiplane.cli.connection import Local, ensure_then
-from shiplane.cli.remote import run_in_server
-from shiplane.config.loader import find_config, load_config
-from shiplane.errors import RefusedError
-from shiplane.gitops.git import git
-from shiplane.hostconfig import load_host_config
-from shiplane.layout import Layout, ServerLayout
-from shiplane.operations.boundary import guarded
 from shiplane.results import Result
 
 remote_app = typer.Typer(
@@ -36,6 +26,18 @@ ConfigOpt = Annotated[
 
 
 def add_remote(config_path: Path | None, name: str) -> Result:
+    # The client's request path, the config models and git: only for this command (CLI
+    # startup imports none of them).
+    from shiplane import gitops
+    from shiplane.caller import local_caller
+    from shiplane.cli.connection import Local, ensure_then
+    from shiplane.cli.remote import run_in_server
+    from shiplane.config.loader import find_config, load_config
+    from shiplane.errors import RefusedError
+    from shiplane.gitops.git import git
+    from shiplane.hostconfig import load_host_config
+    from shiplane.layout import Layout, ServerLayout
+
     if load_host_config() is not None:
         raise RefusedError(
             "on an enforced host the server's repository is its user's alone: clients cannot "
@@ -79,6 +81,8 @@ def add(
     config: ConfigOpt = None,
 ) -> None:
     """Add the git remote `shiplane` (the server's repository) to this app's repository."""
+    from shiplane.operations.boundary import guarded  # errors to results, as every operation
+
     result = guarded("remote add", None, lambda: add_remote(config, name))
     render.emit(result, render.wants_json(json_))
     raise typer.Exit(result.exit_code)

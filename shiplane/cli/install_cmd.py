@@ -8,12 +8,9 @@ from typing import Annotated
 
 import typer
 
-from shiplane import api
 from shiplane.cli import render
 from shiplane.cli.options import JsonOpt
 from shiplane.errors import ConfigError
-from shiplane.hostconfig import DEFAULT_ETC, parse_host_config
-from shiplane.hostinstall import InstallOptions
 from shiplane.results import Result
 
 
@@ -36,7 +33,7 @@ def install(
     ),
     etc: Annotated[
         Path, typer.Option("--etc", help="Where the marker goes: <etc>/shiplane/enforced.")
-    ] = DEFAULT_ETC,
+    ] = Path("/etc"),  # shiplane.hostconfig.DEFAULT_ETC (not imported here: CLI startup)
     supervisor_dir: Annotated[
         Path, typer.Option("--supervisor-dir", help="supervisor's program directory.")
     ] = Path("/etc/supervisor/conf.d"),
@@ -54,6 +51,10 @@ def install(
     json_: JsonOpt = False,
 ) -> None:
     """Run the server as its own OS user under supervisor (enforced mode). As root; idempotent."""
+    # The host config models (Pydantic) and the install itself: only for this command.
+    from shiplane.hostconfig import parse_host_config
+    from shiplane.hostinstall import InstallOptions
+
     try:
         host = parse_host_config(
             {
@@ -78,6 +79,8 @@ def install(
         python=(python or Path(sys.executable)).absolute(),
         clients=tuple(client or ()),
     )
+    from shiplane import api  # the install operation
+
     result = api.server_install(options)
     render.emit(result, as_json=True)
     raise typer.Exit(result.exit_code)

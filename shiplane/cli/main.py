@@ -2,6 +2,11 @@
 
 Errors become results with exit codes at the api boundary (shiplane.operations.boundary); only
 usage errors the parser finds before any operation runs are turned into a result here.
+
+Startup: `--help`, `status` and `history` must answer fast, so this module and the command
+modules import only Typer, Rich (the help and the output) and small stdlib-only parts of
+shiplane at the top. What a command needs beyond that (the config models, the api, git work,
+the server) is imported inside the command; each such import says why it is there.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from typing import Annotated
 import typer
 from typer.exceptions import TyperException
 
-from shiplane import api
 from shiplane.caller import local_caller
 from shiplane.cli import help_format, render
 from shiplane.cli.approvers_cmd import approvers_app
@@ -40,14 +44,10 @@ from shiplane.cli.options import (
     current_host,
     in_server,
 )
-from shiplane.cli.remote import follow_log
 from shiplane.cli.server_cmd import server_app
 from shiplane.cli.state_cmd import state_app
 from shiplane.cli.tokens_cmd import tokens_app
-from shiplane.config.loader import find_config, load_config
 from shiplane.errors import EXIT_CODES, ShiplaneError
-from shiplane.gitops import server_repo
-from shiplane.operations.boundary import guarded
 from shiplane.results import Result
 
 help_format.apply()
@@ -71,6 +71,10 @@ app.add_typer(state_app, name="state")
 def _source_sha(env: str, ref: str | None, config: Path | None) -> str:
     """The commit ``deploy ENV`` would send, for a challenge bound to it ("" if unknown: the
     server then refuses the signature, and says why)."""
+    # The config models and git work: only for a deploy signed with an SSH key.
+    from shiplane.config.loader import find_config, load_config
+    from shiplane.gitops import server_repo
+
     try:
         loaded = load_config((config or find_config()).resolve())
         env_config = loaded.config.environments[env]
@@ -108,6 +112,13 @@ def deploy(
     include_rolled_back: IncludeRolledBackOpt = False,
     redeploy: RedeployOpt = False,
     hold_timeout: HoldTimeoutOpt = None,
+    wait_drain: Annotated[
+        bool,
+        typer.Option(
+            "--wait-drain",
+            help="Return once the old instance has drained and stopped, not at the switch.",
+        ),
+    ] = False,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -133,6 +144,7 @@ def deploy(
         include_rolled_back=include_rolled_back,
         redeploy=redeploy,
         hold_timeout=hold_timeout,
+        wait_drain=wait_drain,
         factor=FactorChoice(passphrase, ssh_key, totp, factor_file, approver),
         challenge={"action": "deploy", "env": env, "sha": _source_sha(env, ref, config)}
         if ssh_key
@@ -249,6 +261,13 @@ def rollback(
             help="Allow a down or restore that discards data written since (saved first).",
         ),
     ] = False,
+    wait_drain: Annotated[
+        bool,
+        typer.Option(
+            "--wait-drain",
+            help="Return once the replaced instance has drained and stopped, not at the switch.",
+        ),
+    ] = False,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -266,6 +285,7 @@ def rollback(
         restore_db=restore_db,
         discard_writes=discard_writes,
         hold_timeout=hold_timeout,
+        wait_drain=wait_drain,
     )
 
 
@@ -368,6 +388,8 @@ def logs(
         _finish(Result(command="logs").fail(usage), json_)
     assert wanted is not None
     if follow:
+        from shiplane.cli.remote import follow_log  # the client's whole request path
+
         follow_log(wanted, local_caller(), config, current_host())
     in_server("logs", json_, config, deployment_id=wanted)
 
@@ -474,6 +496,8 @@ def init(
     json_: JsonOpt = False,
 ) -> None:
     """Detect the app in the current directory and write a commented shiplane.toml for it."""
+    from shiplane import api  # init runs here, not in a server: the operations
+
     result = api.init(
         local_caller(),
         name=name,
@@ -519,6 +543,8 @@ def run() -> None:
         render.emit(result, render.wants_json("--json" in sys.argv))
         sys.exit(64)
     except Exception as exc:  # the last net: whatever escaped the boundary still ends as JSON
+        from shiplane.operations.boundary import guarded  # the error path only
+
         command = " ".join(a for a in sys.argv[1:3] if not a.startswith("-")) or "shiplane"
         result = guarded(command, None, functools.partial(_raise, exc))
         render.emit(result, render.wants_json("--json" in sys.argv))

@@ -11,7 +11,6 @@ import typer
 from shiplane.caller import local_caller
 from shiplane.cli import render
 from shiplane.cli.factor import FactorChoice, secret_factor, sign_challenge
-from shiplane.cli.remote import run_in_server
 from shiplane.errors import ShiplaneError
 from shiplane.results import Result
 
@@ -70,6 +69,10 @@ def in_server(
     """Run operation ``name`` in this host's server; print its result and exit with its code.
     With a ``factor`` chosen, the person's factor travels with the request (for an SSH key:
     a signature over the single-use challenge the server issues for ``challenge``)."""
+    # The client's request path (config models, git, the server's control client): imported
+    # here, when a command runs, so that `--help` never pays for it.
+    from shiplane.cli.remote import run_in_server
+
     try:
         sent = _factor(factor, challenge or {}, config) if factor and factor.given() else None
     except ShiplaneError as exc:
@@ -94,6 +97,8 @@ def in_server(
 def _factor(choice: FactorChoice, challenge: dict[str, Any], config: Path | None) -> dict[str, Any]:
     if choice.ssh_key is None:
         return secret_factor(choice)
+    from shiplane.cli.remote import run_in_server  # as in in_server
+
     issued = run_in_server(
         "challenge", local_caller(), config_path=config, host=current_host(), **challenge
     )

@@ -10,8 +10,15 @@ import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+# What every command that runs in the server imports here, and why (CLI startup; `--help`
+# imports none of it, see shiplane.cli.main):
+#  * shiplane.config.* (Pydantic models): the request is validated here, so that bad input
+#    never reaches, or starts, a server, and the config travels with it (config.snapshot);
+#  * shiplane.cli.connection -> targets.control_client -> httpx: the call to the server;
+#  * shiplane.api -> operations.boundary/registry: the same checks as the server's; the
+#    operations' own modules (pipeline, checks, drivers) load lazily (shiplane.lazy).
 from shiplane import api, gitops
 from shiplane.caller import Caller
 from shiplane.cli.connection import Connection, Local, ensure_then, host_for, remote_refs
@@ -24,8 +31,10 @@ from shiplane.errors import OperationInterrupted, ShiplaneError
 from shiplane.gitops import bundles, server_repo
 from shiplane.layout import ServerLayout
 from shiplane.operations.boundary import guarded
-from shiplane.pipeline.context import Progress
 from shiplane.results import Result
+
+if TYPE_CHECKING:  # a type only: the pipeline is the server's to import
+    from shiplane.pipeline.context import Progress
 
 FOLLOW_INTERVAL = 0.25
 

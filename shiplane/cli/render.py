@@ -6,6 +6,7 @@ import json
 import sys
 from typing import Any
 
+# Rich: the text people read (Typer's help uses it too); JSON output needs only json.
 from rich.console import Console
 from rich.table import Table
 

@@ -9,19 +9,17 @@ from typing import Annotated
 
 import typer
 
-from shiplane import api
 from shiplane.caller import local_caller
 from shiplane.cli import render
 from shiplane.cli.install_cmd import install
 from shiplane.cli.options import ConfigOpt, JsonOpt
 from shiplane.credentials import client_token
 from shiplane.errors import ConfigError, RefusedError, ShiplaneError
-from shiplane.hostconfig import load_host_config, marker_path
-from shiplane.layout import ServerLayout
-from shiplane.operations.server import server_layout
 from shiplane.results import Result
-from shiplane.server.main import run_foreground
-from shiplane.server.privileges import Enforcement
+
+# Imported inside the commands that use them (CLI startup): shiplane.api (every operation),
+# shiplane.operations.server (the config models), shiplane.server.* (the server itself),
+# shiplane.hostconfig and shiplane.layout (the host config's Pydantic models).
 
 server_app = typer.Typer(help="The long-running server that owns instances and front doors.")
 RootOpt = Annotated[
@@ -36,6 +34,8 @@ def _run(action: str, root: Path | None, config: Path | None) -> None:
     except ShiplaneError as exc:
         result = Result(command=f"server {action}").fail(exc)
     else:
+        from shiplane import api  # the server operations run here, in the client
+
         result = api.server(local_caller(), action, root=root, config_path=config, token=token)
     render.emit(result, as_json=True)
     raise typer.Exit(result.exit_code)
@@ -63,6 +63,9 @@ def server(
         _run_enforced(foreground, root)
         return
     if foreground:
+        from shiplane.operations.server import server_layout
+        from shiplane.server.main import run_foreground  # this process becomes the server
+
         _refuse_private_foreground()
         run_foreground(server_layout(root, config))
         return
@@ -72,6 +75,8 @@ def server(
 def _refuse_private_foreground() -> None:
     """On an enforced host no private server runs, not even in the foreground: one as root
     would own the enforced home's files, one as a client would be a server only in name."""
+    from shiplane.hostconfig import load_host_config, marker_path
+
     try:
         host = load_host_config()
     except ConfigError as exc:
@@ -93,6 +98,9 @@ def _refuse_private_foreground() -> None:
 def _run_enforced(foreground: bool, root: Path | None) -> None:
     """The enforced server, as the host's marker describes it (shiplane.hostconfig); it drops
     to the marker's user itself (shiplane.server.privileges)."""
+    from shiplane.hostconfig import load_host_config, marker_path
+    from shiplane.layout import ServerLayout
+
     try:
         host = load_host_config()
         if host is None:
@@ -110,6 +118,9 @@ def _run_enforced(foreground: bool, root: Path | None) -> None:
     except ConfigError as exc:
         render.emit(Result(command="server").fail(exc), as_json=True)
         raise typer.Exit(exc.exit_code) from None
+    from shiplane.server.main import run_foreground  # this process becomes the server
+    from shiplane.server.privileges import Enforcement
+
     enforcement = Enforcement(user=host.user, clients_group=host.group, apps_group=host.apps_group)
     run_foreground(ServerLayout.from_host_config(host), enforcement)
 
@@ -137,6 +148,8 @@ def connect(root: RootOpt = None, json_: JsonOpt = False) -> None:
 def install_unit(root: RootOpt = None, config: ConfigOpt = None, json_: JsonOpt = False) -> None:
     """Print a systemd unit that runs the server in the foreground (--json: inside a result,
     as `unit`)."""
+    from shiplane.operations.server import server_layout  # reads the config for the root
+
     layout = server_layout(root, config)
     exe = shutil.which("shiplane") or f"{sys.executable} -m shiplane"
     unit = f"""[Unit]

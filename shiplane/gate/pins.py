@@ -21,10 +21,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from shiplane.config.checks_file import load_checks
 from shiplane.config.loader import LoadedConfig
 from shiplane.config.tls import HSTS_YEAR
 from shiplane.state.db import StateDB, now
-from shiplane.verify.runner import load_checks
 
 __all__ = ["Changes", "Pin", "PinStore", "check_hashes", "compare", "protected"]
 

@@ -15,25 +15,33 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shiplane import protection
 from shiplane.caller import Caller
 from shiplane.config import snapshot
+from shiplane.config.checks_file import load_checks
 from shiplane.config.loader import LoadedConfig, env_settings, load_config
 from shiplane.errors import RefusedError, ShiplaneError
 from shiplane.gate import events, guard
 from shiplane.layout import Layout, ServerLayout, shiplane_home
+from shiplane.lazy import lazy_module
 from shiplane.operations import failures, stateless
-from shiplane.operations.recover import recover_stale
 from shiplane.operations.session import Presented, Session
-from shiplane.pipeline.context import Progress
 from shiplane.results import Result
 from shiplane.state import backups as state_copies
 from shiplane.state import running
 from shiplane.state.db import StateDB
 from shiplane.state.tokens import TokenStore
 from shiplane.targets.registry import open_target
-from shiplane.verify.runner import load_checks
+
+if TYPE_CHECKING:
+    from shiplane.operations import recover as _recover
+    from shiplane.pipeline.context import Progress
+else:
+    # A client validating a request never recovers anything: the pipeline loads in the
+    # server, when an operation runs (shiplane.lazy; CLI startup).
+    _recover = lazy_module("shiplane.operations.recover")
 
 
 def load_validated(
@@ -154,7 +162,7 @@ def run_operation(
                 )  # fmt: skip
                 before = state_copies.changes(db)
                 if recover:
-                    session.recovered = recover_stale(session)
+                    session.recovered = _recover.recover_stale(session)
                 guard.apply(db, loaded, command, subject_env, mode, who.label)
                 try:
                     result = body(session)

@@ -38,6 +38,7 @@ def deploy(
     include_rolled_back: bool = False,
     redeploy: bool = False,
     hold_timeout: float | None = None,
+    wait_drain: bool = False,
 ) -> Result:
     """Deploy the commit the client sent (``source``: see ``server_repo.SentSource``); a no-op
     when exactly that already serves, unless ``redeploy``."""
@@ -67,6 +68,7 @@ def deploy(
         "include_rolled_back": include_rolled_back,
         "fingerprint": True,
         "hold_timeout": hold_timeout,
+        "wait_drain": wait_drain,
     }
     ctx = make_context(session, env, "deploy", options)
     refused = refused_by_preflight(session, ctx, "deploy")

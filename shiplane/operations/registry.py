@@ -3,34 +3,55 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shiplane import ids, policy
 from shiplane.caller import Caller
 from shiplane.config.loader import LoadedConfig
 from shiplane.errors import ConfigError
-from shiplane.operations import database as _database
-from shiplane.operations import deploy as _deploy
-from shiplane.operations import envvars as _envvars
-from shiplane.operations import maintenance as _maintenance
-from shiplane.operations import migrations as _migrations
-from shiplane.operations import promote as _promote
-from shiplane.operations import protect as _protect
-from shiplane.operations import recover as _recover
-from shiplane.operations import restart as _restart
-from shiplane.operations import rollback as _rollback
-from shiplane.operations import run_command as _run_command
-from shiplane.operations import state_restore as _state_restore
-from shiplane.operations import status as _status
-from shiplane.operations import tokens as _tokens
-from shiplane.operations import verify as _verify
+from shiplane.lazy import lazy_module
 from shiplane.operations.boundary import GateFacts
 from shiplane.operations.session import Session
-from shiplane.pipeline.forward_hold import check_hold_timeout
 from shiplane.results import Result
 from shiplane.state.db import StateDB
+
+if TYPE_CHECKING:
+    from shiplane.operations import database as _database
+    from shiplane.operations import deploy as _deploy
+    from shiplane.operations import envvars as _envvars
+    from shiplane.operations import maintenance as _maintenance
+    from shiplane.operations import migrations as _migrations
+    from shiplane.operations import promote as _promote
+    from shiplane.operations import protect as _protect
+    from shiplane.operations import recover as _recover
+    from shiplane.operations import restart as _restart
+    from shiplane.operations import rollback as _rollback
+    from shiplane.operations import run_command as _run_command
+    from shiplane.operations import state_restore as _state_restore
+    from shiplane.operations import status as _status
+    from shiplane.operations import tokens as _tokens
+    from shiplane.operations import verify as _verify
+else:
+    # CLI startup: a client checking `status` imports neither the pipeline nor the checks
+    # (shiplane.lazy); each operation's module loads when the operation is called.
+    _database = lazy_module("shiplane.operations.database")
+    _deploy = lazy_module("shiplane.operations.deploy")
+    _envvars = lazy_module("shiplane.operations.envvars")
+    _maintenance = lazy_module("shiplane.operations.maintenance")
+    _migrations = lazy_module("shiplane.operations.migrations")
+    _promote = lazy_module("shiplane.operations.promote")
+    _protect = lazy_module("shiplane.operations.protect")
+    _recover = lazy_module("shiplane.operations.recover")
+    _restart = lazy_module("shiplane.operations.restart")
+    _rollback = lazy_module("shiplane.operations.rollback")
+    _run_command = lazy_module("shiplane.operations.run_command")
+    _state_restore = lazy_module("shiplane.operations.state_restore")
+    _status = lazy_module("shiplane.operations.status")
+    _tokens = lazy_module("shiplane.operations.tokens")
+    _verify = lazy_module("shiplane.operations.verify")
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,7 @@ def _deploy_body(
     include_rolled_back: bool = False,
     redeploy: bool = False,
     hold_timeout: float | None = None,
+    wait_drain: bool = False,
 ) -> Result:
     del ref  # the client resolved it into ``source``
     return _deploy.deploy(
@@ -78,6 +100,7 @@ def _deploy_body(
         include_rolled_back,
         redeploy=redeploy,
         hold_timeout=hold_timeout,
+        wait_drain=wait_drain,
     )
 
 
@@ -90,6 +113,32 @@ def _promote_body(
     hold_timeout: float | None = None,
 ) -> Result:
     return _promote.promote(s, env, approve, include_rolled_back, redeploy, hold_timeout)
+
+
+def _rollback_body(
+    s: Session,
+    env: str,
+    to: str | None = None,
+    restore_db: bool = False,
+    discard_writes: bool = False,
+    hold_timeout: float | None = None,
+    wait_drain: bool = False,
+) -> Result:
+    return _rollback.rollback(
+        s, env, to, restore_db, discard_writes, hold_timeout=hold_timeout, wait_drain=wait_drain
+    )
+
+
+def check_hold_timeout(value: Any) -> None:
+    """``--hold-timeout``: a number of seconds above zero (ConfigError, exit 64, otherwise)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ConfigError(
+            f"--hold-timeout {value!r}: must be a number of seconds above 0",
+            step="usage",
+            next_action="e.g. --hold-timeout 60 (how long a request may wait during a hold)",
+        )
 
 
 def _check_hold(_loaded: LoadedConfig, _caller: Caller, hold_timeout: Any = None, **_: Any) -> None:
@@ -136,9 +185,7 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "reject": Operation(lambda s, promotion_id: _promote.reject(s, promotion_id)),
     "rollback": Operation(
-        lambda s, env, to=None, restore_db=False, discard_writes=False, hold_timeout=None: (
-            _rollback.rollback(s, env, to, restore_db, discard_writes, hold_timeout)
-        ),
+        _rollback_body,
         check=_check_hold,
     ),
     "status": Operation(lambda s, env=None: _status.status(s, env)),
@@ -167,12 +214,12 @@ OPERATIONS: dict[str, Operation] = {
         )
     ),
     "recover": Operation(
-        _recover.recover,
+        lambda s, **args: _recover.recover(s, **args),
         command=lambda args: "recover resolve" if args.get("resolve") else "recover",
     ),
     "state_restore": Operation(
-        _state_restore.state_restore,
-        without_state=_state_restore.state_restore,
+        lambda s, **args: _state_restore.state_restore(s, **args),
+        without_state=lambda run, **args: _state_restore.state_restore(run, **args),
         needs_state=False,
         recover=False,
         command=lambda _args: "state restore",
@@ -194,12 +241,14 @@ OPERATIONS: dict[str, Operation] = {
     "env_list": Operation(
         lambda s, env: _envvars.env_list(s, env), recover=False, command=lambda _args: "env list"
     ),
+    # timeout=None is run_command.DEFAULT_TIMEOUT, read when the operation runs (the module
+    # loads lazily, see above).
     "run": Operation(
-        lambda s, env, command, timeout=_run_command.DEFAULT_TIMEOUT: _run_command.run_command(
-            s, env, command, timeout
+        lambda s, env, command, timeout=None: _run_command.run_command(
+            s, env, command, _run_command.DEFAULT_TIMEOUT if timeout is None else timeout
         ),
-        check=lambda _loaded, _caller, command, timeout=_run_command.DEFAULT_TIMEOUT, **_: (
-            _run_command.check_run(command, timeout)
+        check=lambda _loaded, _caller, command, timeout=None, **_: _run_command.check_run(
+            command, _run_command.DEFAULT_TIMEOUT if timeout is None else timeout
         ),
     ),
     # Changes no deployment: stale work is not its to resolve (and must not delay the page).
@@ -243,7 +292,7 @@ OPERATIONS: dict[str, Operation] = {
         command=lambda _args: "tokens create",
     ),
     "tokens_list": Operation(
-        _tokens.list_tokens,
+        lambda s: _tokens.list_tokens(s),
         check=lambda _loaded, caller, **_: policy.check_allowed(caller, "tokens list", False),
         recover=False,
         command=lambda _args: "tokens list",

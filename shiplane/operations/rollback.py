@@ -20,6 +20,7 @@ def rollback(
     restore_db: bool,
     discard_writes: bool = False,
     hold_timeout: float | None = None,
+    wait_drain: bool = False,
 ) -> Result:
     choose_target(session.db, env, to)  # bad input is refused before anything is recorded
     if env in gated_envs(session.loaded, read_pins(session.db)) and (restore_db or discard_writes):
@@ -29,6 +30,7 @@ def rollback(
         "to": to,
         "restore_db": restore_db,
         "discard_writes": discard_writes,
+        "wait_drain": wait_drain,
         "backup": True,
         "hold_timeout": hold_timeout,
     }

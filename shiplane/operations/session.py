@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shiplane.caller import Caller
 from shiplane.config.loader import LoadedConfig
 from shiplane.layout import Layout
-from shiplane.pipeline.context import Progress
 from shiplane.protection import Mode
 from shiplane.state.db import StateDB
 from shiplane.targets.base import DeployTarget
+
+if TYPE_CHECKING:  # a type only: a client's validation imports no pipeline
+    from shiplane.pipeline.context import Progress
 
 
 @dataclass(frozen=True)

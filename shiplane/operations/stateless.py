@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shiplane.caller import Caller
 from shiplane.config.loader import LoadedConfig
@@ -17,12 +18,14 @@ from shiplane.errors import StateDamagedError
 from shiplane.gate import guard
 from shiplane.layout import Layout
 from shiplane.operations.session import Presented, Session
-from shiplane.pipeline.context import Progress
 from shiplane.protection import Mode
 from shiplane.results import Result
 from shiplane.state import integrity
 from shiplane.state.db import StateDB
 from shiplane.targets.registry import open_target
+
+if TYPE_CHECKING:
+    from shiplane.pipeline.context import Progress  # the pipeline loads only in the server
 
 
 def damaged(layout: Layout) -> bool:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from shiplane.errors import ConfigError, RefusedError, ShiplaneError
+from shiplane.errors import RefusedError, ShiplaneError
 from shiplane.migrate.lint import Finding
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.schema_undo import hold_budget
@@ -154,18 +154,6 @@ def release(ctx: Context) -> str | None:
     ctx.facts.hold_seconds = round(time.monotonic() - started, 3)
     ctx.log(f"hold released after {ctx.facts.hold_seconds}s")
     return f"hold released after {ctx.facts.hold_seconds}s"
-
-
-def check_hold_timeout(value: Any) -> None:
-    """``--hold-timeout``: a number of seconds above zero (ConfigError, exit 64, otherwise)."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ConfigError(
-            f"--hold-timeout {value!r}: must be a number of seconds above 0",
-            step="usage",
-            next_action="e.g. --hold-timeout 60 (how long a request may wait during a hold)",
-        )
 
 
 def held_summary(ctx: Context) -> dict[str, Any] | None:

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.config.frontdoor import door_settings, tls_settings
-from shiplane.errors import DeployFailedError
+from shiplane.errors import DeployFailedError, ShiplaneError
 from shiplane.pipeline import forward_hold
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.procenv import app_python_layer
 from shiplane.targets.base import Instance, InstanceSpec
-from shiplane.targets.health import HealthPolicy, wait_healthy
+from shiplane.targets.health import HealthPolicy
 
 
 def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> InstanceSpec:
@@ -110,16 +110,27 @@ class HealthStep(Step):
         if ctx.facts.hold_started is not None:
             # Held: in time for a `down` to fit the same hold should the release not come up.
             policy = replace(policy, timeout=forward_hold.health_timeout(ctx, policy.timeout))
-        outcome = wait_healthy(url, policy)
+        outcome = ctx.target.wait_healthy(instance, ctx.config.app.health, policy)
+        data["attempts"] = outcome.attempts
+        data["seconds"] = outcome.seconds
         if outcome.healthy:
-            data["summary"] = f"healthy after {outcome.attempts} check(s)"
-            data["attempts"] = outcome.attempts
+            data["summary"] = f"healthy after {outcome.attempts} check(s), {outcome.seconds:g}s"
             return data
         log_path = ctx.facts.need("spec").log_path
+        if outcome.exit_code is not None:
+            data["exit_code"] = outcome.exit_code
+            ctx.log(f"instance exited with code {outcome.exit_code}:\n{outcome.output}")
+            raise DeployFailedError(
+                f"new instance exited with code {outcome.exit_code} after "
+                f"{outcome.seconds:g}s, before it became healthy; its last output:\n"
+                f"{ctx.redact(outcome.output)}",
+                next_action=f"fix the app's start (run command, imports, settings); "
+                f"instance log: {log_path}",
+            )
         ctx.log(f"instance output:\n{_tail(log_path, 40)}")
         raise DeployFailedError(
             f"new instance never became healthy: {url} gave {outcome.last} for "
-            f"{health.timeout:g}s ({outcome.attempts} checks); last output: "
+            f"{outcome.seconds:g}s ({outcome.attempts} checks); last output: "
             f"{ctx.redact(_tail(log_path, 3))!r}",
             next_action=f"fix the app's start or health route; instance log: {log_path}",
         )
@@ -173,8 +184,10 @@ class SwitchStep(Step):
 
 
 class DrainStep(Step):
-    """Let in-flight requests on the old instance finish, then stop it. The pivot: from here on
-    the deployment rolls forward."""
+    """Let in-flight requests on the old instance finish, then stop it: in the background
+    unless the caller asked to wait (``wait_drain``), so the deployment's result comes at the
+    switch. The pivot: once the old instance is draining the deployment rolls forward, and a
+    drain that fails later is logged, never undone."""
 
     name = "drain"
     pivot = True
@@ -183,10 +196,29 @@ class DrainStep(Step):
         return {"previous": ctx.facts.previous_instance}
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        if not data["previous"]:
+        previous = data["previous"]
+        if not previous:
             data["summary"] = "nothing to drain (first deploy)"
             return data
         timeout = ctx.config.deploy.drain_timeout
-        data["drained"] = ctx.traffic().drain(data["previous"], timeout)
-        data["summary"] = "drained" if data["drained"] else f"drain timed out after {timeout:g}s"
+        wait = bool(ctx.options.get("wait_drain"))
+        data["background"] = not wait
+        try:
+            if wait:
+                data["drained"] = ctx.traffic().drain(previous, timeout)
+            else:
+                ctx.traffic().drain_later(previous, timeout, ctx.deployment_id)
+        except ShiplaneError as exc:
+            # The new version serves already: a drain that goes wrong leaves the old
+            # instance to the server's supervision, it does not take the new one down.
+            ctx.log(f"!! drain of {previous} failed: {exc.message}")
+            data["drain_error"] = exc.message
+            data["summary"] = f"drain of {previous} failed (the new version serves): {exc}"
+            return data
+        if not wait:
+            data["summary"] = f"draining {previous} in the background (up to {timeout:g}s)"
+        elif data["drained"]:
+            data["summary"] = "drained"
+        else:
+            data["summary"] = f"drain timed out after {timeout:g}s"
         return data

@@ -27,8 +27,11 @@ from shiplane.server.repo_routes import repo_routes
 from shiplane.state.db import StateDB
 from shiplane.state.tokens import TokenStore
 from shiplane.targets.base import InstanceSpec
+from shiplane.targets.health import HealthPolicy
 
 TOKEN_HEADER = "x-shiplane-token"
+# A deployment id names its log file: nothing that could leave the logs directory.
+DEPLOYMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # An operation request is a few arguments and the config (at most snapshot.MAX_CONFIG_BYTES);
 # anything bigger is a mistake or an attack.
 MAX_OPERATION_BODY = 512 * 1024
@@ -92,6 +95,19 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
             return JSONResponse({"error": "no such instance"}, status_code=404)
         return JSONResponse(instance.as_instance().model_dump(mode="json"))
 
+    async def instance_health(request: Request) -> Response:
+        body = await request.json()
+        try:
+            policy = HealthPolicy(**body["policy"])
+            outcome = await core.wait_healthy(
+                request.path_params["instance_id"], str(body["path"]), policy
+            )
+        except KeyError:
+            return JSONResponse({"error": "no such instance"}, status_code=404)
+        except (TypeError, ValueError) as exc:
+            return JSONResponse({"error": f"bad health request: {exc}"}, status_code=400)
+        return JSONResponse(outcome.to_dict())
+
     async def env_instances(request: Request) -> Response:
         listed = [i.as_instance().model_dump(mode="json") for i in core.instances_of(_key(request))]
         return JSONResponse({"instances": listed})
@@ -118,11 +134,18 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
     async def drain(request: Request) -> Response:
         await core.restored.wait()
         body = await request.json()
+        key, instance_id, timeout = _key(request), body["instance_id"], float(body["timeout"])
+        deployment_id = body.get("deployment_id")
+        if deployment_id is not None and not DEPLOYMENT_ID.fullmatch(str(deployment_id)):
+            return JSONResponse({"error": "malformed deployment_id"}, status_code=400)
         try:
-            drained = await core.drain(_key(request), body["instance_id"], float(body["timeout"]))
+            task = core.drain_later(key, instance_id, timeout, deployment_id)
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=409)
-        return JSONResponse({"drained": drained})
+        if body.get("background"):
+            return JSONResponse({"drained": None, "background": True})
+        # shield: a client that goes away does not cut the drain short.
+        return JSONResponse({"drained": await asyncio.shield(task), "background": False})
 
     async def hold(request: Request) -> Response:
         """Park new requests (bounded by ``timeout``), then wait until the in-flight ones
@@ -211,6 +234,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         Route("/instances", start_instance, methods=["POST"]),
         Route("/instances/{instance_id}", instance_info),
         Route("/instances/{instance_id}/stop", stop_instance, methods=["POST"]),
+        Route("/instances/{instance_id}/health", instance_health, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/active", active),
         Route("/apps/{app}/envs/{env}/instances", env_instances),
         Route("/apps/{app}/envs/{env}/switch", switch, methods=["POST"]),

@@ -26,13 +26,14 @@ from shiplane.launch import launcher
 from shiplane.launch.base import RunAs
 from shiplane.layout import ServerLayout
 from shiplane.migrate.registry import release_engine
+from shiplane.server.drains import Drains
 from shiplane.server.health_monitor import HealthMonitor
 from shiplane.server.privileges import Enforcement
 from shiplane.state.db import StateDB
 from shiplane.state.envvars import kept_layers
 from shiplane.state.maintenance import MaintenanceStore
 from shiplane.targets.base import InstanceSpec
-from shiplane.targets.health import HealthPolicy, wait_healthy
+from shiplane.targets.health import HealthOutcome, HealthPolicy
 from shiplane.targets.processes import ManagedProcess, free_port
 
 log = logging.getLogger("shiplane.server")
@@ -81,6 +82,7 @@ class ServerCore:
         self.started_at = time.time()
         self.redactor = Redactor()
         self._background: set[asyncio.Task[None]] = set()
+        self.drains = Drains()
         # Set once what state.db says serves has been started again after a (re)start: until
         # then a deploy would see no active instance and leave the restored one undrained.
         self.restored = asyncio.Event()
@@ -88,6 +90,8 @@ class ServerCore:
 
     # instances ---------------------------------------------------------------------------
     async def start_instance(self, spec: InstanceSpec) -> ManagedProcess:
+        # A deploy returned while its old instance drained: a later one waits for that drain.
+        await self.drains.settle(EnvKey(spec.app, spec.env))
         secrets = read_env_file(Path(spec.env_file), field="env_file") if spec.env_file else {}
         secrets = self._with_kept_secrets(spec.app, spec.env, secrets)
         self.redactor.add(secrets.values())
@@ -122,6 +126,16 @@ class ServerCore:
     async def health_of(self, instance_id: str) -> dict[str, Any] | None:
         instance = self.instances.get(instance_id)
         return await self.health.report(instance) if instance is not None else None
+
+    async def wait_healthy(
+        self, instance_id: str, path: str, policy: HealthPolicy
+    ) -> HealthOutcome:
+        """Probe an instance until healthy; here, beside the process, so its exit ends the
+        wait at once."""
+        instance = self.instances.get(instance_id)
+        if instance is None:
+            raise KeyError(instance_id)
+        return await instance.wait_healthy(path, policy)
 
     async def stop_instance(self, instance_id: str) -> bool:
         instance = self.instances.pop(instance_id, None)
@@ -318,15 +332,30 @@ class ServerCore:
         return await self._restore_env(key, state)
 
     async def drain(self, key: EnvKey, instance_id: str, timeout: float) -> bool:
+        self._refuse_serving(key, instance_id)
         door = self.frontdoors.get(key)
-        drained = True
-        if door is not None:
-            active = door.active()
-            if active is not None and active.instance_id == instance_id:
-                raise ValueError(f"instance {instance_id} is serving {key}; switch first")
-            drained = await door.drain(instance_id, timeout)
+        drained = await door.drain(instance_id, timeout) if door is not None else True
         await self.stop_instance(instance_id)
         return drained
+
+    def drain_later(
+        self, key: EnvKey, instance_id: str, timeout: float, deployment_id: str | None
+    ) -> asyncio.Task[bool]:
+        """``drain`` as a task of the server's: the deploy that asks has its result already
+        (or awaits the task, with ``--wait-drain``)."""
+        self._refuse_serving(key, instance_id)
+        deploy_log = None
+        if deployment_id:
+            deploy_log = self.layout.app(key.app).deploy_log(key.env, deployment_id)
+        return self.drains.start(
+            key, instance_id, lambda: self.drain(key, instance_id, timeout), deploy_log
+        )
+
+    def _refuse_serving(self, key: EnvKey, instance_id: str) -> None:
+        door = self.frontdoors.get(key)
+        active = door.active() if door is not None else None
+        if active is not None and active.instance_id == instance_id:
+            raise ValueError(f"instance {instance_id} is serving {key}; switch first")
 
     # status providers --------------------------------------------------------------------
     def instances_of(self, key: EnvKey) -> list[ManagedProcess]:
@@ -337,9 +366,11 @@ class ServerCore:
         active = door.active() if door else None
         stats = door.stats() if door else None
         instances = [i.describe() for i in self.instances_of(key)]
+        draining = self.drains.pending(key)
         for item in instances:
             item["inflight"] = stats.inflight.get(item["id"], 0) if stats else 0
             item["serving"] = active is not None and active.instance_id == item["id"]
+            item["draining"] = item["id"] in draining
         return {
             "app": key.app,
             "env": key.env,
@@ -427,10 +458,8 @@ class ServerCore:
         instance = await self.start_instance(spec)
         # Serve it even when unhealthy after the wait: it is what state.db says serves, and
         # the old instance is gone; health reporting says the rest.
-        await asyncio.to_thread(
-            wait_healthy,
-            instance.as_instance().address.url(spec.health),
-            HealthPolicy(interval=0.2, timeout=60, request_timeout=2),
+        await instance.wait_healthy(
+            spec.health, HealthPolicy(interval=0.2, timeout=60, request_timeout=2)
         )
         info = {
             "sha": state["sha"],

@@ -16,9 +16,12 @@ The pipeline only ever talks to ``ctx.target``: no route strings, no addresses o
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # the health module brings httpx, which only a wait needs
+    from shiplane.targets.health import HealthOutcome, HealthPolicy
 
 INSTANCE_SPEC_VERSION = 1
 
@@ -112,6 +115,11 @@ class TrafficControl(Protocol):
         """Wait for ``instance_id``'s in-flight requests, then stop it; False on timeout."""
         ...
 
+    def drain_later(self, instance_id: str, timeout: float, deployment_id: str) -> None:
+        """``drain`` in the background and return at once; the outcome goes to the logs
+        (``deployment_id``'s among them). A later start in the env waits for it."""
+        ...
+
     def hold(self, timeout: float) -> bool:
         """New requests wait (at most ``timeout``, then 503 + Retry-After) until ``release``;
         returns once the in-flight ones finished (False: some were still running at the
@@ -146,6 +154,11 @@ class DeployTarget(Protocol):
         ...
 
     def start(self, spec: InstanceSpec) -> Instance: ...
+
+    def wait_healthy(self, instance: Instance, path: str, policy: HealthPolicy) -> HealthOutcome:
+        """Probe ``instance`` at ``path`` until it is healthy or the policy gives up; an
+        instance whose process exits ends the wait at once (exit code and last output)."""
+        ...
 
     def stop(self, instance_id: str) -> bool: ...
 

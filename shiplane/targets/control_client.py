@@ -75,10 +75,16 @@ class ServerClient:
         # "no server for you" here, not an exception (Path.exists raises on EACCES in 3.11).
         return os.path.exists(self.socket)
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         try:
             with self._client() as client:
-                response = client.request(method, path, json=body)
+                response = client.request(method, path, json=body, timeout=timeout or self.timeout)
         except httpx.HTTPError as exc:
             raise ServerError(
                 f"shiplane server unreachable at {self.socket}: {exc}",

@@ -11,9 +11,13 @@ from shiplane.errors import ConfigError, DeployFailedError, ServerError
 from shiplane.layout import Layout
 from shiplane.targets.base import ActiveUpstream, Instance, InstanceSpec
 from shiplane.targets.control_client import ServerClient
+from shiplane.targets.health import HealthOutcome, HealthPolicy
 
 # Where this host's front doors answer for clients on the same host.
 LOOPBACK = "127.0.0.1"
+# Seconds beyond a drain's own timeout for stopping the drained instance (its stop_timeout,
+# then SIGKILL).
+STOP_ALLOWANCE = 120.0
 
 
 class LocalTraffic:
@@ -39,8 +43,19 @@ class LocalTraffic:
 
     def drain(self, instance_id: str, timeout: float) -> bool:
         body = {"instance_id": instance_id, "timeout": timeout}
-        drained: bool = self.client.request("POST", f"{self.path}/drain", body)["drained"]
+        # Answered when the drain and the stop are over: give it both and more.
+        wait = timeout + STOP_ALLOWANCE
+        drained: bool = self.client.request("POST", f"{self.path}/drain", body, wait)["drained"]
         return drained
+
+    def drain_later(self, instance_id: str, timeout: float, deployment_id: str) -> None:
+        body = {
+            "instance_id": instance_id,
+            "timeout": timeout,
+            "background": True,
+            "deployment_id": deployment_id,
+        }
+        self.client.request("POST", f"{self.path}/drain", body)
 
     def hold(self, timeout: float) -> bool:
         answer = self.client.request("POST", f"{self.path}/hold", {"timeout": timeout})
@@ -142,6 +157,13 @@ class LocalTarget:
         mine = spec.model_copy(update={"app": self.app})
         answer = self.client.request("POST", "/instances", {"spec": mine.to_stored()})
         return Instance.model_validate(answer)
+
+    def wait_healthy(self, instance: Instance, path: str, policy: HealthPolicy) -> HealthOutcome:
+        body = {"path": path, "policy": policy.to_dict()}
+        # The server answers when the wait ends: give it the whole health timeout and more.
+        timeout = policy.timeout + policy.request_timeout + 30
+        answer = self.client.request("POST", f"/instances/{instance.id}/health", body, timeout)
+        return HealthOutcome.from_dict(answer)
 
     def stop(self, instance_id: str) -> bool:
         if self.client.ping() is None:

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,14 @@ from shiplane.launch import launcher
 from shiplane.launch.base import PIPE, STDOUT, Child, RunAs
 from shiplane.procenv import child_environment
 from shiplane.targets.base import Address, Instance, InstanceSpec
+from shiplane.targets.health import HealthOutcome, HealthPolicy, probe_until_healthy
 
 MAX_BACKOFF = 30.0
+# Lines of an exited instance's output quoted in the health step's error: its last traceback
+# and what follows it when that fits, else the last lines.
+TRACEBACK_LINES = 80
+OUTPUT_LINES = 30
+TAIL_BYTES = 256 * 1024
 # Instances listen on loopback only: the front door is their one way in.
 LOOPBACK = "127.0.0.1"
 
@@ -52,6 +58,8 @@ class ManagedProcess:
     started_at: float = field(default_factory=time.time)
     _stopping: bool = False
     _watcher: asyncio.Task[None] | None = None
+    # Set when the current process's output reached EOF (all of it is in the log).
+    _output_done: threading.Event = field(default_factory=threading.Event)
 
     def as_instance(self) -> Instance:
         exited = self.process is not None and self.process.returncode is not None
@@ -115,20 +123,57 @@ class ManagedProcess:
         self.process = child
         self._exit = _exit_future(child)
         self.state = "running"
+        self._output_done = done = threading.Event()
         threading.Thread(
-            target=self._pump_output, args=(child, redact), name=f"log-{self.id}", daemon=True
+            target=self._pump_output,
+            args=(child, redact, done),
+            name=f"log-{self.id}",
+            daemon=True,
         ).start()
 
-    def _pump_output(self, child: Child, redact: Redactor) -> None:
+    def _pump_output(self, child: Child, redact: Redactor, done: threading.Event) -> None:
         # A thread, not the event loop: the pipe may come from the broker as a plain file.
         assert child.stdout is not None
         path = Path(self.spec.log_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as log, child.stdout as output:
-            for line in output:
-                log.write(f"[{self.id}] " + redact(line.decode(errors="replace")))
-                log.flush()
+        try:
+            with os.fdopen(fd, "a", encoding="utf-8") as log, child.stdout as output:
+                for line in output:
+                    log.write(f"[{self.id}] " + redact(line.decode(errors="replace")))
+                    log.flush()
+        finally:
+            done.set()
+
+    async def wait_healthy(self, path: str, policy: HealthPolicy) -> HealthOutcome:
+        """Probe this instance until healthy; its exit ends the wait at once, and the outcome
+        then quotes the end of its output (where the app's traceback is)."""
+        outcome = await probe_until_healthy(
+            self.as_instance().address.url(path), policy, self._exit
+        )
+        if outcome.exit_code is None:
+            return outcome
+        # The exit can be seen before the pipe's last lines reach the log: wait for EOF,
+        # bounded (a worker that inherited the pipe may hold it open).
+        done = self._output_done
+        deadline = time.monotonic() + 1.0
+        while not done.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        output = await asyncio.to_thread(self.last_output)
+        return replace(outcome, output=quote_output(output))
+
+    def last_output(self) -> list[str]:
+        """This instance's last lines of output (the log is shared by every instance of the
+        release; each line carries its instance's id)."""
+        prefix = f"[{self.id}] "
+        try:
+            with open(self.spec.log_path, "rb") as log:
+                # The end is enough: the log grows for as long as the release is deployed.
+                log.seek(max(0, log.seek(0, os.SEEK_END) - TAIL_BYTES))
+                text = log.read().decode(errors="replace")
+        except OSError:
+            return []
+        return [line[len(prefix) :] for line in text.splitlines() if line.startswith(prefix)]
 
     async def _watch(self, redact: Redactor) -> None:
         backoff = 1.0
@@ -181,3 +226,12 @@ def _exit_future(child: Child) -> asyncio.Future[int]:
 
     threading.Thread(target=wait, name=f"wait-{child.pid}", daemon=True).start()
     return future
+
+
+def quote_output(lines: list[str]) -> str:
+    """What to quote of an exited instance's output: from its last traceback on (servers
+    like gunicorn add their own lines after the app's), else the last lines."""
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent")]
+    if starts and len(lines) - starts[-1] <= TRACEBACK_LINES:
+        return "\n".join(lines[starts[-1] :])
+    return "\n".join(lines[-OUTPUT_LINES:])

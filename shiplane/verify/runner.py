@@ -1,24 +1,18 @@
-"""Loading the checks and running them against a target, in file order."""
+"""Running the checks against a target, in file order (loading them: config.checks_file)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import time
-import tomllib
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
+from shiplane.config.checks import Check
 
-from shiplane.config.checks import Check, ChecksFile, VersionCheck
-from shiplane.config.loader import (
-    CHECKS_KEY,
-    LoadedConfig,
-    describe_validation_error,
-    load_toml,
-    read_limited,
-)
+# Re-exported: where the checks were loaded before they had a module of their own.
+from shiplane.config.checks_file import IMPLICIT_VERSION as IMPLICIT_VERSION
+from shiplane.config.checks_file import load_checks as load_checks
 from shiplane.errors import ConfigError
 from shiplane.verify.database import run_schema, run_sql
 from shiplane.verify.diff import run_diff
@@ -37,44 +31,6 @@ RUNNERS: dict[str, Callable[[Any, Target], str]] = {
     "tests": run_tests,
     "load": run_load,
 }
-IMPLICIT_VERSION = VersionCheck(kind="version", name="version", group="smoke")
-
-
-def load_checks(loaded: LoadedConfig) -> list[Check]:
-    """Inline [[verify.check]] tables, then the checks file; names must be unique."""
-    verify = loaded.config.verify
-    checks: list[Check] = list(verify.check)
-    if verify.checks_file:
-        # Messages name the user's file, also when the server parses the copy a client sent.
-        path = loaded.display.parent / verify.checks_file
-        try:
-            if loaded.sent is not None:
-                text = loaded.sent_text(CHECKS_KEY, "verify.checks_file", verify.checks_file)
-            else:
-                text = read_limited(path)
-            raw = load_toml(text, path)
-            checks += ChecksFile.model_validate(raw).check
-        except OSError as exc:
-            raise ConfigError(
-                f"verify.checks_file = {verify.checks_file!r}: cannot read it ({exc.strerror})",
-                next_action=f"create {path} or remove verify.checks_file",
-            ) from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})", next_action=f"fix {path}") from exc
-        except ValidationError as exc:
-            raise ConfigError(
-                f"{path}: {describe_validation_error(exc)}", next_action=f"fix {path}"
-            ) from None
-    names = [c.name for c in checks]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ConfigError(
-            f"check name(s) used twice: {', '.join(duplicates)}",
-            next_action="give every [[verify.check]] its own name",
-        )
-    if not any(c.kind == "version" for c in checks):
-        checks.append(IMPLICIT_VERSION)
-    return checks
 
 
 def checks_hash(checks: list[Check]) -> str:

@@ -9,7 +9,8 @@ import pytest
 from shiplane.config import parse_config
 from shiplane.errors import ConfigError
 from shiplane.migrate.lint import Finding
-from shiplane.pipeline.forward_hold import breaking, check_hold_timeout
+from shiplane.operations.registry import check_hold_timeout
+from shiplane.pipeline.forward_hold import breaking
 
 GOOD = """
 [app]

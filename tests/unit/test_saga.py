@@ -58,6 +58,9 @@ class FakeFrontDoor:
         self.target.stop(instance_id)
         return True
 
+    def drain_later(self, instance_id: str, timeout: float, deployment_id: str) -> None:
+        self.drain(instance_id, timeout)
+
     def hold(self, timeout: float) -> bool:
         self.held = timeout
         return True
