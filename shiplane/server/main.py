@@ -20,6 +20,7 @@ from shiplane.server.listener import Listener, unix_socket
 from shiplane.server.operations import OperationRunner
 from shiplane.server.peercred import PeerCredProtocol
 from shiplane.server.privileges import Enforcement, NotPermitted, enter
+from shiplane.targets import in_process
 
 
 def load_or_create_token(path: Path) -> str:
@@ -62,8 +63,11 @@ async def serve(layout: ServerLayout, enforcement: Enforcement | None = None) ->
     # Enforced: the clients' group connects (the directory gave the socket its group).
     socket_file = unix_socket(layout.socket, 0o660 if enforcement else 0o600)
     own_socket = os.stat(layout.socket).st_ino
-    control = Listener(build_control_app(core, stop, runner), socket_file, http=PeerCredProtocol)
+    control_app = build_control_app(core, stop, runner)
+    control = Listener(control_app, socket_file, http=PeerCredProtocol)
     control.start()
+    # Operations running here ask this core in-process, not over the socket.
+    in_process.serve(control_app, loop, layout.socket)
     layout.pid.write_text(str(os.getpid()))
     restore = asyncio.create_task(core.restore())
     try:

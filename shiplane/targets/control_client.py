@@ -27,6 +27,7 @@ from shiplane.hostconfig import load_host_config
 from shiplane.layout import ServerLayout
 from shiplane.procenv import child_environment
 from shiplane.state.procs import process_alive, process_stopped
+from shiplane.targets import in_process
 
 START_TIMEOUT = 20.0
 OPERATION_SILENCE = 30.0
@@ -54,9 +55,11 @@ class ServerClient:
         token = self.token
         if token is None:
             token = self._server_token() or client_token() or ""
-        # No TLS on a Unix socket: verify=False skips loading the CA bundle (~25 ms a client).
+        # In the server itself: its own core, no socket (shiplane.targets.in_process). Else
+        # no TLS on a Unix socket: verify=False skips loading the CA bundle (~25 ms a client).
+        transport = in_process.transport_for(self.socket) if self.token is None else None
         return httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(self.socket), verify=False),
+            transport=transport or httpx.HTTPTransport(uds=str(self.socket), verify=False),
             base_url="http://shiplane",
             headers={"x-shiplane-token": token},
             timeout=self.timeout,
