@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from shiplane.config.checks import Check, HttpCheck
 from shiplane.errors import ChecksFailedError, SmokeFailedError
 from shiplane.pipeline.context import Context
@@ -14,6 +16,8 @@ from shiplane.verify import report
 from shiplane.verify.commit import commit_checks
 from shiplane.verify.runner import checks_hash, run_checks
 from shiplane.verify.target import Target, make_target
+
+HEALTH_ASK_TIMEOUT = 3.0
 
 
 def _target(
@@ -65,6 +69,15 @@ def _failed(stored: dict[str, Any]) -> str:
     return f"{len(names)} check(s) failed: {'; '.join(names)}"
 
 
+def _serving_healthy(ctx: Context) -> bool:
+    """Whether the env's front door says what serves is healthy (the server's monitor)."""
+    try:
+        answer = httpx.get(ctx.traffic().url() + "/_deploy/health", timeout=HEALTH_ASK_TIMEOUT)
+    except httpx.HTTPError:
+        return False
+    return answer.status_code == 200
+
+
 class VerifyStep(Step):
     """All checks against green; what serves now is the `current` side of diff checks."""
 
@@ -79,12 +92,18 @@ class VerifyStep(Step):
             and not bypass_headers(ctx.db, ctx.env)
             and ctx.facts.hold_started is None
         )
+        unhealthy = serving and not _serving_healthy(ctx)
+        if unhealthy:
+            # Fixing forward: a crashed or failing version is no standard to meet.
+            ctx.log("what serves is not healthy: diff checks are skipped, not failed")
         target = _target(
             ctx,
             "candidate",
             ctx.facts.need("instance").address.url(),
-            ctx.traffic().url() if serving else None,
+            ctx.traffic().url() if serving and not unhealthy else None,
         )
+        if unhealthy:
+            target.current_missing = "what serves now is not healthy: nothing to compare with"
         stored = _verify(ctx, checks, "candidate", target, checks)
         ctx.facts.verification_id = stored["id"]
         data.update(verification_id=stored["id"], summary=_summary(stored))

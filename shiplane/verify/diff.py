@@ -32,7 +32,9 @@ def _fetch(http: httpx.Client, url: str) -> tuple[int, Any]:
 
 def run_diff(check: DiffCheck, target: Target) -> str:
     if target.current_url is None or target.current_url == target.base_url:
-        raise Skipped("no candidate next to a serving version (runs during deploy)")
+        raise Skipped(
+            target.current_missing or "no candidate next to a serving version (runs during deploy)"
+        )
     differences = []
     with client() as http:
         for path in check.paths:

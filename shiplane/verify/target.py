@@ -24,6 +24,8 @@ class Target:
     release_dir: Path | None = None
     config: Config | None = None
     current_url: str | None = None  # what serves now, for diff checks
+    # Why there is no current_url to compare with, when there is a reason to say.
+    current_missing: str | None = None
     gated: bool = False  # the env has promote_from: writes need allow_in
     redact: Redactor = field(default_factory=Redactor)
     captures: dict[str, Any] = field(default_factory=dict)

@@ -6,6 +6,7 @@ processes, real HTTP."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -60,6 +61,11 @@ drain_timeout = 2.0
 branch = "dev"
 port = {port}
 auto_merge = true
+
+[[verify.check]]
+name = "same shape"
+kind = "diff"
+paths = ["/"]
 """
 
 
@@ -122,6 +128,11 @@ def test_a_crash_looping_version_reads_as_crashed_and_a_fix_goes_forward(
     app_repo.commit("fixed")
     forward = app_repo.shiplane("deploy", "dev")
     assert forward.code == 0, forward.stdout
+    # The diff check had nothing healthy to compare with: skipped, saying why, not failed.
+    verify = next(s for s in forward.data["steps"] if s["name"] == "verify")
+    assert "skipped" in verify["detail"], verify
+    log = Path(forward.data["log"]).read_text()
+    assert "what serves is not healthy" in log
     healthy = _wait_for(lambda: _health(app_repo)[1].get("state") == "healthy", 10)
     assert healthy
     time.sleep(3)  # longer than the crashing version lived: this one stays up
