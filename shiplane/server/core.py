@@ -26,6 +26,7 @@ from shiplane.launch import launcher
 from shiplane.launch.base import RunAs
 from shiplane.layout import ServerLayout
 from shiplane.migrate.registry import release_engine
+from shiplane.server import rebuild
 from shiplane.server.drains import Drains
 from shiplane.server.health_monitor import HealthMonitor
 from shiplane.server.privileges import Enforcement
@@ -455,6 +456,9 @@ class ServerCore:
     async def _restore_env(self, key: EnvKey, state: dict[str, Any]) -> str:
         # Records written before one server served several apps name no app: this one's.
         spec = InstanceSpec.from_stored(state["spec"]).model_copy(update={"app": key.app})
+        if rebuild.needed(spec):
+            log.warning("%s: release %s is not on disk; building it again", key, spec.release)
+            await asyncio.to_thread(rebuild.rebuild, self.layout.app(key.app), spec)
         instance = await self.start_instance(spec)
         # Serve it even when unhealthy after the wait: it is what state.db says serves, and
         # the old instance is gone; health reporting says the rest.
