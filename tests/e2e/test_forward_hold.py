@@ -6,22 +6,29 @@ the front door the whole time: no request may fail, no acknowledged write may be
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import httpx
 
 from tests.e2e.test_undo_keeps_writes import (
     RENAME,
     RENAMED_APP,
-    present,
     settle,
     smoke_only,
     v2_files,
     version,
 )
+from tests.support.app_db import AppDb
 from tests.support.app_repo import AppRepo
 from tests.support.reader import reading
 from tests.support.sqlite_util import columns, dump
 from tests.support.writer import writing
+
+
+def present(db: Path, ids: list[int]) -> set[int]:
+    """The acknowledged ids missing from the notes table (set() when every write is there)."""
+    return AppDb(path=db).missing(ids)
+
 
 ADDITIVE = (
     "ALTER TABLE notes ADD COLUMN pinned INTEGER;\n-- down\nALTER TABLE notes DROP COLUMN pinned;\n"

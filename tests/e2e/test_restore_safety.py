@@ -119,9 +119,7 @@ def test_failing_deploy_restores_an_encrypted_backup(app_repo: AppRepo, tmp_path
             f'"{identity.to_public()}", identity_file = "{key}" }}',
         )
     )
-    without_checks(config)
-    app_repo.git("add", "-A")
-    app_repo.git("commit", "-qm", "encrypted backups")
+    without_checks(config)  # commits the encryption setting with it
     app_repo.git("branch", "-f", "dev")  # the deploy from dev reads its own shiplane.toml
     assert app_repo.shiplane("deploy", "dev").code == 0
     db = app_repo.root / "dev" / "shared" / "notes.db"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.support.app_repo import GIT_ENV
 
 
 @dataclass
@@ -61,5 +65,19 @@ def db_state(db: Path) -> dict[str, Any]:
 
 def without_checks(config: Path) -> None:
     """The harness is about the pipeline, not the app's checks: keep only the implicit version
-    check, which keeps 15 x 2 deploys inside the suite's time budget."""
+    check, which keeps 15 x 2 deploys inside the suite's time budget. Committed: a deploy
+    runs the checks of the commit it ships, not the working tree's."""
     config.write_text(config.read_text().split("# Checks:")[0])
+    env = {**os.environ, **GIT_ENV}
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", *args], cwd=config.parent, env=env, capture_output=True, text=True, timeout=30
+        )
+
+    git("commit", "-qam", "without checks").check_returncode()
+    # The example's dev starts where main is: keep it so (a test checking out dev expects
+    # main's history there, without a merge on the next deploy).
+    current = git("rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+    if current != "dev" and git("merge-base", "--is-ancestor", "dev", "HEAD").returncode == 0:
+        git("branch", "-f", "dev", "HEAD").check_returncode()
