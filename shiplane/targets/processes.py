@@ -29,8 +29,8 @@ from shiplane.targets.base import Address, Instance, InstanceSpec
 from shiplane.targets.health import HealthOutcome, HealthPolicy, probe_until_healthy
 
 MAX_BACKOFF = 30.0
-# Lines of an exited instance's output quoted in the health step's error: its last traceback
-# and what follows it when that fits, else the last lines.
+# Lines of an exited instance's output quoted in the health step's error: its tracebacks and
+# what follows them when that fits, else the last lines.
 TRACEBACK_LINES = 80
 OUTPUT_LINES = 30
 TAIL_BYTES = 256 * 1024
@@ -229,9 +229,10 @@ def _exit_future(child: Child) -> asyncio.Future[int]:
 
 
 def quote_output(lines: list[str]) -> str:
-    """What to quote of an exited instance's output: from its last traceback on (servers
-    like gunicorn add their own lines after the app's), else the last lines."""
+    """What to quote of an exited instance's output: from its first traceback on that still
+    fits (gunicorn's own traceback follows the app's: both are quoted), else the last lines."""
     starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent")]
-    if starts and len(lines) - starts[-1] <= TRACEBACK_LINES:
-        return "\n".join(lines[starts[-1] :])
+    fitting = [i for i in starts if len(lines) - i <= TRACEBACK_LINES]
+    if fitting:
+        return "\n".join(lines[fitting[0] :])
     return "\n".join(lines[-OUTPUT_LINES:])

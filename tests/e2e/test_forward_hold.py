@@ -99,8 +99,9 @@ def test_a_rename_deploys_under_the_hold_and_a_failing_one_goes_back_inside_it(
     assert reader.failures == [], reader.failures[:5]
     assert reader.ok > 0 and writer.acked
     assert present(db, writer.acked) == set()
-    # The hold made requests late: someone waited about as long as the hold lasted.
-    assert max(reader.latencies) > 0.2
+    # The hold made requests late: someone waited about as long as the hold lasted (a reader
+    # asks many times a second, so one request meets the hold near its start).
+    assert max(reader.latencies) >= 0.5 * run.data["hold_seconds"]
 
 
 def test_hold_true_holds_an_additive_migration(app_repo: AppRepo) -> None:

@@ -40,7 +40,7 @@ def test_a_process_exit_ends_the_wait_at_once() -> None:
     assert elapsed < 3, elapsed  # not the 5 s interval, nor the 30 s timeout
 
 
-def test_quoted_output_starts_at_the_last_traceback() -> None:
+def test_quoted_output_starts_at_the_first_traceback_that_fits() -> None:
     lines = [
         "[INFO] Booting worker",
         "Traceback (most recent call last):",
@@ -51,6 +51,9 @@ def test_quoted_output_starts_at_the_last_traceback() -> None:
         "RuntimeError: second",
         "[ERROR] Worker failed to boot.",
     ]
-    assert quote_output(lines) == "\n".join(lines[4:])
+    # The app's traceback first, gunicorn's after it: both, from the boot line's successor.
+    assert quote_output(lines) == "\n".join(lines[1:])
+    long = ["Traceback (most recent call last):", *(f"  frame {n}" for n in range(100))]
+    assert quote_output([*long, *lines[4:]]) == "\n".join(lines[4:])  # the first does not fit
     plain = [f"line {n}" for n in range(100)]
     assert quote_output(plain) == "\n".join(plain[-30:])
