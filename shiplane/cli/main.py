@@ -41,6 +41,7 @@ from shiplane.cli.options import (
     IncludeRolledBackOpt,
     JsonOpt,
     RedeployOpt,
+    WaitDrainOpt,
     current_host,
     in_server,
 )
@@ -112,13 +113,7 @@ def deploy(
     include_rolled_back: IncludeRolledBackOpt = False,
     redeploy: RedeployOpt = False,
     hold_timeout: HoldTimeoutOpt = None,
-    wait_drain: Annotated[
-        bool,
-        typer.Option(
-            "--wait-drain",
-            help="Return once the old instance has drained and stopped, not at the switch.",
-        ),
-    ] = False,
+    wait_drain: WaitDrainOpt = False,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -261,13 +256,7 @@ def rollback(
             help="Allow a down or restore that discards data written since (saved first).",
         ),
     ] = False,
-    wait_drain: Annotated[
-        bool,
-        typer.Option(
-            "--wait-drain",
-            help="Return once the replaced instance has drained and stopped, not at the switch.",
-        ),
-    ] = False,
+    wait_drain: WaitDrainOpt = False,
     json_: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:

@@ -19,6 +19,13 @@ IncludeRolledBackOpt = Annotated[
     bool,
     typer.Option("--include-rolled-back", help="Bring back commits a rollback took out of ENV."),
 ]
+WaitDrainOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wait-drain",
+        help="Return once the replaced instance has drained and stopped, not at the switch.",
+    ),
+]
 RedeployOpt = Annotated[
     bool,
     typer.Option(
