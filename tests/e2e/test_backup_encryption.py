@@ -7,25 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pyrage import x25519
-
 from tests.support.app_repo import AppRepo
+from tests.support.encryption import encrypt_dev_backups
 
 
 def test_encrypted_backup_and_restore(app_repo: AppRepo, tmp_path: Path) -> None:
-    identity = x25519.Identity.generate()
-    key = tmp_path / "keys" / "dev.key"
-    key.parent.mkdir()
-    key.write_text(str(identity) + "\n")
-    key.chmod(0o600)
-    config = app_repo.path / "shiplane.toml"
-    config.write_text(
-        config.read_text().replace(
-            "auto_merge = true",
-            "auto_merge = true\nbackup_encryption = { recipient = "
-            f'"{identity.to_public()}", identity_file = "{key}" }}',
-        )
-    )
+    key = encrypt_dev_backups(app_repo, tmp_path / "keys")
     assert app_repo.shiplane("deploy", "dev").code == 0
     made = app_repo.shiplane("backup", "dev")
     assert made.code == 0, made.stdout

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pyrage import x25519
 
 from shiplane.backup import list_backups
 from tests.support.app_repo import AppRepo
+from tests.support.encryption import encrypt_dev_backups
 from tests.support.faults import without_checks
 from tests.support.sqlite_util import columns, dump
 
@@ -106,19 +106,8 @@ def test_failing_deploy_restores_an_encrypted_backup(app_repo: AppRepo, tmp_path
     """An irreversible migration cannot be reverted by `down`: the undo restores the deploy's
     backup (nothing was written since), which is age-encrypted; so does `rollback
     --restore-db`."""
-    identity = x25519.Identity.generate()
-    key = tmp_path / "keys" / "dev.key"
-    key.parent.mkdir()
-    key.write_text(str(identity) + "\n")
-    key.chmod(0o600)
+    encrypt_dev_backups(app_repo, tmp_path / "keys")
     config = app_repo.path / "shiplane.toml"
-    config.write_text(
-        config.read_text().replace(
-            "auto_merge = true",
-            "auto_merge = true\nbackup_encryption = { recipient = "
-            f'"{identity.to_public()}", identity_file = "{key}" }}',
-        )
-    )
     without_checks(config)  # commits the encryption setting with it
     app_repo.git("branch", "-f", "dev")  # the deploy from dev reads its own shiplane.toml
     assert app_repo.shiplane("deploy", "dev").code == 0
