@@ -5,7 +5,6 @@ the front door the whole time: no request may fail, no acknowledged write may be
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import httpx
@@ -67,15 +66,22 @@ def first_note(app_repo: AppRepo) -> str:
     return app_repo.url("dev", f"/api/notes/{created.json()['id']}")
 
 
-def test_a_rename_deploys_under_the_hold_and_a_failing_one_goes_back_inside_it(
-    app_repo: AppRepo,
-) -> None:
+def renaming_v2(app_repo: AppRepo) -> tuple[Path, str]:
+    """1.0.0 serves (smoke checks only) with a note to read; dev's next commit renames a
+    column the old code reads. The database file and the note's URL."""
     smoke_only(app_repo)
     assert app_repo.shiplane("deploy", "dev").code == 0
     db = app_repo.root / "dev" / "shared" / "notes.db"
     read_url = first_note(app_repo)
     app_repo.git("checkout", "-q", "dev")
     app_repo.commit("v2: labels", v2_files(app_repo, RENAME, RENAMED_APP))
+    return db, read_url
+
+
+def test_a_rename_deploys_under_the_hold_and_a_failing_one_goes_back_inside_it(
+    app_repo: AppRepo,
+) -> None:
+    db, read_url = renaming_v2(app_repo)
     with writing(app_repo.url("dev")) as writer, reading(read_url) as reader:
         settle(writer)
         # The new release never becomes healthy: `down` runs inside the same hold, the old
@@ -155,20 +161,13 @@ def test_a_hold_that_cannot_fit_is_refused_before_anything_changes(app_repo: App
     assert run.code == 0, run.stdout
     assert run.data["hold"]["migration_seconds"] >= 1.5
     assert run.data["hold"]["estimate_seconds"] < 30 and run.data["hold_seconds"] > 1.5
-    conn = sqlite3.connect(db)
-    assert "pinned" in {r[1] for r in conn.execute("PRAGMA table_info(notes)")}
-    conn.close()
+    assert "pinned" in columns(db, "notes")
 
 
 def test_a_held_deploy_failing_smoke_goes_back_inside_a_hold(app_repo: AppRepo) -> None:
     """After the switch the old code cannot serve the renamed column: switching back holds
     first, `down` runs inside the hold, then the old release meets the old schema."""
-    smoke_only(app_repo)
-    assert app_repo.shiplane("deploy", "dev").code == 0
-    db = app_repo.root / "dev" / "shared" / "notes.db"
-    read_url = first_note(app_repo)
-    app_repo.git("checkout", "-q", "dev")
-    app_repo.commit("v2: labels", v2_files(app_repo, RENAME, RENAMED_APP))
+    db, read_url = renaming_v2(app_repo)
     with writing(app_repo.url("dev")) as writer, reading(read_url) as reader:
         settle(writer)
         run = app_repo.shiplane("deploy", "dev", extra_env={"SHIPLANE_FAULT": "smoke:fail"})
@@ -184,12 +183,7 @@ def test_a_held_deploy_failing_smoke_goes_back_inside_a_hold(app_repo: AppRepo) 
 def test_a_held_deploy_killed_mid_hold_is_recovered_and_released(app_repo: AppRepo) -> None:
     """The deploy dies inside the hold (the front door keeps holding): the next command's
     recovery runs `down` and releases the waiting requests, none of which fails."""
-    smoke_only(app_repo)
-    assert app_repo.shiplane("deploy", "dev").code == 0
-    db = app_repo.root / "dev" / "shared" / "notes.db"
-    read_url = first_note(app_repo)
-    app_repo.git("checkout", "-q", "dev")
-    app_repo.commit("v2: labels", v2_files(app_repo, RENAME, RENAMED_APP))
+    db, read_url = renaming_v2(app_repo)
     with writing(app_repo.url("dev")) as writer, reading(read_url) as reader:
         settle(writer)
         run = app_repo.shiplane("deploy", "dev", extra_env={"SHIPLANE_FAULT": "health:kill"})
