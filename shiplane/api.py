@@ -354,6 +354,7 @@ def init(
     dry_run: bool = False,
     dev_port: int | None = None,
     prod_port: int | None = None,
+    probe: bool = True,
 ) -> Result:
     return _boundary.guarded(
         "init",
@@ -363,6 +364,7 @@ def init(
             name=name,
             force=force,
             dry_run=dry_run,
+            probe=probe,
             dev_port=dev_port,
             prod_port=prod_port,
         ),

@@ -482,6 +482,14 @@ def init(
     ] = False,
     dev_port: Annotated[int | None, typer.Option(help="dev's port (default: 8001).")] = None,
     prod_port: Annotated[int | None, typer.Option(help="prod's port (default: 8000).")] = None,
+    no_probe: Annotated[
+        bool,
+        typer.Option(
+            "--no-probe",
+            help="Never start the app to find its health path (init does so once, on a copy of"
+            " the tree, when no health route can be read from the source).",
+        ),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Detect the app in the current directory and write a commented shiplane.toml for it."""
@@ -494,6 +502,7 @@ def init(
         dry_run=dry_run,
         dev_port=dev_port,
         prod_port=prod_port,
+        probe=not no_probe,
     )
     if dry_run and result.ok and not render.wants_json(json_):
         typer.echo(result.data["text"], nl=False)

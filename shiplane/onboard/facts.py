@@ -64,6 +64,7 @@ class Detected:
             "dependencies": self.env.source if self.env else None,
             "build": [*(self.env.build if self.env else []), *self.app.build],
             "health": self.health,
+            "health_why": self.health_why,
             "database_url": self.database_url,
             "routes": [f"{r.method} {r.path}" for r in self.routes],
             "tables": self.tables,

@@ -9,6 +9,7 @@ from typing import Any
 
 from shiplane.onboard.detect import detect_app, procfile
 from shiplane.onboard.facts import AppGuess, Detected, Route
+from shiplane.onboard.probe import probe_health
 from shiplane.onboard.python_env import python_env
 from shiplane.onboard.source import files, has_params, read, routes, tables
 
@@ -62,14 +63,22 @@ def _checks(found: list[Route], health: str, table_names: list[str], schema: boo
     return checks
 
 
-def detect(repo: Path, name: str, environ: dict[str, str] | None = None) -> Detected:
+def detect(
+    repo: Path, name: str, environ: dict[str, str] | None = None, probe: bool = True
+) -> Detected:
     guess = detect_app(repo)
     others = procfile(repo)
     if "web" in others:
         guess.run = others.pop("web")
         guess.why = f"Procfile's web line (the app looks like {guess.framework})"
     found = routes(repo)
+    env = python_env(repo, environ) if guess.python else None
     health, health_why = _health(found)
+    if probe and health == "/" and not guess.build and not (env and env.build):
+        # Nothing to read the routes from: ask the app itself (it needs no build to start).
+        python = env.python if env else None
+        answered, seen = probe_health(repo, guess.run, python, guess.env, (*HEALTH_PATHS, "/"))
+        health, health_why = (answered, seen) if answered else ("/", f"{health_why}; {seen}")
     url, url_why = _database(repo, guess)
     table_names = tables(repo, guess.migrations) if guess.python else []
     checks = _checks(found, health, table_names, schema=url is not None and bool(guess.engine))
@@ -77,7 +86,7 @@ def detect(repo: Path, name: str, environ: dict[str, str] | None = None) -> Dete
     return Detected(
         name=name,
         app=guess,
-        env=python_env(repo, environ) if guess.python else None,
+        env=env,
         health=health,
         health_why=health_why,
         database_url=url,

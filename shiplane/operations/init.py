@@ -43,6 +43,7 @@ def init(
     dev_port: int | None = None,
     prod_port: int | None = None,
     environ: dict[str, str] | None = None,
+    probe: bool = True,
 ) -> Result:
     repo = (directory or Path.cwd()).resolve()
     target = repo / CONFIG_NAME
@@ -51,7 +52,8 @@ def init(
         raise ConfigError(
             f"{target} already exists", next_action="edit it, or pass --force to overwrite it"
         )
-    found = detect(repo, app_name(repo, name), dict(os.environ) if environ is None else environ)
+    environ = dict(os.environ) if environ is None else environ
+    found = detect(repo, app_name(repo, name), environ, probe=probe)
     text = render(found, _ports(dev_port, prod_port))
     parse_config(text, target)  # what init writes must always load
     if not dry_run:
