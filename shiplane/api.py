@@ -355,6 +355,8 @@ def init(
     dev_port: int | None = None,
     prod_port: int | None = None,
     probe: bool = True,
+    dev_database_url: str | None = None,
+    prod_database_url: str | None = None,
 ) -> Result:
     return _boundary.guarded(
         "init",
@@ -365,6 +367,8 @@ def init(
             force=force,
             dry_run=dry_run,
             probe=probe,
+            dev_database_url=dev_database_url,
+            prod_database_url=prod_database_url,
             dev_port=dev_port,
             prod_port=prod_port,
         ),

@@ -482,6 +482,16 @@ def init(
     ] = False,
     dev_port: Annotated[int | None, typer.Option(help="dev's port (default: 8001).")] = None,
     prod_port: Annotated[int | None, typer.Option(help="prod's port (default: 8000).")] = None,
+    dev_database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="dev's database (e.g. postgresql://app:${DB_PASSWORD}@localhost/app_dev);"
+            " a ${VAR} comes from .env.dev.",
+        ),
+    ] = None,
+    prod_database_url: Annotated[
+        str | None, typer.Option(help="prod's database; a ${VAR} comes from .env.prod.")
+    ] = None,
     no_probe: Annotated[
         bool,
         typer.Option(
@@ -503,6 +513,8 @@ def init(
         dev_port=dev_port,
         prod_port=prod_port,
         probe=not no_probe,
+        dev_database_url=dev_database_url,
+        prod_database_url=prod_database_url,
     )
     if dry_run and result.ok and not render.wants_json(json_):
         typer.echo(result.data["text"], nl=False)

@@ -53,6 +53,7 @@ class Detected:
     routes: list[Route]
     other_processes: dict[str, str] = field(default_factory=dict)  # Procfile, not run yet
     tables: list[str] = field(default_factory=list)
+    env_urls: dict[str, str] = field(default_factory=dict)  # per environment, given to init
 
     def facts(self) -> dict[str, Any]:
         return {
@@ -66,6 +67,7 @@ class Detected:
             "health": self.health,
             "health_why": self.health_why,
             "database_url": self.database_url,
+            "env_database_urls": self.env_urls,
             "routes": [f"{r.method} {r.path}" for r in self.routes],
             "tables": self.tables,
             "checks": [c["name"] for c in self.checks],

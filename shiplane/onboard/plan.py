@@ -18,11 +18,18 @@ POSTGRES = re.compile(r"postgres|psycopg|client\s*:\s*[\"']pg[\"']")
 SQLITE_FILE = re.compile(r"[\"'/]([\w-]+\.(?:db|sqlite3?))[\"']")
 
 
-def _health(found: list[Route]) -> tuple[str, str]:
+def _health(repo: Path, found: list[Route]) -> tuple[str, str]:
     gets = {r.path.rstrip("/") or "/" for r in found if r.method == "GET"}
     for candidate in HEALTH_PATHS:
         if candidate in gets:
             return candidate, f"the app has a GET {candidate} route"
+    # A hand-written router (node:http's `url.pathname === "/healthz"`) has no route table to
+    # read, but still names the path as a string.
+    texts = [read(p) for p in files(repo, (".py", ".js", ".cjs", ".mjs", ".ts"))]
+    for candidate in HEALTH_PATHS:
+        literal = re.compile(rf"[\"'`]{re.escape(candidate)}[\"'`]")
+        if any(literal.search(t) for t in texts):
+            return candidate, f"the source compares the request path with {candidate!r}"
     return "/", f"no {', '.join(HEALTH_PATHS)} route found: the home page counts as health"
 
 
@@ -64,8 +71,14 @@ def _checks(found: list[Route], health: str, table_names: list[str], schema: boo
 
 
 def detect(
-    repo: Path, name: str, environ: dict[str, str] | None = None, probe: bool = True
+    repo: Path,
+    name: str,
+    environ: dict[str, str] | None = None,
+    probe: bool = True,
+    env_urls: dict[str, str] | None = None,
 ) -> Detected:
+    """What init writes for ``repo``; ``env_urls`` are the databases the user named per
+    environment (--dev-database-url, --prod-database-url)."""
     guess = detect_app(repo)
     others = procfile(repo)
     if "web" in others:
@@ -73,15 +86,20 @@ def detect(
         guess.why = f"Procfile's web line (the app looks like {guess.framework})"
     found = routes(repo)
     env = python_env(repo, environ) if guess.python else None
-    health, health_why = _health(found)
+    health, health_why = _health(repo, found)
     if probe and health == "/" and not guess.build and not (env and env.build):
         # Nothing to read the routes from: ask the app itself (it needs no build to start).
         python = env.python if env else None
         answered, seen = probe_health(repo, guess.run, python, guess.env, (*HEALTH_PATHS, "/"))
         health, health_why = (answered, seen) if answered else ("/", f"{health_why}; {seen}")
     url, url_why = _database(repo, guess)
+    env_urls = env_urls or {}
+    if env_urls:
+        named = " and ".join(sorted(env_urls))
+        url_why = f"shiplane sets DATABASE_URL: the database.url of {named} below, as given to init"
     table_names = tables(repo, guess.migrations) if guess.python else []
-    checks = _checks(found, health, table_names, schema=url is not None and bool(guess.engine))
+    has_database = url is not None or len(env_urls) == 2
+    checks = _checks(found, health, table_names, schema=has_database and bool(guess.engine))
     parts = [c["name"] for c in checks]
     return Detected(
         name=name,
@@ -91,6 +109,7 @@ def detect(
         health_why=health_why,
         database_url=url,
         database_why=url_why,
+        env_urls=env_urls,
         checks=checks,
         checks_why=(
             f"a starter set from the routes and models found ({', '.join(parts)})"

@@ -74,15 +74,31 @@ def render(found: Detected, ports: dict[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _database_of(found: Detected, env: str) -> list[str]:
+    url = found.env_urls.get(env)
+    if url is None:
+        return []
+    lines = [f"database.url = {value(url)}"]
+    if "${" in url:
+        lines += comment(
+            f"${{...}} in the URL come from this file (KEY=value lines), kept out of git: add"
+            f" .env.{env} to .gitignore."
+        )
+        lines.append(f'env_file = ".env.{env}"')
+    return lines
+
+
 def _environments(found: Detected, ports: dict[str, int]) -> list[str]:
     variables = f"env = {value(found.app.env)}" if found.app.env else None
     why_env = comment(f"Variables for the app and its migrations ({found.app.framework}).")
     lines = ["", "[environments.dev]", 'branch = "dev"', f"port = {ports['dev']}"]
+    lines += _database_of(found, "dev")
     lines += comment("`shiplane deploy dev` from a feature branch merges it into dev first.")
     lines.append("auto_merge = true")
     if variables:
         lines += [*why_env, variables]
     lines += ["", "[environments.prod]", 'branch = "main"', f"port = {ports['prod']}"]
+    lines += _database_of(found, "prod")
     lines += comment("Gated: prod takes only what was verified in dev, by `shiplane promote prod`.")
     lines.append('promote_from = "dev"')
     lines += comment("Back up the database before every deploy to prod.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
 import tomllib
 from collections.abc import Iterator
@@ -14,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
+from devtools.pgserver import PgServer
 from tests.support.app_repo import GIT_ENV, AppRepo, free_port, wait_no_children
-from tests.support.examples import example_venv
+from tests.support.examples import ROOT, example_venv, example_without_config
 
 REQUIREMENTS = Path(__file__).parent / "init_apps" / "requirements.txt"
 
@@ -81,9 +84,9 @@ import json
 
 
 def application(environ, start_response):
-    path = environ.get("PATH_INFO", "/")
-    if path in ("/health", "/", "/api/status"):
-        body = json.dumps({"path": path, "ok": True}).encode()
+    name = environ.get("PATH_INFO", "/").strip("/")
+    if name in ("health", "", "api/status"):
+        body = json.dumps({"name": name, "ok": True}).encode()
         start_response("200 OK", [("Content-Type", "application/json")])
         return [body]
     start_response("404 Not Found", [("Content-Type", "text/plain")])
@@ -231,3 +234,63 @@ def test_init_deploys_a_new_app_with_no_edits(new_app: tuple[AppRepo, Case]) -> 
     refused = app.shiplane("deploy", "prod")
     assert refused.code == 6, refused.stdout + refused.stderr
     assert "promote prod" in refused.data["error"]["next_action"]
+
+
+def test_init_deploys_the_knex_app_on_postgresql(tmp_path: Path, postgres: PgServer) -> None:
+    """examples/knex_notes (node, knex, pg) without its shiplane.toml: init is given each
+    environment's database with the password as ${DB_PASSWORD}; npm ci builds each release."""
+    app = example_without_config(tmp_path, "knex_notes")
+    # npm's own cache, shared across runs: a release's `npm ci` reads the registry once.
+    app.env["npm_config_cache"] = str(ROOT / ".cache" / "npm")
+    names = {env: f"init_{env}_{secrets.token_hex(4)}" for env in ("dev", "prod")}
+    urls = {
+        env: f"postgresql://postgres:${{DB_PASSWORD}}@127.0.0.1:{postgres.port}/{name}"
+        for env, name in names.items()
+    }
+    ports = ["--dev-port", str(app.ports["dev"]), "--prod-port", str(app.ports["prod"])]
+    try:
+        literal = app.shiplane(
+            "init", *ports, "--dev-database-url", postgres.url(names["dev"]), "--json"
+        )
+        assert literal.code == 64, literal.stdout + literal.stderr
+        assert "DB_PASSWORD" in literal.data["error"]["next_action"]
+        assert postgres.password not in literal.stdout + literal.stderr
+        assert not (app.path / "shiplane.toml").exists()
+
+        for env, name in names.items():
+            postgres.create_database(name)
+            (app.path / f".env.{env}").write_text(f"DB_PASSWORD={postgres.password}\n")
+        (app.path / ".git" / "info" / "exclude").write_text(".env.dev\n.env.prod\n")
+        run = app.shiplane(
+            "init",
+            *ports,
+            "--dev-database-url",
+            urls["dev"],
+            "--prod-database-url",
+            urls["prod"],
+            "--json",
+        )
+        assert run.code == 0, run.stdout + run.stderr
+        facts = run.data["facts"]
+        assert (facts["framework"], facts["engine"]) == ("node", "knex"), facts
+        assert "schema and migrations" in facts["checks"], facts
+        config = tomllib.loads((app.path / "shiplane.toml").read_text())
+        assert config["environments"]["dev"]["database"]["url"] == urls["dev"]
+        assert config["environments"]["prod"]["env_file"] == ".env.prod"
+
+        app.commit("shiplane init")
+        app.git("checkout", "-q", "-b", "dev")
+        deploy = app.shiplane("deploy", "dev")
+        assert deploy.code == 0, deploy.stdout + deploy.stderr
+        steps = {s["name"]: s for s in deploy.data["steps"]}
+        assert steps["migrate"]["detail"].startswith("applied "), steps["migrate"]
+        assert ", 0 failed" in steps["verify"]["detail"], steps["verify"]
+        created = httpx.post(app.url("dev", "/api/notes"), json={"title": "init"}, timeout=5)
+        assert created.status_code == 201, created.text
+        with psycopg.connect(postgres.url(names["dev"])) as conn:
+            titles = [r[0] for r in conn.execute("SELECT title FROM notes")]
+        assert "init" in titles
+        assert postgres.password not in deploy.stdout + deploy.stderr
+    finally:
+        app.stop_server()
+        wait_no_children(tmp_path)
