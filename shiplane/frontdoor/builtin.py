@@ -223,6 +223,14 @@ class BuiltinFrontDoor(FrontDoor):
             return self._answer_own(
                 conn, head, json_reply(status, payload, keep, hsts), status, keep
             )
+        upstream = self._active
+        static = upstream.static if upstream is not None else None
+        if static is not None and static.claims(head.target):
+            # Files need no schema: served from the release that serves, held or not.
+            served = await static.answer(conn.writer, head, hsts)
+            if served is not None:
+                self.log_own(conn.peer, head, served.status, served.sent)
+                return served.keep_alive
         if self._held and not await self._wait_for_release():
             self.log.trip("held_timeout", f"held over {self.hold_timeout:g} s")
             error = {
@@ -306,6 +314,7 @@ class BuiltinFrontDoor(FrontDoor):
             or self._maintenance
             or self._held
             or head.target.startswith(b"/_deploy/")
+            or (upstream.static is not None and upstream.static.claims(head.target))
         ):
             return None
         self._requests += 1

@@ -21,6 +21,7 @@ from shiplane.frontdoor.endpoints import DeployEndpoints
 from shiplane.frontdoor.https import DoorTls
 from shiplane.frontdoor.listener import Listener, reserve_descriptors
 from shiplane.frontdoor.settings import DoorSettings
+from shiplane.frontdoor.static import for_release
 from shiplane.frontdoor.tls import CertificateStore, SniContext
 from shiplane.launch import launcher
 from shiplane.launch.base import RunAs
@@ -317,7 +318,10 @@ class ServerCore:
             raise KeyError(instance_id)
         door = self.ensure_frontdoor(key, self.door_settings(key, port, instance.spec.front_door))
         address = instance.as_instance().address
-        previous = door.switch(Upstream(instance_id, address.host, address.port, info or {}))
+        spec = instance.spec
+        static = for_release(spec.release_dir, spec.static, spec.static_max_age, door.limits)
+        upstream = Upstream(instance_id, address.host, address.port, info or {}, static)
+        previous = door.switch(upstream)
         return previous.instance_id if previous else None
 
     async def restore_env(self, key: EnvKey) -> str | None:
