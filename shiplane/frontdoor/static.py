@@ -203,8 +203,14 @@ class StaticFiles:
                     break
                 writer.write(chunk)
                 sent += len(chunk)
-                async with asyncio.timeout(self.idle_timeout):
-                    await writer.drain()  # a client that does not read is let go
+                try:
+                    async with asyncio.timeout(self.idle_timeout):
+                        await writer.drain()
+                except TimeoutError:
+                    # A client that does not read is let go; a close would wait for the
+                    # buffered rest to be taken first, so the connection is aborted.
+                    writer.transport.abort()
+                    raise
         return sent
 
 
