@@ -31,6 +31,7 @@ from shiplane.server import rebuild
 from shiplane.server.drains import Drains
 from shiplane.server.health_monitor import HealthMonitor
 from shiplane.server.privileges import Enforcement
+from shiplane.serversettings import load_settings
 from shiplane.state.db import StateDB
 from shiplane.state.envvars import kept_layers
 from shiplane.state.maintenance import MaintenanceStore
@@ -101,7 +102,9 @@ class ServerCore:
             # What the server wrote there (a migrated or restored database) is the app's too.
             shared = self.layout.app(spec.app).shared(spec.env)
             await asyncio.to_thread(launcher().prepare, shared, RunAs(spec.app, spec.env))
-        instance = ManagedProcess(spec=spec, port=free_port(), secrets=secrets)
+        ports = load_settings(self.layout.root).instance_ports  # read now: set without a restart
+        taken = {i.port for i in self.instances.values()}
+        instance = ManagedProcess(spec=spec, port=free_port(ports, taken), secrets=secrets)
         self.instances[instance.id] = instance
         await instance.start(self.redactor)
         return instance
