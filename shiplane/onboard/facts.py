@@ -18,6 +18,7 @@ class AppGuess:
     engine_why: str = ""
     build: list[str] = field(default_factory=list)  # app steps after dependencies (collectstatic)
     env: dict[str, str] = field(default_factory=dict)
+    static: dict[str, str] = field(default_factory=dict)  # URL prefix -> release dir (the door's)
     python: bool = True  # a Python app: dependencies and a virtualenv apply
 
 
@@ -64,6 +65,7 @@ class Detected:
             "dependencies": self.env.source if self.env else None,
             "build": [*(self.env.build if self.env else []), *self.app.build],
             "health": self.health,
+            "static": self.app.static,
             "database_url": self.database_url,
             "routes": [f"{r.method} {r.path}" for r in self.routes],
             "tables": self.tables,
