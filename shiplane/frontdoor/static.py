@@ -41,6 +41,7 @@ from shiplane.frontdoor.settings import Limits
 from shiplane.frontdoor.wire import Head
 
 CHUNK = 256 * 1024
+SMALL = 64 * 1024  # read and written in one go
 CACHE_ENTRIES = 4096
 IMMUTABLE = b"public, max-age=31536000, immutable"
 # Django's ManifestStaticFilesStorage and most bundlers put a hex digest before the suffix.
@@ -186,9 +187,18 @@ class StaticFiles:
         if _not_modified(head, info):
             writer.write(_head(304, headers, None, connection))
             return Answer(304, 0, keep)
-        writer.write(_head(200, headers, info.size, connection))
+        answer = _head(200, headers, info.size, connection)
         if head.method == b"HEAD":
+            writer.write(answer)
             return Answer(200, 0, keep)
+        if info.size <= SMALL:
+            # One read from the page cache costs less than a thread's round trip, and head
+            # and body go out in one write.
+            with open(info.path, "rb") as file:
+                body = file.read(info.size)
+            writer.write(answer + body)
+            return Answer(200, len(body), keep and len(body) == info.size)
+        writer.write(answer)
         sent = await self._stream(writer, info)
         return Answer(200, sent, keep and sent == info.size)
 
@@ -199,8 +209,8 @@ class StaticFiles:
         with open(info.path, "rb") as file:
             while sent < info.size:
                 chunk = await asyncio.to_thread(file.read, min(CHUNK, info.size - sent))
-                if not chunk:
-                    break
+                if not chunk or writer.transport.is_closing():
+                    break  # the client went away (uvloop raises on a write to it)
                 writer.write(chunk)
                 sent += len(chunk)
                 try:
