@@ -18,6 +18,11 @@ plain-HTTP listener on ``tls.http_port``, where it redirects to HTTPS (308) when
 HTTPS answers carry HSTS when configured, the door's own answers (refusals, the maintenance
 page, /_deploy/*) too. Its own port stays plain HTTP on loopback.
 
+An upstream with ``static`` mounts (``static.StaticFiles``: the release's ``[app] static``)
+has its files answered here, from the release the upstream belongs to, so they switch with it;
+a hold does not delay them (files need no schema), maintenance does. The fast path only checks
+the mounts' prefixes and leaves those requests to ``handle``.
+
 Maintenance answers every request with a 503 page but /_deploy/health and /_deploy/version;
 a request carrying the bypass (``shiplane.state.maintenance``: the deploy's own smoke checks)
 is relayed without it. Every answer the door writes itself goes to the access log with the

@@ -169,6 +169,8 @@ class StaticFiles:
         keep: bool,
         extra: Headers,
     ) -> Answer:
+        if writer.transport.is_closing():
+            return Answer(0, 0, False)  # the client left while the file was looked up
         use_gzip = found.gzip is not None and _accepts_gzip(head.get(b"accept-encoding"))
         info = found.gzip if use_gzip and found.gzip is not None else found.plain
         headers = [

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import threading
 from collections import Counter
-from pathlib import Path
 
 import httpx
 

@@ -156,16 +156,20 @@ def test_a_big_file_is_streamed_whole(tmp_path: Path) -> None:
 def test_the_switch_moves_the_files_with_the_instance(tmp_path: Path) -> None:
     old = release(tmp_path / "a", "r1", b"old\n")
     new = release(tmp_path / "b", "r2", b"new\n")
-    with KeepAliveApp("blue").running() as blue, KeepAliveApp("green").running() as green:
-        with door_thread() as (runner, door), Client(door.port) as client:
-            runner.do(lambda: door.switch(upstream_with_files(blue, old)))
-            assert client.request("GET", "/static/css/app.css").body == b"old\n"
-            runner.do(lambda: door.switch(upstream_with_files(green, new)))
-            assert client.request("GET", "/static/css/app.css").body == b"new\n"
-            # An upstream without mounts: the app answers the prefix again (WhiteNoise's case).
-            runner.do(lambda: door.switch(green.upstream))
-            answer = client.request("GET", "/static/css/app.css")
-            assert b'"name": "green"' in answer.body
+    with (
+        KeepAliveApp("blue").running() as blue,
+        KeepAliveApp("green").running() as green,
+        door_thread() as (runner, door),
+        Client(door.port) as client,
+    ):
+        runner.do(lambda: door.switch(upstream_with_files(blue, old)))
+        assert client.request("GET", "/static/css/app.css").body == b"old\n"
+        runner.do(lambda: door.switch(upstream_with_files(green, new)))
+        assert client.request("GET", "/static/css/app.css").body == b"new\n"
+        # An upstream without mounts: the app answers the prefix again (WhiteNoise's case).
+        runner.do(lambda: door.switch(green.upstream))
+        answer = client.request("GET", "/static/css/app.css")
+        assert b'"name": "green"' in answer.body
 
 
 def test_a_client_that_stops_reading_is_let_go(tmp_path: Path) -> None:
@@ -186,3 +190,21 @@ def test_a_client_that_stops_reading_is_let_go(tmp_path: Path) -> None:
                 time.sleep(0.2)  # reading nothing
             assert door.stats().connections == 0
             assert time.monotonic() - started < 10
+
+
+def test_files_are_served_through_a_hold_but_not_through_maintenance(tmp_path: Path) -> None:
+    with serving(tmp_path) as (runner, door, app, _root):
+        runner.do(lambda: door.hold(5))
+        try:
+            with Client(door.port) as client:
+                started = time.monotonic()
+                answer = client.request("GET", "/static/css/app.css")
+                assert answer.status == 200 and answer.body == CSS
+                assert time.monotonic() - started < 2  # not parked with the relayed requests
+        finally:
+            runner.do(door.release)
+        runner.do(lambda: door.maintenance(True))
+        with Client(door.port) as client:
+            page = client.request("GET", "/static/css/app.css")
+            assert page.status == 503 and b"maintenance" in page.body
+    assert app.requests == 0
