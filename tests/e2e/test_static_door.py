@@ -208,3 +208,19 @@ def test_files_are_served_through_a_hold_but_not_through_maintenance(tmp_path: P
             page = client.request("GET", "/static/css/app.css")
             assert page.status == 503 and b"maintenance" in page.body
     assert app.requests == 0
+
+
+def test_pipelined_requests_get_their_answers_in_order(tmp_path: Path) -> None:
+    with serving(tmp_path) as (_, door, _app, _root):
+        requests = (
+            b"GET /static/css/app.css HTTP/1.1\r\nhost: x\r\n\r\n"
+            b"HEAD /static/app.3f2a1b9c.js HTTP/1.1\r\nhost: x\r\n\r\n"
+            b"GET /id/relayed HTTP/1.1\r\nhost: x\r\n\r\n"
+            b"GET /static/css/app.css HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+        )
+        raw = exchange_raw(door.port, requests)
+        assert raw.count(b"HTTP/1.1 200 OK") == 4
+        first, second, third, fourth = raw.split(b"HTTP/1.1 200 OK")[1:]
+        assert first.endswith(CSS) and fourth.endswith(CSS)
+        assert b"javascript" in second and second.endswith(b"\r\n\r\n")  # HEAD: no body
+        assert b'"path": "/id/relayed"' in third
