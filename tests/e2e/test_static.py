@@ -12,6 +12,7 @@ import httpx
 from tests.support.app_repo import AppRepo
 from tests.support.faults import without_checks
 from tests.support.rawhttp import exchange_raw, status_of
+from tests.support.wait import serves, wait_for
 
 OLD = "body { color: #111 }\n" * 20
 NEW = "body { color: #222 }\n" * 20
@@ -86,6 +87,13 @@ def test_files_served_by_the_door_switch_with_the_release_and_roll_back(app_repo
     # Only old or new content while deploy and rollback switched: never a 404 or a mix.
     assert set(seen) == {f"200 {OLD[:20]}", f"200 {NEW[:20]}"}, seen
     assert sum(seen.values()) > 20
+
+    # A server restart restores what serves, its files with it (they travel in the stored spec).
+    app_repo.stop_server()
+    assert app_repo.shiplane("status", "dev").code == 0  # starts a server, which restores
+    assert wait_for(lambda: serves(url))
+    restored = httpx.get(url)
+    assert restored.text == OLD and restored.headers["etag"] == etag
 
 
 def test_a_mount_outside_the_release_is_refused_naming_the_key(app_repo: AppRepo) -> None:
