@@ -44,8 +44,9 @@ CHUNK = 256 * 1024
 SMALL = 64 * 1024  # read and written in one go
 CACHE_ENTRIES = 4096
 IMMUTABLE = b"public, max-age=31536000, immutable"
-# Django's ManifestStaticFilesStorage and most bundlers put a hex digest before the suffix.
-FINGERPRINT = re.compile(r"\.[0-9a-f]{6,}\.[A-Za-z0-9]+$")
+# Django's ManifestStaticFilesStorage and most bundlers put a hex digest before the suffix; a
+# digit is required so that a word such as "facade" does not make a file immutable for a year.
+FINGERPRINT = re.compile(r"\.(?=[0-9a-f]*[0-9])[0-9a-f]{6,}\.[A-Za-z0-9]+$")
 TEXT_TYPES = ("text/", "application/javascript", "application/json", "image/svg+xml")
 Headers = tuple[tuple[bytes, bytes], ...]
 
