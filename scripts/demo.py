@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def shiplane(repo: Path, env: dict[str, str], *args: str) -> dict:
     print(f"$ shiplane {' '.join(args)}  -> exit {proc.returncode}, {verdict}")
     if steps:
         print(f"    {steps}")
+    for step in result["steps"]:
+        if step["name"] == "start" and step.get("detail"):
+            print(f"    new instance on {step['detail']}")
     if "verification" in result:
         for check in result["verification"]["results"]:
             print(f"    {check['status']:8} {check['name']} ({check['kind']}): {check['message']}")
@@ -82,6 +86,15 @@ def main() -> None:
     sh(repo, *git, "commit", "-qam", "notes 1.1.0")
     print(f"demo repository: {repo}\ndeploy root:     {work / 'home'}\n")
     try:
+        # The ports as the config and the server hold them, not as this script chose them.
+        envs = tomllib.loads(config.read_text())["environments"]
+        dev_port, prod_port = envs["dev"]["port"], envs["prod"]["port"]
+        settings = shiplane(repo, env, "server", "config", "instance_ports=20000-29999")
+        ranged = settings["settings"]["instance_ports"]
+        print(
+            f"    front doors (shiplane.toml): dev 127.0.0.1:{dev_port}, prod 127.0.0.1:{prod_port}"
+            f"\n    instance ports (shiplane server config): {ranged}"
+        )
         shiplane(repo, env, "deploy", "dev")
         print(f"    dev  serves {get(f'http://127.0.0.1:{dev_port}/api/version')}")
         urllib.request.urlopen(

@@ -68,6 +68,7 @@ __all__ = [
     "rollback",
     "run",
     "server",
+    "server_config",
     "server_install",
     "state_restore",
     "status",
@@ -388,6 +389,15 @@ def server(
         f"server {action}".strip(),
         None,
         lambda: _server.server(action, root, config_path, caller, token),
+    )
+
+
+def server_config(
+    assignments: list[str], *, root: Path | None = None, config_path: Path | None = None
+) -> Result:
+    """The host server's settings (``instance_ports``); ``KEY=VALUE`` items set them."""
+    return _boundary.guarded(
+        "server config", None, lambda: _server.server_config(root, config_path, assignments)
     )
 
 

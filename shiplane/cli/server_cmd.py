@@ -137,6 +137,24 @@ def status(root: RootOpt = None, config: ConfigOpt = None, json_: JsonOpt = Fals
     _run("status", root, config)
 
 
+@server_app.command("config")
+def config_cmd(
+    assignments: Annotated[
+        list[str] | None,
+        typer.Argument(help="KEY=VALUE to set, e.g. instance_ports=20000-29999 (none: show)."),
+    ] = None,
+    root: RootOpt = None,
+    config: ConfigOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Show or set the host server's settings: instance_ports (the ports app instances get)."""
+    from shiplane import api
+
+    result = api.server_config(assignments or [], root=root, config_path=config)
+    render.emit(result, as_json=True)
+    raise typer.Exit(result.exit_code)
+
+
 @server_app.command("connect")
 def connect(root: RootOpt = None, json_: JsonOpt = False) -> None:
     """Start the server unless it runs; print its socket and token file (what a client on

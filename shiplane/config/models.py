@@ -19,6 +19,7 @@ from shiplane.config.frontdoor import (
     split_listen,
 )
 from shiplane.config.hosts import parse_host
+from shiplane.config.static import check_static
 from shiplane.config.tls import TlsConfig
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -52,6 +53,19 @@ class AppConfig(Strict):
         description="The app's interpreter or virtualenv dir (absolute, or relative to the"
         " release): its bin dir goes first on PATH for migrations.",
     )
+    static: dict[str, str] = Field(
+        default_factory=dict,
+        description="Static files the front door serves: URL prefix -> directory in the release,"
+        ' e.g. {"/static" = "staticfiles"}. A path naming no file falls through to the app.',
+    )
+    static_max_age: int = Field(
+        default=3600,
+        ge=0,
+        description="Cache-Control max-age (s) of static files; fingerprinted names"
+        " (app.3f2a1b9c.css) are immutable for a year.",
+    )
+
+    _static = field_validator("static")(check_static)
 
     @field_validator("name")
     @classmethod

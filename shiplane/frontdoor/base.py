@@ -26,18 +26,24 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from shiplane.frontdoor.static import StaticFiles
 
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
     """Where one instance listens. ``host`` lets a door route to remote hosts and containers,
-    not only to processes on this machine; ``info`` is what /_deploy/version reports."""
+    not only to processes on this machine; ``info`` is what /_deploy/version reports;
+    ``static`` the release's static mounts, which the door serves itself (and switches with
+    the instance)."""
 
     instance_id: str
     host: str
     port: int
     info: dict[str, Any] = field(default_factory=dict, compare=False)
+    static: StaticFiles | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,11 @@ plain-HTTP listener on ``tls.http_port``, where it redirects to HTTPS (308) when
 HTTPS answers carry HSTS when configured, the door's own answers (refusals, the maintenance
 page, /_deploy/*) too. Its own port stays plain HTTP on loopback.
 
+An upstream with ``static`` mounts (``static.StaticFiles``: the release's ``[app] static``)
+has its files answered here, from the release the upstream belongs to, so they switch with it;
+a hold does not delay them (files need no schema), maintenance does. The fast path only checks
+the mounts' prefixes and leaves those requests to ``handle``.
+
 Maintenance answers every request with a 503 page but /_deploy/health and /_deploy/version;
 a request carrying the bypass (``shiplane.state.maintenance``: the deploy's own smoke checks)
 is relayed without it. Every answer the door writes itself goes to the access log with the
@@ -223,6 +228,14 @@ class BuiltinFrontDoor(FrontDoor):
             return self._answer_own(
                 conn, head, json_reply(status, payload, keep, hsts), status, keep
             )
+        upstream = self._active
+        static = upstream.static if upstream is not None else None
+        if static is not None and static.claims(head.target):
+            # Files need no schema: served from the release that serves, held or not.
+            served = await static.answer(conn.writer, head, hsts)
+            if served is not None:
+                self.log_own(conn.peer, head, served.status, served.sent)
+                return served.keep_alive
         if self._held and not await self._wait_for_release():
             self.log.trip("held_timeout", f"held over {self.hold_timeout:g} s")
             error = {
@@ -306,6 +319,7 @@ class BuiltinFrontDoor(FrontDoor):
             or self._maintenance
             or self._held
             or head.target.startswith(b"/_deploy/")
+            or (upstream.static is not None and upstream.static.claims(head.target))
         ):
             return None
         self._requests += 1

@@ -34,9 +34,11 @@ class Listener(Protocol):
 REASONS = {
     100: b"Continue",
     200: b"OK",
+    304: b"Not Modified",
     400: b"Bad Request",
     401: b"Unauthorized",
     404: b"Not Found",
+    405: b"Method Not Allowed",
     408: b"Request Timeout",
     413: b"Content Too Large",
     421: b"Misdirected Request",

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from shiplane.config.static import check_static
 from shiplane.onboard.facts import AppGuess
 from shiplane.onboard.source import files, read
 
@@ -18,6 +19,10 @@ SETTINGS = re.compile(r"DJANGO_SETTINGS_MODULE[\"']\s*,\s*[\"']([\w.]+)[\"']")
 FACTORY = re.compile(r"^def (create_app|make_app)\(\s*\)", re.M)
 FLASK_OBJECT = re.compile(r"^(\w+)\s*=\s*Flask\(", re.M)
 ASGI_OBJECT = re.compile(r"^(\w+)\s*=\s*(FastAPI|Starlette)\(", re.M)
+STATIC_ROOT = re.compile(r"^STATIC_ROOT\s*=\s*(.+?)\s*$", re.M)
+LAST_STRING = re.compile(r"[\"']([^\"']+)[\"']\)?$")
+STATIC_URL = re.compile(r"^STATIC_URL\s*=\s*[\"']([^\"']*)[\"']", re.M)
+PLAIN_DIR = re.compile(r"^[\w.-]+(/[\w.-]+)*$")
 WSGI_CALLABLE = re.compile(r"^def (\w+)\(\s*environ\s*,\s*start_response\s*\)", re.M)
 
 
@@ -70,8 +75,9 @@ def detect_django(repo: Path) -> AppGuess | None:
     project = settings.rsplit(".", 1)[0]
     wsgi = f"{project}.wsgi"
     build = []
-    settings_file = repo / Path(*settings.split(".")).with_suffix(".py")
-    if "STATIC_ROOT" in read(settings_file):
+    text = read(repo / Path(*settings.split(".")).with_suffix(".py"))
+    static = _django_static(text)
+    if "STATIC_ROOT" in text:
         build.append("python manage.py collectstatic --noinput")
     return AppGuess(
         framework="django",
@@ -80,7 +86,31 @@ def detect_django(repo: Path) -> AppGuess | None:
         engine="django",
         engine_why="Django migrations: manage.py migrate / showmigrations --plan",
         build=build,
+        static=static,
     )
+
+
+def _django_static(settings: str) -> dict[str, str]:
+    """``STATIC_URL`` -> ``STATIC_ROOT`` when the root is a plain directory under the project
+    (``BASE_DIR / "staticfiles"``, ``os.path.join(BASE_DIR, "staticfiles")``): what
+    collectstatic fills in the build and the front door then serves."""
+    root = STATIC_ROOT.search(settings)
+    if root is None:
+        return {}
+    expression = root.group(1)
+    plain = expression[:1] in "\"'" and expression[-1:] == expression[:1]
+    name = LAST_STRING.search(expression)
+    if name is None or not (plain or "BASE_DIR" in expression):
+        return {}  # from the environment, or somewhere init cannot tell
+    url = STATIC_URL.search(settings)
+    prefix = "/" + (url.group(1) if url else "static").strip("/")
+    directory = name.group(1).rstrip("/")
+    if not PLAIN_DIR.match(directory):
+        return {}  # absolute: not the release's to serve
+    try:
+        return check_static({prefix: directory})  # a CDN's STATIC_URL, a dir outside: none
+    except ValueError:
+        return {}
 
 
 def detect_flask(repo: Path) -> AppGuess | None:

@@ -18,6 +18,7 @@ class AppGuess:
     engine_why: str = ""
     build: list[str] = field(default_factory=list)  # app steps after dependencies (collectstatic)
     env: dict[str, str] = field(default_factory=dict)
+    static: dict[str, str] = field(default_factory=dict)  # URL prefix -> release dir (the door's)
     python: bool = True  # a Python app: dependencies and a virtualenv apply
 
 
@@ -66,6 +67,7 @@ class Detected:
             "build": [*(self.env.build if self.env else []), *self.app.build],
             "health": self.health,
             "health_why": self.health_why,
+            "static": self.app.static,
             "database_url": self.database_url,
             "env_database_urls": self.env_urls,
             "routes": [f"{r.method} {r.path}" for r in self.routes],

@@ -56,6 +56,12 @@ def render(found: Detected, ports: dict[str, int]) -> str:
     lines.append(f"run = {value(app.run)}")
     lines += comment(f"Health: {found.health_why}.")
     lines.append(f"health = {value(found.health)}")
+    if app.static:
+        lines += comment(
+            "Static: collectstatic fills STATIC_ROOT in the build; the front door serves it from"
+            " the release that serves (a missing file falls through to the app)."
+        )
+        lines.append(f"static = {value(app.static)}")
     if found.other_processes:
         lines += ["", *comment("Procfile processes this shiplane does not run yet:")]
         lines += [f"#   {name}: {command}" for name, command in found.other_processes.items()]

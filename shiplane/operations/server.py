@@ -12,6 +12,7 @@ from shiplane.hostconfig import load_host_config
 from shiplane.layout import ServerLayout
 from shiplane.operations.boundary import identify_on
 from shiplane.results import Result
+from shiplane.serversettings import load_settings, save_settings, settings_path, updated
 from shiplane.targets.control_client import ServerClient
 
 ACTIONS = ("start", "stop", "status", "connect")
@@ -87,4 +88,24 @@ def server(
         result.data.update(running=True, **status)
         if app is not None:
             result.data.update(app=app, envs=status["apps"].get(app, {}))
+    return result
+
+
+def server_config(root: Path | None, config_path: Path | None, assignments: list[str]) -> Result:
+    """Show the host server's settings, or set ``KEY=VALUE`` ones (shiplane.serversettings)."""
+    layout = server_layout(root, config_path)
+    settings = load_settings(layout.root)
+    if assignments:
+        settings = updated(settings, assignments)  # every assignment checked before a write
+        try:
+            save_settings(layout.root, settings)
+        except PermissionError as exc:
+            raise RefusedError(
+                f"cannot write the server's settings in {layout.root}: {exc.strerror}",
+                step="server",
+                next_action="run it as the server's user (an enforced host's admin)",
+            ) from None
+    result = Result(command="server config")
+    result.data.update(settings=settings.shown(), path=str(settings_path(layout.root)))
+    result.data["changed"] = bool(assignments)
     return result

@@ -38,6 +38,8 @@ def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> Ins
         log_path=str(ctx.layout.logs(ctx.env) / f"app-{release}.log"),
         health=ctx.config.app.health,
         monitor_interval=ctx.config.health.monitor_interval,
+        static=ctx.config.app.static,
+        static_max_age=ctx.config.app.static_max_age,
         front_door=door_settings(
             env.port,
             env.listen,

@@ -21,6 +21,7 @@ from shiplane.frontdoor.endpoints import DeployEndpoints
 from shiplane.frontdoor.https import DoorTls
 from shiplane.frontdoor.listener import Listener, reserve_descriptors
 from shiplane.frontdoor.settings import DoorSettings
+from shiplane.frontdoor.static import for_release
 from shiplane.frontdoor.tls import CertificateStore, SniContext
 from shiplane.launch import launcher
 from shiplane.launch.base import RunAs
@@ -30,6 +31,7 @@ from shiplane.server import rebuild
 from shiplane.server.drains import Drains
 from shiplane.server.health_monitor import HealthMonitor
 from shiplane.server.privileges import Enforcement
+from shiplane.serversettings import load_settings
 from shiplane.state.db import StateDB
 from shiplane.state.envvars import kept_layers
 from shiplane.state.maintenance import MaintenanceStore
@@ -100,7 +102,9 @@ class ServerCore:
             # What the server wrote there (a migrated or restored database) is the app's too.
             shared = self.layout.app(spec.app).shared(spec.env)
             await asyncio.to_thread(launcher().prepare, shared, RunAs(spec.app, spec.env))
-        instance = ManagedProcess(spec=spec, port=free_port(), secrets=secrets)
+        ports = load_settings(self.layout.root).instance_ports  # read now: set without a restart
+        taken = {i.port for i in self.instances.values()}
+        instance = ManagedProcess(spec=spec, port=free_port(ports, taken), secrets=secrets)
         self.instances[instance.id] = instance
         await instance.start(self.redactor)
         return instance
@@ -317,7 +321,10 @@ class ServerCore:
             raise KeyError(instance_id)
         door = self.ensure_frontdoor(key, self.door_settings(key, port, instance.spec.front_door))
         address = instance.as_instance().address
-        previous = door.switch(Upstream(instance_id, address.host, address.port, info or {}))
+        spec = instance.spec
+        static = for_release(spec.release_dir, spec.static, spec.static_max_age, door.limits)
+        upstream = Upstream(instance_id, address.host, address.port, info or {}, static)
+        previous = door.switch(upstream)
         return previous.instance_id if previous else None
 
     async def restore_env(self, key: EnvKey) -> str | None:

@@ -52,6 +52,10 @@ class InstanceSpec(BaseModel):
     # dict): they travel with what serves, so a switch, an undo and a restore after a server
     # restart open the door as the serving release's config said.
     front_door: dict[str, Any] = Field(default_factory=dict)
+    # ``[app] static``: URL prefix -> directory in the release, served by the front door from
+    # the release that serves (it travels with the instance, so a switch moves it too).
+    static: dict[str, str] = Field(default_factory=dict)
+    static_max_age: int = 3600
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> InstanceSpec:

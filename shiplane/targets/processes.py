@@ -10,21 +10,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import shlex
 import signal
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from shiplane.config.redact import Redactor
 from shiplane.databases import resolve_url
+from shiplane.errors import ShiplaneError
 from shiplane.launch import launcher
 from shiplane.launch.base import PIPE, STDOUT, Child, RunAs
 from shiplane.procenv import child_environment
+from shiplane.serversettings import PortRange
 from shiplane.targets.base import Address, Instance, InstanceSpec
 from shiplane.targets.health import HealthOutcome, HealthPolicy, probe_until_healthy
 
@@ -38,11 +42,38 @@ TAIL_BYTES = 256 * 1024
 LOOPBACK = "127.0.0.1"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
+class PortsExhausted(ShiplaneError):
+    exit_code = 3
+
+
+def free_port(ports: PortRange | None = None, taken: Collection[int] = ()) -> int:
+    """A port for a new instance: from the server's ``instance_ports`` when set (skipping
+    ``taken``: ports of instances that may be restarting, hence not bound right now), else any
+    the kernel hands out. Bound and released here: the app binds it next."""
+    if ports is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((LOOPBACK, 0))
+            port: int = sock.getsockname()[1]
+            return port
+    # From a random point, so instances started together do not race for the same port.
+    start = random.randrange(ports.size)
+    for offset in range(ports.size):
+        candidate = ports.low + (start + offset) % ports.size
+        if candidate in taken:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, candidate))
+            except OSError:
+                continue
+            return candidate
+    raise PortsExhausted(
+        f"no free port for a new instance in instance_ports {ports} ({ports.size} ports, all"
+        " in use)",
+        step="start",
+        next_action="stop what holds them, or widen the range: shiplane server config"
+        f" instance_ports={ports.low}-{min(65535, ports.high + max(ports.size, 100))}",
+    )
 
 
 @dataclass

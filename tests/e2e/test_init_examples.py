@@ -4,6 +4,7 @@ migrated, with its starter checks passing (issue 15 item 1)."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import tomllib
 from collections.abc import Iterator
@@ -21,12 +22,15 @@ EXPECTED = {
         "engine": "flask-migrate",
         "run": "python -m gunicorn --bind {host}:{port} app:create_app()",
         "tables": {"notes", "alembic_version"},
+        "static": {},
     },
     "django_notes": {
         "framework": "django",
         "engine": "django",
         "run": "python -m gunicorn --bind {host}:{port} notesite.wsgi",
         "tables": {"notes_note", "tags_tag", "django_migrations"},
+        # STATIC_ROOT: collected in the build, served by the front door.
+        "static": {"/static": "staticfiles"},
     },
 }
 
@@ -59,6 +63,7 @@ def test_init_writes_a_config_that_deploys_with_no_edits(bare_app: tuple[AppRepo
     }
     assert facts["health"] == "/healthz" and facts["python"] == str(venv)
     assert facts["database_url"] == "sqlite:///notes.db"
+    assert facts["static"] == expected["static"]
 
     run = app.shiplane("init", *ports, "--json", extra_env=active)
     assert run.code == 0, run.stdout + run.stderr
@@ -91,3 +96,8 @@ def test_init_writes_a_config_that_deploys_with_no_edits(bare_app: tuple[AppRepo
     finally:
         conn.close()
     assert expected["tables"] <= names
+    if expected["static"]:
+        css = httpx.get(app.url("dev", "/static/notes/style.css"), timeout=5)
+        assert css.status_code == 200 and "font-family" in css.text
+        # The door's ETag (a content hash), not WhiteNoise's ("mtime-size").
+        assert re.fullmatch(r'"[0-9a-f]{24}"', css.headers["etag"]), css.headers

@@ -172,3 +172,41 @@ def test_init_never_overwrites_without_force_and_dry_run_writes_nothing(tmp_path
     assert (root / "shiplane.toml").read_text() == "# mine\n"
     init(root, force=True, dev_port=18001, prod_port=18000, environ={})
     assert (root / "shiplane.toml").read_text().startswith("# shiplane.toml for site")
+
+
+DJANGO_MANAGE = """import os
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_cfg.settings")
+"""
+
+
+@pytest.mark.parametrize(
+    ("settings", "static"),
+    [
+        (
+            'STATIC_URL = "/static/"\nSTATIC_ROOT = BASE_DIR / "staticfiles"\n',
+            {"/static": "staticfiles"},
+        ),
+        (
+            'STATIC_URL = "assets/"\nSTATIC_ROOT = os.path.join(BASE_DIR, "out")\n',
+            {"/assets": "out"},
+        ),
+        ('STATIC_ROOT = "/var/www/static"\n', None),  # outside the release
+        ('STATIC_URL = "https://cdn.example.com/s/"\nSTATIC_ROOT = BASE_DIR / "s"\n', None),
+        ('STATIC_ROOT = env("STATIC_ROOT")\n', None),
+    ],
+)
+def test_django_static_root_is_collected_and_served_by_the_door(
+    tmp_path: Path, settings: str, static: dict[str, str] | None
+) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "manage.py": DJANGO_MANAGE,
+            "site_cfg/__init__.py": "",
+            "site_cfg/settings.py": settings,
+            "requirements.txt": "django\n",
+        },
+    )
+    config = written(root)
+    assert config["app"]["build"][-1] == "python manage.py collectstatic --noinput"
+    assert config["app"].get("static") == static
