@@ -1,0 +1,110 @@
+"""The console entry point's pre-dispatch: which command lines `shiplane.cli.fast` answers
+itself (the plain `status` and `history`), and that it leaves every other one to Typer."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from shiplane.cli.fast import Plain, parse
+from shiplane.config.loader import load_config
+from shiplane.config.packing import named_files
+from shiplane.config.snapshot import pack
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["status"], Plain("status", {"env": None})),
+        (["status", "dev", "--json"], Plain("status", {"env": "dev"}, as_json=True)),
+        (["status", "--json", "dev"], Plain("status", {"env": "dev"}, as_json=True)),
+        (["status", "-c", "a.toml"], Plain("status", {"env": None}, config="a.toml")),
+        (["status", "-ca.toml"], Plain("status", {"env": None}, config="a.toml")),
+        (["status", "--config=a.toml", "dev"], Plain("status", {"env": "dev"}, config="a.toml")),
+        (["history"], Plain("history", {"env": None, "limit": 20})),
+        (["history", "prod", "--limit", "3"], Plain("history", {"env": "prod", "limit": 3})),
+        (["history", "--limit=007", "--json"], Plain("history", {"env": None, "limit": 7}, True)),
+    ],
+)
+def test_plain_command_lines(argv: list[str], expected: Plain) -> None:
+    assert parse(argv) == expected
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--help"],
+        ["deploy", "dev"],
+        ["--host", "u@h", "status"],  # a global option first: Typer's
+        ["status", "--help"],
+        ["status", "-h"],
+        ["status", "dev", "prod"],  # a second argument: Typer's error
+        ["status", "--limit", "3"],  # not an option of status
+        ["status", "-c"],  # no value
+        ["status", "-c", "--json"],  # Typer takes "--json" as the path
+        ["status", "-c=a.toml"],  # click reads "=a.toml"
+        ["status", "--", "dev"],
+        ["history", "--limit", "x"],
+        ["history", "--limit", "-1"],
+        ["history", "--limit"],
+        ["status", "--jsonx"],
+    ],
+)
+def test_everything_else_goes_to_typer(argv: list[str]) -> None:
+    assert parse(argv) is None
+
+
+def test_a_remote_host_goes_to_typer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIPLANE_HOST", "deploy@example.com")
+    assert parse(["status", "dev"]) is None
+
+
+def test_named_files_are_what_the_models_name(tmp_path: Path) -> None:
+    """The stdlib list (what the short road sends) and the validated config's paths agree,
+    and pack sends exactly those files."""
+    (tmp_path / "shiplane.toml").write_text(
+        """
+[app]
+name = "shop"
+run = "python app.py {port}"
+
+[verify]
+checks_file = "checks.toml"
+
+[environments.dev]
+branch = "dev"
+port = 8001
+env_file = "~/dev.env"
+
+[environments.prod]
+branch = "main"
+port = 8000
+listen = "127.0.0.1:8443"
+domains = ["shop.example"]
+tls = { cert = "tls/chain.pem", key = "tls/key.pem" }
+"""
+    )
+    home = tmp_path / "userhome"
+    home.mkdir()
+    (home / "dev.env").write_text("A=1\n")
+    (tmp_path / "tls").mkdir()
+    (tmp_path / "tls" / "chain.pem").write_text("chain")
+    (tmp_path / "tls" / "key.pem").write_text("key")
+    (tmp_path / "checks.toml").write_text("")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        loaded = load_config(tmp_path / "shiplane.toml")
+        named = named_files(tomllib.loads(loaded.path.read_text()), loaded.repo_dir)
+        sent = pack(loaded)["files"]
+        by_models = {
+            "env/dev.env": loaded.env_file_path("dev"),
+            "tls/prod.cert.pem": loaded.tls_file_path("prod", "cert"),
+            "tls/prod.key.pem": loaded.tls_file_path("prod", "key"),
+            "checks.toml": loaded.checks_file_path(),
+        }
+    assert {f.key: f.path for f in named} == by_models
+    assert sent == {"env/dev.env": "A=1\n", "tls/prod.cert.pem": "chain",
+                    "tls/prod.key.pem": "key", "checks.toml": ""}  # fmt: skip
