@@ -1,7 +1,7 @@
 """The short road to this machine's server for read-only commands (`status`, `history`): the
 raw config and the files it names, sent over the control socket with the standard library only
-(``http.client`` over an AF_UNIX socket). No Pydantic, httpx or api boundary is imported: the
-server validates the config it receives anyway (``shiplane.config.snapshot.receive``) and
+(``shiplane.cli.fast_http``). No Pydantic, httpx or api boundary is imported: the server
+validates the config it receives anyway (``shiplane.config.snapshot.receive``) and
 answers with the same Result the full client would have relayed.
 
 ``ask`` answers None whenever the short road is not the plain case (no config found, a config
@@ -14,15 +14,14 @@ commands only read, so a request retried on the full road does nothing twice.
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import json
 import os
-import socket
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from shiplane.caller import local_caller
+from shiplane.cli.fast_http import BadAnswer, post_events
 from shiplane.config.packing import named_files
 from shiplane.credentials import client_token
 from shiplane.errors import ShiplaneError
@@ -30,29 +29,9 @@ from shiplane.errors import ShiplaneError
 CONFIG_NAME = "shiplane.toml"  # shiplane.config.loader.CONFIG_NAME, without its Pydantic import
 DEFAULT_HOME = "~/.local/share/shiplane"  # shiplane.layout.DEFAULT_HOME, as above
 TOKEN_HEADER = "x-shiplane-token"  # shiplane.server.control.TOKEN_HEADER
-CONNECT_TIMEOUT = 3.0
 # As the full client (targets.control_client.OPERATION_SILENCE): the server sends a heartbeat
 # every few seconds, so this long a silence means it stalled.
 SILENCE = 30.0
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    """HTTP/1.1 over the server's Unix socket."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__("shiplane", timeout=CONNECT_TIMEOUT)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(CONNECT_TIMEOUT)
-            sock.connect(str(self.socket_path))
-            sock.settimeout(SILENCE)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 def ask(name: str, args: dict[str, Any], config: str | None) -> dict[str, Any] | None:
@@ -68,7 +47,7 @@ def ask(name: str, args: dict[str, Any], config: str | None) -> dict[str, Any] |
         return None
     try:
         return _post(home / "server.sock", f"/ops/{name}", body, token)
-    except (OSError, http.client.HTTPException, ValueError):
+    except (OSError, BadAnswer, ValueError, KeyError, AttributeError):
         # No server (or a stale socket), or it went away: the full road starts or reaches one.
         return None
 
@@ -154,24 +133,9 @@ def _elsewhere(raw: dict[str, Any]) -> bool:
 
 def _post(sock: Path, path: str, body: dict[str, Any], token: str) -> dict[str, Any] | None:
     """POST the operation; its result event, or None when the stream ended without one."""
-    connection = _UnixConnection(sock)
-    try:
-        connection.request(
-            "POST",
-            path,
-            body=json.dumps(body).encode(),
-            headers={TOKEN_HEADER: token, "content-type": "application/json"},
-        )
-        response = connection.getresponse()
-        if response.status != 200:
-            return None
-        for line in response:  # NDJSON: progress and heartbeats, the result last
-            if not line.strip():
-                continue
-            event = json.loads(line)
-            if event.get("event") == "result":
-                result: dict[str, Any] = event["result"]
-                return result
-        return None
-    finally:
-        connection.close()
+    headers = {TOKEN_HEADER: token, "content-type": "application/json"}
+    for event in post_events(sock, path, json.dumps(body).encode(), headers, SILENCE):
+        if event.get("event") == "result":  # progress and heartbeats come before it
+            result: dict[str, Any] = event["result"]
+            return result
+    return None

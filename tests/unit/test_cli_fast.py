@@ -3,12 +3,14 @@ itself (the plain `status` and `history`), and that it leaves every other one to
 
 from __future__ import annotations
 
+import io
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from shiplane.cli.fast import Plain, parse
+from shiplane.cli.fast_http import BadAnswer, _events, post_events
 from shiplane.config.loader import load_config
 from shiplane.config.packing import named_files
 from shiplane.config.snapshot import pack
@@ -108,3 +110,31 @@ tls = { cert = "tls/chain.pem", key = "tls/key.pem" }
     assert {f.key: f.path for f in named} == by_models
     assert sent == {"env/dev.env": "A=1\n", "tls/prod.cert.pem": "chain",
                     "tls/prod.key.pem": "key", "checks.toml": ""}  # fmt: skip
+
+
+def _answer(head: bytes, body: bytes) -> list[dict]:
+    return list(_events(io.BytesIO(head + b"\r\n" + body)))
+
+
+def test_the_raw_client_reads_chunked_and_plain_answers() -> None:
+    chunked = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n"
+    )
+    # One event split across chunks, a heartbeat line, the result last.
+    events = b'{"event": "alive"}\n{"event": "result", "result": {"ok": true}}\n'
+    body = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (events[:25], events[25:]))
+    assert _answer(chunked, body + b"0\r\n\r\n") == [
+        {"event": "alive"},
+        {"event": "result", "result": {"ok": True}},
+    ]
+    plain = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n" % len(events)
+    assert _answer(plain, events)[-1]["result"] == {"ok": True}
+
+
+def test_the_raw_client_refuses_what_is_not_an_answer() -> None:
+    with pytest.raises(BadAnswer):
+        _answer(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 2\r\n", b"{}")
+    with pytest.raises(BadAnswer):  # the server went away mid-chunk
+        _answer(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n", b'40\r\n{"event"')
+    with pytest.raises(BadAnswer):  # a token with a line break never reaches the head
+        list(post_events(Path("/nonexistent"), "/ops/status", b"{}", {"x": "a\r\nb: c"}, 1.0))
