@@ -29,6 +29,8 @@ from shiplane.errors import ShiplaneError
 CONFIG_NAME = "shiplane.toml"  # shiplane.config.loader.CONFIG_NAME, without its Pydantic import
 DEFAULT_HOME = "~/.local/share/shiplane"  # shiplane.layout.DEFAULT_HOME, as above
 TOKEN_HEADER = "x-shiplane-token"  # shiplane.server.control.TOKEN_HEADER
+# Under the home, as shiplane.layout.ServerLayout names them.
+SOCKET, PID, TOKEN = "server.sock", "server.pid", "server.token"
 # As the full client (targets.control_client.OPERATION_SILENCE): the server sends a heartbeat
 # every few seconds, so this long a silence means it stalled.
 SILENCE = 30.0
@@ -46,7 +48,7 @@ def ask(name: str, args: dict[str, Any], config: str | None) -> dict[str, Any] |
     if token is None:
         return None
     try:
-        return _post(home / "server.sock", f"/ops/{name}", body, token)
+        return _post(home / SOCKET, f"/ops/{name}", body, token)
     except (OSError, BadAnswer, ValueError, KeyError, AttributeError):
         # No server (or a stale socket), or it went away: the full road starts or reaches one.
         return None
@@ -59,7 +61,7 @@ def _home() -> Path | None:
     if (etc / "shiplane" / "enforced").exists():
         return None
     home = Path(os.environ.get("SHIPLANE_HOME", DEFAULT_HOME)).expanduser().resolve()
-    if not os.path.exists(home / "server.sock") or _stopped(home / "server.pid"):
+    if not os.path.exists(home / SOCKET) or _stopped(home / PID):
         return None
     return home
 
@@ -80,7 +82,7 @@ def _token(home: Path) -> str | None:
     """What the request presents: the server's own token when this user may read it, else the
     client's (None: a client token the full road must refuse, with its message)."""
     try:
-        return (home / "server.token").read_text().strip()
+        return (home / TOKEN).read_text().strip()
     except OSError:
         pass
     try:

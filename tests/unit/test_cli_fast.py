@@ -138,3 +138,24 @@ def test_the_raw_client_refuses_what_is_not_an_answer() -> None:
         _answer(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n", b'40\r\n{"event"')
     with pytest.raises(BadAnswer):  # a token with a line break never reaches the head
         list(post_events(Path("/nonexistent"), "/ops/status", b"{}", {"x": "a\r\nb: c"}, 1.0))
+
+
+def test_the_short_road_names_what_the_full_one_does() -> None:
+    """What fast_client restates to stay clear of Pydantic (the config loader, the layout)
+    and of the server's modules agrees with them."""
+    from shiplane.cli import fast_client
+    from shiplane.config import loader
+    from shiplane.layout import DEFAULT_HOME, ServerLayout
+    from shiplane.server.control import TOKEN_HEADER
+    from shiplane.targets.control_client import OPERATION_SILENCE
+
+    assert fast_client.CONFIG_NAME == loader.CONFIG_NAME
+    assert Path(fast_client.DEFAULT_HOME) == DEFAULT_HOME
+    assert fast_client.TOKEN_HEADER == TOKEN_HEADER
+    assert fast_client.SILENCE == OPERATION_SILENCE
+    layout = ServerLayout(Path("/x"))
+    assert (layout.socket, layout.pid, layout.token) == (
+        Path("/x") / fast_client.SOCKET,
+        Path("/x") / fast_client.PID,
+        Path("/x") / fast_client.TOKEN,
+    )
