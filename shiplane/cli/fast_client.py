@@ -138,6 +138,6 @@ def _post(sock: Path, path: str, body: dict[str, Any], token: str) -> dict[str, 
     headers = {TOKEN_HEADER: token, "content-type": "application/json"}
     for event in post_events(sock, path, json.dumps(body).encode(), headers, SILENCE):
         if event.get("event") == "result":  # progress and heartbeats come before it
-            result: dict[str, Any] = event["result"]
-            return result
+            result = event["result"]
+            return result if isinstance(result, dict) else None
     return None
