@@ -6,6 +6,7 @@ subprocess runs an entry point, then reports which modules it imported."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -181,3 +182,18 @@ def _zombie(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
     except OSError:
         return True
+
+
+def test_no_server_and_none_can_start_is_exit_7(app_repo: AppRepo) -> None:
+    """No socket answers and the home's life lock is held (a server that lives but does not
+    answer): the short road hands over, and the full road refuses to start a second server,
+    exit 7, as before the short road existed."""
+    app_repo.home.mkdir(parents=True, exist_ok=True)
+    with open(app_repo.home / "server.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for args in (["status", "dev", "--json"], ["history", "--json"]):
+            loaded, code, printed = _run(args, str(app_repo.path), app_repo.env)
+            assert code == 7, printed
+            assert "server not answering" in json.loads(printed)["error"]["message"]
+            assert "shiplane.cli.main" in loaded
+    assert not (app_repo.home / "server.sock").exists()
