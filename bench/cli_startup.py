@@ -1,5 +1,6 @@
 """CLI startup benchmark: wall time of `shiplane --help`, `status` and `history` against
-`python -c pass` (the interpreter's own start), in the same run.
+`python -c pass` (the interpreter's own start), in the same run; `status` also through the
+Typer app (shiplane.cli.main), the road it took before shiplane.cli.fast.
 
 Run: .venv/bin/python bench/cli_startup.py [--rounds N]
 The example app is deployed to dev first (status and history then ask a running server).
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 
 from example import SHIPLANE, example
+
+FULL_ROAD = "import sys; sys.argv[0] = 'shiplane'; from shiplane.cli.main import run; run()"
 
 
 def wall(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
@@ -39,6 +42,9 @@ def main() -> None:
         "shiplane --help": [*SHIPLANE, "--help"],
         "shiplane status dev": [*SHIPLANE, "status", "dev", "--json"],
         "shiplane history": [*SHIPLANE, "history", "--json"],
+        # The same status through the Typer app and the full client (what every other
+        # command pays), for comparison with the stdlib road above.
+        "status dev, full road": [sys.executable, "-c", FULL_ROAD, "status", "dev", "--json"],
     }
     times: dict[str, list[float]] = {name: [] for name in commands}
     try:

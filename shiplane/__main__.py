@@ -1,3 +1,4 @@
-from shiplane.cli.main import run
+# `status` and `history` answer before Typer is imported; everything else goes to it.
+from shiplane.cli.fast import run
 
 run()

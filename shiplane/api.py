@@ -212,9 +212,12 @@ def promote(
     approve: bool = False,
     include_rolled_back: bool = False,
     hold_timeout: float | None = None,
+    wait_drain: bool = False,
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
+    """Like ``deploy``, the result comes once the promoted release serves; ``wait_drain``
+    waits for the replaced instance's drain too."""
     return call(
         "promote",
         caller,
@@ -224,6 +227,7 @@ def promote(
         approve=approve,
         include_rolled_back=include_rolled_back,
         hold_timeout=hold_timeout,
+        wait_drain=wait_drain,
     )
 
 
@@ -429,10 +433,23 @@ def tokens_revoke(caller: Caller, token_id: str, *, config_path: Path | None = N
 
 
 def restart(
-    caller: Caller, env: str, *, config_path: Path | None = None, progress: Progress | None = None
+    caller: Caller,
+    env: str,
+    *,
+    wait_drain: bool = False,
+    config_path: Path | None = None,
+    progress: Progress | None = None,
 ) -> Result:
-    """A fresh instance of the serving release, switched to with no request dropped."""
-    return call("restart", caller, config_path=config_path, progress=progress, env=env)
+    """A fresh instance of the serving release, switched to with no request dropped; the
+    result comes at the switch, or with ``wait_drain`` once the replaced instance drained."""
+    return call(
+        "restart",
+        caller,
+        config_path=config_path,
+        progress=progress,
+        env=env,
+        wait_drain=wait_drain,
+    )
 
 
 def env_set(

@@ -17,7 +17,6 @@ from typing import Annotated, Any
 import typer
 
 from shiplane.errors import ConfigError
-from shiplane.gate.approvers import NAMESPACE
 
 ENV = "SHIPLANE_FACTOR"
 SIGN_TIMEOUT = 120.0  # ssh-keygen may ask for the key's own passphrase
@@ -91,6 +90,10 @@ def secret_factor(choice: FactorChoice) -> dict[str, Any]:
 
 def sign_challenge(key: Path, text: str) -> str:
     """``ssh-keygen -Y sign -n shiplane`` over the challenge text; the armored signature."""
+    # Here, not at the top: the approvers' module brings the state database, and every
+    # command line (`--help` too) imports this module for its options.
+    from shiplane.gate.approvers import NAMESPACE
+
     with tempfile.TemporaryDirectory(prefix="shiplane-sign-") as scratch:
         message = Path(scratch) / "challenge"
         message.write_text(text)

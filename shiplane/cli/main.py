@@ -177,6 +177,7 @@ def promote(
     include_rolled_back: IncludeRolledBackOpt = False,
     redeploy: RedeployOpt = False,
     hold_timeout: HoldTimeoutOpt = None,
+    wait_drain: WaitDrainOpt = False,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -198,6 +199,7 @@ def promote(
         include_rolled_back=include_rolled_back,
         redeploy=redeploy,
         hold_timeout=hold_timeout,
+        wait_drain=wait_drain,
     )
 
 
@@ -301,9 +303,11 @@ def protect(
 
 
 @app.command()
-def restart(env: EnvArg, json_: JsonOpt = False, config: ConfigOpt = None) -> None:
+def restart(
+    env: EnvArg, wait_drain: WaitDrainOpt = False, json_: JsonOpt = False, config: ConfigOpt = None
+) -> None:
     """Start a fresh instance of what ENV serves and switch to it with no dropped request."""
-    in_server("restart", json_, config, progress=True, env=env)
+    in_server("restart", json_, config, progress=True, env=env, wait_drain=wait_drain)
 
 
 @app.command()

@@ -11,7 +11,6 @@ from shiplane.cli.options import ConfigOpt, JsonOpt, in_server
 from shiplane.credentials import save_token
 from shiplane.errors import ConfigError
 from shiplane.results import Result
-from shiplane.state.tokens import well_formed
 
 tokens_app = typer.Typer(
     help="Client tokens: create one per agent or person, list, revoke, use one here.",
@@ -54,6 +53,9 @@ def use(
     json_: JsonOpt = False,
 ) -> None:
     """Keep TOKEN for this OS user (~/.config/shiplane/token, 0600); SHIPLANE_TOKEN wins."""
+    # Here, not at the top: the state package (its database) is no concern of `--help`.
+    from shiplane.state.tokens import well_formed
+
     result = Result(command="tokens use")
     if not well_formed(token):
         result.fail(

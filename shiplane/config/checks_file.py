@@ -10,12 +10,12 @@ from pydantic import ValidationError
 
 from shiplane.config.checks import Check, ChecksFile, VersionCheck
 from shiplane.config.loader import (
-    CHECKS_KEY,
     LoadedConfig,
     describe_validation_error,
     load_toml,
     read_limited,
 )
+from shiplane.config.packing import CHECKS_KEY
 from shiplane.errors import ConfigError
 
 IMPLICIT_VERSION = VersionCheck(kind="version", name="version", group="smoke")

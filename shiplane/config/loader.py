@@ -13,26 +13,13 @@ from pydantic import ValidationError
 
 from shiplane.config.envfile import parse_env_text, read_env_file
 from shiplane.config.models import Config, Environment
+from shiplane.config.packing import CHECKS_KEY, TLS_FILES, env_file_key, tls_file_key
 from shiplane.config.redact import MASK, Redactor, looks_secret, mask_url_passwords
 from shiplane.errors import ConfigError
 
 CONFIG_NAME = "shiplane.toml"
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_CONFIG_DEPTH = 64
-# Where the files a config names live in the server's copy of it (shiplane.config.snapshot).
-CHECKS_KEY = "checks.toml"
-
-
-# The file keys of a ``tls`` table, each a path the client reads and sends with the config.
-TLS_FILES = ("cert", "key", "ca_bundle")
-
-
-def env_file_key(env: str) -> str:
-    return f"env/{env}.env"
-
-
-def tls_file_key(env: str, name: str) -> str:
-    return f"tls/{env}.{name}.pem"
 
 
 @dataclass(frozen=True)

@@ -22,16 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from shiplane.config.loader import (
-    CHECKS_KEY,
-    CONFIG_NAME,
-    TLS_FILES,
-    LoadedConfig,
-    SentFiles,
-    env_file_key,
-    parse_config,
-    tls_file_key,
-)
+from shiplane.config.loader import CONFIG_NAME, LoadedConfig, SentFiles, load_toml, parse_config
+from shiplane.config.packing import CHECKS_KEY, TLS_FILES, named_files
 from shiplane.errors import ConfigError
 from shiplane.layout import Layout
 
@@ -45,21 +37,10 @@ _TLS_KEY = re.compile(rf"^tls/[a-z][a-z0-9_-]{{0,39}}\.({'|'.join(TLS_FILES)})\.
 def pack(loaded: LoadedConfig) -> dict[str, Any]:
     """What a request carries of a client's config: ``{"path", "text", "files"}``."""
     text = _read(loaded.path, "the config", loaded.path)
-    files: dict[str, str] = {}
-    for env, env_config in loaded.config.environments.items():
-        path = loaded.env_file_path(env)
-        if path is not None:
-            field = f"environments.{env}.env_file"
-            files[env_file_key(env)] = _read(path, f"{field} = {env_config.env_file!r}", path)
-        for name in TLS_FILES:
-            path = loaded.tls_file_path(env, name)
-            if path is not None:
-                value = getattr(env_config.tls, name)
-                field = f"environments.{env}.tls.{name} = {value!r}"
-                files[tls_file_key(env, name)] = _read(path, field, path)
-    checks = loaded.checks_file_path()
-    if checks is not None:
-        files[CHECKS_KEY] = _read(checks, "verify.checks_file", checks)
+    # The text as read now, which the server validates again (a file edited since load_config
+    # is what is sent, whole: never its old list of files with its new text).
+    named = named_files(load_toml(text, loaded.display), loaded.repo_dir)
+    files = {file.key: _read(file.path, file.field, file.path) for file in named}
     check_size(text, files, loaded.display)
     return {"path": str(loaded.display), "text": text, "files": files}
 

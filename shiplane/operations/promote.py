@@ -45,6 +45,7 @@ def promote(
     include_rolled_back: bool = False,
     redeploy: bool = False,
     hold_timeout: float | None = None,
+    wait_drain: bool = False,
 ) -> Result:
     loaded, db, caller = session.loaded, session.db, session.caller
     evidence = evidence_for(loaded, db, session.layout.repo, env, promote_source(loaded, env))
@@ -71,7 +72,7 @@ def promote(
             return result
         decider = person_decision(session, Binding("promote", env, "", evidence["sha"]))
     promotion = _create(db, env, evidence, caller, "approved", decider)
-    return _run(session, env, promotion, evidence, include_rolled_back, hold_timeout)
+    return _run(session, env, promotion, evidence, include_rolled_back, hold_timeout, wait_drain)
 
 
 def approve(session: Session, promotion_id: str, include_rolled_back: bool = False) -> Result:
@@ -110,6 +111,7 @@ def _run(
     evidence: dict[str, Any],
     include_rolled_back: bool = False,
     hold_timeout: float | None = None,
+    wait_drain: bool = False,
 ) -> Result:
     db = session.db
     reuse = evidence["source_release_dir"] if session.loaded.config.app.reuse_build else None
@@ -120,6 +122,7 @@ def _run(
         "include_rolled_back": include_rolled_back,
         "fingerprint": True,
         "hold_timeout": hold_timeout,
+        "wait_drain": wait_drain,
     }
     ctx = make_context(session, env, "promote", options)
     db.set_promotion_deployment(promotion["id"], ctx.deployment_id)

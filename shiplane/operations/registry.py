@@ -111,8 +111,11 @@ def _promote_body(
     include_rolled_back: bool = False,
     redeploy: bool = False,
     hold_timeout: float | None = None,
+    wait_drain: bool = False,
 ) -> Result:
-    return _promote.promote(s, env, approve, include_rolled_back, redeploy, hold_timeout)
+    return _promote.promote(
+        s, env, approve, include_rolled_back, redeploy, hold_timeout, wait_drain
+    )
 
 
 def _rollback_body(
@@ -224,7 +227,7 @@ OPERATIONS: dict[str, Operation] = {
         recover=False,
         command=lambda _args: "state restore",
     ),
-    "restart": Operation(lambda s, env: _restart.restart(s, env)),
+    "restart": Operation(lambda s, env, wait_drain=False: _restart.restart(s, env, wait_drain)),
     "env_set": Operation(
         lambda s, env, assignments, secret=False: _envvars.env_set(s, env, assignments, secret),
         check=lambda _loaded, _caller, assignments, secret=False, **_: _envvars.check_set(

@@ -9,9 +9,10 @@ from shiplane.pipeline.steps_rollback import serving_release
 from shiplane.results import Result
 
 
-def restart(session: Session, env: str) -> Result:
+def restart(session: Session, env: str, wait_drain: bool = False) -> Result:
+    """``wait_drain``: the result comes once the replaced instance drained, not at the switch."""
     serving_release(session.db, env)  # nothing serves: refused before anything is recorded
-    ctx = make_context(session, env, "restart", {})
+    ctx = make_context(session, env, "restart", {"wait_drain": wait_drain})
     result = execute(ctx, "restart")
     instance = ctx.facts.instance
     result.data.update(

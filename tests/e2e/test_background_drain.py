@@ -187,3 +187,37 @@ def test_wait_drain_returns_after_the_old_instance_finished(
     assert _drain_step(back.data)["detail"] == "drained"
     assert httpx.get(app_repo.url("dev", "/api/version"), timeout=5).json()["version"] == "1.0.0"
     assert len(_instances(app_repo)) == 1
+
+
+def test_restart_and_promote_wait_for_the_drain_when_asked(
+    app_repo: AppRepo, tmp_path: Path
+) -> None:
+    """`--wait-drain` is the same option on restart and promote as on deploy and rollback."""
+    _prepare(app_repo, drain_timeout=90.0)
+    slow = _slow(app_repo, tmp_path)
+    assert wait_for(lambda: _in_flight(app_repo), timeout=20)
+    old = next(i["id"] for i in _instances(app_repo) if i["serving"])
+    restart = Background(app_repo, "restart", "dev", "--wait-drain")
+    assert wait_for(
+        lambda: any(i["id"] == old and i["draining"] for i in _instances(app_repo)), timeout=120
+    )
+    time.sleep(1.0)
+    assert restart.thread.is_alive()  # past the switch, waiting on the old instance
+    outcome = slow.finish()
+    run = restart.result()
+    assert run.code == 0, run.stdout + run.stderr
+    assert outcome["status"] == 200 and outcome["finished"] <= restart.returned
+    assert _drain_step(run.data)["detail"] == "drained"
+    assert [i["id"] != old for i in _instances(app_repo)] == [True]
+    # Without the flag a restart returns at the switch, the drain in the background.
+    quick = app_repo.shiplane("restart", "dev")
+    assert quick.code == 0 and _drain_step(quick.data)["detail"].startswith("draining ")
+
+    assert app_repo.shiplane("verify", "dev").code == 0
+    first = app_repo.shiplane("promote", "prod")
+    assert first.code == 0, first.stdout + first.stderr
+    again = app_repo.shiplane("promote", "prod", "--redeploy", "--wait-drain")
+    assert again.code == 0, again.stdout + again.stderr
+    assert _drain_step(again.data)["detail"] == "drained"
+    prod = app_repo.shiplane("server", "status").data["envs"]["prod"]["instances"]
+    assert [i["serving"] for i in prod] == [True]  # the replaced one is gone already

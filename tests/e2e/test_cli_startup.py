@@ -1,26 +1,37 @@
 """CLI startup: `--help`, `status` and `history` run without importing what they do not use
-(database drivers, the verification machinery, the pipeline, migrations, encryption). A real
-`python -c` subprocess runs the CLI's entry point, then reports which modules it imported."""
+(database drivers, the verification machinery, the pipeline, migrations, encryption); the plain
+`status` and `history` answer over the stdlib client (shiplane.cli.fast) without Typer,
+Pydantic or httpx, with the JSON and exit code of the full (Typer) road. A real `python -c`
+subprocess runs an entry point, then reports which modules it imported."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from typing import Any
 
 from tests.support.app_repo import AppRepo
+from tests.support.wait import wait_for
 
-# Runs the CLI as `shiplane ARGS...` would, then prints (last line) the loaded modules.
+# Runs the CLI as the `shiplane` console script would (ENTRY), then prints (last line) the
+# loaded modules.
 PROBE = """
 import json, sys
-from shiplane.cli.main import run
+from {entry} import run
 sys.argv = ["shiplane", *sys.argv[1:]]
 try:
     run()
-except SystemExit:
-    pass
+except SystemExit as exc:
+    print(json.dumps({{"exit": exc.code}}))
 print(json.dumps(list(sys.modules)))
 """
+FAST = "shiplane.cli.fast"  # the console entry point (pyproject, __main__)
+FULL = "shiplane.cli.main"  # the Typer app alone: the road every other command takes
 
 # Never for any of the three commands.
 NEVER = (
@@ -38,14 +49,17 @@ NEVER = (
 )
 # Not for `--help` either: it talks to no server and reads no config.
 NOT_FOR_HELP = (*NEVER, "httpx", "pydantic", "shiplane.config.models", "shiplane.api")
+# Not for a plain `status` or `history` against a live server: neither the Typer app nor the
+# full client behind it.
+NOT_FOR_FAST = (*NOT_FOR_HELP, "httpcore", "anyio", "typer", "click", "rich", "shiplane.cli.main")
 
 
-def _loaded(
-    args: list[str], cwd: str | None = None, env: dict | None = None
-) -> tuple[list[str], str]:
-    """The modules the CLI loaded, and what it printed before them."""
+def _run(
+    args: list[str], cwd: str | None = None, env: dict | None = None, entry: str = FAST
+) -> tuple[list[str], int, str]:
+    """The modules the CLI loaded, its exit code, and what it printed before them."""
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, *args],
+        [sys.executable, "-c", PROBE.format(entry=entry), *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -54,11 +68,29 @@ def _loaded(
     )
     assert proc.returncode == 0, proc.stderr
     *printed, modules = proc.stdout.strip().splitlines()
-    return list(json.loads(modules)), "\n".join(printed)
+    code = json.loads(printed.pop())["exit"] if printed and '"exit"' in printed[-1] else 0
+    return list(json.loads(modules)), int(code or 0), "\n".join(printed)
+
+
+def _loaded(
+    args: list[str], cwd: str | None = None, env: dict | None = None
+) -> tuple[list[str], str]:
+    loaded, _code, printed = _run(args, cwd, env)
+    return loaded, printed
 
 
 def _offending(loaded: list[str], banned: tuple[str, ...]) -> list[str]:
     return sorted(m for m in loaded if any(m == b or m.startswith(b + ".") for b in banned))
+
+
+def _shape(value: Any) -> Any:
+    """The keys of ``value`` at every depth (a list's items in order), without the values:
+    what a status shows (ages, times, memory) changes between two calls."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value]
+    return None
 
 
 def test_help_imports_no_heavy_module() -> None:
@@ -67,9 +99,101 @@ def test_help_imports_no_heavy_module() -> None:
     assert _offending(loaded, NOT_FOR_HELP) == []
 
 
-def test_status_and_history_import_no_driver_pipeline_or_checks(app_repo: AppRepo) -> None:
+def test_status_and_history_answer_without_typer_pydantic_or_httpx(app_repo: AppRepo) -> None:
+    """The stdlib road, with the full road's JSON (every key at every depth), its exit code
+    and its error for a bad request; the files the config names travel as on the full road
+    (the server keeps its copy of what arrives)."""
+    config = app_repo.path / "shiplane.toml"
+    config.write_text(
+        config.read_text().replace(
+            'env = { APP_MODE = "development" }',
+            'env = { APP_MODE = "development" }\nenv_file = "dev.env"',
+        )
+    )
+    (app_repo.path / "dev.env").write_text("NOTES_SECRET=s3cret\n")
     assert app_repo.shiplane("deploy", "dev").code == 0
-    for args in (["status", "dev", "--json"], ["history", "--json"]):
-        loaded, printed = _loaded(args, cwd=str(app_repo.path), env=app_repo.env)
-        assert json.loads(printed.splitlines()[-1])["ok"] is True, printed  # the server answered
-        assert _offending(loaded, NEVER) == [], args
+    kept = app_repo.root / "config" / "env" / "dev.env"
+    cwd = str(app_repo.path)
+    for args in (
+        ["status", "dev", "--json"],
+        ["status", "--json"],
+        ["history", "--json"],
+        ["history", "dev", "--limit", "1", "--json"],
+        ["status", "nope", "--json"],  # refused by the server: the full road's words, exit 64
+        ["history", "--json", "-c", str(config)],
+    ):
+        kept.unlink(missing_ok=True)
+        fast_loaded, fast_code, fast_out = _run(args, cwd, app_repo.env)
+        assert _offending(fast_loaded, NOT_FOR_FAST) == [], args
+        fast = json.loads(fast_out)
+        if fast["ok"]:  # sent, and kept again (a refused request writes nothing)
+            assert kept.read_text() == "NOTES_SECRET=s3cret\n", args
+        _, full_code, full_out = _run(args, cwd, app_repo.env, entry=FULL)
+        full = json.loads(full_out)
+        assert (fast_code, _shape(fast)) == (full_code, _shape(full)), args
+        assert {k: fast[k] for k in ("ok", "command", "env", "error")} == {
+            k: full[k] for k in ("ok", "command", "env", "error")
+        }, args
+        assert "s3cret" not in fast_out
+    assert fast_code == 0 and fast["deployments"], fast
+    _, refused_code, refused = _run(["status", "nope", "--json"], cwd, app_repo.env)
+    assert refused_code == 64 and "'nope'" in json.loads(refused)["error"]["message"]
+
+
+def test_a_dead_server_is_started_again(app_repo: AppRepo) -> None:
+    """A server killed outright leaves its socket file: the stdlib road finds no one there and
+    hands over to the full road, which starts a server; the next status is short again."""
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    pid = int((app_repo.home / "server.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: _zombie(pid), timeout=10)
+    assert (app_repo.home / "server.sock").exists()
+    env, cwd = app_repo.env, str(app_repo.path)
+    loaded, code, printed = _run(["status", "dev", "--json"], cwd, env)
+    assert code == 0 and json.loads(printed)["ok"] is True, printed
+    assert "shiplane.cli.main" in loaded  # the full road: it starts servers
+    restarted = int((app_repo.home / "server.pid").read_text())
+    assert restarted != pid
+    loaded, code, printed = _run(["status", "dev", "--json"], cwd, env)
+    assert code == 0 and json.loads(printed)["server"]["pid"] == restarted, printed
+    assert _offending(loaded, NOT_FOR_FAST) == []
+
+
+def test_a_stopped_server_is_exit_7_at_once(app_repo: AppRepo) -> None:
+    """A stopped server accepts connections and answers nothing: the stdlib road does not
+    wait on it; the full road says so (exit 7) and starts no second server."""
+    assert app_repo.shiplane("status", "dev").code == 0  # starts the server
+    pid = int((app_repo.home / "server.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        _, code, printed = _run(["history", "--json"], str(app_repo.path), app_repo.env)
+        assert code == 7, printed
+        assert f"server not answering (pid {pid})" in json.loads(printed)["error"]["message"]
+        assert time.monotonic() - started < 20
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert int((app_repo.home / "server.pid").read_text()) == pid
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+def test_no_server_and_none_can_start_is_exit_7(app_repo: AppRepo) -> None:
+    """No socket answers and the home's life lock is held (a server that lives but does not
+    answer): the short road hands over, and the full road refuses to start a second server,
+    exit 7, as before the short road existed."""
+    app_repo.home.mkdir(parents=True, exist_ok=True)
+    with open(app_repo.home / "server.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for args in (["status", "dev", "--json"], ["history", "--json"]):
+            loaded, code, printed = _run(args, str(app_repo.path), app_repo.env)
+            assert code == 7, printed
+            assert "server not answering" in json.loads(printed)["error"]["message"]
+            assert "shiplane.cli.main" in loaded
+    assert not (app_repo.home / "server.sock").exists()

@@ -1,0 +1,143 @@
+"""The short road to this machine's server for read-only commands (`status`, `history`): the
+raw config and the files it names, sent over the control socket with the standard library only
+(``shiplane.cli.fast_http``). No Pydantic, httpx or api boundary is imported: the server
+validates the config it receives anyway (``shiplane.config.snapshot.receive``) and
+answers with the same Result the full client would have relayed.
+
+``ask`` answers None whenever the short road is not the plain case (no config found, a config
+this module cannot read as TOML, an environment on another server, an enforced host, no server
+answering, a stopped server, a refused request). The caller then takes the full road
+(``shiplane.cli.main``), which validates, starts a missing server, and words every error. Both
+commands only read, so a request retried on the full road does nothing twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from shiplane.caller import local_caller
+from shiplane.cli.fast_http import BadAnswer, post_events
+from shiplane.config.packing import named_files
+from shiplane.credentials import client_token
+from shiplane.errors import ShiplaneError
+
+CONFIG_NAME = "shiplane.toml"  # shiplane.config.loader.CONFIG_NAME, without its Pydantic import
+DEFAULT_HOME = "~/.local/share/shiplane"  # shiplane.layout.DEFAULT_HOME, as above
+TOKEN_HEADER = "x-shiplane-token"  # shiplane.server.control.TOKEN_HEADER
+# Under the home, as shiplane.layout.ServerLayout names them.
+SOCKET, PID, TOKEN = "server.sock", "server.pid", "server.token"
+# As the full client (targets.control_client.OPERATION_SILENCE): the server sends a heartbeat
+# every few seconds, so this long a silence means it stalled.
+SILENCE = 30.0
+
+
+def ask(name: str, args: dict[str, Any], config: str | None) -> dict[str, Any] | None:
+    """Operation ``name``'s result as the server's JSON, or None: take the full road."""
+    home = _home()
+    if home is None:
+        return None
+    body = _body(name, args, config)
+    if body is None:
+        return None
+    token = _token(home)
+    if token is None:
+        return None
+    try:
+        return _post(home / SOCKET, f"/ops/{name}", body, token)
+    except (OSError, BadAnswer, ValueError, KeyError, AttributeError):
+        # No server (or a stale socket), or it went away: the full road starts or reaches one.
+        return None
+
+
+def _home() -> Path | None:
+    """The single-user server's home, when it could be answering; None on an enforced host
+    (its marker names the socket: the full road reads it) or when its server is stopped."""
+    etc = Path(os.environ.get("SHIPLANE_ETC") or "/etc")  # shiplane.hostconfig.etc_dir
+    if (etc / "shiplane" / "enforced").exists():
+        return None
+    home = Path(os.environ.get("SHIPLANE_HOME", DEFAULT_HOME)).expanduser().resolve()
+    if not os.path.exists(home / SOCKET) or _stopped(home / PID):
+        return None
+    return home
+
+
+def _stopped(pid_file: Path) -> bool:
+    """The server is stopped by a signal: it would accept and never answer. The full road says
+    so at once (exit 7). As shiplane.state.procs.process_stopped, whose package imports
+    the state database."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return False
+    return stat[stat.rfind(")") + 2 :][:1] in ("T", "t")
+
+
+def _token(home: Path) -> str | None:
+    """What the request presents: the server's own token when this user may read it, else the
+    client's (None: a client token the full road must refuse, with its message)."""
+    try:
+        return (home / TOKEN).read_text().strip()
+    except OSError:
+        pass
+    try:
+        return client_token() or ""
+    except ShiplaneError:
+        return None
+
+
+def _body(name: str, args: dict[str, Any], config: str | None) -> dict[str, Any] | None:
+    """The request the full client would send (shiplane.cli.remote._send), or None."""
+    path = Path(config).resolve() if config is not None else _find_config(Path.cwd().resolve())
+    try:
+        text = path.read_text(encoding="utf-8") if path is not None else None
+        raw = tomllib.loads(text) if text is not None else None
+        if path is None or text is None or raw is None or _elsewhere(raw):
+            return None
+        files = {f.key: f.path.read_text(encoding="utf-8") for f in named_files(raw, path.parent)}
+        token = client_token()
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return None
+    except (TypeError, AttributeError, ShiplaneError):
+        return None  # a malformed table or client token: the full road says what is wrong
+    return {
+        "caller": dataclasses.asdict(local_caller()),
+        "args": args,
+        "config": {"path": str(path), "text": text, "files": files},
+        "token": token,
+        "factor": None,
+        # Test-only; the server ignores it unless started with SHIPLANE_ALLOW_FAULTS=1.
+        "fault": os.environ.get("SHIPLANE_FAULT") or None,
+    }
+
+
+def _find_config(here: Path) -> Path | None:
+    # As shiplane.config.loader.find_config; a miss takes the full road, whose error names
+    # the fix.
+    for directory in (here, *here.parents):
+        if (directory / CONFIG_NAME).is_file():
+            return directory / CONFIG_NAME
+    return None
+
+
+def _elsewhere(raw: dict[str, Any]) -> bool:
+    """An environment served by another machine's server (over SSH): the full road's."""
+    environments = raw.get("environments") or {}
+    return not isinstance(environments, dict) or any(
+        not isinstance(env, dict) or env.get("server") for env in environments.values()
+    )
+
+
+def _post(sock: Path, path: str, body: dict[str, Any], token: str) -> dict[str, Any] | None:
+    """POST the operation; its result event, or None when the stream ended without one."""
+    headers = {TOKEN_HEADER: token, "content-type": "application/json"}
+    for event in post_events(sock, path, json.dumps(body).encode(), headers, SILENCE):
+        if event.get("event") == "result":  # progress and heartbeats come before it
+            result = event["result"]
+            return result if isinstance(result, dict) else None
+    return None

@@ -1,0 +1,161 @@
+"""The console entry point's pre-dispatch: which command lines `shiplane.cli.fast` answers
+itself (the plain `status` and `history`), and that it leaves every other one to Typer."""
+
+from __future__ import annotations
+
+import io
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from shiplane.cli.fast import Plain, parse
+from shiplane.cli.fast_http import BadAnswer, _events, post_events
+from shiplane.config.loader import load_config
+from shiplane.config.packing import named_files
+from shiplane.config.snapshot import pack
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["status"], Plain("status", {"env": None})),
+        (["status", "dev", "--json"], Plain("status", {"env": "dev"}, as_json=True)),
+        (["status", "--json", "dev"], Plain("status", {"env": "dev"}, as_json=True)),
+        (["status", "-c", "a.toml"], Plain("status", {"env": None}, config="a.toml")),
+        (["status", "-ca.toml"], Plain("status", {"env": None}, config="a.toml")),
+        (["status", "--config=a.toml", "dev"], Plain("status", {"env": "dev"}, config="a.toml")),
+        (["history"], Plain("history", {"env": None, "limit": 20})),
+        (["history", "prod", "--limit", "3"], Plain("history", {"env": "prod", "limit": 3})),
+        (["history", "--limit=007", "--json"], Plain("history", {"env": None, "limit": 7}, True)),
+    ],
+)
+def test_plain_command_lines(argv: list[str], expected: Plain) -> None:
+    assert parse(argv) == expected
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--help"],
+        ["deploy", "dev"],
+        ["--host", "u@h", "status"],  # a global option first: Typer's
+        ["status", "--help"],
+        ["status", "-h"],
+        ["status", "dev", "prod"],  # a second argument: Typer's error
+        ["status", "--limit", "3"],  # not an option of status
+        ["status", "-c"],  # no value
+        ["status", "-c", "--json"],  # Typer takes "--json" as the path
+        ["status", "-c=a.toml"],  # click reads "=a.toml"
+        ["status", "--", "dev"],
+        ["history", "--limit", "x"],
+        ["history", "--limit", "-1"],
+        ["history", "--limit"],
+        ["status", "--jsonx"],
+    ],
+)
+def test_everything_else_goes_to_typer(argv: list[str]) -> None:
+    assert parse(argv) is None
+
+
+def test_a_remote_host_goes_to_typer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIPLANE_HOST", "deploy@example.com")
+    assert parse(["status", "dev"]) is None
+
+
+def test_named_files_are_what_the_models_name(tmp_path: Path) -> None:
+    """The stdlib list (what the short road sends) and the validated config's paths agree,
+    and pack sends exactly those files."""
+    (tmp_path / "shiplane.toml").write_text(
+        """
+[app]
+name = "shop"
+run = "python app.py {port}"
+
+[verify]
+checks_file = "checks.toml"
+
+[environments.dev]
+branch = "dev"
+port = 8001
+env_file = "~/dev.env"
+
+[environments.prod]
+branch = "main"
+port = 8000
+listen = "127.0.0.1:8443"
+domains = ["shop.example"]
+tls = { cert = "tls/chain.pem", key = "tls/key.pem" }
+"""
+    )
+    home = tmp_path / "userhome"
+    home.mkdir()
+    (home / "dev.env").write_text("A=1\n")
+    (tmp_path / "tls").mkdir()
+    (tmp_path / "tls" / "chain.pem").write_text("chain")
+    (tmp_path / "tls" / "key.pem").write_text("key")
+    (tmp_path / "checks.toml").write_text("")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        loaded = load_config(tmp_path / "shiplane.toml")
+        named = named_files(tomllib.loads(loaded.path.read_text()), loaded.repo_dir)
+        sent = pack(loaded)["files"]
+        by_models = {
+            "env/dev.env": loaded.env_file_path("dev"),
+            "tls/prod.cert.pem": loaded.tls_file_path("prod", "cert"),
+            "tls/prod.key.pem": loaded.tls_file_path("prod", "key"),
+            "checks.toml": loaded.checks_file_path(),
+        }
+    assert {f.key: f.path for f in named} == by_models
+    assert sent == {"env/dev.env": "A=1\n", "tls/prod.cert.pem": "chain",
+                    "tls/prod.key.pem": "key", "checks.toml": ""}  # fmt: skip
+
+
+def _answer(head: bytes, body: bytes) -> list[dict]:
+    return list(_events(io.BytesIO(head + b"\r\n" + body)))
+
+
+def test_the_raw_client_reads_chunked_and_plain_answers() -> None:
+    chunked = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n"
+    )
+    # One event split across chunks, a heartbeat line, the result last.
+    events = b'{"event": "alive"}\n{"event": "result", "result": {"ok": true}}\n'
+    body = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (events[:25], events[25:]))
+    assert _answer(chunked, body + b"0\r\n\r\n") == [
+        {"event": "alive"},
+        {"event": "result", "result": {"ok": True}},
+    ]
+    plain = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n" % len(events)
+    assert _answer(plain, events)[-1]["result"] == {"ok": True}
+
+
+def test_the_raw_client_refuses_what_is_not_an_answer() -> None:
+    with pytest.raises(BadAnswer):
+        _answer(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 2\r\n", b"{}")
+    with pytest.raises(BadAnswer):  # the server went away mid-chunk
+        _answer(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n", b'40\r\n{"event"')
+    with pytest.raises(BadAnswer):  # a token with a line break never reaches the head
+        list(post_events(Path("/nonexistent"), "/ops/status", b"{}", {"x": "a\r\nb: c"}, 1.0))
+
+
+def test_the_short_road_names_what_the_full_one_does() -> None:
+    """What fast_client restates to stay clear of Pydantic (the config loader, the layout)
+    and of the server's modules agrees with them."""
+    from shiplane.cli import fast_client
+    from shiplane.config import loader
+    from shiplane.layout import DEFAULT_HOME, ServerLayout
+    from shiplane.server.control import TOKEN_HEADER
+    from shiplane.targets.control_client import OPERATION_SILENCE
+
+    assert fast_client.CONFIG_NAME == loader.CONFIG_NAME
+    assert Path(fast_client.DEFAULT_HOME) == DEFAULT_HOME
+    assert fast_client.TOKEN_HEADER == TOKEN_HEADER
+    assert fast_client.SILENCE == OPERATION_SILENCE
+    layout = ServerLayout(Path("/x"))
+    assert (layout.socket, layout.pid, layout.token) == (
+        Path("/x") / fast_client.SOCKET,
+        Path("/x") / fast_client.PID,
+        Path("/x") / fast_client.TOKEN,
+    )
