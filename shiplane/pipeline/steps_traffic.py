@@ -25,7 +25,7 @@ def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> Ins
         release=release,
         release_dir=release_dir,
         sha=sha,
-        run=ctx.config.app.run,
+        run=ctx.config.web_command,
         # The app's interpreter first on PATH: `python -m gunicorn` is the app's gunicorn.
         variables={
             **ctx.settings.variables,
