@@ -67,6 +67,7 @@ __all__ = [
     "restore",
     "rollback",
     "run",
+    "scale",
     "server",
     "server_install",
     "state_restore",
@@ -417,6 +418,13 @@ def restart(
 ) -> Result:
     """A fresh instance of the serving release, switched to with no request dropped."""
     return call("restart", caller, config_path=config_path, progress=progress, env=env)
+
+
+def scale(
+    caller: Caller, env: str, assignments: list[str], *, config_path: Path | None = None
+) -> Result:
+    """Run NAME=COUNT of each named worker of what serves ``env``, with no new release."""
+    return call("scale", caller, config_path=config_path, env=env, assignments=assignments)
 
 
 def env_set(

@@ -89,7 +89,7 @@ class ProcessesConfig(BaseModel):
                 )
             if not isinstance(value, str | dict):
                 raise ValueError(
-                    f"processes.{name} = {value!r}: give a command, e.g. {name} = \"python"
+                    f'processes.{name} = {value!r}: give a command, e.g. {name} = "python'
                     f' worker.py", or a table, e.g. {name} = {{ run = "python worker.py",'
                     " count = 2 }"
                 )

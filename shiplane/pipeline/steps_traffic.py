@@ -13,7 +13,7 @@ from shiplane.pipeline import forward_hold
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.procenv import app_python_layer
-from shiplane.targets.base import Instance, InstanceSpec
+from shiplane.targets.base import Instance, InstanceSpec, WorkerSpec
 from shiplane.targets.health import HealthPolicy
 
 
@@ -38,6 +38,11 @@ def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> Ins
         log_path=str(ctx.layout.logs(ctx.env) / f"app-{release}.log"),
         health=ctx.config.app.health,
         monitor_interval=ctx.config.health.monitor_interval,
+        workers={
+            name: WorkerSpec(run=worker.run, count=worker.count)
+            for name, worker in ctx.config.processes.workers.items()
+        },
+        worker_grace=ctx.config.processes.worker_grace,
         front_door=door_settings(
             env.port,
             env.listen,

@@ -72,6 +72,8 @@ class ManagedProcess:
             state=self.state,
             log_path=self.spec.log_path,
             exited=exited,
+            pid=self.process.pid if self.process else None,
+            restarts=self.restarts,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -153,14 +155,22 @@ class ManagedProcess:
         )
         if outcome.exit_code is None:
             return outcome
+        return replace(outcome, output=await self.final_output())
+
+    def exited(self) -> asyncio.Future[int]:
+        """Resolved with the exit status of the process running now."""
+        assert self._exit is not None, "not started"
+        return self._exit
+
+    async def final_output(self) -> str:
+        """What to quote of an exited process's output (its traceback first)."""
         # The exit can be seen before the pipe's last lines reach the log: wait for EOF,
         # bounded (a worker that inherited the pipe may hold it open).
         done = self._output_done
         deadline = time.monotonic() + 1.0
         while not done.is_set() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        output = await asyncio.to_thread(self.last_output)
-        return replace(outcome, output=quote_output(output))
+        return quote_output(await asyncio.to_thread(self.last_output))
 
     def last_output(self) -> list[str]:
         """This instance's last lines of output (the log is shared by every instance of the
