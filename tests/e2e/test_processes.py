@@ -1,0 +1,191 @@
+"""[processes]: a release command and a worker beside the notes app, on real processes.
+
+The worker is the job queue's consumer without redis: the web inserts a note whose body is
+'pending' (the job, enqueued through the API) and the worker marks it done, naming its release.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.app_repo import AppRepo
+from tests.support.faults import without_checks
+from tests.support.wait import wait_for
+
+WORKER = """\
+import os, sqlite3, time
+path = os.environ["DATABASE_URL"].removeprefix("sqlite:///")
+release = os.environ["SHIPLANE_RELEASE"]
+print("worker up", release, flush=True)
+while True:
+    with sqlite3.connect(path, timeout=30) as conn:
+        conn.execute("UPDATE notes SET body = ? WHERE body = 'pending'", ("done by " + release,))
+    time.sleep(0.1)
+"""
+CRASHING_WORKER = 'import sys\nprint("worker cannot reach its queue", flush=True)\nsys.exit(3)\n'
+RELEASE = """\
+import os
+from pathlib import Path
+shared = Path(os.environ["DATABASE_URL"].removeprefix("sqlite:///")).parent
+with open(shared / "released.txt", "a") as marker:
+    marker.write(os.environ["SHIPLANE_RELEASE"] + "\\n")
+print("release phase of", os.environ["SHIPLANE_RELEASE"])
+"""
+PROCESSES = """
+[processes]
+worker = "python worker.py"
+release = "python release.py"
+worker_grace = 1.5
+"""
+
+
+def with_processes(app: AppRepo) -> None:
+    config = app.path / "shiplane.toml"
+    without_checks(config)
+    app.git("checkout", "-q", "dev")
+    app.commit(
+        "a worker and a release command",
+        {
+            "shiplane.toml": config.read_text() + PROCESSES,
+            "worker.py": WORKER,
+            "release.py": RELEASE,
+        },
+    )
+
+
+def enqueue(app: AppRepo) -> int:
+    created = httpx.post(
+        app.url("dev", "/api/notes"), json={"title": "job", "body": "pending"}, timeout=5
+    )
+    assert created.status_code == 201, created.text
+    return int(created.json()["id"])
+
+
+def processed_by(app: AppRepo, note_id: int) -> str | None:
+    body = httpx.get(app.url("dev", f"/api/notes/{note_id}"), timeout=5).json()["body"]
+    return str(body).removeprefix("done by ") if str(body).startswith("done by ") else None
+
+
+def processes(app: AppRepo) -> list[dict[str, Any]]:
+    run = app.shiplane("status", "dev")
+    assert run.code == 0, run.stdout + run.stderr
+    listed: list[dict[str, Any]] = run.data["envs"]["dev"]["processes"]
+    return listed
+
+
+def worker_pids(app: AppRepo) -> list[int]:
+    return sorted(p["pid"] for p in processes(app) if p["process"] == "worker")
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_release_runs_and_the_new_release_worker_takes_the_jobs(app_repo: AppRepo) -> None:
+    with_processes(app_repo)
+    first = app_repo.shiplane("deploy", "dev")
+    assert first.code == 0, first.stdout + first.stderr
+    steps = {s["name"]: s for s in first.data["steps"]}
+    assert steps["release"]["status"] == "done" and steps["workers"]["status"] == "done"
+    release1 = first.data["release"]
+    marker = app_repo.root / "dev" / "shared" / "released.txt"
+    assert marker.read_text().split() == [release1]
+
+    job = enqueue(app_repo)
+    assert wait_for(lambda: processed_by(app_repo, job) is not None, 10)
+    assert processed_by(app_repo, job) == release1
+
+    listed = processes(app_repo)
+    web = [p for p in listed if p["process"] == "web"]
+    workers = [p for p in listed if p["process"] == "worker"]
+    assert [w["serving"] for w in web] == [True] and web[0]["release"] == release1
+    assert len(workers) == 1 and workers[0]["release"] == release1
+    assert workers[0]["state"] == "running" and workers[0]["restarts"] == 0
+    old_pid = workers[0]["pid"]
+    assert alive(old_pid)
+
+    app_repo.commit("notes 2.0.0", {"VERSION": "2.0.0\n"})
+    second = app_repo.shiplane("deploy", "dev", "--wait-drain")
+    assert second.code == 0, second.stdout + second.stderr
+    release2 = second.data["release"]
+    assert marker.read_text().split() == [release1, release2]
+    # The old worker got SIGTERM once the new one had stayed up: one worker, the new release's.
+    assert wait_for(lambda: not alive(old_pid), 15)
+    [worker] = [p for p in processes(app_repo) if p["process"] == "worker"]
+    assert worker["release"] == release2 and worker["pid"] != old_pid
+    job = enqueue(app_repo)
+    assert wait_for(lambda: processed_by(app_repo, job) is not None, 10)
+    assert processed_by(app_repo, job) == release2
+
+
+def test_a_worker_that_crashes_at_once_fails_the_deploy_and_the_old_one_runs_on(
+    app_repo: AppRepo,
+) -> None:
+    with_processes(app_repo)
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    sha = httpx.get(app_repo.url("dev", "/_deploy/version"), timeout=5).json()["sha"]
+    [old_pid] = worker_pids(app_repo)
+
+    app_repo.commit("a worker that cannot start", {"worker.py": CRASHING_WORKER})
+    run = app_repo.shiplane("deploy", "dev")
+    assert run.code == 3, run.stdout + run.stderr
+    error = run.data["error"]
+    assert error["step"] == "workers"
+    assert "worker 'worker'" in error["message"] and "exited with code 3" in error["message"]
+    assert "worker cannot reach its queue" in error["message"]
+    # The switch was undone: the old release serves, its worker never stopped.
+    assert httpx.get(app_repo.url("dev", "/_deploy/version"), timeout=5).json()["sha"] == sha
+    assert worker_pids(app_repo) == [old_pid] and alive(old_pid)
+    job = enqueue(app_repo)
+    assert wait_for(lambda: processed_by(app_repo, job) is not None, 10)
+
+
+def test_a_failing_release_command_fails_the_deploy_before_anything_starts(
+    app_repo: AppRepo,
+) -> None:
+    with_processes(app_repo)
+    first = app_repo.shiplane("deploy", "dev")
+    assert first.code == 0, first.stdout
+    app_repo.commit(
+        "a release command that fails",
+        {"release.py": 'import sys\nprint("cache warm-up failed: no such key")\nsys.exit(1)\n'},
+    )
+    run = app_repo.shiplane("deploy", "dev")
+    assert run.code == 3, run.stdout + run.stderr
+    assert run.data["error"]["step"] == "release"
+    assert "cache warm-up failed: no such key" in run.data["error"]["message"]
+    names = [s["name"] for s in run.data["steps"]]
+    assert "start" not in names and "switch" not in names
+    version = httpx.get(app_repo.url("dev", "/_deploy/version"), timeout=5).json()
+    assert version["release"] == first.data["release"]
+
+
+def test_scale_changes_worker_counts_without_a_release(app_repo: AppRepo) -> None:
+    with_processes(app_repo)
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    releases = sorted(os.listdir(app_repo.root / "dev" / "releases"))
+
+    run = app_repo.shiplane("scale", "dev", "worker=2")
+    assert run.code == 0, run.stdout + run.stderr
+    assert run.data["counts"] == {"worker": 2}
+    pids = worker_pids(app_repo)
+    assert len(pids) == 2 and all(alive(p) for p in pids)
+
+    run = app_repo.shiplane("scale", "dev", "worker=0")
+    assert run.code == 0, run.stdout + run.stderr
+    assert worker_pids(app_repo) == []
+    assert wait_for(lambda: not any(alive(p) for p in pids), 15)
+
+    unknown = app_repo.shiplane("scale", "dev", "mailer=1")
+    assert unknown.code == 64 and "no process 'mailer'" in unknown.data["error"]["message"]
+    assert app_repo.shiplane("scale", "dev", "web=2").code == 64
+    assert app_repo.shiplane("scale", "dev", "worker=lots").code == 64
+    assert sorted(os.listdir(app_repo.root / "dev" / "releases")) == releases
