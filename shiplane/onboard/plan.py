@@ -65,7 +65,8 @@ def _checks(found: list[Route], health: str, table_names: list[str], schema: boo
 def detect(repo: Path, name: str, environ: dict[str, str] | None = None) -> Detected:
     guess = detect_app(repo)
     others = procfile(repo)
-    if "web" in others:
+    from_procfile = "web" in others
+    if from_procfile:
         guess.run = others.pop("web")
         guess.why = f"Procfile's web line (the app looks like {guess.framework})"
     found = routes(repo)
@@ -91,4 +92,5 @@ def detect(repo: Path, name: str, environ: dict[str, str] | None = None) -> Dete
         routes=found,
         other_processes=others,
         tables=table_names,
+        from_procfile=from_procfile,
     )
