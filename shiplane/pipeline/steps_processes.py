@@ -80,6 +80,7 @@ class WorkersStep(Step):
     seconds, else the deploy fails (the switch is undone) and the old workers keep running."""
 
     name = "workers"
+    fresh: bool = False  # start new ones even when the same release's run (a restart)
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
         spec: InstanceSpec = ctx.facts.need("spec")
@@ -98,7 +99,7 @@ class WorkersStep(Step):
             data["summary"] = "no workers"
             return data
         grace = float(data["grace"])
-        outcome = ctx.target.processes(ctx.env).replace(spec, grace)
+        outcome = ctx.target.processes(ctx.env).replace(spec, grace, self.fresh)
         if not outcome["ok"]:
             failed = outcome["failed"]
             name = failed["process"]
@@ -133,3 +134,10 @@ class WorkersStep(Step):
         if outcome.get("kept"):
             return f"the workers of {back.release} kept running"
         return f"workers of {back.release} running again" if back.workers else "workers stopped"
+
+
+class RestartWorkersStep(WorkersStep):
+    """A restart's workers: fresh processes of the same release (new variables, a stuck
+    worker), replaced as a deploy's are."""
+
+    fresh = True

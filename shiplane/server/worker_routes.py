@@ -25,10 +25,11 @@ def worker_routes(core: ServerCore) -> list[Route]:
         try:
             spec = InstanceSpec.from_stored(body["spec"])
             grace = float(body["grace"])
+            fresh = bool(body.get("fresh", False))
         except (KeyError, TypeError, ValueError) as exc:
             return JSONResponse({"error": f"bad workers request: {exc}"}, status_code=400)
         try:
-            answer = await core.workers.replace(key(request), spec, grace)
+            answer = await core.workers.replace(key(request), spec, grace, fresh)
         except OSError as exc:
             return JSONResponse({"error": f"cannot start a worker: {exc}"}, status_code=400)
         return JSONResponse(answer)

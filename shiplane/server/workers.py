@@ -61,10 +61,12 @@ class WorkerPool:
                 started.append(await self._start(spec, name))
         return started
 
-    async def replace(self, key: Key, spec: InstanceSpec, grace: float) -> dict[str, Any]:
+    async def replace(
+        self, key: Key, spec: InstanceSpec, grace: float, fresh: bool = False
+    ) -> dict[str, Any]:
         state = self._env(key)
         async with state.lock:
-            if _same_set(state.spec, spec) and not state.paused:
+            if not fresh and _same_set(state.spec, spec) and not state.paused:
                 # Already what runs (an undo that finds the old workers kept): counts only.
                 await self._reconcile(state, spec)
                 return {"ok": True, "started": [], "stopped": [], "kept": True}

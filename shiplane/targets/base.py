@@ -163,11 +163,13 @@ class TrafficControl(Protocol):
 class ProcessControl(Protocol):
     """One environment's worker processes (every process type but web)."""
 
-    def replace(self, spec: InstanceSpec, grace: float) -> dict[str, Any]:
+    def replace(self, spec: InstanceSpec, grace: float, fresh: bool = False) -> dict[str, Any]:
         """Run ``spec``'s workers instead of the ones running: the new ones start, must stay
         up ``grace`` seconds, then the old ones get SIGTERM (then SIGKILL after their stop
         timeout). A new worker that exits within ``grace`` leaves the old ones running and
-        answers ``{"ok": False, "failed": {"process", "exit_code", "seconds", "output"}}``."""
+        answers ``{"ok": False, "failed": {"process", "exit_code", "seconds", "output"}}``.
+        The same release's workers already running are kept (``"kept": True``) unless
+        ``fresh``."""
         ...
 
     def pause(self) -> list[str]:

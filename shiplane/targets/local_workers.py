@@ -17,10 +17,10 @@ class LocalProcesses:
         self.path = f"/apps/{app}/envs/{env}/workers"
         self.app = app
 
-    def replace(self, spec: InstanceSpec, grace: float) -> dict[str, Any]:
+    def replace(self, spec: InstanceSpec, grace: float, fresh: bool = False) -> dict[str, Any]:
         self.client.ensure_running()
         mine = spec.model_copy(update={"app": self.app})
-        body = {"spec": mine.to_stored(), "grace": grace}
+        body = {"spec": mine.to_stored(), "grace": grace, "fresh": fresh}
         answer: dict[str, Any] = self.client.request("POST", self.path, body, grace + ALLOWANCE)
         return answer
 

@@ -189,3 +189,54 @@ def test_scale_changes_worker_counts_without_a_release(app_repo: AppRepo) -> Non
     assert app_repo.shiplane("scale", "dev", "web=2").code == 64
     assert app_repo.shiplane("scale", "dev", "worker=lots").code == 64
     assert sorted(os.listdir(app_repo.root / "dev" / "releases")) == releases
+
+
+def test_workers_stop_for_a_restore_and_a_held_migration_and_start_again(
+    app_repo: AppRepo,
+) -> None:
+    config = app_repo.path / "shiplane.toml"
+    config.write_text(
+        config.read_text().replace(
+            'migrations = "migrations"\n', 'migrations = "migrations"\nhold = true\n'
+        )
+    )
+    with_processes(app_repo)
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    [first] = worker_pids(app_repo)
+
+    # A restart: fresh workers of the same release (new variables reach them too).
+    restarted = app_repo.shiplane("restart", "dev")
+    assert restarted.code == 0, restarted.stdout + restarted.stderr
+    [second] = worker_pids(app_repo)
+    assert second != first and wait_for(lambda: not alive(first), 15)
+
+    # A checked restore: the worker stops first (its writes would be discarded), then runs again.
+    backup = app_repo.shiplane("backup", "dev")
+    assert backup.code == 0, backup.stdout
+    restored = app_repo.shiplane("restore", "dev", backup.data["backup"]["id"], "--yes")
+    assert restored.code == 0, restored.stdout + restored.stderr
+    assert not alive(second)
+    [third] = worker_pids(app_repo)
+    assert third != second and alive(third)
+    job = enqueue(app_repo)
+    assert wait_for(lambda: processed_by(app_repo, job) is not None, 10)
+
+    # A schema change under the hold: the worker stops before the hold, the new release's
+    # worker starts after the switch.
+    app_repo.commit(
+        "v2: pinned",
+        {
+            "VERSION": "2.0.0\n",
+            "migrations/003_pinned.sql": "ALTER TABLE notes ADD COLUMN pinned INTEGER DEFAULT 0;\n"
+            "-- down\nALTER TABLE notes DROP COLUMN pinned;\n",
+        },
+    )
+    run = app_repo.shiplane("deploy", "dev", "--hold-timeout", "20")
+    assert run.code == 0, run.stdout + run.stderr
+    assert run.data["hold"]["reasons"] == ["database.hold = true"]
+    log = app_repo.shiplane("logs", run.data["deployment_id"]).data["log"]
+    stopped = log.index("hold: stopped 1 worker(s) for the schema change")
+    assert stopped < log.index("hold: new requests wait") < log.index("== workers")
+    assert not alive(third)
+    [worker] = [p for p in processes(app_repo) if p["process"] == "worker"]
+    assert worker["release"] == run.data["release"] and alive(worker["pid"])
