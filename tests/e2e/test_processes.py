@@ -7,6 +7,7 @@ The worker is the job queue's consumer without redis: the web inserts a note who
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ while True:
 CRASHING_WORKER = 'import sys\nprint("worker cannot reach its queue", flush=True)\nsys.exit(3)\n'
 RELEASE = """\
 import os
+import signal
 from pathlib import Path
 shared = Path(os.environ["DATABASE_URL"].removeprefix("sqlite:///")).parent
 with open(shared / "released.txt", "a") as marker:
@@ -178,6 +180,21 @@ def test_scale_changes_worker_counts_without_a_release(app_repo: AppRepo) -> Non
     assert run.data["counts"] == {"worker": 2}
     pids = worker_pids(app_repo)
     assert len(pids) == 2 and all(alive(p) for p in pids)
+
+    # Supervised: a worker killed is started again, and the restart counted.
+    os.kill(pids[0], signal.SIGKILL)
+    assert wait_for(
+        lambda: len(worker_pids(app_repo)) == 2 and pids[0] not in worker_pids(app_repo)
+    )
+    listed = [p for p in processes(app_repo) if p["process"] == "worker"]
+    assert sorted(p["restarts"] for p in listed) == [0, 1]
+    assert all(p["state"] == "running" for p in listed)
+
+    # The counts are kept with what serves: a server that comes back runs two again.
+    app_repo.stop_server()
+    assert app_repo.shiplane("status", "dev").code == 0  # starts the server, which restores
+    assert wait_for(lambda: len(worker_pids(app_repo)) == 2, 60)
+    pids = worker_pids(app_repo)
 
     run = app_repo.shiplane("scale", "dev", "worker=0")
     assert run.code == 0, run.stdout + run.stderr
