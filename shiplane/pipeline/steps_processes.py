@@ -104,10 +104,15 @@ class WorkersStep(Step):
             failed = outcome["failed"]
             name = failed["process"]
             data["failed"] = {k: failed[k] for k in ("process", "exit_code", "seconds")}
+            what = (
+                f"exited with code {failed['exit_code']} after {failed['seconds']:g}s, within"
+                f" worker_grace = {grace:g}s"
+                if failed["exit_code"] is not None
+                else "did not start"
+            )
             raise DeployFailedError(
-                f"worker {name!r} of {spec.release} exited with code {failed['exit_code']}"
-                f" after {failed['seconds']:g}s, within worker_grace = {grace:g}s; its last"
-                f" output:\n{ctx.redact(failed['output'])}",
+                f"worker {name!r} of {spec.release} {what}; its last output:\n"
+                f"{ctx.redact(failed['output'])}",
                 next_action=f"fix processes.{name} (the old workers still run); worker log:"
                 f" {spec.log_path}",
             )

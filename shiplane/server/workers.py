@@ -26,6 +26,12 @@ Prepare = Callable[[InstanceSpec], Awaitable[dict[str, str]]]
 Key = tuple[str, str]  # (app, env)
 
 
+class WorkerStartError(OSError):
+    def __init__(self, process: str, cause: OSError) -> None:
+        super().__init__(f"worker {process!r} could not start: {cause.strerror or cause}")
+        self.process = process
+
+
 @dataclass
 class EnvWorkers:
     spec: InstanceSpec | None = None  # what should run: release, commands, counts
@@ -55,10 +61,15 @@ class WorkerPool:
     async def _start_counts(
         self, spec: InstanceSpec, counts: dict[str, int]
     ) -> list[ManagedProcess]:
+        """Start ``counts`` workers, or none: one that cannot start stops the others."""
         started: list[ManagedProcess] = []
         for name, count in counts.items():
             for _ in range(count):
-                started.append(await self._start(spec, name))
+                try:
+                    started.append(await self._start(spec, name))
+                except OSError as exc:
+                    await asyncio.gather(*(p.stop() for p in started))
+                    raise WorkerStartError(name, exc) from exc
         return started
 
     async def replace(
@@ -70,7 +81,11 @@ class WorkerPool:
                 # Already what runs (an undo that finds the old workers kept): counts only.
                 await self._reconcile(state, spec)
                 return {"ok": True, "started": [], "stopped": [], "kept": True}
-            new = await self._start_counts(spec, {n: w.count for n, w in spec.workers.items()})
+            try:
+                new = await self._start_counts(spec, {n: w.count for n, w in spec.workers.items()})
+            except WorkerStartError as exc:
+                unstarted = {"process": exc.process, "exit_code": None, "seconds": 0.0}
+                return {"ok": False, "failed": {**unstarted, "output": str(exc)}}
             failed = await _first_exit(new, grace)
             if failed is not None:
                 await asyncio.gather(*(p.stop() for p in new))
