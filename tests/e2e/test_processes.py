@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import signal
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.support.app_repo import AppRepo
+from tests.support.app_repo import AppRepo, wait_no_children
+from tests.support.examples import ROOT, example_venv, example_without_config
 from tests.support.faults import without_checks
 from tests.support.wait import wait_for
 
@@ -31,6 +33,7 @@ CRASHING_WORKER = 'import sys\nprint("worker cannot reach its queue", flush=True
 RELEASE = """\
 import os
 import signal
+import tomllib
 from pathlib import Path
 shared = Path(os.environ["DATABASE_URL"].removeprefix("sqlite:///")).parent
 with open(shared / "released.txt", "a") as marker:
@@ -257,3 +260,50 @@ def test_workers_stop_for_a_restore_and_a_held_migration_and_start_again(
     assert not alive(third)
     [worker] = [p for p in processes(app_repo) if p["process"] == "worker"]
     assert worker["release"] == run.data["release"] and alive(worker["pid"])
+
+
+def test_flask_example_with_a_procfile_goes_through_init_and_promote(tmp_path: Path) -> None:
+    """A Procfile's web, worker and release lines: `shiplane init` writes them as [processes],
+    and the config deploys dev and promotes to prod with no edits."""
+    venv = example_venv(ROOT / "examples" / "flask_notes" / "requirements.txt")
+    app = example_without_config(tmp_path, "flask_notes")
+    try:
+        app.commit(
+            "a Procfile",
+            {
+                "Procfile": "web: python -m gunicorn --bind 0.0.0.0:$PORT app:create_app()\n"
+                "worker: python worker.py\nrelease: python release.py\n",
+                "worker.py": WORKER,
+                "release.py": RELEASE,
+            },
+        )
+        ports = ["--dev-port", str(app.ports["dev"]), "--prod-port", str(app.ports["prod"])]
+        init = app.shiplane("init", *ports, "--json", extra_env={"VIRTUAL_ENV": str(venv)})
+        assert init.code == 0, init.stdout + init.stderr
+        config = tomllib.loads((app.path / "shiplane.toml").read_text())
+        assert config["processes"] == {
+            "web": "python -m gunicorn --bind {host}:{port} app:create_app()",
+            "release": "python release.py",
+            "worker": "python worker.py",
+        }
+        app.commit("shiplane init")
+        app.git("checkout", "-q", "-b", "dev")
+
+        deploy = app.shiplane("deploy", "dev")
+        assert deploy.code == 0, deploy.stdout + deploy.stderr
+        release = deploy.data["release"]
+        marker = app.root / "dev" / "shared" / "released.txt"
+        assert marker.read_text().split() == [release]
+        job = enqueue(app)
+        assert wait_for(lambda: processed_by(app, job) == release, 10)
+
+        assert app.shiplane("verify", "dev").code == 0
+        promoted = app.shiplane("promote", "prod")
+        assert promoted.code == 0, promoted.stdout + promoted.stderr
+        prod = app.shiplane("status", "prod").data["envs"]["prod"]["processes"]
+        [worker] = [p for p in prod if p["process"] == "worker"]
+        assert worker["state"] == "running" and alive(worker["pid"])
+        assert (app.root / "prod" / "shared" / "released.txt").is_file()
+    finally:
+        app.stop_server()
+        wait_no_children(tmp_path)
