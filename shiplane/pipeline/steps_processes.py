@@ -17,7 +17,7 @@ from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.procenv import app_python_layer, child_environment
 from shiplane.targets.base import InstanceSpec
-from shiplane.targets.processes import quote_output
+from shiplane.targets.output import quote_output
 
 
 class ReleaseStep(Step):

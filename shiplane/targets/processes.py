@@ -27,12 +27,9 @@ from shiplane.launch.base import PIPE, STDOUT, Child, RunAs
 from shiplane.procenv import child_environment
 from shiplane.targets.base import Address, Instance, InstanceSpec
 from shiplane.targets.health import HealthOutcome, HealthPolicy, probe_until_healthy
+from shiplane.targets.output import quote_output
 
 MAX_BACKOFF = 30.0
-# Lines of an exited instance's output quoted in the health step's error: its tracebacks and
-# what follows them when that fits, else the last lines.
-TRACEBACK_LINES = 80
-OUTPUT_LINES = 30
 TAIL_BYTES = 256 * 1024
 # Instances listen on loopback only: the front door is their one way in.
 LOOPBACK = "127.0.0.1"
@@ -236,13 +233,3 @@ def _exit_future(child: Child) -> asyncio.Future[int]:
 
     threading.Thread(target=wait, name=f"wait-{child.pid}", daemon=True).start()
     return future
-
-
-def quote_output(lines: list[str]) -> str:
-    """What to quote of an exited instance's output: from its first traceback on that still
-    fits (gunicorn's own traceback follows the app's: both are quoted), else the last lines."""
-    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent")]
-    fitting = [i for i in starts if len(lines) - i <= TRACEBACK_LINES]
-    if fitting:
-        return "\n".join(lines[fitting[0] :])
-    return "\n".join(lines[-OUTPUT_LINES:])
