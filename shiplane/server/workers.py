@@ -82,7 +82,7 @@ class WorkerPool:
                 await self._reconcile(state, spec)
                 return {"ok": True, "started": [], "stopped": [], "kept": True}
             try:
-                new = await self._start_counts(spec, {n: w.count for n, w in spec.workers.items()})
+                new = await self._start_counts(spec, _counts(spec))
             except WorkerStartError as exc:
                 unstarted = {"process": exc.process, "exit_code": None, "seconds": 0.0}
                 return {"ok": False, "failed": {**unstarted, "output": str(exc)}}
@@ -116,9 +116,7 @@ class WorkerPool:
                 return []
             state.paused = False
             spec = state.spec
-            state.running = await self._start_counts(
-                spec, {n: w.count for n, w in spec.workers.items()}
-            )
+            state.running = await self._start_counts(spec, _counts(spec))
             return [p.id for p in state.running]
 
     async def scale(self, key: Key, spec: InstanceSpec) -> list[dict[str, Any]]:
@@ -153,13 +151,17 @@ class WorkerPool:
 
     def listing(self, key: Key) -> dict[str, Any]:
         state = self.envs.get(key) or EnvWorkers()
-        counts = {n: w.count for n, w in state.spec.workers.items()} if state.spec else {}
+        counts = _counts(state.spec) if state.spec else {}
         return {"workers": self.describe(key), "paused": state.paused, "counts": counts}
 
     async def close(self) -> None:
         running = [p for state in self.envs.values() for p in state.running]
         await asyncio.gather(*(p.stop() for p in running), return_exceptions=True)
         self.envs.clear()
+
+
+def _counts(spec: InstanceSpec) -> dict[str, int]:
+    return {name: worker.count for name, worker in spec.workers.items()}
 
 
 def _same_set(current: InstanceSpec | None, wanted: InstanceSpec) -> bool:
