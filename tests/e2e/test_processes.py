@@ -261,6 +261,28 @@ def test_workers_stop_for_a_restore_and_a_held_migration_and_start_again(
     [worker] = [p for p in processes(app_repo) if p["process"] == "worker"]
     assert worker["release"] == run.data["release"] and alive(worker["pid"])
 
+    # A held deploy that fails before its switch: the down runs, and the workers it stopped
+    # start again (the serving release's).
+    app_repo.commit(
+        "v3: flagged, and an app that cannot start",
+        {
+            "app.py": (app_repo.path / "app.py")
+            .read_text()
+            .replace("import os\n", "import os\n\nraise SystemExit('v3 cannot start')\n", 1),
+            "migrations/004_flagged.sql": "ALTER TABLE notes ADD COLUMN flagged INTEGER DEFAULT 0;"
+            "\n-- down\nALTER TABLE notes DROP COLUMN flagged;\n",
+        },
+    )
+    failed = app_repo.shiplane("deploy", "dev", "--hold-timeout", "20")
+    assert failed.code == 3 and failed.data["error"]["step"] == "health", failed.stdout
+    log = app_repo.shiplane("logs", failed.data["deployment_id"]).data["log"]
+    assert "hold: stopped 1 worker(s)" in log and "started 1 worker(s) again" in log
+    assert not alive(worker["pid"])
+    [back] = [p for p in processes(app_repo) if p["process"] == "worker"]
+    assert back["release"] == run.data["release"] and alive(back["pid"])
+    job = enqueue(app_repo)
+    assert wait_for(lambda: processed_by(app_repo, job) == run.data["release"], 10)
+
 
 def test_flask_example_with_a_procfile_goes_through_init_and_promote(tmp_path: Path) -> None:
     """A Procfile's web, worker and release lines: `shiplane init` writes them as [processes],
