@@ -67,6 +67,7 @@ __all__ = [
     "restore",
     "rollback",
     "run",
+    "scale",
     "server",
     "server_config",
     "server_install",
@@ -450,6 +451,13 @@ def restart(
         env=env,
         wait_drain=wait_drain,
     )
+
+
+def scale(
+    caller: Caller, env: str, assignments: list[str], *, config_path: Path | None = None
+) -> Result:
+    """Run NAME=COUNT of each named worker of what serves ``env``, with no new release."""
+    return call("scale", caller, config_path=config_path, env=env, assignments=assignments)
 
 
 def env_set(

@@ -16,8 +16,8 @@ environments and request promotions"):
   ``--approve``), run recovery, start the server or ask for its status, and turn the
   maintenance page on or off (as on Heroku, a collaborator's action).
 - In a non-gated environment it may also deploy, verify, roll back, migrate up/down, back up,
-  restore, restart, set and unset variables (``env set|unset``) and ``run`` one-off commands;
-  ``env list`` it may run anywhere (secrets show as ``***`` to everyone).
+  restore, restart, scale workers, set and unset variables (``env set|unset``) and ``run``
+  one-off commands; ``env list`` it may run anywhere (secrets show as ``***`` to everyone).
 - It may never approve or reject a promotion, pass ``--force``, ``--approve`` or
   ``--discard-writes``, ``protect``, stop the server (that stops every environment), or create
   or revoke tokens.
@@ -93,6 +93,7 @@ AGENT_NON_GATED = frozenset(
         "env set",
         "env unset",
         "restart",
+        "scale",  # how many workers run changes what a gated env does: a person's there
         "run",
     }
 )

@@ -12,6 +12,7 @@ aside, compares it again (``before_swap``) and renames the new one in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,13 @@ def checked_restore(
     discard_writes: bool,
     ignore: Sequence[str] = (),
     encryption: BackupEncryption | None = None,
+    quiesce: AbstractContextManager[object] | None = None,
 ) -> dict[str, Any]:
-    """Compare, refuse or save, restore: {"restored", "written_since", "pre_restore_backup"}."""
+    """Compare, refuse or save, restore: {"restored", "written_since", "pre_restore_backup"}.
+    ``quiesce`` is held around it all: the app's workers stop first and start again after."""
     directory = backups_dir / backup_id
     database.check_restore()  # a missing privilege, before anything is written
-    with database.exclusive():
+    with quiesce or nullcontext(), database.exclusive():
         written = changes_since(database, directory, ignore)
         if written and not discard_writes:
             raise _refusal(database, backup_id, env, written)

@@ -311,6 +311,19 @@ def restart(
 
 
 @app.command()
+def scale(
+    env: EnvArg,
+    assignments: Annotated[
+        list[str], typer.Argument(help="NAME=COUNT per worker, e.g. worker=2 (0 stops them).")
+    ],
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Run COUNT of each named worker of what ENV serves, with no new release."""
+    in_server("scale", json_, config, env=env, assignments=assignments)
+
+
+@app.command()
 def maintenance(
     env: EnvArg,
     state: Annotated[str, typer.Argument(help="on | off", metavar="on|off")],

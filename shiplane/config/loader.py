@@ -128,11 +128,15 @@ def find_config(start: Path | None = None) -> Path:
 
 def _describe(error: Any) -> str:
     location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    location = location.replace("processes.workers.", "processes.")  # workers: no TOML key
     if error["type"] == "extra_forbidden":
         return f"unknown key {location!r}: remove it or check its spelling"
     if error["type"] == "missing":
         return f"missing key {location!r}: add it"
     value = error.get("input")
+    if isinstance(value, dict) and error["type"] == "value_error":
+        # A table's own validator: its message names the keys and values itself.
+        return mask_url_passwords(str(error["msg"]).removeprefix("Value error, "))
     if any(looks_secret(str(part)) for part in error["loc"]):
         # A secret-looking key: its value is never shown, whatever its type (a number, a list).
         shown = MASK

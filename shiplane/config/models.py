@@ -19,6 +19,7 @@ from shiplane.config.frontdoor import (
     split_listen,
 )
 from shiplane.config.hosts import parse_host
+from shiplane.config.processes import ProcessesConfig
 from shiplane.config.static import check_static
 from shiplane.config.tls import TlsConfig
 
@@ -38,9 +39,10 @@ class Strict(BaseModel):
 class AppConfig(Strict):
     name: str = Field(description="App name; names the deploy root and the server.")
     build: list[str] = Field(default_factory=list, description="Commands run in the release dir.")
-    run: str = Field(
+    run: str | None = Field(
+        default=None,
         description="Command that serves the app; {port} and {host} are replaced by the port and"
-        " the address the target wants the app to listen on."
+        " the address the target wants the app to listen on. An alias of processes.web.",
     )
     health: str = Field(default="/healthz", description="Path that answers 2xx when healthy.")
     stop_timeout: float = Field(default=10.0, gt=0, description="Seconds between TERM and KILL.")
@@ -83,8 +85,8 @@ class AppConfig(Strict):
 
     @field_validator("run")
     @classmethod
-    def _run(cls, value: str) -> str:
-        if not value.strip():
+    def _run(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
             raise ValueError(
                 'must be a command, e.g. "python -m gunicorn -b {host}:{port} app:app"'
             )
@@ -317,6 +319,28 @@ class Config(Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     environments: dict[str, Environment]
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    processes: ProcessesConfig = Field(default_factory=ProcessesConfig)
+
+    @property
+    def web_command(self) -> str:
+        """The command of the web process: processes.web, or its alias [app] run."""
+        command = self.processes.web or self.app.run
+        assert command is not None  # _one_web_command
+        return command
+
+    @model_validator(mode="after")
+    def _one_web_command(self) -> Config:
+        if self.app.run is not None and self.processes.web is not None:
+            raise ValueError(
+                f"app.run = {self.app.run!r} and processes.web = {self.processes.web!r} are"
+                " both set: app.run is an alias of processes.web; keep one of them"
+            )
+        if self.app.run is None and self.processes.web is None:
+            raise ValueError(
+                "missing key 'app.run' (or processes.web): add the command that serves the"
+                ' app, e.g. [processes] web = "python -m gunicorn -b {host}:{port} app:app"'
+            )
+        return self
 
     @field_validator("environments")
     @classmethod

@@ -7,6 +7,7 @@ from __future__ import annotations
 import configparser
 import json
 import re
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -222,8 +223,15 @@ def detect_app(repo: Path) -> AppGuess:
     return guess
 
 
+# What only a shell understands: a variable, a chain, a pipe, a redirection.
+SHELL_SYNTAX = re.compile(r"[$&|;<>`]")
+
+
 def procfile(repo: Path) -> dict[str, str]:
-    """A Procfile's process types (``name: command``), $PORT as shiplane's {port}."""
+    """A Procfile's process types (``name: command``), $PORT as shiplane's {port} and an
+    all-interfaces bind as {host} (instances listen where the target says: loopback, behind
+    the front door). A command that needs a shell (``$VAR``, ``&&``, a pipe) runs in one, as
+    the Procfile's would."""
     path = repo / "Procfile"
     if not path.is_file():
         return {}
@@ -232,5 +240,8 @@ def procfile(repo: Path) -> dict[str, str]:
         name, sep, command = line.partition(":")
         if sep and re.fullmatch(r"[A-Za-z0-9_-]+", name.strip()) and command.strip():
             command = re.sub(r"\$\{?PORT\}?", "{port}", command.strip())
-            found[name.strip()] = command
+            command = re.sub(r"\b0\.0\.0\.0:\{port\}", "{host}:{port}", command)
+            if SHELL_SYNTAX.search(command):
+                command = shlex.join(["sh", "-c", command])
+            found[name.strip().lower()] = command
     return found

@@ -52,9 +52,10 @@ class Detected:
     checks: list[dict[str, Any]]
     checks_why: str
     routes: list[Route]
-    other_processes: dict[str, str] = field(default_factory=dict)  # Procfile, not run yet
+    other_processes: dict[str, str] = field(default_factory=dict)  # Procfile: workers, release
     tables: list[str] = field(default_factory=list)
     env_urls: dict[str, str] = field(default_factory=dict)  # per environment, given to init
+    from_procfile: bool = False  # run is the Procfile's web line: written as processes.web
 
     def facts(self) -> dict[str, Any]:
         return {

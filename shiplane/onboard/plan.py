@@ -81,7 +81,8 @@ def detect(
     environment (--dev-database-url, --prod-database-url)."""
     guess = detect_app(repo)
     others = procfile(repo)
-    if "web" in others:
+    from_procfile = "web" in others
+    if from_procfile:
         guess.run = others.pop("web")
         guess.why = f"Procfile's web line (the app looks like {guess.framework})"
     found = routes(repo)
@@ -119,4 +120,5 @@ def detect(
         routes=found,
         other_processes=others,
         tables=table_names,
+        from_procfile=from_procfile,
     )

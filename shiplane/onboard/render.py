@@ -52,8 +52,9 @@ def render(found: Detected, ports: dict[str, int]) -> str:
     build = [*(env.build if env else []), *app.build]
     lines += comment("Build: run in each new release directory (an export of the commit).")
     lines.append(f"build = {value(build)}")
-    lines += comment(f"Run: {app.why}. {{host}} and {{port}} are where shiplane wants it.")
-    lines.append(f"run = {value(app.run)}")
+    run_why = comment(f"Run: {app.why}. {{host}} and {{port}} are where shiplane wants it.")
+    if not found.from_procfile:
+        lines += [*run_why, f"run = {value(app.run)}"]
     lines += comment(f"Health: {found.health_why}.")
     lines.append(f"health = {value(found.health)}")
     if app.static:
@@ -62,9 +63,8 @@ def render(found: Detected, ports: dict[str, int]) -> str:
             " the release that serves (a missing file falls through to the app)."
         )
         lines.append(f"static = {value(app.static)}")
-    if found.other_processes:
-        lines += ["", *comment("Procfile processes this shiplane does not run yet:")]
-        lines += [f"#   {name}: {command}" for name, command in found.other_processes.items()]
+    if found.from_procfile or found.other_processes:
+        lines += _processes(found, run_why)
     lines += ["", "[database]", *comment(f"Database: {found.database_why}.")]
     if found.database_url is not None:
         lines.append(f"url = {value(found.database_url)}")
@@ -91,6 +91,27 @@ def _database_of(found: Detected, env: str) -> list[str]:
             f" .env.{env} to .gitignore."
         )
         lines.append(f'env_file = ".env.{env}"')
+    return lines
+
+
+def _processes(found: Detected, run_why: list[str]) -> list[str]:
+    """The Procfile as [processes]: web, the release phase, every other line a worker."""
+    lines = ["", "[processes]"]
+    if found.from_procfile:
+        lines += [*run_why, f"web = {value(found.app.run)}"]
+    others = dict(found.other_processes)
+    release = others.pop("release", None)
+    if release is not None:
+        lines += comment(
+            "Procfile's release line: once per deploy, after migrations, before start."
+        )
+        lines.append(f"release = {value(release)}")
+    if others:
+        lines += comment(
+            "Procfile's other lines: workers, started from the new release after the switch;"
+            " each must stay up worker_grace seconds (default 5) or the deploy rolls back."
+        )
+        lines += [f"{key(name)} = {value(command)}" for name, command in others.items()]
     return lines
 
 

@@ -25,6 +25,7 @@ from shiplane.operations.session import Session
 from shiplane.results import Result
 from shiplane.state import lock
 from shiplane.state.db import StateDB, record_fingerprint
+from shiplane.targets.pausing import workers_paused
 
 
 def database_for(loaded: LoadedConfig, layout: Layout, env: str) -> Database:
@@ -135,6 +136,7 @@ def restore(session: Session, env: str, backup_id: str, discard_writes: bool = F
             discard_writes=discard_writes,
             ignore=engine.bookkeeping,
             encryption=encryption,
+            quiesce=workers_paused(session.target, env),
         )
         manifest = outcome["restored"]
         record_fingerprint(db, env, database.fingerprint(), f"restore {backup_id}")

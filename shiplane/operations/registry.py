@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from shiplane.operations import restart as _restart
     from shiplane.operations import rollback as _rollback
     from shiplane.operations import run_command as _run_command
+    from shiplane.operations import scale as _scale
     from shiplane.operations import state_restore as _state_restore
     from shiplane.operations import status as _status
     from shiplane.operations import tokens as _tokens
@@ -47,6 +48,7 @@ else:
     _recover = lazy_module("shiplane.operations.recover")
     _restart = lazy_module("shiplane.operations.restart")
     _rollback = lazy_module("shiplane.operations.rollback")
+    _scale = lazy_module("shiplane.operations.scale")
     _run_command = lazy_module("shiplane.operations.run_command")
     _state_restore = lazy_module("shiplane.operations.state_restore")
     _status = lazy_module("shiplane.operations.status")
@@ -228,6 +230,10 @@ OPERATIONS: dict[str, Operation] = {
         command=lambda _args: "state restore",
     ),
     "restart": Operation(lambda s, env, wait_drain=False: _restart.restart(s, env, wait_drain)),
+    "scale": Operation(
+        lambda s, env, assignments: _scale.scale(s, env, assignments),
+        check=lambda _loaded, _caller, assignments, **_: _scale.check_scale(assignments),
+    ),
     "env_set": Operation(
         lambda s, env, assignments, secret=False: _envvars.env_set(s, env, assignments, secret),
         check=lambda _loaded, _caller, assignments, secret=False, **_: _envvars.check_set(

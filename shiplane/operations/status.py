@@ -54,6 +54,7 @@ def status(session: Session, env: str | None) -> Result:
         if database and state and state.get("release"):
             release_dir = Path(state["spec"].get("release_dir", ""))
             migrations = engine_for(loaded.config, database).status(release_dir).to_dict()
+        processes = _processes(session, name, settings.env_config.port) if running else []
         holder = lock.holder(db, name)
         recorded_sha = state["sha"] if state else None
         envs[name] = {
@@ -70,6 +71,8 @@ def status(session: Session, env: str | None) -> Result:
             "migrations": migrations,
             "schema": schema,
             "lock": holder["deployment_id"] if holder else None,
+            # Every process the server runs for the env: web instances and workers.
+            "processes": processes,
             "maintenance": MaintenanceStore(db).current(name).to_dict(),
             "last_deployments": [
                 {**_brief(d), "outcome": outcome(d, db.steps(d["id"]))}
@@ -89,6 +92,31 @@ def status(session: Session, env: str | None) -> Result:
         **protection.marks(layout.server),
     )
     return result
+
+
+def _processes(session: Session, env: str, port: int) -> list[dict[str, Any]]:
+    serving = session.target.traffic(env, port).active().instance_id
+    web = [
+        {
+            "process": "web",
+            "id": i.id,
+            "pid": i.pid,
+            "state": i.state,
+            "restarts": i.restarts,
+            "release": i.release,
+            "serving": i.id == serving,
+        }
+        for i in session.target.instances(env)
+    ]
+    keys = ("process", "id", "pid", "state", "restarts", "release")
+    listing = session.target.processes(env).listing()
+    workers = [{k: w.get(k) for k in keys} for w in listing["workers"]]
+    if listing["paused"]:
+        workers += [
+            {"process": name, "state": "paused", "count": count}
+            for name, count in listing["counts"].items()
+        ]
+    return web + workers
 
 
 def _brief(d: dict[str, Any]) -> dict[str, Any]:

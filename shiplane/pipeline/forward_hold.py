@@ -25,6 +25,7 @@ from shiplane.errors import RefusedError, ShiplaneError
 from shiplane.migrate.lint import Finding
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.schema_undo import hold_budget
+from shiplane.targets.pausing import pause_workers, resume_workers
 
 # Lint rules whose migration the old code may not run on (non-transactional is about how it
 # runs, not about compatibility).
@@ -131,6 +132,10 @@ def health_timeout(ctx: Context, timeout: float) -> float:
 def take(ctx: Context) -> bool:
     """Hold new requests and wait for the in-flight ones (False: some still ran at the bound)."""
     budget = hold_budget(ctx)
+    # Workers write too: they stop before the schema changes (the switch starts the new ones).
+    paused = pause_workers(ctx.target, ctx.env)
+    if paused:
+        ctx.log(f"hold: stopped {len(paused)} worker(s) for the schema change")
     settled = ctx.traffic().hold(budget)
     ctx.facts.hold_started = time.monotonic()
     ctx.log(f"hold: new requests wait (at most {budget:g}s); in-flight settled: {settled}")
@@ -145,9 +150,12 @@ def release(ctx: Context) -> str | None:
         if not ctx.target.available():
             return None
         ctx.traffic().release()
+        resumed = resume_workers(ctx.target, ctx.env)
     except ShiplaneError as exc:
         ctx.log(f"releasing the hold failed: {exc.message}")
         return None
+    if resumed:
+        ctx.log(f"started {len(resumed)} worker(s) again")
     if started is None:
         return "hold released"
     ctx.facts.hold_started = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from shiplane.pipeline.saga import Step
 from shiplane.pipeline.steps_database import BackupStep, MigrateStep
 from shiplane.pipeline.steps_guard import GuardStep
+from shiplane.pipeline.steps_processes import ReleaseStep, RestartWorkersStep, WorkersStep
 from shiplane.pipeline.steps_record import PruneStep, RecordStep
 from shiplane.pipeline.steps_rollback import RestartTargetStep, RewindStep, TargetStep
 from shiplane.pipeline.steps_schema_rollback import SchemaRollbackStep
@@ -30,11 +31,13 @@ DEPLOY: list[type[Step]] = [
     GuardStep,
     BackupStep,
     MigrateStep,
+    ReleaseStep,
     StartStep,
     HealthStep,
     VerifyStep,
     SwitchStep,
     SmokeStep,
+    WorkersStep,
     DrainStep,
     RecordStep,
     PruneStep,
@@ -55,6 +58,7 @@ PLANS: dict[str, list[type[Step]]] = {
         SchemaRollbackStep,
         SwitchStep,
         SmokeStep,
+        WorkersStep,
         DrainStep,
         RecordStep,
         RewindStep,
@@ -68,6 +72,7 @@ PLANS: dict[str, list[type[Step]]] = {
         HealthStep,
         SwitchStep,
         SmokeStep,
+        RestartWorkersStep,
         DrainStep,
         RecordStep,
     ],

@@ -29,6 +29,7 @@ from shiplane.databases.content import dropped_data, written_since
 from shiplane.errors import MigrationError, RefusedError, RollbackFailedError
 from shiplane.migrate.base import MigrationEngine, MigrationSource
 from shiplane.pipeline.context import Context
+from shiplane.targets.pausing import pause_workers, resume_workers
 from shiplane.verify.runner import load_checks, run_checks
 from shiplane.verify.target import make_target
 
@@ -88,12 +89,15 @@ def hold(ctx: Context, record: dict[str, Any]) -> Iterator[None]:
     timeout = hold_budget(ctx)
     traffic = ctx.traffic()
     started = time.monotonic()
+    paused = pause_workers(ctx.target, ctx.env)  # they write too: not while the schema changes
     settled = traffic.hold(timeout)
     ctx.log(f"hold: new requests wait (at most {timeout:g}s); in-flight settled: {settled}")
     try:
         yield
     finally:
         traffic.release()
+        if paused:
+            resume_workers(ctx.target, ctx.env)
         record["hold_seconds"] = round(time.monotonic() - started, 3)
         ctx.log(f"hold released after {record['hold_seconds']}s")
 

@@ -20,6 +20,7 @@ from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.pipeline.steps_database import app_engine, recorded_position
 from shiplane.targets.health import HealthPolicy, wait_healthy
+from shiplane.targets.pausing import pause_workers, resume_workers
 
 
 class SchemaRollbackStep(Step):
@@ -74,7 +75,9 @@ class SchemaRollbackStep(Step):
             # An instance that failed on this schema may keep what it had open (a SQLite
             # reader left mid-query blocks the down): it starts again after the migration.
             ctx.target.stop(instance.id)
-        # From here to the switch, new requests wait at the front door (released by switch).
+        # From here to the switch, new requests wait at the front door (released by switch);
+        # the workers stop first (the workers step starts the target release's).
+        data["paused_workers"] = pause_workers(ctx.target, ctx.env)
         held = ctx.traffic().hold(schema_undo.hold_budget(ctx))
         data["held"] = True
         ctx.facts.hold_started = schema_undo.now()
@@ -168,6 +171,8 @@ class SchemaRollbackStep(Step):
             ctx.target.stop(data["restarted_instance"])
         if data.get("held"):
             ctx.traffic().release()
+        if data.get("paused_workers"):
+            resume_workers(ctx.target, ctx.env)
         database = ctx.database(data.get("database_url"))
         if database is None:
             return None

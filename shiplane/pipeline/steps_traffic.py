@@ -13,7 +13,7 @@ from shiplane.pipeline import forward_hold
 from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.procenv import app_python_layer
-from shiplane.targets.base import Instance, InstanceSpec
+from shiplane.targets.base import Instance, InstanceSpec, WorkerSpec
 from shiplane.targets.health import HealthPolicy
 
 
@@ -25,7 +25,7 @@ def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> Ins
         release=release,
         release_dir=release_dir,
         sha=sha,
-        run=ctx.config.app.run,
+        run=ctx.config.web_command,
         # The app's interpreter first on PATH: `python -m gunicorn` is the app's gunicorn.
         variables={
             **ctx.settings.variables,
@@ -40,6 +40,11 @@ def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> Ins
         monitor_interval=ctx.config.health.monitor_interval,
         static=ctx.config.app.static,
         static_max_age=ctx.config.app.static_max_age,
+        workers={
+            name: WorkerSpec(run=worker.run, count=worker.count)
+            for name, worker in ctx.config.processes.workers.items()
+        },
+        worker_grace=ctx.config.processes.worker_grace,
         front_door=door_settings(
             env.port,
             env.listen,

@@ -24,6 +24,7 @@ from shiplane.operations.session import Presented
 from shiplane.server.core import EnvKey, PortInUse, ServerCore
 from shiplane.server.operations import OperationRunner
 from shiplane.server.repo_routes import repo_routes
+from shiplane.server.worker_routes import worker_routes
 from shiplane.state.db import StateDB
 from shiplane.state.tokens import TokenStore
 from shiplane.targets.base import InstanceSpec
@@ -247,6 +248,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         Route("/ops/{name}", operation, methods=["POST"]),
         Route("/shutdown", shutdown, methods=["POST"]),
         *repo_routes(core.layout),
+        *worker_routes(core),
     ]
     return Starlette(
         routes=routes,

@@ -31,6 +31,7 @@ from shiplane.server import rebuild
 from shiplane.server.drains import Drains
 from shiplane.server.health_monitor import HealthMonitor
 from shiplane.server.privileges import Enforcement
+from shiplane.server.workers import WorkerPool
 from shiplane.serversettings import load_settings
 from shiplane.state.db import StateDB
 from shiplane.state.envvars import kept_layers
@@ -90,11 +91,22 @@ class ServerCore:
         # then a deploy would see no active instance and leave the restored one undrained.
         self.restored = asyncio.Event()
         self.health = HealthMonitor(self._serving_instances)
+        self.workers = WorkerPool(self.prepare_process, self.redactor)
 
     # instances ---------------------------------------------------------------------------
     async def start_instance(self, spec: InstanceSpec) -> ManagedProcess:
         # A deploy returned while its old instance drained: a later one waits for that drain.
         await self.drains.settle(EnvKey(spec.app, spec.env))
+        secrets = await self.prepare_process(spec)
+        ports = load_settings(self.layout.root).instance_ports  # read now: set without a restart
+        taken = {i.port for i in self.instances.values()}
+        instance = ManagedProcess(spec=spec, port=free_port(ports, taken), secrets=secrets)
+        self.instances[instance.id] = instance
+        await instance.start(self.redactor)
+        return instance
+
+    async def prepare_process(self, spec: InstanceSpec) -> dict[str, str]:
+        """Ready the env's shared dir for a process of ``spec``; returns its secrets."""
         secrets = read_env_file(Path(spec.env_file), field="env_file") if spec.env_file else {}
         secrets = self._with_kept_secrets(spec.app, spec.env, secrets)
         self.redactor.add(secrets.values())
@@ -102,12 +114,7 @@ class ServerCore:
             # What the server wrote there (a migrated or restored database) is the app's too.
             shared = self.layout.app(spec.app).shared(spec.env)
             await asyncio.to_thread(launcher().prepare, shared, RunAs(spec.app, spec.env))
-        ports = load_settings(self.layout.root).instance_ports  # read now: set without a restart
-        taken = {i.port for i in self.instances.values()}
-        instance = ManagedProcess(spec=spec, port=free_port(ports, taken), secrets=secrets)
-        self.instances[instance.id] = instance
-        await instance.start(self.redactor)
-        return instance
+        return secrets
 
     def _with_kept_secrets(self, app: str, env: str, secrets: dict[str, str]) -> dict[str, str]:
         """The env file's secrets with the server-kept ones over them. A kept secret's value
@@ -387,6 +394,7 @@ class ServerCore:
             "health": await self.health_of(active.instance_id) if active else None,
             "requests": stats.requests if stats else 0,
             "instances": instances,
+            "workers": self.workers.listing(key),
             "front_door": self._door_status(door),
         }
 
@@ -480,6 +488,7 @@ class ServerCore:
         }
         previous = self.switch(key, int(state["port"]), instance.id, info)
         self._record_instance(key, instance.id)
+        await self.workers.replace(key, spec, grace=0)  # the serving release's workers too
         if previous and previous != instance.id:
             door = self.frontdoors[key]
             await door.drain(previous, spec.drain_timeout)
@@ -499,5 +508,6 @@ class ServerCore:
             await door.close()
         for listener in self.listeners.values():
             await listener.close()
+        await self.workers.close()
         await asyncio.gather(*(i.stop() for i in self.instances.values()), return_exceptions=True)
         self.instances.clear()

@@ -214,6 +214,13 @@ class StateDB:
             [env, *fields.values()],
         )
 
+    def set_env_spec(self, env: str, spec: dict[str, Any]) -> None:
+        """What serves stays; only its spec changes (``shiplane scale``: worker counts)."""
+        self.conn.execute(
+            "UPDATE env_state SET spec = ?, updated_at = ? WHERE env = ?",
+            (json.dumps(spec), now(), env),
+        )
+
     # promotions --------------------------------------------------------------------------
     def create_promotion(self, **fields: Any) -> None:
         columns = ", ".join(fields)

@@ -26,6 +26,15 @@ if TYPE_CHECKING:  # the health module brings httpx, which only a wait needs
 INSTANCE_SPEC_VERSION = 1
 
 
+class WorkerSpec(BaseModel):
+    """One worker process type of a release (``[processes]``): its command and how many run."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    run: str
+    count: int = 1
+
+
 class InstanceSpec(BaseModel):
     """What to run for one instance of a release: target-neutral, and the stored record of
     what serves (``env_state.spec``), so it carries a version for later readers."""
@@ -56,6 +65,11 @@ class InstanceSpec(BaseModel):
     # the release that serves (it travels with the instance, so a switch moves it too).
     static: dict[str, str] = Field(default_factory=dict)
     static_max_age: int = 3600
+    # The release's other process types, started beside the web instance after the switch
+    # (and by a server restart); ``process`` names the type an instance runs.
+    process: str = "web"
+    workers: dict[str, WorkerSpec] = Field(default_factory=dict)
+    worker_grace: float = 5.0
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> InstanceSpec:
@@ -96,6 +110,8 @@ class Instance(BaseModel):
     state: str = "running"
     log_path: str | None = None
     exited: bool = False  # the process is gone and no restart is under way
+    pid: int | None = None
+    restarts: int = 0  # crashes the supervisor restarted it after
 
 
 class ActiveUpstream(BaseModel):
@@ -148,6 +164,36 @@ class TrafficControl(Protocol):
         ...
 
 
+class ProcessControl(Protocol):
+    """One environment's worker processes (every process type but web)."""
+
+    def replace(self, spec: InstanceSpec, grace: float, fresh: bool = False) -> dict[str, Any]:
+        """Run ``spec``'s workers instead of the ones running: the new ones start, must stay
+        up ``grace`` seconds, then the old ones get SIGTERM (then SIGKILL after their stop
+        timeout). A new worker that exits within ``grace`` leaves the old ones running and
+        answers ``{"ok": False, "failed": {"process", "exit_code", "seconds", "output"}}``.
+        The same release's workers already running are kept (``"kept": True``) unless
+        ``fresh``."""
+        ...
+
+    def pause(self) -> list[str]:
+        """Stop the workers (a hold, a restore): the ids of those stopped."""
+        ...
+
+    def resume(self) -> list[str]:
+        """Start again the workers ``pause`` stopped (none were replaced since)."""
+        ...
+
+    def scale(self, spec: InstanceSpec) -> dict[str, Any]:
+        """Run ``spec``'s worker counts (the serving release's, scaled): start or stop the
+        difference, without a new release."""
+        ...
+
+    def listing(self) -> dict[str, Any]:
+        """{"workers": [...], "paused": bool, "counts": {...}}"""
+        ...
+
+
 class DeployTarget(Protocol):
     name: ClassVar[str]
     traffic_steps: ClassVar[frozenset[str]]
@@ -169,6 +215,8 @@ class DeployTarget(Protocol):
     def instances(self, env: str) -> list[Instance]: ...
 
     def traffic(self, env: str, port: int) -> TrafficControl: ...
+
+    def processes(self, env: str) -> ProcessControl: ...
 
     def available(self) -> bool:
         """True when the target answers now (without starting anything)."""

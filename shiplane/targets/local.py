@@ -12,6 +12,7 @@ from shiplane.layout import Layout
 from shiplane.targets.base import ActiveUpstream, Instance, InstanceSpec
 from shiplane.targets.control_client import ServerClient
 from shiplane.targets.health import HealthOutcome, HealthPolicy
+from shiplane.targets.local_workers import LocalProcesses
 
 # Where this host's front doors answer for clients on the same host.
 LOOPBACK = "127.0.0.1"
@@ -179,3 +180,6 @@ class LocalTarget:
 
     def traffic(self, env: str, port: int) -> LocalTraffic:
         return LocalTraffic(self.client, self.app, env, port)
+
+    def processes(self, env: str) -> LocalProcesses:
+        return LocalProcesses(self.client, self.app, env)

@@ -31,12 +31,9 @@ from shiplane.procenv import child_environment
 from shiplane.serversettings import PortRange
 from shiplane.targets.base import Address, Instance, InstanceSpec
 from shiplane.targets.health import HealthOutcome, HealthPolicy, probe_until_healthy
+from shiplane.targets.output import quote_output
 
 MAX_BACKOFF = 30.0
-# Lines of an exited instance's output quoted in the health step's error: its tracebacks and
-# what follows them when that fits, else the last lines.
-TRACEBACK_LINES = 80
-OUTPUT_LINES = 30
 TAIL_BYTES = 256 * 1024
 # Instances listen on loopback only: the front door is their one way in.
 LOOPBACK = "127.0.0.1"
@@ -103,6 +100,8 @@ class ManagedProcess:
             state=self.state,
             log_path=self.spec.log_path,
             exited=exited,
+            pid=self.process.pid if self.process else None,
+            restarts=self.restarts,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -184,14 +183,22 @@ class ManagedProcess:
         )
         if outcome.exit_code is None:
             return outcome
+        return replace(outcome, output=await self.final_output())
+
+    def exited(self) -> asyncio.Future[int]:
+        """Resolved with the exit status of the process running now."""
+        assert self._exit is not None, "not started"
+        return self._exit
+
+    async def final_output(self) -> str:
+        """What to quote of an exited process's output (its traceback first)."""
         # The exit can be seen before the pipe's last lines reach the log: wait for EOF,
         # bounded (a worker that inherited the pipe may hold it open).
         done = self._output_done
         deadline = time.monotonic() + 1.0
         while not done.is_set() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        output = await asyncio.to_thread(self.last_output)
-        return replace(outcome, output=quote_output(output))
+        return quote_output(await asyncio.to_thread(self.last_output))
 
     def last_output(self) -> list[str]:
         """This instance's last lines of output (the log is shared by every instance of the
@@ -257,13 +264,3 @@ def _exit_future(child: Child) -> asyncio.Future[int]:
 
     threading.Thread(target=wait, name=f"wait-{child.pid}", daemon=True).start()
     return future
-
-
-def quote_output(lines: list[str]) -> str:
-    """What to quote of an exited instance's output: from its first traceback on that still
-    fits (gunicorn's own traceback follows the app's: both are quoted), else the last lines."""
-    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent")]
-    fitting = [i for i in starts if len(lines) - i <= TRACEBACK_LINES]
-    if fitting:
-        return "\n".join(lines[fitting[0] :])
-    return "\n".join(lines[-OUTPUT_LINES:])

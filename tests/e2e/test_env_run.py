@@ -51,6 +51,7 @@ def test_restart_serves_the_same_sha_from_a_new_instance_without_a_failed_reques
         "health",
         "switch",
         "smoke",
+        "workers",
         "drain",
         "record",
     ]

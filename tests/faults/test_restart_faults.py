@@ -12,7 +12,7 @@ import pytest
 from tests.support.app_repo import AppRepo
 from tests.support.faults import client_loop, without_checks
 
-STEPS = ["lock", "target", "start", "health", "switch", "smoke", "drain", "record"]
+STEPS = ["lock", "target", "start", "health", "switch", "smoke", "workers", "drain", "record"]
 
 
 @pytest.mark.parametrize("step", STEPS)

@@ -90,7 +90,17 @@ def test_settings_for_reads_the_config(tmp_path: Path, db: StateDB) -> None:
 
 def test_restart_plan_starts_the_serving_release_again() -> None:
     names = [step.name for step in plan("restart")]
-    assert names == ["lock", "target", "start", "health", "switch", "smoke", "drain", "record"]
+    assert names == [
+        "lock",
+        "target",
+        "start",
+        "health",
+        "switch",
+        "smoke",
+        "workers",
+        "drain",
+        "record",
+    ]
     # Recovery resumes a restart with its own plan, and its target is the serving release.
     assert step_classes("restart")["target"] is RestartTargetStep
-    assert [s.name for s in plan("restart", frozenset())] == [*names[:4], "record"]
+    assert [s.name for s in plan("restart", frozenset())] == [*names[:4], "workers", "record"]

@@ -126,27 +126,43 @@ def test_node_with_knex(tmp_path: Path) -> None:
     assert config["app"]["build"] == ["npm ci"] and "python" not in config["app"]
 
 
-def test_procfile_web_line_runs_and_the_others_are_listed(tmp_path: Path) -> None:
+def test_procfile_becomes_processes(tmp_path: Path) -> None:
     root = tree(
         tmp_path,
         {
             "app.py": "from flask import Flask\napp = Flask(__name__)\n",
             "requirements.txt": "flask\n",
             "Procfile": "web: gunicorn -b 0.0.0.0:$PORT app:app\nworker: rq worker\n"
-            "release: flask db upgrade\n",
+            "release: flask db upgrade\nmail: python mail.py --url $MAIL_URL\n",
         },
     )
     found = detect(root, "app", environ={})
-    assert found.app.run == "gunicorn -b 0.0.0.0:{port} app:app"
-    assert found.other_processes == {"worker": "rq worker", "release": "flask db upgrade"}
+    assert found.app.run == "gunicorn -b {host}:{port} app:app"
+    assert found.other_processes == {
+        "worker": "rq worker",
+        "release": "flask db upgrade",
+        "mail": "sh -c 'python mail.py --url $MAIL_URL'",
+    }
     text = render(found, PORTS)
-    assert "#   worker: rq worker" in text and "not run yet" in text
     config = tomllib.loads(text)
+    assert "run" not in config["app"]
+    assert config["processes"] == {
+        "web": "gunicorn -b {host}:{port} app:app",
+        "release": "flask db upgrade",
+        "worker": "rq worker",
+        "mail": "sh -c 'python mail.py --url $MAIL_URL'",
+    }
+    assert "Procfile's release line" in text
     assert config["app"]["build"] == [
         "python -m venv .venv",
         ".venv/bin/pip install -q -r requirements.txt",
     ]
     assert config["environments"]["dev"]["env"] == {"FLASK_APP": "app"}
+    # What init writes is a config shiplane loads: web, workers and release where they belong.
+    loaded = parse_config(text, root / "shiplane.toml")
+    assert loaded.web_command == "gunicorn -b {host}:{port} app:app"
+    assert loaded.processes.release == "flask db upgrade"
+    assert loaded.processes.counts() == {"worker": 1, "mail": 1}
 
 
 def test_existing_virtualenv_is_used_by_absolute_path(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ AGENT = {
     "env set": (True, False),
     "env unset": (True, False),
     "restart": (True, False),
+    "scale": (True, False),
     "run": (True, False),
     "approve": (False, False),
     "reject": (False, False),

@@ -292,6 +292,7 @@ def test_every_plan_has_one_pivot_and_unique_step_names() -> None:
         "start",
         "health",
         "migrate",
+        "workers",
         "record",
         "rewind",
     ]
