@@ -136,7 +136,8 @@ def _describe(error: Any) -> str:
     value = error.get("input")
     if isinstance(value, dict) and error["type"] == "value_error":
         # A table's own validator: its message names the keys and values itself.
-        return mask_url_passwords(str(error["msg"]).removeprefix("Value error, "))
+        message = mask_url_passwords(str(error["msg"]).removeprefix("Value error, "))
+        return message if location == "(top level)" else f"{location}: {message}"
     if any(looks_secret(str(part)) for part in error["loc"]):
         # A secret-looking key: its value is never shown, whatever its type (a number, a list).
         shown = MASK
