@@ -89,6 +89,7 @@ def _deploy_body(
     redeploy: bool = False,
     hold_timeout: float | None = None,
     wait_drain: bool = False,
+    wait_watch: bool = False,
 ) -> Result:
     del ref  # the client resolved it into ``source``
     return _deploy.deploy(
@@ -101,6 +102,7 @@ def _deploy_body(
         redeploy=redeploy,
         hold_timeout=hold_timeout,
         wait_drain=wait_drain,
+        wait_watch=wait_watch,
     )
 
 
@@ -111,8 +113,11 @@ def _promote_body(
     include_rolled_back: bool = False,
     redeploy: bool = False,
     hold_timeout: float | None = None,
+    wait_watch: bool = False,
 ) -> Result:
-    return _promote.promote(s, env, approve, include_rolled_back, redeploy, hold_timeout)
+    return _promote.promote(
+        s, env, approve, include_rolled_back, redeploy, hold_timeout, wait_watch=wait_watch
+    )
 
 
 def _rollback_body(
@@ -123,9 +128,17 @@ def _rollback_body(
     discard_writes: bool = False,
     hold_timeout: float | None = None,
     wait_drain: bool = False,
+    keep_schema: bool = False,
 ) -> Result:
     return _rollback.rollback(
-        s, env, to, restore_db, discard_writes, hold_timeout=hold_timeout, wait_drain=wait_drain
+        s,
+        env,
+        to,
+        restore_db,
+        discard_writes,
+        hold_timeout=hold_timeout,
+        wait_drain=wait_drain,
+        keep_schema=keep_schema,
     )
 
 

@@ -30,9 +30,11 @@ from shiplane.server import rebuild
 from shiplane.server.drains import Drains
 from shiplane.server.health_monitor import HealthMonitor
 from shiplane.server.privileges import Enforcement
+from shiplane.server.watch import ServerView, Watches
 from shiplane.state.db import StateDB
 from shiplane.state.envvars import kept_layers
 from shiplane.state.maintenance import MaintenanceStore
+from shiplane.state.watches import WatchStore
 from shiplane.targets.base import InstanceSpec
 from shiplane.targets.health import HealthOutcome, HealthPolicy
 from shiplane.targets.processes import ManagedProcess, free_port
@@ -88,6 +90,7 @@ class ServerCore:
         # then a deploy would see no active instance and leave the restored one undrained.
         self.restored = asyncio.Event()
         self.health = HealthMonitor(self._serving_instances)
+        self.watches = Watches(ServerView(self))
 
     # instances ---------------------------------------------------------------------------
     async def start_instance(self, spec: InstanceSpec) -> ManagedProcess:
@@ -311,6 +314,7 @@ class ServerCore:
         if instance_id is None:
             door = self.frontdoors.get(key)
             previous = door.switch(None) if door else None
+            self.watches.switched(key.app, key.env, None)
             return previous.instance_id if previous else None
         instance = self.instances.get(instance_id)
         if instance is None:
@@ -318,6 +322,7 @@ class ServerCore:
         door = self.ensure_frontdoor(key, self.door_settings(key, port, instance.spec.front_door))
         address = instance.as_instance().address
         previous = door.switch(Upstream(instance_id, address.host, address.port, info or {}))
+        self.watches.switched(key.app, key.env, instance_id)
         return previous.instance_id if previous else None
 
     async def restore_env(self, key: EnvKey) -> str | None:
@@ -442,6 +447,9 @@ class ServerCore:
                 continue
             try:
                 states = db.all_env_states()
+                # A watch the last server ran is not resumed: its counts died with it.
+                for interrupted in WatchStore(db).interrupt_running():
+                    log.warning("%s: the watch of %s was interrupted", app, interrupted)
             finally:
                 db.close()
             for state in states:
@@ -487,6 +495,7 @@ class ServerCore:
             db.close()
 
     async def shutdown(self) -> None:
+        await self.watches.close()
         await self.health.close()
         for door in self.frontdoors.values():
             await door.close()
