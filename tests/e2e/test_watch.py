@@ -218,8 +218,10 @@ def test_a_watch_that_would_need_a_destructive_down_alerts_and_keeps_serving(
     config.write_text(
         config.read_text().replace("[deploy]\n", "[deploy]\nwatch = 15\nwatch_min_requests = 20\n")
     )
-    app_repo.commit("a short watch")
     assert app_repo.shiplane("deploy", "dev").code == 0
+    # A note the old code reads back by its old column: it fails on v2's schema.
+    created = httpx.post(app_repo.url("dev", "/api/notes"), json={"title": "kept"}, timeout=5)
+    assert created.status_code == 201
     app_repo.git("checkout", "-q", "dev")
     boom = {'@app.get("/healthz")': '@app.get("/boom")\ndef boom():\n    abort(500)\n\n\n'
             '@app.get("/healthz")'}  # fmt: skip
