@@ -134,9 +134,8 @@ def test_a_version_that_crashes_after_the_switch_is_rolled_back_by_the_watch(
     assert run.data["error"]["step"] == "watch" and run.data["error"]["rollback_id"]
     assert run.data["error"]["rollback_id"] == watch["rollback_id"]
     assert serving_sha(app_repo) == good
-    assert deployment(app_repo, run.data["deployment_id"])["outcome"] == (
-        "rolled_back_after_watch"
-    )
+    watched = deployment(app_repo, run.data["deployment_id"])
+    assert watched["outcome"] == "rolled_back_after_watch", watched
     rollback = deployment(app_repo, watch["rollback_id"])
     assert rollback["kind"] == "rollback" and rollback["actor"] == "server:watch", rollback
     status = app_repo.shiplane("status", "dev").data["envs"]["dev"]
