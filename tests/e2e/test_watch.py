@@ -6,6 +6,8 @@ watch ended clean. Real server, real app processes, real HTTP through the front 
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from typing import Any
 
@@ -239,3 +241,25 @@ def test_a_watch_that_would_need_a_destructive_down_alerts_and_keeps_serving(
     alerts = [e for e in history["gate_events"] if e["command"] == "watch"]
     assert alerts and alerts[0]["outcome"] == "alert", history["gate_events"]
     assert alerts[0]["detail"]["deployment_id"] == run.data["deployment_id"]
+
+
+def test_a_server_killed_during_a_watch_ends_it_interrupted_and_no_evidence(
+    app_repo: AppRepo,
+) -> None:
+    tiny_app(app_repo, watch=4)
+    config = app_repo.path / "shiplane.toml"
+    config.write_text(config.read_text().replace("watch = 4", "watch = 60"))
+    app_repo.commit("v2", {"VERSION": "2\n"})
+    run = app_repo.shiplane("deploy", "dev")
+    assert run.code == 0 and run.data["watch"]["state"] == "running", run.stdout
+    os.kill(int((app_repo.home / "server.pid").read_text()), signal.SIGKILL)
+    assert app_repo.shiplane("server").code == 0
+    assert wait_for(lambda: serving_sha(app_repo) == run.data["sha"], 60)
+    # Not resumed: what it had counted died with the server; a person verifies instead.
+    watch = app_repo.shiplane("status", "dev").data["envs"]["dev"]["watch"]
+    assert watch["state"] == "interrupted", watch
+    refused = app_repo.shiplane("promote", "prod")
+    assert refused.code == 6, refused.stdout
+    assert "its watch ended interrupted" in refused.data["error"]["message"]
+    assert app_repo.shiplane("verify", "dev").code == 0
+    assert app_repo.shiplane("promote", "prod").code == 0
