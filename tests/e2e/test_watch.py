@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from typing import Any
 
 import httpx
 
 from tests.e2e.test_undo_keeps_writes import RENAME, RENAMED_APP, smoke_only, v2_files
-from tests.support.app_repo import AppRepo
+from tests.support.app_repo import SHIPLANE, AppRepo
 from tests.support.reader import reading
 from tests.support.wait import wait_for
 
@@ -263,3 +264,39 @@ def test_a_server_killed_during_a_watch_ends_it_interrupted_and_no_evidence(
     assert "its watch ended interrupted" in refused.data["error"]["message"]
     assert app_repo.shiplane("verify", "dev").code == 0
     assert app_repo.shiplane("promote", "prod").code == 0
+
+
+def test_the_watch_outlives_a_killed_client_that_waited_for_it(app_repo: AppRepo) -> None:
+    tiny_app(app_repo, watch=10)
+    good = serving_sha(app_repo)
+    app_repo.commit("crashes 3 s after the switch", {"CRASH_AFTER": "3"})
+    client = subprocess.Popen(
+        [*SHIPLANE, "deploy", "dev", "--wait-watch"],
+        cwd=app_repo.path,
+        env=app_repo.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def watching() -> bool:
+            watch = app_repo.shiplane("status", "dev").data["envs"]["dev"]["watch"]
+            return watch["state"] == "running" and watch["deployment_id"] != first_watch
+
+        first_watch = app_repo.shiplane("status", "dev").data["envs"]["dev"]["watch"][
+            "deployment_id"
+        ]
+        assert wait_for(watching, 60)
+        client.send_signal(signal.SIGKILL)
+    finally:
+        client.kill()
+        client.wait(timeout=30)
+
+    def ended() -> dict[str, Any] | None:
+        watch = app_repo.shiplane("status", "dev").data["envs"]["dev"]["watch"]
+        return watch if watch["state"] != "running" else None
+
+    assert wait_for(ended, 30)
+    watch = ended()
+    assert watch is not None and watch["state"] == "rolled_back", watch
+    assert serving_sha(app_repo) == good
