@@ -18,8 +18,7 @@ from shiplane.operations import gate
 from shiplane.operations.session import Session
 from shiplane.pipeline.context import Context
 from shiplane.results import Result
-from shiplane.server.watch import LOCK_PATIENCE
-from shiplane.state.watches import WatchStore
+from shiplane.state.watches import LOCK_PATIENCE, WatchStore
 from shiplane.targets.control_client import ServerClient
 from shiplane.targets.local import LocalTarget
 

@@ -90,7 +90,9 @@ class ServerCore:
         # then a deploy would see no active instance and leave the restored one undrained.
         self.restored = asyncio.Event()
         self.health = HealthMonitor(self._serving_instances)
-        self.watches = Watches(ServerView(self))
+        self.watches = Watches(
+            ServerView(self.instances, self.health, self.frontdoors, self.layout)
+        )
 
     # instances ---------------------------------------------------------------------------
     async def start_instance(self, spec: InstanceSpec) -> ManagedProcess:

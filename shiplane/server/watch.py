@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -34,19 +34,20 @@ from shiplane.config import snapshot
 from shiplane.errors import ShiplaneError
 from shiplane.gate import events
 from shiplane.state.db import StateDB
-from shiplane.state.watches import WatchStore
+from shiplane.state.watches import LOCK_PATIENCE, WatchStore
 
 if TYPE_CHECKING:
+    from shiplane.config.loader import LoadedConfig
+    from shiplane.frontdoor.builtin import BuiltinFrontDoor
     from shiplane.layout import ServerLayout
-    from shiplane.server.core import EnvKey, ServerCore
-    from shiplane.server.operations import OperationRunner
+    from shiplane.results import Result
+    from shiplane.server.health_monitor import HealthMonitor
+    from shiplane.targets.processes import ManagedProcess
 
 log = logging.getLogger("shiplane.server.watch")
 
 TICK = 0.2  # seconds between looks: a crash is seen well within one health-monitor interval
 ACTOR = "server:watch"
-# How long a rollback waits for a deploy lock someone else holds before the watch gives up.
-LOCK_PATIENCE = 120.0
 # The rollback's refusal to run a destructive schema change (steps_schema_rollback).
 KEEP_SCHEMA_STEP = "keep_schema"
 
@@ -332,17 +333,26 @@ def _counts(sample: Sample | None) -> dict[str, int] | None:
 
 
 class ServerView:
-    """``Observed`` over the server's core: its supervised processes, health monitor and
-    front doors."""
+    """``Observed`` over the server core's parts: its supervised processes, health monitor
+    and front doors (keyed by ``EnvKey``, a (app, env) tuple)."""
 
-    def __init__(self, core: ServerCore) -> None:
-        self.core = core
+    def __init__(
+        self,
+        instances: Mapping[str, ManagedProcess],
+        health: HealthMonitor,
+        frontdoors: Mapping[Any, BuiltinFrontDoor],
+        layout: ServerLayout,
+    ) -> None:
+        self.instances = instances
+        self.health = health
+        self.frontdoors = frontdoors
+        self.layout = layout
 
     def sample(self, app: str, env: str, instance_id: str) -> Sample | None:
-        instance = self.core.instances.get(instance_id)
+        instance = self.instances.get(instance_id)
         if instance is None:
             return None
-        health = self.core.health.current(instance_id)
+        health = self.health.current(instance_id)
         total, errors = self.answered(app, env, instance_id)
         return Sample(
             restarts=instance.restarts,
@@ -353,25 +363,27 @@ class ServerView:
         )
 
     def answered(self, app: str, env: str, instance_id: str) -> tuple[int, int]:
-        door = self.core.frontdoors.get(_key(app, env))
+        door = self.frontdoors.get((app, env))
         return door.answered(instance_id) if door is not None else (0, 0)
 
     def serving(self, app: str, env: str) -> str | None:
-        door = self.core.frontdoors.get(_key(app, env))
+        door = self.frontdoors.get((app, env))
         active = door.active() if door is not None else None
         return active.instance_id if active is not None else None
 
     def state_db(self, app: str) -> Path:
-        return self.core.layout.app(app).state_db
+        return self.layout.app(app).state_db
 
 
-def _key(app: str, env: str) -> EnvKey:
-    from shiplane.server.core import EnvKey  # the core imports this module
+class Runner(Protocol):
+    """Runs an operation for the server itself (``server.operations.OperationRunner``)."""
 
-    return EnvKey(app, env)
+    async def run_for_server(
+        self, name: str, caller: Caller, loaded: LoadedConfig, **args: Any
+    ) -> Result: ...
 
 
-def watch_rollback(runner: OperationRunner, layout: ServerLayout) -> Rollback:
+def watch_rollback(runner: Runner, layout: ServerLayout) -> Rollback:
     """The watch's rollback: the ``rollback`` operation, as `shiplane rollback ENV` runs it,
     with the config the app's last client sent, recorded as the server's watch, and never a
     destructive schema change (``keep_schema``)."""

@@ -18,6 +18,8 @@ from typing import Any
 from shiplane.state.db import StateDB, now
 
 ENDED = ("clean", "rolled_back", "alert", "superseded", "interrupted")
+# How long the watch's rollback waits for a deploy lock another operation holds.
+LOCK_PATIENCE = 120.0
 
 
 def iso(epoch: float) -> str:
