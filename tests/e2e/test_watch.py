@@ -21,7 +21,8 @@ from tests.support.wait import wait_for
 
 # A tiny app. CRASH_AFTER: it exits that many seconds after the first request that came
 # through the front door (X-Forwarded-For), so it passes every check before the switch and
-# then crash-loops. FAIL_EVERY: every Nth request to /api answers 500. /boom always 500s.
+# then crash-loops (CRASH_IN: 3 s, in the environment it names). FAIL_EVERY: every Nth request
+# to /api answers 500. /boom always 500s.
 APP = """\
 import os, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +33,9 @@ def setting(name):
     return float(open(path).read()) if os.path.exists(path) else None
 
 crash_after, fail_every = setting("CRASH_AFTER"), setting("FAIL_EVERY")
+crash_in = os.path.join(here, "CRASH_IN")  # only in the environment it names
+if os.path.exists(crash_in) and open(crash_in).read().strip() == os.environ.get("SHIPLANE_ENV"):
+    crash_after = 3
 state = {"armed": False, "api": 0}
 lock = threading.Lock()
 
@@ -300,3 +304,24 @@ def test_the_watch_outlives_a_killed_client_that_waited_for_it(app_repo: AppRepo
     watch = ended()
     assert watch is not None and watch["state"] == "rolled_back", watch
     assert serving_sha(app_repo) == good
+
+
+def test_a_promotion_that_crashes_in_the_gated_env_is_rolled_back_there(
+    app_repo: AppRepo,
+) -> None:
+    tiny_app(app_repo, watch=8)
+    # The first deploy's clean watch is its evidence: no `verify dev` needed.
+    first = app_repo.shiplane("promote", "prod", "--wait-watch")
+    assert first.code == 0, first.stdout
+    assert first.data["evidence"]["kind"] == "deploy", first.data["evidence"]
+    good = serving_sha(app_repo, "prod")
+    app_repo.commit("crashes in prod only", {"CRASH_IN": "prod"})
+    dev = app_repo.shiplane("deploy", "dev", "--wait-watch")
+    assert dev.code == 0 and dev.data["evidence"]["counts"] is True, dev.stdout
+    promoted = app_repo.shiplane("promote", "prod", "--wait-watch")
+    assert promoted.code == 4, promoted.stdout
+    assert promoted.data["watch"]["state"] == "rolled_back", promoted.data["watch"]
+    assert serving_sha(app_repo, "prod") == good
+    history = app_repo.shiplane("history", "prod").data["deployments"]
+    rollback = next(d for d in history if d["id"] == promoted.data["error"]["rollback_id"])
+    assert rollback["actor"] == "server:watch" and rollback["outcome"] == "succeeded"
