@@ -30,7 +30,8 @@ from shiplane.server import rebuild
 from shiplane.server.drains import Drains
 from shiplane.server.health_monitor import HealthMonitor
 from shiplane.server.privileges import Enforcement
-from shiplane.server.watch import ServerView, Watches
+from shiplane.server.watch import Watches
+from shiplane.server.watch_sources import ServerView
 from shiplane.state.db import StateDB
 from shiplane.state.envvars import kept_layers
 from shiplane.state.maintenance import MaintenanceStore

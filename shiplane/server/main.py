@@ -20,7 +20,7 @@ from shiplane.server.listener import Listener, unix_socket
 from shiplane.server.operations import OperationRunner
 from shiplane.server.peercred import PeerCredProtocol
 from shiplane.server.privileges import Enforcement, NotPermitted, enter
-from shiplane.server.watch import watch_rollback
+from shiplane.server.watch_sources import watch_rollback
 from shiplane.targets import in_process
 
 
