@@ -22,7 +22,8 @@ from tests.support.wait import wait_for
 # A tiny app. CRASH_AFTER: it exits that many seconds after the first request that came
 # through the front door (X-Forwarded-For), so it passes every check before the switch and
 # then crash-loops (CRASH_IN: 3 s, in the environment it names). FAIL_EVERY: every Nth request
-# to /api answers 500. /boom always 500s.
+# to /api answers 500. /boom always 500s. SICK_AFTER: like CRASH_AFTER, but the health route
+# starts answering 503 instead (the process lives on, everything else answers).
 APP = """\
 import os, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,10 +34,11 @@ def setting(name):
     return float(open(path).read()) if os.path.exists(path) else None
 
 crash_after, fail_every = setting("CRASH_AFTER"), setting("FAIL_EVERY")
+sick_after = setting("SICK_AFTER")
 crash_in = os.path.join(here, "CRASH_IN")  # only in the environment it names
 if os.path.exists(crash_in) and open(crash_in).read().strip() == os.environ.get("SHIPLANE_ENV"):
     crash_after = 3
-state = {"armed": False, "api": 0}
+state = {"armed": False, "api": 0, "sick": False}
 lock = threading.Lock()
 
 
@@ -49,6 +51,11 @@ class Handler(BaseHTTPRequestHandler):
             if crash_after and self.headers.get("X-Forwarded-For") and not state["armed"]:
                 state["armed"] = True
                 threading.Timer(crash_after, lambda: os._exit(1)).start()
+            if sick_after and self.headers.get("X-Forwarded-For") and not state["armed"]:
+                state["armed"] = True
+                threading.Timer(sick_after, lambda: state.update(sick=True)).start()
+            if self.path == "/healthz" and state["sick"]:
+                status = 503
             if self.path == "/api":
                 state["api"] += 1
                 if fail_every and state["api"] % int(fail_every) == 0:
@@ -325,3 +332,14 @@ def test_a_promotion_that_crashes_in_the_gated_env_is_rolled_back_there(
     history = app_repo.shiplane("history", "prod").data["deployments"]
     rollback = next(d for d in history if d["id"] == promoted.data["error"]["rollback_id"])
     assert rollback["actor"] == "server:watch" and rollback["outcome"] == "succeeded"
+
+
+def test_a_version_whose_health_probes_fail_is_rolled_back(app_repo: AppRepo) -> None:
+    tiny_app(app_repo, watch=12)
+    good = serving_sha(app_repo)
+    app_repo.commit("health fails 2 s after the switch", {"SICK_AFTER": "2"})
+    run = app_repo.shiplane("deploy", "dev", "--wait-watch")
+    assert run.code == 4, run.stdout
+    watch = run.data["watch"]
+    assert watch["state"] == "rolled_back" and "health probes" in watch["reason"], watch
+    assert serving_sha(app_repo) == good
