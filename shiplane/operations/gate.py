@@ -151,7 +151,26 @@ def deploy_evidence(
     }
     found["missing"] = _missing(loaded, deployment, candidate, smoke, watch)
     found["counts"] = found["missing"] is None
+    found["next_action"] = _next_action(loaded, env, found, watch)
     return found
+
+
+def _next_action(
+    loaded: LoadedConfig, env: str, found: dict[str, Any], watch: dict[str, Any] | None
+) -> str | None:
+    """The command that takes the commit further, once it may: None where no environment
+    is promoted from ``env``."""
+    further = [n for n, e in loaded.config.environments.items() if e.promote_from == env]
+    if not further:
+        return None
+    promote = f"shiplane promote {further[0]}"
+    if found["counts"]:
+        return promote
+    if watch is not None and watch["state"] == "running":
+        return (
+            f"wait until {watch['ends_at']} (shiplane status {env} shows the watch), then {promote}"
+        )
+    return f"shiplane verify {env} && {promote}"
 
 
 def _missing(

@@ -187,6 +187,7 @@ def test_a_handful_of_errors_below_the_minimum_does_not_roll_back(app_repo: AppR
     assert run.data["watch"]["state"] == "running", run.data["watch"]
     assert run.data["evidence"]["counts"] is False
     assert run.data["evidence"]["missing"].startswith("watch running until"), run.data
+    assert run.data["evidence"]["next_action"].endswith("then shiplane promote prod")
     # A client provokes errors: five 500s, far below watch_min_requests.
     for _ in range(5):
         assert httpx.get(app_repo.url("dev", "/boom"), timeout=5).status_code == 500
@@ -216,6 +217,7 @@ def test_deploy_evidence_lets_promote_through_after_a_clean_watch_not_before(
     assert waited.data["watch"]["state"] == "clean"
     evidence = waited.data["evidence"]
     assert evidence["counts"] is True and evidence["missing"] is None, evidence
+    assert evidence["next_action"] == "shiplane promote prod"
     promoted = app_repo.shiplane("promote", "prod")
     assert promoted.code == 0, promoted.stdout
     assert promoted.data["evidence"]["kind"] == "deploy"
