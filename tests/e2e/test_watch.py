@@ -13,7 +13,9 @@ import time
 from typing import Any
 
 import httpx
+import jsonschema
 
+from shiplane.results_schema import result_schema
 from tests.e2e.test_undo_keeps_writes import RENAME, RENAMED_APP, smoke_only, v2_files
 from tests.support.app_repo import SHIPLANE, AppRepo
 from tests.support.reader import reading
@@ -147,6 +149,8 @@ def test_a_version_that_crashes_after_the_switch_is_rolled_back_by_the_watch(
     assert watch["state"] == "rolled_back" and "crashed" in watch["reason"], watch
     assert run.data["error"]["step"] == "watch" and run.data["error"]["rollback_id"]
     assert run.data["error"]["rollback_id"] == watch["rollback_id"]
+    # The published envelope holds for a deploy the watch failed: ok false, exit 4, an error.
+    assert list(jsonschema.Draft202012Validator(result_schema()).iter_errors(run.data)) == []
     assert serving_sha(app_repo) == good
     watched = deployment(app_repo, run.data["deployment_id"])
     assert watched["outcome"] == "rolled_back_after_watch", watched
