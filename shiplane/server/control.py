@@ -168,6 +168,8 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
             )
         except (KeyError, TypeError, ValueError) as exc:
             return JSONResponse({"error": f"cannot watch: {exc}"}, status_code=409)
+        except ShiplaneError as exc:  # the app's state.db cannot record it
+            return JSONResponse({"error": f"cannot watch: {exc.message}"}, status_code=409)
         return JSONResponse(started)
 
     async def hold(request: Request) -> Response:

@@ -113,6 +113,7 @@ class Watches:
         self.observed = observed
         self.rollback: Rollback | None = None  # set by the server once operations can run
         self._running: dict[tuple[str, str], Watch] = {}
+        self._ending: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak refs
 
     def use(self, rollback: Rollback) -> None:
         self.rollback = rollback
@@ -165,9 +166,10 @@ class Watches:
         rollback, a later deploy). Called on the loop, so the end is scheduled."""
         watch = self._running.get((app, env))
         if watch is not None and not watch.acting and watch.instance_id != instance_id:
-            asyncio.get_running_loop().create_task(
-                self.cancel(app, env, f"traffic moved to {instance_id or 'nothing'}")
-            )
+            why = f"traffic moved to {instance_id or 'nothing'}"
+            ending = asyncio.get_running_loop().create_task(self.cancel(app, env, why))
+            self._ending.add(ending)
+            ending.add_done_callback(self._ending.discard)
 
     async def close(self) -> None:
         """Server shutdown: each running watch ends as interrupted."""
@@ -198,7 +200,8 @@ class Watches:
             raise
         except Exception:
             log.exception("%s/%s: the watch failed", watch.app, watch.env)
-            await self._finish(watch, "interrupted", "the watch itself failed (server log)")
+            with contextlib.suppress(Exception):  # state.db itself may be what failed
+                await self._finish(watch, "interrupted", "the watch itself failed (server log)")
 
     async def _went_bad(self, watch: Watch, reason: str, sample: Sample | None) -> None:
         log.warning("%s/%s: %s went bad: %s", watch.app, watch.env, watch.instance_id, reason)
