@@ -16,6 +16,7 @@ import httpx
 import jsonschema
 
 from shiplane.results_schema import result_schema
+from tests.e2e.test_tokens_cli import AGENT, bootstrap
 from tests.e2e.test_undo_keeps_writes import RENAME, RENAMED_APP, smoke_only, v2_files
 from tests.support.app_repo import SHIPLANE, AppRepo
 from tests.support.reader import reading
@@ -173,6 +174,9 @@ def test_a_version_that_crashes_after_the_switch_is_rolled_back_by_the_watch(
 def test_a_version_that_fails_a_fifth_of_its_requests_is_rolled_back(app_repo: AppRepo) -> None:
     tiny_app(app_repo, watch=15)
     good = serving_sha(app_repo)
+    # A host with client tokens: the watch's rollback is the server's own, it needs none.
+    _person, agent = bootstrap(app_repo)
+    app_repo.env = {**app_repo.env, "SHIPLANE_TOKEN": agent, **AGENT}
     app_repo.commit("500 on every 5th request", {"FAIL_EVERY": "5"})
     with reading(app_repo.url("dev", "/api"), pause=0.02):
         run = app_repo.shiplane("deploy", "dev", "--wait-watch")
