@@ -168,6 +168,7 @@ def deploy(
     redeploy: bool = False,
     hold_timeout: float | None = None,
     wait_drain: bool = False,
+    wait_watch: bool = False,
     source: dict[str, Any] | None = None,
     config_path: Path | None = None,
     progress: Progress | None = None,
@@ -178,7 +179,7 @@ def deploy(
     ``redeploy`` ships it even when exactly that already serves;
     ``hold_timeout`` bounds a held migration's wait (``shiplane.pipeline.forward_hold``).
     The result comes once the new version serves; ``wait_drain`` waits for the old instance's
-    drain too."""
+    drain too; ``wait_watch`` for the watch after the switch (exit 4 when it rolled back)."""
     return call(
         "deploy",
         caller,
@@ -192,6 +193,7 @@ def deploy(
         redeploy=redeploy,
         hold_timeout=hold_timeout,
         wait_drain=wait_drain,
+        wait_watch=wait_watch,
         source=source,
     )
 
@@ -214,6 +216,7 @@ def promote(
     include_rolled_back: bool = False,
     hold_timeout: float | None = None,
     wait_drain: bool = False,
+    wait_watch: bool = False,
     config_path: Path | None = None,
     progress: Progress | None = None,
 ) -> Result:
@@ -229,6 +232,7 @@ def promote(
         include_rolled_back=include_rolled_back,
         hold_timeout=hold_timeout,
         wait_drain=wait_drain,
+        wait_watch=wait_watch,
     )
 
 

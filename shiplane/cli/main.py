@@ -42,6 +42,7 @@ from shiplane.cli.options import (
     JsonOpt,
     RedeployOpt,
     WaitDrainOpt,
+    WaitWatchOpt,
     current_host,
     in_server,
 )
@@ -114,6 +115,7 @@ def deploy(
     redeploy: RedeployOpt = False,
     hold_timeout: HoldTimeoutOpt = None,
     wait_drain: WaitDrainOpt = False,
+    wait_watch: WaitWatchOpt = False,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -140,6 +142,7 @@ def deploy(
         redeploy=redeploy,
         hold_timeout=hold_timeout,
         wait_drain=wait_drain,
+        wait_watch=wait_watch,
         factor=FactorChoice(passphrase, ssh_key, totp, factor_file, approver),
         challenge={"action": "deploy", "env": env, "sha": _source_sha(env, ref, config)}
         if ssh_key
@@ -178,6 +181,7 @@ def promote(
     redeploy: RedeployOpt = False,
     hold_timeout: HoldTimeoutOpt = None,
     wait_drain: WaitDrainOpt = False,
+    wait_watch: WaitWatchOpt = False,
     passphrase: PassphraseOpt = False,
     ssh_key: SshKeyOpt = None,
     totp: TotpOpt = False,
@@ -200,6 +204,7 @@ def promote(
         redeploy=redeploy,
         hold_timeout=hold_timeout,
         wait_drain=wait_drain,
+        wait_watch=wait_watch,
     )
 
 

@@ -26,6 +26,14 @@ WaitDrainOpt = Annotated[
         help="Return once the replaced instance has drained and stopped, not at the switch.",
     ),
 ]
+WaitWatchOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wait-watch",
+        help="Return when the server's watch after the switch has ended (deploy.watch"
+        " seconds): exit 4 if it rolled the new version back.",
+    ),
+]
 RedeployOpt = Annotated[
     bool,
     typer.Option(

@@ -114,6 +114,28 @@ class DeployConfig(Strict):
     drain_timeout: float = Field(default=30.0, ge=0, description="Seconds in-flight requests get.")
     releases_kept: int = Field(default=5, ge=1, description="Releases kept per environment.")
     build_timeout: float = Field(default=900.0, gt=0, description="Seconds per build command.")
+    watch: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds the server watches a new version after its switch, and rolls it"
+        " back on its own when it goes bad (0: no watch).",
+    )
+    watch_failed_probes: int = Field(
+        default=3, ge=1, description="Failed health probes in a row that count as bad."
+    )
+    watch_min_requests: int = Field(
+        default=20,
+        ge=1,
+        description="Requests the new version must have answered before its 5xx rate counts:"
+        " a few clients cannot force a rollback.",
+    )
+    watch_error_rate: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="How far the 5xx rate may rise above the old version's before it is bad"
+        " (0.1: ten points).",
+    )
 
 
 def _check_database_url(value: str | None) -> str | None:

@@ -52,6 +52,8 @@ from shiplane.frontdoor.wire import Head, HttpError
 
 # What maintenance leaves answered: a load balancer's probe and the deployed sha stay true.
 PUBLIC_ENDPOINTS = frozenset({b"/_deploy/health", b"/_deploy/version"})
+# Instances whose answer counts a door keeps (``answered``).
+KEPT_COUNTS = 8
 
 
 class BuiltinFrontDoor(FrontDoor):
@@ -83,6 +85,9 @@ class BuiltinFrontDoor(FrontDoor):
         self._inflight: Counter[str] = Counter()
         self._tunnels: defaultdict[str, set[asyncio.StreamWriter]] = defaultdict(set)
         self._requests = 0
+        # instance id -> [answers relayed or failed on its behalf, of them 5xx]: the watch
+        # after a switch compares the new instance's error rate with the old one's.
+        self._answered: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
         self._switched_at: float | None = None
         self._held = False
         self._maintenance = False
@@ -112,6 +117,10 @@ class BuiltinFrontDoor(FrontDoor):
         previous, self._active = self._active, upstream
         if upstream is not None:
             self._addresses[upstream.instance_id] = (upstream.host, upstream.port)
+        # The counts of instances long gone go (the oldest first); the last few stay for the
+        # watch's baseline.
+        for stale in list(self._answered)[:-KEPT_COUNTS]:
+            del self._answered[stale]
         self._switched_at = time.time()
         return previous
 
@@ -264,6 +273,7 @@ class BuiltinFrontDoor(FrontDoor):
             outcome = await exchange.run(instance, self)
         except HttpError as exc:
             self.log.trip(exc.kind, f"{conn.peer}: {exc.reason}")
+            self._count(instance, exchange.outcome.status or exc.status)
             if not exchange.outcome.started:
                 answer = json_reply(exc.status, {"error": exc.reason}, False, hsts)
                 return self._answer_own(conn, head, answer, exc.status, False)
@@ -273,8 +283,23 @@ class BuiltinFrontDoor(FrontDoor):
             self._inflight[instance] -= 1
         if outcome.failure:
             self.log.trip(outcome.failure, f"{upstream.host}:{upstream.port} for {conn.peer}")
+        self._count(instance, outcome.status)
         self._log_access(conn, head, exchange)
         return outcome.keep_alive
+
+    def _count(self, instance_id: str, status: int) -> None:
+        if status <= 0:  # the client left before any answer: nothing was said either way
+            return
+        counts = self._answered[instance_id]
+        counts[0] += 1
+        if status >= 500:
+            counts[1] += 1
+
+    def answered(self, instance_id: str) -> tuple[int, int]:
+        """(answers, of them 5xx) relayed for ``instance_id`` since the door started; an
+        upstream that failed before answering counts as the 502/504 the client got."""
+        counts = self._answered.get(instance_id)
+        return (counts[0], counts[1]) if counts else (0, 0)
 
     def own_headers(self, scheme: bytes) -> tuple[tuple[bytes, bytes], ...]:
         """Headers every answer over ``scheme`` carries: HSTS on HTTPS when configured."""
@@ -331,6 +356,7 @@ class BuiltinFrontDoor(FrontDoor):
         self._inflight[upstream.instance_id] -= 1
         if outcome.failure:
             self.log.trip(outcome.failure, f"{upstream.host}:{upstream.port} for {conn.peer}")
+        self._count(upstream.instance_id, outcome.status)
         if self.access is not None:
             self.access.write(conn.peer, head, outcome)
 

@@ -183,6 +183,8 @@ def run_operation(
 def _who(
     caller: Caller, token: str | None, presented: Presented, mode: str, layout: Layout
 ) -> Caller:
+    if token is None and presented.internal:
+        return caller  # the server's own watch: it is the server, its actor says so
     if token is None and presented.server_token and mode == "enforced":
         return _server_holder(caller)
     return identify_on(layout.server, token, caller, presented.peer_uid)

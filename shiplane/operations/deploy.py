@@ -8,7 +8,7 @@ from shiplane.config.loader import LoadedConfig
 from shiplane.errors import ConfigError, RefusedError
 from shiplane.gate.challenges import Binding
 from shiplane.gate.guard import gated_envs, promotion_road, read_pins
-from shiplane.operations import serving
+from shiplane.operations import serving, watch
 from shiplane.operations.decide import person_decision
 from shiplane.operations.execute import execute, make_context, refused_by_preflight
 from shiplane.operations.session import Session
@@ -39,6 +39,7 @@ def deploy(
     redeploy: bool = False,
     hold_timeout: float | None = None,
     wait_drain: bool = False,
+    wait_watch: bool = False,
 ) -> Result:
     """Deploy the commit the client sent (``source``: see ``server_repo.SentSource``); a no-op
     when exactly that already serves, unless ``redeploy``."""
@@ -83,4 +84,7 @@ def deploy(
         hold=held_summary(ctx),
         hold_seconds=ctx.facts.hold_seconds,
     )
+    evidence = watch.after_switch(session, ctx, result, wait_watch)
+    if evidence is not None:
+        result.data["evidence"] = evidence
     return result

@@ -14,7 +14,7 @@ from shiplane.config.loader import LoadedConfig, env_settings
 from shiplane.errors import ConfigError, RefusedError
 from shiplane.gate.challenges import Binding
 from shiplane.ids import new_id
-from shiplane.operations import serving
+from shiplane.operations import serving, watch
 from shiplane.operations.decide import person_decision
 from shiplane.operations.execute import execute, make_context, refused_by_preflight
 from shiplane.operations.gate import evidence_for, pinned_checks_hold
@@ -46,6 +46,7 @@ def promote(
     redeploy: bool = False,
     hold_timeout: float | None = None,
     wait_drain: bool = False,
+    wait_watch: bool = False,
 ) -> Result:
     loaded, db, caller = session.loaded, session.db, session.caller
     evidence = evidence_for(loaded, db, session.layout.repo, env, promote_source(loaded, env))
@@ -72,7 +73,9 @@ def promote(
             return result
         decider = person_decision(session, Binding("promote", env, "", evidence["sha"]))
     promotion = _create(db, env, evidence, caller, "approved", decider)
-    return _run(session, env, promotion, evidence, include_rolled_back, hold_timeout, wait_drain)
+    return _run(
+        session, env, promotion, evidence, include_rolled_back, hold_timeout, wait_drain, wait_watch
+    )
 
 
 def approve(session: Session, promotion_id: str, include_rolled_back: bool = False) -> Result:
@@ -112,6 +115,7 @@ def _run(
     include_rolled_back: bool = False,
     hold_timeout: float | None = None,
     wait_drain: bool = False,
+    wait_watch: bool = False,
 ) -> Result:
     db = session.db
     reuse = evidence["source_release_dir"] if session.loaded.config.app.reuse_build else None
@@ -141,6 +145,8 @@ def _run(
         hold=held_summary(ctx),
         hold_seconds=ctx.facts.hold_seconds,
     )
+    # "evidence" is what let the commit in; what this deploy gives for promoting further:
+    result.data["deploy_evidence"] = watch.after_switch(session, ctx, result, wait_watch)
     return result
 
 

@@ -91,6 +91,7 @@ def _deploy_body(
     redeploy: bool = False,
     hold_timeout: float | None = None,
     wait_drain: bool = False,
+    wait_watch: bool = False,
 ) -> Result:
     del ref  # the client resolved it into ``source``
     return _deploy.deploy(
@@ -103,6 +104,7 @@ def _deploy_body(
         redeploy=redeploy,
         hold_timeout=hold_timeout,
         wait_drain=wait_drain,
+        wait_watch=wait_watch,
     )
 
 
@@ -114,9 +116,17 @@ def _promote_body(
     redeploy: bool = False,
     hold_timeout: float | None = None,
     wait_drain: bool = False,
+    wait_watch: bool = False,
 ) -> Result:
     return _promote.promote(
-        s, env, approve, include_rolled_back, redeploy, hold_timeout, wait_drain
+        s,
+        env,
+        approve,
+        include_rolled_back,
+        redeploy,
+        hold_timeout,
+        wait_drain,
+        wait_watch=wait_watch,
     )
 
 
@@ -128,9 +138,17 @@ def _rollback_body(
     discard_writes: bool = False,
     hold_timeout: float | None = None,
     wait_drain: bool = False,
+    keep_schema: bool = False,
 ) -> Result:
     return _rollback.rollback(
-        s, env, to, restore_db, discard_writes, hold_timeout=hold_timeout, wait_drain=wait_drain
+        s,
+        env,
+        to,
+        restore_db,
+        discard_writes,
+        hold_timeout=hold_timeout,
+        wait_drain=wait_drain,
+        keep_schema=keep_schema,
     )
 
 

@@ -21,7 +21,10 @@ def rollback(
     discard_writes: bool = False,
     hold_timeout: float | None = None,
     wait_drain: bool = False,
+    keep_schema: bool = False,
 ) -> Result:
+    """``keep_schema`` (the server's watch): refuse, before any traffic moves, a rollback
+    that would need a destructive schema change (a ``down`` or a restore)."""
     choose_target(session.db, env, to)  # bad input is refused before anything is recorded
     if env in gated_envs(session.loaded, read_pins(session.db)) and (restore_db or discard_writes):
         # Putting an old database back discards writes: a person's decision in a gated env.
@@ -33,6 +36,7 @@ def rollback(
         "wait_drain": wait_drain,
         "backup": True,
         "hold_timeout": hold_timeout,
+        "keep_schema": keep_schema and not restore_db,
     }
     ctx = make_context(session, env, "rollback", options)
     refused = refused_by_preflight(session, ctx, "rollback")

@@ -25,6 +25,9 @@ class Presented:
     factor: dict[str, Any] | None = field(default=None, repr=False)
     peer_uid: int | None = None
     server_token: bool = False
+    # The server itself asks (its watch rolling back): no client, no token; only code in the
+    # server process sets it, never a request.
+    internal: bool = False
 
 
 @dataclass

@@ -19,6 +19,7 @@ from shiplane.results import Result, StepResult
 from shiplane.state import lock
 from shiplane.state.maintenance import MaintenanceStore
 from shiplane.state.outcomes import outcome
+from shiplane.state.watches import WatchStore
 
 
 def _frontdoor(url: str) -> dict[str, Any]:
@@ -74,6 +75,9 @@ def status(session: Session, env: str | None) -> Result:
             # Every process the server runs for the env: web instances and workers.
             "processes": processes,
             "maintenance": MaintenanceStore(db).current(name).to_dict(),
+            # The watch after the last switch: running, clean, rolled_back (with the reason
+            # and the rollback's id), alert, superseded or interrupted.
+            "watch": WatchStore(db).latest(name),
             "last_deployments": [
                 {**_brief(d), "outcome": outcome(d, db.steps(d["id"]))}
                 for d in db.deployments(name, limit=3)

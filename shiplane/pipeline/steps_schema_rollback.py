@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.backup.checked import checked_restore
-from shiplane.errors import DeployFailedError, MigrationError
+from shiplane.errors import DeployFailedError, MigrationError, RefusedError
 from shiplane.migrate.registry import discover_for
 from shiplane.pipeline import schema_undo
 from shiplane.pipeline.context import Context
@@ -72,6 +72,15 @@ class SchemaRollbackStep(Step):
         if failed:
             ctx.log(f"{ctx.facts.release} fails on the current schema: {'; '.join(failed)}")
             data["old_code_fails"] = failed
+            if ctx.options.get("keep_schema"):
+                # The server's watch: a `down` may drop what users wrote; a person decides.
+                raise RefusedError(
+                    f"{ctx.facts.release} fails on the current schema ({'; '.join(failed)}): "
+                    "going back needs a `down`, which the watch never runs on its own",
+                    step="keep_schema",
+                    next_action=f"a person decides: shiplane rollback {ctx.env} (runs the "
+                    "down under a hold), or fix forward with shiplane deploy",
+                )
             # An instance that failed on this schema may keep what it had open (a SQLite
             # reader left mid-query blocks the down): it starts again after the migration.
             ctx.target.stop(instance.id)

@@ -24,6 +24,7 @@ from shiplane.operations.session import Presented
 from shiplane.server.core import EnvKey, PortInUse, ServerCore
 from shiplane.server.operations import OperationRunner
 from shiplane.server.repo_routes import repo_routes
+from shiplane.server.watch import WatchSettings
 from shiplane.server.worker_routes import worker_routes
 from shiplane.state.db import StateDB
 from shiplane.state.tokens import TokenStore
@@ -148,6 +149,30 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         # shield: a client that goes away does not cut the drain short.
         return JSONResponse({"drained": await asyncio.shield(task), "background": False})
 
+    async def watch(request: Request) -> Response:
+        """Watch what serves now, after a deploy's switch (shiplane.server.watch)."""
+        await core.restored.wait()
+        body = await request.json()
+        key = _key(request)
+        deployment_id = str(body.get("deployment_id"))
+        if not DEPLOYMENT_ID.fullmatch(deployment_id):
+            return JSONResponse({"error": "malformed deployment_id"}, status_code=400)
+        try:
+            settings = WatchSettings.from_dict(body["settings"])
+            started = await core.watches.start(
+                key.app,
+                key.env,
+                deployment_id,
+                str(body["instance_id"]),
+                body.get("previous") or None,
+                settings,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            return JSONResponse({"error": f"cannot watch: {exc}"}, status_code=409)
+        except ShiplaneError as exc:  # the app's state.db cannot record it
+            return JSONResponse({"error": f"cannot watch: {exc.message}"}, status_code=409)
+        return JSONResponse(started)
+
     async def hold(request: Request) -> Response:
         """Park new requests (bounded by ``timeout``), then wait until the in-flight ones
         finished (at most ``timeout`` too): a schema change runs after this answers."""
@@ -243,6 +268,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         Route("/apps/{app}/envs/{env}/restore", restore, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/tls/renew", renew_certificates, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/hold", hold, methods=["POST"]),
+        Route("/apps/{app}/envs/{env}/watch", watch, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/release", release, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/maintenance", maintenance, methods=["POST"]),
         Route("/ops/{name}", operation, methods=["POST"]),

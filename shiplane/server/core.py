@@ -31,11 +31,14 @@ from shiplane.server import rebuild
 from shiplane.server.drains import Drains
 from shiplane.server.health_monitor import HealthMonitor
 from shiplane.server.privileges import Enforcement
+from shiplane.server.watch import Watches
+from shiplane.server.watch_sources import ServerView
 from shiplane.server.workers import WorkerPool
 from shiplane.serversettings import load_settings
 from shiplane.state.db import StateDB
 from shiplane.state.envvars import kept_layers
 from shiplane.state.maintenance import MaintenanceStore
+from shiplane.state.watches import WatchStore
 from shiplane.targets.base import InstanceSpec
 from shiplane.targets.health import HealthOutcome, HealthPolicy
 from shiplane.targets.processes import ManagedProcess, free_port
@@ -92,6 +95,9 @@ class ServerCore:
         self.restored = asyncio.Event()
         self.health = HealthMonitor(self._serving_instances)
         self.workers = WorkerPool(self.prepare_process, self.redactor)
+        self.watches = Watches(
+            ServerView(self.instances, self.health, self.frontdoors, self.layout)
+        )
 
     # instances ---------------------------------------------------------------------------
     async def start_instance(self, spec: InstanceSpec) -> ManagedProcess:
@@ -322,6 +328,7 @@ class ServerCore:
         if instance_id is None:
             door = self.frontdoors.get(key)
             previous = door.switch(None) if door else None
+            self.watches.switched(key.app, key.env, None)
             return previous.instance_id if previous else None
         instance = self.instances.get(instance_id)
         if instance is None:
@@ -332,6 +339,7 @@ class ServerCore:
         static = for_release(spec.release_dir, spec.static, spec.static_max_age, door.limits)
         upstream = Upstream(instance_id, address.host, address.port, info or {}, static)
         previous = door.switch(upstream)
+        self.watches.switched(key.app, key.env, instance_id)
         return previous.instance_id if previous else None
 
     async def restore_env(self, key: EnvKey) -> str | None:
@@ -457,6 +465,9 @@ class ServerCore:
                 continue
             try:
                 states = db.all_env_states()
+                # A watch the last server ran is not resumed: its counts died with it.
+                for interrupted in WatchStore(db).interrupt_running():
+                    log.warning("%s: the watch of %s was interrupted", app, interrupted)
             finally:
                 db.close()
             for state in states:
@@ -503,6 +514,7 @@ class ServerCore:
             db.close()
 
     async def shutdown(self) -> None:
+        await self.watches.close()
         await self.health.close()
         for door in self.frontdoors.values():
             await door.close()

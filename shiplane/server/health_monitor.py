@@ -88,6 +88,10 @@ class HealthMonitor:
             health = await self.probe(instance)
         return health.to_dict(instance.restarts)
 
+    def current(self, instance_id: str) -> InstanceHealth | None:
+        """What the last probe of ``instance_id`` found (None: never probed), without probing."""
+        return self._health.get(instance_id)
+
     async def probe(self, instance: ManagedProcess) -> InstanceHealth:
         health = self._health.setdefault(instance.id, InstanceHealth())
         now = time.time()

@@ -82,6 +82,18 @@ class OperationRunner:
             yield _line(event)
         yield _line({"event": "result", "result": _outcome(name, future).to_dict(), **extra})
 
+    async def run_for_server(
+        self, name: str, caller: Caller, loaded: LoadedConfig, **args: Any
+    ) -> Result:
+        """Run operation ``name`` for the server itself (its watch): no client, no stream."""
+        loop = asyncio.get_running_loop()
+
+        def run() -> Result:
+            presented = Presented(internal=True)
+            return api.call(name, caller, loaded=loaded, presented=presented, **args)
+
+        return await loop.run_in_executor(self.executor, contextvars.Context().run, run)
+
     def _run(
         self,
         name: str,

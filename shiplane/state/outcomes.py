@@ -4,8 +4,8 @@ succeeded                 it serves
 aborted                   stopped before any traffic switched (exit 1, 2 or 3): nothing
                           changed for users
 rolled_back               it switched, then the old version was put back (exit 3 or 4)
-rolled_back_after_watch   the watch after the switch put the old version back (reserved:
-                          the watch sets it)
+rolled_back_after_watch   the server's watch after the switch put the old version back on
+                          its own (shiplane.server.watch sets the deployment's status)
 failed_critical           an undo or rollback failed (exit 5): a person must look, then
                           `shiplane recover --resolve ID`
 refused, running, succeeded_with_errors   as recorded

@@ -141,6 +141,20 @@ CREATE TABLE IF NOT EXISTS used_codes (
     step INTEGER NOT NULL,
     PRIMARY KEY (name, step)
 );
+CREATE TABLE IF NOT EXISTS watches (
+    deployment_id TEXT PRIMARY KEY,
+    env TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    started_at TEXT NOT NULL,
+    ends_epoch REAL NOT NULL,
+    ended_at TEXT,
+    ended_epoch REAL,
+    rollback_id TEXT,
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS watches_env ON watches(env, started_at);
 CREATE TABLE IF NOT EXISTS locks (
     env TEXT PRIMARY KEY,
     deployment_id TEXT NOT NULL,

@@ -56,6 +56,16 @@ def latest_passing(db: StateDB, env: str, sha: str, config_hash: str) -> dict[st
     return _summarised(db.latest_verification(env, sha, passing_with=config_hash))
 
 
+def of_deployment(db: StateDB, deployment_id: str) -> list[dict[str, Any]]:
+    """The runs a deployment recorded (candidate, smoke), newest first."""
+    rows = db.conn.execute(
+        "SELECT id FROM verifications WHERE deployment_id = ? ORDER BY created_epoch DESC",
+        (deployment_id,),
+    ).fetchall()
+    found = [get(db, str(row["id"])) for row in rows]
+    return [run for run in found if run is not None]
+
+
 def latest(db: StateDB, env: str, sha: str) -> dict[str, Any] | None:
     """The newest `shiplane verify` of this sha, passing or not."""
     return _summarised(db.latest_verification(env, sha))

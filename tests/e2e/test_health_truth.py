@@ -56,6 +56,8 @@ monitor_interval = 0.3
 
 [deploy]
 drain_timeout = 2.0
+# Health reporting alone: the watch would roll the crashing version back (test_watch.py).
+watch = 0
 
 [environments.dev]
 branch = "dev"

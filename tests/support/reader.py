@@ -19,6 +19,7 @@ class Reader:
     ok: int = 0
     failures: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)  # seconds, answered requests
+    failed_at: list[float] = field(default_factory=list)  # time.monotonic() of each failure
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -37,6 +38,7 @@ def reading(url: str, pause: float = 0.01) -> Iterator[Reader]:
                 except httpx.HTTPError as exc:
                     with reader.lock:
                         reader.failures.append(type(exc).__name__)
+                        reader.failed_at.append(time.monotonic())
                 else:
                     with reader.lock:
                         reader.latencies.append(time.monotonic() - started)
@@ -44,6 +46,7 @@ def reading(url: str, pause: float = 0.01) -> Iterator[Reader]:
                             reader.ok += 1
                         else:
                             reader.failures.append(f"HTTP {response.status_code}")
+                            reader.failed_at.append(time.monotonic())
                 stop.wait(pause)
 
     thread = threading.Thread(target=run)
