@@ -1,0 +1,122 @@
+"""Per-release virtualenvs (issue 15 item 3): an app with requirements.txt and no virtualenv
+configured gets one built from it, content-addressed under ``<app root>/venvs/``; its
+processes, migrations and `tests` checks run in it (never in shiplane's own environment); an
+unchanged requirements file reuses it, a changed one makes another, pruning releases removes
+the one no release points at, and a pin that cannot be installed fails the build (exit 2)
+leaving nothing half-built."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.app_repo import AppRepo, Run, wait_no_children
+from tests.support.venv_app import make_venv_app, pin
+
+
+@pytest.fixture
+def venv_app(tmp_path: Path) -> Iterator[tuple[AppRepo, Path]]:
+    app, wheels = make_venv_app(tmp_path, keep=1)
+    try:
+        yield app, wheels
+    finally:
+        app.stop_server()
+        wait_no_children(tmp_path)
+
+
+def step(run: Run, name: str) -> dict[str, Any]:
+    return next(s for s in run.data["steps"] if s["name"] == name)
+
+
+def seen(app: AppRepo) -> dict[str, Any]:
+    answer = httpx.get(app.url("dev", "/env"), timeout=10)
+    assert answer.status_code == 200, answer.text
+    data: dict[str, Any] = answer.json()
+    return data
+
+
+def published(app: AppRepo) -> set[str]:
+    """The environments the app's store holds (published names only)."""
+    venvs = app.root / "venvs"
+    return {p.name for p in venvs.iterdir() if not p.name.startswith(".")}
+
+
+def deploy(app: AppRepo) -> Run:
+    run = app.shiplane("deploy", "dev", "--json", timeout=300)
+    assert run.code == 0, run.stdout + run.stderr
+    return run
+
+
+def test_a_release_runs_in_its_own_virtualenv_reused_until_requirements_change(
+    venv_app: tuple[AppRepo, Path],
+) -> None:
+    app, wheels = venv_app
+    first = deploy(app)
+    assert "built from requirements.txt" in step(first, "build")["detail"]
+    (key,) = published(app)
+    venv = (app.root / "venvs" / key).resolve()
+    env = seen(app)
+    # The app's process, its migration tool and its `tests` check ran in that environment,
+    # with its pins; shiplane's own packages are not there.
+    assert Path(env["prefix"]).resolve() == venv
+    assert env["probe"] == "1.0"
+    assert env["itsdangerous"] == "0.1" != importlib.metadata.version("itsdangerous")
+    assert env["shiplane_importable"] is False
+    assert [(str(Path(p).resolve()), v) for p, v in env["migrated_in"]] == [(str(venv), "1.0")]
+    assert step(first, "verify")["status"] == "done"
+
+    # Same requirements: the same environment, not a copy, and no install.
+    app.commit("a new page", {"page.txt": "hello\n"})
+    second = deploy(app)
+    detail = step(second, "build")["detail"]
+    assert "reused" in detail, detail
+    assert step(second, "build")["duration_ms"] < 5000
+    assert published(app) == {key}
+    assert Path(seen(app)["prefix"]).resolve() == venv
+
+    # A changed pin: a new environment beside the old one (the rollback target still uses it).
+    pin(app, wheels, "venvprobe==2.0", "itsdangerous==0.1")
+    third = deploy(app)
+    assert "built from requirements.txt" in step(third, "build")["detail"]
+    (new_key,) = published(app) - {key}
+    assert seen(app)["probe"] == "2.0"
+    assert Path(seen(app)["prefix"]).resolve() == (app.root / "venvs" / new_key).resolve()
+    assert key in published(app)
+
+    # The last release on the old environment is pruned (releases_kept = 1): so is it.
+    app.commit("another page", {"page.txt": "hello again\n"})
+    fourth = deploy(app)
+    assert published(app) == {new_key}
+    assert not venv.exists()
+    assert "1 unused virtualenv" in step(fourth, "prune")["detail"]
+    assert os.listdir(app.root / "venvs" / ".builds") == [
+        (app.root / "venvs" / new_key).resolve().name
+    ]
+
+
+def test_a_pin_that_cannot_be_installed_fails_the_build_and_leaves_nothing(
+    venv_app: tuple[AppRepo, Path],
+) -> None:
+    app, wheels = venv_app
+    deploy(app)
+    before = published(app)
+    builds = set(os.listdir(app.root / "venvs" / ".builds"))
+    releases = set(os.listdir(app.root / "dev" / "releases"))
+
+    pin(app, wheels, "venvprobe==1.0", "no-such-package-shiplane==9.9")
+    run = app.shiplane("deploy", "dev", "--json", timeout=300)
+    assert run.code == 2, run.stdout + run.stderr
+    error = run.data["error"]
+    assert error["step"] == "build"
+    # pip's own verdict, quoted.
+    assert "No matching distribution found for no-such-package-shiplane==9.9" in error["message"]
+    assert published(app) == before
+    assert set(os.listdir(app.root / "venvs" / ".builds")) == builds
+    assert set(os.listdir(app.root / "dev" / "releases")) == releases
+    assert seen(app)["probe"] == "1.0"  # the old release still serves
