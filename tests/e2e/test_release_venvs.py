@@ -3,12 +3,13 @@ configured gets one built from it, content-addressed under ``<app root>/venvs/``
 processes, migrations and `tests` checks run in it (never in shiplane's own environment); an
 unchanged requirements file reuses it, a changed one makes another, pruning releases removes
 the one no release points at, and a pin that cannot be installed fails the build (exit 2)
-leaving nothing half-built."""
+leaving nothing half-built; so does a build killed by its timeout."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
+from shiplane.errors import BuildError
+from shiplane.layout import Layout
+from shiplane.procenv import RELEASE_VENV
+from shiplane.venvs import Builder, ensure_release_venv
 from tests.support.app_repo import AppRepo, Run, wait_no_children
-from tests.support.venv_app import make_venv_app, pin
+from tests.support.venv_app import local_wheels, make_venv_app, pin, requirements
 
 
 @pytest.fixture
@@ -120,3 +125,30 @@ def test_a_pin_that_cannot_be_installed_fails_the_build_and_leaves_nothing(
     assert set(os.listdir(app.root / "venvs" / ".builds")) == builds
     assert set(os.listdir(app.root / "dev" / "releases")) == releases
     assert seen(app)["probe"] == "1.0"  # the old release still serves
+
+
+def builder(timeout: float, lines: list[str]) -> Builder:
+    return Builder(dict(os.environ), None, timeout, lines.append, str)
+
+
+def test_a_build_stopped_by_its_timeout_leaves_nothing_then_one_builds(tmp_path: Path) -> None:
+    wheels = local_wheels(tmp_path / "wheels")
+    layout = Layout(tmp_path / "home", "app")
+    path = layout.releases("dev") / "1-a"
+    path.mkdir(parents=True)
+    (path / "requirements.txt").write_text(requirements(wheels, "venvprobe==1.0"))
+    lines: list[str] = []
+    with pytest.raises(BuildError, match="timed out"):
+        ensure_release_venv(layout, path, builder(0.05, lines))
+    assert os.listdir(layout.venvs / ".builds") == []
+    assert [p.name for p in layout.venvs.iterdir() if not p.name.startswith(".")] == []
+    assert not (path / RELEASE_VENV).exists()
+
+    made = ensure_release_venv(layout, path, builder(300, lines))
+    assert made is not None and not made.reused and made.tool in ("pip", "uv")
+    python = made.path / "bin" / "python"
+    assert python.exists() and made.path.parent == layout.venvs
+    assert os.readlink(path / RELEASE_VENV) == str(made.path)
+    assert (made.path / "lib").is_dir() and sys.prefix != str(made.path)
+    again = ensure_release_venv(layout, path, builder(300, lines))
+    assert again is not None and again.reused and again.key == made.key
