@@ -15,7 +15,7 @@ from shiplane.launch.base import RunAs, run_captured
 from shiplane.layout import Layout
 from shiplane.venvs import installers
 from shiplane.venvs.sources import Dependencies, dependencies
-from shiplane.venvs.store import Store
+from shiplane.venvs.store import BUILDS, Store
 
 QUOTE_CHARS = 600
 
@@ -99,7 +99,8 @@ def _build(
 
 
 def _run(argv: list[str], env: dict[str, str], cwd: Path, builder: Builder) -> None:
-    shown = " ".join([Path(argv[0]).name, *argv[1:]])
+    # Short enough to quote: the release's files by their own names, the new one as <venv>.
+    shown = " ".join([Path(argv[0]).name, *(_short(arg, cwd) for arg in argv[1:])])
     builder.log(f"$ {shown}")
     try:
         proc = run_captured(
@@ -124,10 +125,23 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path, builder: Builder) -> N
         )
 
 
+def _short(arg: str, release_dir: Path) -> str:
+    if arg.startswith(f"{release_dir}/"):
+        return arg.removeprefix(f"{release_dir}/")
+    _store, marker, tail = arg.partition(f"/{BUILDS}/")
+    if marker:
+        _build, slash, rest = tail.partition("/")
+        return "<venv>" + slash + rest
+    return arg
+
+
 def error_lines(output: str) -> str:
-    """The installer's own verdict: pip's "ERROR: ..." (uv's "error: ...") lines,
-    else the last lines."""
+    """The installer's own verdict: pip's "ERROR: ..." lines, or uv's "error: ..." with the
+    cause it gives below it, else the last lines."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    verdict = [line for line in lines if line.startswith(("ERROR:", "error:"))]
+    verdict = [line for line in lines if line.startswith("ERROR:")]
+    uv = next((i for i, line in enumerate(lines) if line.startswith("error:")), None)
+    if not verdict and uv is not None:
+        verdict = lines[uv:]
     text = " / ".join(verdict or lines[-4:]) or "no output"
     return text[-QUOTE_CHARS:]
