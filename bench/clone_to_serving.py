@@ -79,12 +79,16 @@ def clone_to_serving(origin: Path, home: Path, work: Path, env: dict[str, str]) 
     try:
         started = time.perf_counter()
         run(["git", "clone", "-q", str(origin), str(clone)], work, env)
+        init_started = time.perf_counter()
         shiplane(["init", *ports], clone, env)
+        init = time.perf_counter() - init_started
         run(["git", "add", "shiplane.toml"], clone, env)
         run(["git", "commit", "-qm", "shiplane init"], clone, env)
         run(["git", "checkout", "-q", "-b", "dev"], clone, env)
+        deploy_started = time.perf_counter()
         first = shiplane(["deploy", "dev"], clone, env)
         total = time.perf_counter() - started
+        deploy = total - (deploy_started - started)
         (clone / "NOTE.txt").write_text("a change that is not a dependency\n")
         run(["git", "add", "NOTE.txt"], clone, env)
         run(["git", "commit", "-qm", "a note"], clone, env)
@@ -95,12 +99,20 @@ def clone_to_serving(origin: Path, home: Path, work: Path, env: dict[str, str]) 
         subprocess.run(
             [*SHIPLANE, "server", "stop", "--root", str(home)], env=env, capture_output=True
         )
+    slowest = sorted(first["steps"], key=lambda s: -s["duration_ms"])[:4]
+    print(f"  {home.name}, first deploy's slowest steps: {', '.join(_ms(s) for s in slowest)}")
     return {
         "total": total,
+        "init": init,
+        "deploy": deploy,
         "build": build_seconds(first),
         "redeploy": again,
         "rebuild": build_seconds(second),
     }
+
+
+def _ms(step: dict[str, Any]) -> str:
+    return f"{step['name']} {step['duration_ms'] / 1000:.1f}s"
 
 
 def pip_alone(requirements: Path, cache: Path, work: Path, env: dict[str, str]) -> float:
@@ -130,6 +142,8 @@ def bench(example: str, work: Path) -> None:
     print(f"\n{example}: git clone -> serving in dev (init + first deploy)")
     rows = [
         ("clone -> serving, cold wheel cache", cold["total"], pip_cold),
+        ("  of which shiplane init", cold["init"], pip_cold),
+        ("  of which the first deploy", cold["deploy"], pip_cold),
         ("  of which the build (virtualenv)", cold["build"], pip_cold),
         ("clone -> serving, warm wheel cache", warm["total"], pip_warm),
         ("  of which the build (virtualenv)", warm["build"], pip_warm),

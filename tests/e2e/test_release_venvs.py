@@ -3,7 +3,8 @@ configured gets one built from it, content-addressed under ``<app root>/venvs/``
 processes, migrations and `tests` checks run in it (never in shiplane's own environment); an
 unchanged requirements file reuses it, a changed one makes another, pruning releases removes
 the one no release points at, and a pin that cannot be installed fails the build (exit 2)
-leaving nothing half-built; so does a build killed by its timeout."""
+leaving nothing half-built; so does a build killed by its timeout. A promoted release shares
+dev's environment."""
 
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ def step(run: Run, name: str) -> dict[str, Any]:
     return next(s for s in run.data["steps"] if s["name"] == name)
 
 
-def seen(app: AppRepo) -> dict[str, Any]:
-    answer = httpx.get(app.url("dev", "/env"), timeout=10)
+def seen(app: AppRepo, env: str = "dev") -> dict[str, Any]:
+    answer = httpx.get(app.url(env, "/env"), timeout=10)
     assert answer.status_code == 200, answer.text
     data: dict[str, Any] = answer.json()
     return data
@@ -105,7 +106,7 @@ def test_a_release_runs_in_its_own_virtualenv_reused_until_requirements_change(
     ]
 
 
-def test_a_pin_that_cannot_be_installed_fails_the_build_and_leaves_nothing(
+def test_a_bad_pin_fails_the_build_leaving_nothing_and_promote_shares_the_environment(
     venv_app: tuple[AppRepo, Path],
 ) -> None:
     app, wheels = venv_app
@@ -125,6 +126,19 @@ def test_a_pin_that_cannot_be_installed_fails_the_build_and_leaves_nothing(
     assert set(os.listdir(app.root / "venvs" / ".builds")) == builds
     assert set(os.listdir(app.root / "dev" / "releases")) == releases
     assert seen(app)["probe"] == "1.0"  # the old release still serves
+
+    # What serves in dev, promoted: prod's copy of the release points at the same environment
+    # (nothing built), and prod's own migration ran in it too.
+    assert app.shiplane("verify", "dev").code == 0
+    promoted = app.shiplane("promote", "prod", "--json", timeout=300)
+    assert promoted.code == 0, promoted.stdout + promoted.stderr
+    assert step(promoted, "build")["detail"].startswith("reused the build")
+    (key,) = before
+    venv = str((app.root / "venvs" / key).resolve())
+    prod = seen(app, "prod")
+    assert str(Path(prod["prefix"]).resolve()) == venv and prod["itsdangerous"] == "0.1"
+    assert [str(Path(p).resolve()) for p, _ in prod["migrated_in"]] == [venv]
+    assert published(app) == before
 
 
 def builder(timeout: float, lines: list[str]) -> Builder:

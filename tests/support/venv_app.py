@@ -111,6 +111,7 @@ auto_merge = true
 [environments.prod]
 branch = "main"
 port = {prod}
+promote_from = "dev"
 
 [[verify.check]]
 name = "suite in the app's environment"
