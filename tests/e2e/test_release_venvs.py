@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from shiplane.errors import BuildError
 from shiplane.layout import Layout
 from shiplane.procenv import RELEASE_VENV
 from shiplane.venvs import Builder, ensure_release_venv
-from tests.support.app_repo import AppRepo, Run, wait_no_children
+from tests.support.app_repo import AppRepo, Run, pids_under, wait_no_children
+from tests.support.examples import example_without_config
 from tests.support.venv_app import local_wheels, make_venv_app, pin, requirements
 
 
@@ -166,3 +168,53 @@ def test_a_build_stopped_by_its_timeout_leaves_nothing_then_one_builds(tmp_path:
     assert (made.path / "lib").is_dir() and sys.prefix != str(made.path)
     again = ensure_release_venv(layout, path, builder(300, lines))
     assert again is not None and again.reused and again.key == made.key
+
+
+@pytest.fixture
+def flask_example(tmp_path: Path) -> Iterator[AppRepo]:
+    app = example_without_config(tmp_path, "flask_notes")
+    try:
+        yield app
+    finally:
+        app.stop_server()
+        wait_no_children(tmp_path)
+
+
+def test_the_flask_example_after_init_migrates_and_serves_from_its_built_virtualenv(
+    flask_example: AppRepo,
+) -> None:
+    """No virtualenv active: init names no interpreter, the build makes one from
+    requirements.txt, and Flask-Migrate's `flask db upgrade` and gunicorn run from it."""
+    app = flask_example
+    ports = ["--dev-port", str(app.ports["dev"]), "--prod-port", str(app.ports["prod"])]
+    init = app.shiplane("init", *ports, "--json")
+    assert init.code == 0, init.stdout + init.stderr
+    assert "python" not in tomllib.loads((app.path / "shiplane.toml").read_text())["app"]
+    app.commit("shiplane init")
+    app.git("checkout", "-q", "-b", "dev")
+    first = deploy(app)
+    assert "built from requirements.txt" in step(first, "build")["detail"]
+    assert step(first, "migrate")["detail"].startswith("applied ")
+    (key,) = published(app)
+    venv = (app.root / "venvs" / key).resolve()
+    created = httpx.post(app.url("dev", "/api/notes"), json={"title": "venv"}, timeout=10)
+    assert created.status_code == 201, created.text
+    # The instances run with the environment's python first on PATH (its gunicorn, its flask).
+    environs = [
+        dict(
+            item.split(b"=", 1)
+            for item in (Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0")
+            if b"=" in item
+        )
+        for pid in pids_under(app.root / "dev" / "releases")
+    ]
+    assert environs
+    for environ in environs:
+        assert Path(environ[b"VIRTUAL_ENV"].decode()).resolve() == venv
+        assert Path(environ[b"PATH"].decode().split(":")[0]).resolve() == venv / "bin"
+
+    app.commit("a note", {"NOTE.txt": "not a dependency\n"})
+    second = deploy(app)
+    assert "reused" in step(second, "build")["detail"]
+    assert step(second, "build")["duration_ms"] < 5000
+    assert published(app) == {key}
