@@ -18,7 +18,7 @@ from shiplane.gitops import export
 from shiplane.launch import launcher
 from shiplane.launch.base import RunAs, run_captured
 from shiplane.layout import Layout
-from shiplane.procenv import app_python_layer, child_environment
+from shiplane.procenv import app_python_layer, child_environment, release_venv
 from shiplane.targets.base import InstanceSpec
 from shiplane.venvs import Builder, ensure_release_venv
 
@@ -27,7 +27,10 @@ MARKER = ".shiplane-rebuilding"
 
 def needed(spec: InstanceSpec) -> bool:
     path = Path(spec.release_dir)
-    return not path.is_dir() or (path / MARKER).exists()
+    # A release whose virtualenv was removed by hand would start on shiplane's python.
+    venv = release_venv(path)
+    gone = venv is not None and not (venv / "pyvenv.cfg").is_file()
+    return not path.is_dir() or (path / MARKER).exists() or gone
 
 
 def rebuild(layout: Layout, spec: InstanceSpec) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import shutil
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from shiplane.venvs import Builder, ensure_release_venv
 from tests.support.app_repo import AppRepo, Run, pids_under, wait_no_children
 from tests.support.examples import example_without_config
 from tests.support.venv_app import local_wheels, make_venv_app, pin, requirements
+from tests.support.wait import serves, wait_for
 
 
 @pytest.fixture
@@ -218,3 +220,19 @@ def test_the_flask_example_after_init_migrates_and_serves_from_its_built_virtual
     assert "reused" in step(second, "build")["detail"]
     assert step(second, "build")["duration_ms"] < 5000
     assert published(app) == {key}
+
+
+def test_a_serving_release_whose_virtualenv_was_removed_gets_it_back_on_restart(
+    venv_app: tuple[AppRepo, Path],
+) -> None:
+    app, _wheels = venv_app
+    deploy(app)
+    app.stop_server()
+    shutil.rmtree(app.root / "venvs")  # by hand: the release's link now points at nothing
+
+    assert app.shiplane("status", "dev").code == 0  # starts a server, which rebuilds
+    assert wait_for(lambda: serves(app.url("dev", "/env")), timeout=120)
+    env = seen(app)
+    (key,) = published(app)
+    assert Path(env["prefix"]).resolve() == (app.root / "venvs" / key).resolve()
+    assert env["probe"] == "1.0" and env["shiplane_importable"] is False
