@@ -12,6 +12,7 @@ from pathlib import Path
 from shiplane.errors import BuildError
 from shiplane.launch import launcher
 from shiplane.launch.base import RunAs, run_captured
+from shiplane.launch.direct import DirectLauncher
 from shiplane.layout import Layout
 from shiplane.venvs import installers
 from shiplane.venvs.sources import Dependencies, dependencies
@@ -62,6 +63,12 @@ def ensure_release_venv(layout: Layout, release_dir: Path, builder: Builder) -> 
     deps = dependencies(release_dir)
     if deps is None:
         return None
+    if not isinstance(launcher(), DirectLauncher):
+        # Enforced mode: each environment's user owns only its releases and shared dir (the
+        # broker hands over nothing else), so a store shared by the app's environments cannot
+        # be built as them yet; the app runs as before, on the interpreter it names.
+        builder.log(f"{deps.kind}: no virtualenv built in enforced mode; set [app] python")
+        return None
     key = deps.key(release_dir)
     cache = layout.wheel_cache
     store = Store(layout.venvs)
@@ -84,7 +91,6 @@ def _build(
         plan = installers.plan(
             deps, venv, release_dir, cache, installers.find_uv(builder.env.get("PATH", ""))
         )
-        launcher().prepare(venv, builder.run_as)
         env = {**builder.env, **plan.env}
         for argv in plan.commands:
             _run(argv, env, release_dir, builder)
