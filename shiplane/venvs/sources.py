@@ -53,12 +53,30 @@ def dependencies(release_dir: Path) -> Dependencies | None:
     if (release_dir / "uv.lock").is_file() and pyproject.is_file():
         return Dependencies("uv.lock", ("uv.lock", "pyproject.toml"), _declared(pyproject) or ())
     if (release_dir / "requirements.txt").is_file():
+        _check_not_the_app(release_dir / "requirements.txt")
         return Dependencies("requirements.txt", ("requirements.txt",))
     if pyproject.is_file():
         declared = _declared(pyproject)
         if declared is not None:
             return Dependencies("pyproject.toml", ("pyproject.toml",), declared)
     return None
+
+
+def _check_not_the_app(requirements: Path) -> None:
+    """A line that installs the release's own directory (``-e .``, ``./``) would tie a shared
+    environment to one release's files (an editable install points into it)."""
+    text = requirements.read_text(encoding="utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), 1):
+        words = line.split("#", 1)[0].split()
+        if words and words[0] in ("-e", "--editable"):
+            words = words[1:]
+        if words and (words[0] in (".", "..") or words[0].startswith(("./", "../"))):
+            raise BuildError(
+                f"requirements.txt line {number}: {line.strip()!r} installs the app's own"
+                " directory into the virtualenv that releases with this file share",
+                next_action="remove the line (the release directory is the app's working"
+                " directory: its code imports as it is), or set [app] python and build your own",
+            )
 
 
 def _declared(pyproject: Path) -> tuple[str, ...] | None:

@@ -49,6 +49,12 @@ def test_which_file_the_dependencies_come_from(tmp_path: Path) -> None:
     bad = release(tmp_path, "6", {"pyproject.toml": '[project]\ndependencies = "flask"\n'})
     with pytest.raises(BuildError, match=r"\[project\]\.dependencies = 'flask'"):
         dependencies(bad)
+    # The app itself in the shared environment (an editable install points into one release).
+    editable = release(tmp_path, "7", {"requirements.txt": "flask\n-e .  # the app\n"})
+    with pytest.raises(BuildError, match=r"line 2: '-e .  # the app' installs the app's own"):
+        dependencies(editable)
+    local = release(tmp_path, "8", {"requirements.txt": "--find-links ./wheels\nflask\n"})
+    assert dependencies(local) is not None  # a local index is no install of the app
 
 
 def fake_venv(path: Path) -> Path:
