@@ -69,6 +69,11 @@ def app_python_layer(
     if bin_dir is None:
         return {}
     path = (base or child_environment()).get("PATH", "")
+    if python is None:
+        # The environment the build made is the app's whole Python: nothing of shiplane's
+        # (its pip would install into shiplane's environment) is found after it.
+        own = str(Path(sys.executable).parent)
+        path = os.pathsep.join(entry for entry in path.split(os.pathsep) if entry != own)
     layer = {"PATH": str(bin_dir) + os.pathsep + path}
     if (bin_dir.parent / "pyvenv.cfg").is_file():
         layer["VIRTUAL_ENV"] = str(bin_dir.parent)

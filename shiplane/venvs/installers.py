@@ -4,6 +4,7 @@ environment again with unchanged dependencies needs no download and no compile."
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -42,9 +43,28 @@ def plan(deps: Dependencies, venv: Path, release_dir: Path, cache: Path, uv: str
         install = [uv, "pip", "install", "--quiet", "--python", python]
         return Plan("uv", [make, *_installs(deps, install, release_dir, listed)], env)
     env = {"PIP_CACHE_DIR": str(cache / "pip"), **PIP_QUIET}
-    make = [sys.executable, "-m", "venv", str(venv)]
-    install = [python, "-m", "pip", "install", "--quiet"]
+    if own_pip_targets_others():
+        # shiplane's pip installs into the new environment (`pip --python`): no pip of its own
+        # to bootstrap there (ensurepip is most of a small app's build), as with uv.
+        make = [sys.executable, "-m", "venv", "--without-pip", str(venv)]
+        install = [sys.executable, "-m", "pip", "--python", python, "install", "--quiet"]
+    else:
+        make = [sys.executable, "-m", "venv", str(venv)]
+        install = [python, "-m", "pip", "install", "--quiet"]
     return Plan("pip", [make, *_installs(deps, install, release_dir, listed)], env)
+
+
+def own_pip_targets_others() -> bool:
+    """Whether shiplane's interpreter has a pip that can install into another (22.3+)."""
+    try:
+        version = importlib.metadata.version("pip")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    parts = version.split(".")
+    try:
+        return (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0) >= (22, 3)
+    except ValueError:
+        return False
 
 
 def _installs(

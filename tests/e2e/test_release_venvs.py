@@ -78,6 +78,8 @@ def test_a_release_runs_in_its_own_virtualenv_reused_until_requirements_change(
     assert env["probe"] == "1.0"
     assert env["itsdangerous"] == "0.1" != importlib.metadata.version("itsdangerous")
     assert env["shiplane_importable"] is False
+    # Nor is shiplane's pip on its PATH (it would install into shiplane's environment).
+    assert env["pip"] is None or not Path(env["pip"]).resolve().is_relative_to(sys.prefix)
     assert [(str(Path(p).resolve()), v) for p, v in env["migrated_in"]] == [(str(venv), "1.0")]
     assert step(first, "verify")["status"] == "done"
 

@@ -18,6 +18,7 @@ APP = r"""import importlib.metadata
 import importlib.util
 import json
 import os
+import shutil
 import sqlite3
 import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -36,6 +37,7 @@ class Handler(BaseHTTPRequestHandler):
                 "probe": venvprobe.VERSION,
                 "itsdangerous": importlib.metadata.version("itsdangerous"),
                 "shiplane_importable": importlib.util.find_spec("shiplane") is not None,
+                "pip": shutil.which("pip"),
                 "migrated_in": db.execute("SELECT prefix, probe FROM migrated_in").fetchall(),
             }).encode()
         else:
