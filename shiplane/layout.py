@@ -138,6 +138,16 @@ class Layout:
         return self.root / "repo.git"
 
     @property
+    def venvs(self) -> Path:
+        """The app's virtualenvs, one per dependency key, shared by its releases."""
+        return self.root / "venvs"
+
+    @property
+    def wheel_cache(self) -> Path:
+        """pip's and uv's caches, shared by every app of the host: a rebuild downloads nothing."""
+        return self.home / "cache"
+
+    @property
     def config_dir(self) -> Path:
         """The server's copy of the app's shiplane.toml and the files it names, as the last
         client sent them (shiplane.config.snapshot); never the client's own files."""

@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+# A release's link to the virtualenv the build made for it (shiplane.venvs): its python is
+# the app's when ``[app] python`` names none.
+RELEASE_VENV = ".shiplane-venv"
 
 # A client's credentials and test switches must never reach what the server starts: a build or
 # an app an agent wrote could read a person's token, or turn fault injection on.
@@ -35,11 +38,22 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def release_venv(release_dir: Path | str) -> Path | None:
+    """The virtualenv the build made for the release (its stable path under the app's
+    ``venvs/``, not the link in the release), or None."""
+    try:
+        return Path(os.readlink(Path(release_dir) / RELEASE_VENV))
+    except OSError:
+        return None
+
+
 def app_bin_dir(python: str | None, release_dir: Path | str) -> Path | None:
     """The bin dir of the app's interpreter (``[app] python``: a virtualenv dir or an
-    interpreter, absolute or relative to the release), or None when the app has none."""
+    interpreter, absolute or relative to the release; unset: the release's own virtualenv),
+    or None when the app has none."""
     if python is None:
-        return None
+        venv = release_venv(release_dir)
+        return venv / "bin" if venv is not None else None
     path = Path(python)
     if not path.is_absolute():
         path = Path(release_dir) / path
@@ -55,6 +69,11 @@ def app_python_layer(
     if bin_dir is None:
         return {}
     path = (base or child_environment()).get("PATH", "")
+    if python is None:
+        # The environment the build made is the app's whole Python: nothing of shiplane's
+        # (its pip would install into shiplane's environment) is found after it.
+        own = str(Path(sys.executable).parent)
+        path = os.pathsep.join(entry for entry in path.split(os.pathsep) if entry != own)
     layer = {"PATH": str(bin_dir) + os.pathsep + path}
     if (bin_dir.parent / "pyvenv.cfg").is_file():
         layer["VIRTUAL_ENV"] = str(bin_dir.parent)

@@ -53,7 +53,8 @@ class AppConfig(Strict):
     python: str | None = Field(
         default=None,
         description="The app's interpreter or virtualenv dir (absolute, or relative to the"
-        " release): its bin dir goes first on PATH for migrations.",
+        " release): its bin dir goes first on PATH for migrations. Unset: the build makes the"
+        " release's virtualenv from requirements.txt / uv.lock / pyproject.toml, if it has one.",
     )
     static: dict[str, str] = Field(
         default_factory=dict,

@@ -36,7 +36,8 @@ class AppTools:
     release_dir: Path | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
-    python: str | None = None  # [app] python: an interpreter or a virtualenv dir
+    python: str | None = None  # [app] python: an interpreter or a virtualenv dir (None: the
+    # release's own virtualenv, when its build made one; shiplane.venvs)
     redact: Callable[[str], str] = field(default=lambda text: text, repr=False)
 
     def at(self, release_dir: Path) -> AppTools:
@@ -77,6 +78,12 @@ def run_tool(
     own = {"DATABASE_URL": database.url}
     env = child_environment(tools.variables, tools.secrets, own)
     if bin_dir is not None:
+        if not bin_dir.is_dir() and tools.python is None:
+            raise MigrationError(
+                f"the release's virtualenv {bin_dir.parent} is gone",
+                step="migrate",
+                next_action="deploy again: the build makes it from the dependency files",
+            )
         if not bin_dir.is_dir():
             raise MigrationError(
                 f"app.python = {tools.python!r}: {bin_dir} is not a directory",

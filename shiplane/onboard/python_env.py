@@ -1,5 +1,6 @@
-"""Where a Python app's interpreter comes from: a virtualenv the user already has, or one the
-build makes in each release from requirements.txt or pyproject.toml (uv, poetry, pip)."""
+"""Where a Python app's interpreter comes from: a virtualenv the user already has, or the one
+shiplane's build makes from requirements.txt, pyproject.toml or uv.lock (shared by releases with
+the same dependencies), or (poetry) one the build commands make in each release."""
 
 from __future__ import annotations
 
@@ -57,26 +58,31 @@ def _pyproject(repo: Path) -> dict[str, object]:
         return {}
 
 
+# What the build's own virtualenv (shiplane.venvs) is made from, and with what.
+BUILT = "shiplane builds it once per content ({what} + python, in the app's venvs/ dir, not in"
+BUILT += " the release) with {tool}; releases with an unchanged {what} share it"
+
+
+def _built(what: str, source: str) -> PythonEnv:
+    tool = "uv when on PATH, else pip"
+    return PythonEnv(None, [], f"{what}: " + BUILT.format(what=what, tool=tool), source)
+
+
 def fresh_venv(repo: Path) -> PythonEnv | None:
-    """A virtualenv the build makes in the release from the dependency files."""
-    make = f"python -m venv {VENV}"
-    pip = f"{VENV}/bin/pip install -q"
+    """A virtualenv for each release from the dependency files: the one shiplane's build
+    makes when ``[app] python`` is unset, or (poetry) one the build commands make in it."""
     if (repo / "uv.lock").is_file():
-        return PythonEnv(VENV, ["uv sync --frozen --no-dev"], "uv.lock: uv sync", "uv")
+        return _built("uv.lock", "uv")
     pyproject = _pyproject(repo) if (repo / "pyproject.toml").is_file() else None
     tool = pyproject.get("tool") if pyproject else None
     if (repo / "poetry.lock").is_file() or (isinstance(tool, dict) and "poetry" in tool):
         # poetry installs into an existing .venv in the project directory.
-        build = [make, "poetry install --no-root --only main --no-interaction"]
+        build = [f"python -m venv {VENV}", "poetry install --no-root --only main --no-interaction"]
         return PythonEnv(VENV, build, "poetry: poetry install into .venv", "poetry")
-    if isinstance(tool, dict) and "uv" in tool:
-        return PythonEnv(VENV, ["uv sync --no-dev"], "pyproject.toml [tool.uv]: uv sync", "uv")
     if (repo / "requirements.txt").is_file():
-        build = [make, f"{pip} -r requirements.txt"]
-        return PythonEnv(VENV, build, "requirements.txt: pip into .venv", "requirements.txt")
+        return _built("requirements.txt", "requirements.txt")
     if pyproject is not None and "project" in pyproject:
-        build = [make, f"{pip} ."]
-        return PythonEnv(VENV, build, "pyproject.toml [project]: pip install .", "pyproject")
+        return _built("pyproject.toml [project] dependencies", "pyproject")
     return None
 
 
@@ -85,7 +91,9 @@ def python_env(repo: Path, environ: dict[str, str] | None = None) -> PythonEnv:
     venv = existing_venv(repo, environ)
     if venv is not None:
         fresh = fresh_venv(repo)
-        instead = f"; for one per release: {fresh.build} with python = {VENV!r}" if fresh else ""
+        instead = (
+            "; remove python for one per release, built from your dependencies" if fresh else ""
+        )
         why = f"your virtualenv {venv} (not in git, so no release has a copy{instead})"
         return PythonEnv(str(venv), [], why, "virtualenv")
     fresh = fresh_venv(repo)

@@ -21,13 +21,18 @@ from shiplane.launch.base import RunAs, run_captured
 from shiplane.operations.session import Session
 from shiplane.operations.settings import settings_for
 from shiplane.pipeline.steps_rollback import serving_release
-from shiplane.procenv import child_environment
+from shiplane.procenv import app_python_layer, child_environment
 from shiplane.results import Result
 
 DEFAULT_TIMEOUT = 600.0
 # The output travels back as JSON over the control socket: a runaway command's megabytes of
 # logging are cut, and the result says so.
 MAX_OUTPUT = 1_000_000
+
+
+def _with_app_python(env: dict[str, str], python: str | None, release: str) -> dict[str, str]:
+    """`python`, `manage.py`'s imports, ... are the app's, as in its instances."""
+    return {**env, **app_python_layer(python, release, env)}
 
 
 def check_run(command: list[str], timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -70,7 +75,11 @@ def run_command(
             command,
             run_as=RunAs(session.loaded.config.app.name, env),
             cwd=release["path"],
-            env=child_environment(settings.variables, settings.secrets, own),
+            env=_with_app_python(
+                child_environment(settings.variables, settings.secrets, own),
+                session.loaded.config.app.python,
+                release["path"],
+            ),
             timeout=timeout,
         )
     except OSError as exc:

@@ -13,6 +13,7 @@ from shiplane.pipeline.saga import Step
 from shiplane.state.db import record_fingerprint
 from shiplane.state.releases import previous_release
 from shiplane.targets.base import Instance, InstanceSpec
+from shiplane.venvs import Store
 
 
 def point_current(link: Path, release_dir: Path) -> None:
@@ -119,4 +120,9 @@ class PruneStep(Step):
             removed.append(release["name"])
         data["removed"] = removed
         data["summary"] = f"removed {len(removed)} old release(s)"
+        # Virtualenvs go by reference: the ones no release of any environment points at.
+        venvs = Store(ctx.layout.venvs).prune()
+        if venvs:
+            data["removed_venvs"] = venvs
+            data["summary"] += f", {len(venvs)} unused virtualenv(s)"
         return data

@@ -19,6 +19,7 @@ from shiplane.pipeline.context import Context
 from shiplane.pipeline.saga import Step
 from shiplane.procenv import app_python_layer, child_environment
 from shiplane.state import lock
+from shiplane.venvs import Builder, ReleaseVenv, ensure_release_venv
 
 
 class LockStep(Step):
@@ -184,12 +185,21 @@ class BuildStep(Step):
         commands: list[str] = list(ctx.config.app.build)
         timeout: float = ctx.config.deploy.build_timeout
         child_env = ctx.facts.process_env or child_environment()
+        run_as = RunAs(ctx.config.app.name, ctx.env)
+        release_dir = Path(ctx.facts.need("release_dir"))
+        venv: ReleaseVenv | None = None
+        if ctx.config.app.python is None:
+            # No interpreter named: the release gets the virtualenv of its dependency files.
+            builder = Builder(child_env, run_as, timeout, ctx.log, ctx.redact)
+            venv = ensure_release_venv(ctx.layout, release_dir, builder)
+            if venv is not None:
+                ctx.log(venv.summary())
+                data["venv"] = venv.to_dict()
         # The app's interpreter first on PATH (`python manage.py collectstatic` is the app's).
         child_env = {
             **child_env,
-            **app_python_layer(ctx.config.app.python, ctx.facts.need("release_dir"), child_env),
+            **app_python_layer(ctx.config.app.python, release_dir, child_env),
         }
-        run_as = RunAs(ctx.config.app.name, ctx.env)
         for command in commands:
             ctx.log(f"$ {command}")
             started = time.monotonic()
@@ -221,4 +231,6 @@ class BuildStep(Step):
                 )
             ctx.log(f"({time.monotonic() - started:.1f}s)")
         data["summary"] = f"{len(commands)} command(s)"
+        if venv is not None:
+            data["summary"] = f"{venv.summary()}; {data['summary']}"
         return data

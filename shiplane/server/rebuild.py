@@ -18,15 +18,19 @@ from shiplane.gitops import export
 from shiplane.launch import launcher
 from shiplane.launch.base import RunAs, run_captured
 from shiplane.layout import Layout
-from shiplane.procenv import app_python_layer, child_environment
+from shiplane.procenv import app_python_layer, child_environment, release_venv
 from shiplane.targets.base import InstanceSpec
+from shiplane.venvs import Builder, ensure_release_venv
 
 MARKER = ".shiplane-rebuilding"
 
 
 def needed(spec: InstanceSpec) -> bool:
     path = Path(spec.release_dir)
-    return not path.is_dir() or (path / MARKER).exists()
+    # A release whose virtualenv was removed by hand would start on shiplane's python.
+    venv = release_venv(path)
+    gone = venv is not None and not (venv / "pyvenv.cfg").is_file()
+    return not path.is_dir() or (path / MARKER).exists() or gone
 
 
 def rebuild(layout: Layout, spec: InstanceSpec) -> None:
@@ -38,7 +42,12 @@ def rebuild(layout: Layout, spec: InstanceSpec) -> None:
     run_as = RunAs(spec.app, spec.env)
     launcher().prepare(path, run_as)
     config = snapshot.load(layout.config_dir).config
-    env = {**child_environment(), **app_python_layer(config.app.python, path)}
+    env = child_environment()
+    if config.app.python is None:
+        # Its virtualenv as the build made it: the same one when it still exists.
+        builder = Builder(env, run_as, config.deploy.build_timeout, lambda _line: None, str)
+        ensure_release_venv(layout, path, builder)
+    env = {**env, **app_python_layer(config.app.python, path)}
     for command in config.app.build:
         proc = run_captured(
             launcher(),

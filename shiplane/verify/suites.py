@@ -13,7 +13,7 @@ import httpx
 from shiplane.config.checks import LoadCheck, TestsCheck
 from shiplane.launch import launcher
 from shiplane.launch.base import RunAs, run_captured
-from shiplane.procenv import child_environment
+from shiplane.procenv import app_python_layer, child_environment
 from shiplane.verify.http import writes_allowed
 from shiplane.verify.target import CheckFailed, Skipped, Target, excerpt
 
@@ -32,6 +32,9 @@ def run_tests(check: TestsCheck, target: Target) -> str:
     )
     if target.database is not None:
         env["DATABASE_URL"] = target.database.url
+    # The app's suite runs with the app's interpreter: its pytest, its pinned packages.
+    python = target.config.app.python if target.config else None
+    env.update(app_python_layer(python, target.release_dir, env))
     run_as = RunAs(target.config.app.name, target.env) if target.config else None
     try:
         proc = run_captured(

@@ -71,8 +71,9 @@ def test_fastapi_on_uvicorn_with_alembic_and_uv(tmp_path: Path) -> None:
     config = written(root)
     assert config["app"]["run"] == "python -m uvicorn main:api --host {host} --port {port}"
     assert config["app"]["health"] == "/health"
-    assert config["app"]["build"] == ["uv sync --frozen --no-dev"]
-    assert config["app"]["python"] == ".venv"
+    # No interpreter named: the build makes the release's virtualenv from uv.lock.
+    assert config["app"]["build"] == [] and "python" not in config["app"]
+    assert "uv.lock: shiplane builds it" in render(detect(root, "shop", environ={}), PORTS)
     assert config["database"] == {
         "url": "sqlite:///shop.db",
         "engine": "alembic",
@@ -153,10 +154,7 @@ def test_procfile_becomes_processes(tmp_path: Path) -> None:
         "mail": "sh -c 'python mail.py --url $MAIL_URL'",
     }
     assert "Procfile's release line" in text
-    assert config["app"]["build"] == [
-        "python -m venv .venv",
-        ".venv/bin/pip install -q -r requirements.txt",
-    ]
+    assert config["app"]["build"] == [] and "python" not in config["app"]
     assert config["environments"]["dev"]["env"] == {"FLASK_APP": "app"}
     # What init writes is a config shiplane loads: web, workers and release where they belong.
     loaded = parse_config(text, root / "shiplane.toml")
