@@ -49,6 +49,14 @@ def rollback(
         recovered=session.recovered,
         # What a later deploy must not bring back without --include-rolled-back.
         rolled_back=(steps.get("rewind") or {}).get("rolled_back", []),
+        # Kept releases whose directory was gone: built again from their commit, or skipped.
+        rebuilt=(steps.get("target") or {}).get("rebuilt", []),
+        skipped=(steps.get("target") or {}).get("skipped", []),
+    )
+    result.warnings.extend(
+        f"release {s['release']} is not on disk and cannot be built again ({s['why']}): "
+        "skipped over it"
+        for s in result.data["skipped"]
     )
     return result
 

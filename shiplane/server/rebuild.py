@@ -31,11 +31,14 @@ def needed(spec: InstanceSpec) -> bool:
 
 def rebuild(layout: Layout, spec: InstanceSpec) -> None:
     """Export and build ``spec``'s release again where it was (BuildError when it cannot)."""
-    path = Path(spec.release_dir)
+    rebuild_release(layout, RunAs(spec.app, spec.env), spec.sha, Path(spec.release_dir))
+
+
+def rebuild_release(layout: Layout, run_as: RunAs, sha: str, path: Path) -> None:
+    """Export commit ``sha`` into ``path`` and build it (GitError, BuildError when it cannot)."""
     shutil.rmtree(path, ignore_errors=True)
-    export(layout.repo, spec.sha, path)
+    export(layout.repo, sha, path)
     (path / MARKER).write_text("interrupted rebuilds are done again\n")
-    run_as = RunAs(spec.app, spec.env)
     launcher().prepare(path, run_as)
     config = snapshot.load(layout.config_dir).config
     env = {**child_environment(), **app_python_layer(config.app.python, path)}

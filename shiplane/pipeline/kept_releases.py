@@ -1,0 +1,75 @@
+"""Rollback's choice among kept releases when some directories are gone (a cleanup by hand, a
+host restored without them). A missing release is built again from its commit, as the server
+does for what serves when it starts (``shiplane.server.rebuild``); one that cannot be built
+again (its commit is gone, the kept build commands fail on it) is skipped over by a plain
+`rollback`, which says so, and refused by name when `--to` asks for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shiplane.errors import ConfigError, ShiplaneError
+from shiplane.launch.base import RunAs
+from shiplane.layout import Layout
+from shiplane.state.releases import previous_release
+
+
+@dataclass
+class KeptReleases:
+    """Builds missing releases again; what it rebuilt and what it skipped go into the step's
+    record (and so into the JSON)."""
+
+    layout: Layout
+    app: str
+    env: str
+    rebuilt: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def ensure(self, release: dict[str, Any]) -> str | None:
+        """None when ``release`` is on disk (again); else why it cannot be built again."""
+        path = Path(release["path"])
+        # Imported here: the server's rebuild pulls in the launchers, which the preflight
+        # (which never rebuilds) has no need of.
+        from shiplane.server import rebuild
+
+        if path.is_dir() and not (path / rebuild.MARKER).exists():
+            return None
+        try:
+            rebuild.rebuild_release(self.layout, RunAs(self.app, self.env), release["sha"], path)
+        except (ShiplaneError, OSError) as exc:
+            return str(exc)
+        self.rebuilt.append(release["name"])
+        return None
+
+
+def named(target: dict[str, Any], kept: KeptReleases | None) -> dict[str, Any]:
+    """``--to``'s release, on disk (again); refused by name when it cannot be built again."""
+    reason = kept.ensure(target) if kept is not None else None
+    if kept is not None and reason is not None:
+        raise ConfigError(
+            f"release {target['name']} ({target['sha'][:7]}) is not on disk and cannot be "
+            f"built again: {reason}",
+            step="target",
+            next_action=f"roll back to another kept release: shiplane rollback {kept.env} --to "
+            "<release> (`shiplane history` lists them)",
+        )
+    return target
+
+
+def older(
+    releases: list[dict[str, Any]], current: dict[str, Any], kept: KeptReleases | None
+) -> dict[str, Any] | None:
+    """The newest release before ``current`` that is on disk or can be built again (None:
+    there is none); those skipped on the way are in ``kept.skipped``."""
+    candidates = releases
+    while (candidate := previous_release(candidates, current)) is not None:
+        if kept is None:
+            return candidate
+        reason = kept.ensure(candidate)
+        if reason is None:
+            return candidate
+        kept.skipped.append({"release": candidate["name"], "sha": candidate["sha"], "why": reason})
+        candidates = [r for r in candidates if r["created_at"] < candidate["created_at"]]
+    return None
