@@ -387,7 +387,7 @@ def server(
 
 def server_install(options: InstallOptions) -> Result:
     """Put this host in enforced mode (as root): the server's user and groups, its home, the
-    socket directory, the marker and the supervisor program. Idempotent."""
+    socket directory, the marker, the systemd unit and the supervisor program. Idempotent."""
 
     def run() -> Result:
         result = _results.Result(command="server install")
