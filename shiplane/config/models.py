@@ -20,6 +20,7 @@ from shiplane.config.frontdoor import (
 )
 from shiplane.config.hosts import parse_host
 from shiplane.config.tls import TlsConfig
+from shiplane.logs_rotate import LogRotation
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 # The names shiplane/migrate/registry.py registers (it checks they match on import): a tuple
@@ -303,6 +304,7 @@ class Config(Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     environments: dict[str, Environment]
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    logs: LogRotation = Field(default_factory=LogRotation)
 
     @field_validator("environments")
     @classmethod
