@@ -49,10 +49,10 @@ def test_the_apps_output_rotates_while_a_follower_reads_every_line(app_repo: App
     stream = app_repo.path.parent / "followed.txt"
     start = app_repo.shiplane("logs", "--env", "dev", "--lines", "0")
     assert start.code == 0 and start.data["log"] == "", start.stdout
+    follow = ["logs", "--env", "dev", "--follow", "--cursor", start.data["cursor"], "--json"]
     with stream.open("wb") as sink:
         follower = subprocess.Popen(
-            [*SHIPLANE, "logs", "--env", "dev", "--follow", "--cursor", start.data["cursor"]]
-            + ["--json"],
+            [*SHIPLANE, *follow],
             cwd=app_repo.path,
             env=app_repo.env,
             stdout=subprocess.PIPE,
