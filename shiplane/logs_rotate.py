@@ -3,9 +3,10 @@ deployment logs of an environment are pruned by total size and age.
 
 An app writes to a pipe the server reads (``shiplane.targets.processes``), so the server owns
 the only writer of each instance log and rotates it between two lines: nothing the app wrote
-is lost or split, and the app never waits on the rotation (a rename and an open). Rotated
-files are ``<log>.1`` (newest) to ``<log>.<keep>``; a reader that holds a position in one
-finishes it after the rename (``shiplane.logs_read`` finds a file by its inode)."""
+is lost or split, and the app never waits on the rotation (a rename and an open). A rotated
+file is ``<log>.<n>`` with ``n`` one more than the newest before it, and keeps its name until
+it is deleted: a reader's position names the file by ``n`` (the live log's is the ``n`` it
+will get), which neither a rename nor a reused inode can confuse (``shiplane.logs_read``)."""
 
 from __future__ import annotations
 
@@ -46,8 +47,25 @@ class LogRotation(BaseModel):
         return self.max_age_days * DAY
 
 
-def rotated(path: Path, index: int) -> Path:
-    return path.with_name(f"{path.name}.{index}")
+def rotated(path: Path, number: int) -> Path:
+    return path.with_name(f"{path.name}.{number}")
+
+
+def rotated_numbers(path: Path) -> list[int]:
+    """The numbers of ``path``'s rotated files, oldest first."""
+    prefix = path.name + "."
+    numbers = []
+    if path.parent.is_dir():
+        for entry in path.parent.iterdir():
+            tail = entry.name[len(prefix) :]
+            if entry.name.startswith(prefix) and tail.isdigit() and tail == str(int(tail)):
+                numbers.append(int(tail))
+    return sorted(numbers)
+
+
+def live_number(numbers: list[int]) -> int:
+    """The number the live log gets when it rotates."""
+    return (numbers[-1] if numbers else 0) + 1
 
 
 class RotatingLog:
@@ -97,18 +115,17 @@ class RotatingLog:
         assert self._fd is not None
         os.close(self._fd)
         self._fd = None
-        keep = self.rotation.keep
-        rotated(self.path, keep).unlink(missing_ok=True)
-        for index in range(keep - 1, 0, -1):
-            older = rotated(self.path, index)
-            if older.exists():
-                older.rename(rotated(self.path, index + 1))
         if self.path.exists():  # removed by hand: nothing to move
-            self.path.rename(rotated(self.path, 1))
+            self.path.rename(rotated(self.path, live_number(rotated_numbers(self.path))))
         self._open()
+        numbers = rotated_numbers(self.path)
+        keep = numbers[-self.rotation.keep :]
+        for number in numbers[: -self.rotation.keep]:
+            rotated(self.path, number).unlink(missing_ok=True)
+        # The newest rotated file stays whatever its age: its number is where the next
+        # rotation's comes from, which a reader's position relies on.
         drop_older_than(
-            (rotated(self.path, i) for i in range(1, keep + 1)),
-            self._clock() - self.rotation.max_age,
+            (rotated(self.path, n) for n in keep[:-1]), self._clock() - self.rotation.max_age
         )
 
 

@@ -170,7 +170,7 @@ class ManagedProcess:
         prefix = f"[{self.id}] "
         try:
             # The end is enough (across a rotation that just happened).
-            text = tail_bytes(Path(self.spec.log_path), TAIL_BYTES).decode(errors="replace")
+            text = tail_bytes(Path(self.spec.log_path), TAIL_BYTES)[0].decode(errors="replace")
         except OSError:
             return []
         return [line[len(prefix) :] for line in text.splitlines() if line.startswith(prefix)]
