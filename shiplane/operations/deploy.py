@@ -8,7 +8,7 @@ from shiplane.config.loader import LoadedConfig
 from shiplane.errors import ConfigError, RefusedError
 from shiplane.gate.challenges import Binding
 from shiplane.gate.guard import gated_envs, promotion_road, read_pins
-from shiplane.operations import serving
+from shiplane.operations import next_steps, serving
 from shiplane.operations.decide import person_decision
 from shiplane.operations.execute import execute, make_context, refused_by_preflight
 from shiplane.operations.session import Session
@@ -83,4 +83,6 @@ def deploy(
         hold=held_summary(ctx),
         hold_seconds=ctx.facts.hold_seconds,
     )
+    if result.ok and ctx.facts.sha:
+        result.data.update(next_steps.after_deploy(loaded, session.db, env, ctx.facts.sha))
     return result
