@@ -22,7 +22,8 @@ def rollback(
     hold_timeout: float | None = None,
     wait_drain: bool = False,
 ) -> Result:
-    choose_target(session.db, env, to)  # bad input is refused before anything is recorded
+    # Bad input is refused before anything is recorded.
+    choose_target(session.db, env, to, config=session.loaded.config)
     if env in gated_envs(session.loaded, read_pins(session.db)) and (restore_db or discard_writes):
         # Putting an old database back discards writes: a person's decision in a gated env.
         person_decision(session, Binding("rollback", env, to or "", ""))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shiplane.config.models import Config
 from shiplane.errors import ConfigError, ShiplaneError
 from shiplane.launch.base import RunAs
 from shiplane.layout import Layout
@@ -73,3 +74,14 @@ def older(
         kept.skipped.append({"release": candidate["name"], "sha": candidate["sha"], "why": reason})
         candidates = [r for r in candidates if r["created_at"] < candidate["created_at"]]
     return None
+
+
+def fix_forward(config: Config | None, env: str) -> str:
+    """The command that brings a fixed commit into ``env`` when there is nothing to roll back
+    to: a deploy, or in a gated environment (where a deploy is refused) the promotion."""
+    source = (
+        config.environments[env].promote_from if config and env in config.environments else None
+    )
+    if source is None:
+        return f"shiplane deploy {env}"
+    return f"shiplane deploy {source} && shiplane verify {source} && shiplane promote {env}"

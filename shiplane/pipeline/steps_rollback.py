@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.backup.archive import list_backups
+from shiplane.config.models import Config
 from shiplane.errors import ConfigError
 from shiplane.gitops import server_repo
 from shiplane.migrate.registry import discover_for
@@ -16,15 +17,17 @@ from shiplane.pipeline.saga import Step
 from shiplane.state.db import StateDB
 
 
-def serving_release(db: StateDB, env: str, on_disk: bool = True) -> dict[str, Any]:
+def serving_release(
+    db: StateDB, env: str, on_disk: bool = True, fix: str | None = None
+) -> dict[str, Any]:
     """The kept release that serves ``env`` (ConfigError when nothing does, or, with
-    ``on_disk``, when its directory is gone)."""
+    ``on_disk``, when its directory is gone); ``fix`` is the command that deploys there."""
     state = db.env_state(env)
     if state is None or not state.get("release"):
         raise ConfigError(
             f"nothing has been deployed to {env!r} yet",
             step="target",
-            next_action=f"shiplane deploy {env}",
+            next_action=fix or f"shiplane deploy {env}",
         )
     release = next((r for r in db.releases(env) if r["name"] == state["release"]), None)
     if release is None or (on_disk and not Path(release["path"]).is_dir()):
@@ -33,18 +36,23 @@ def serving_release(db: StateDB, env: str, on_disk: bool = True) -> dict[str, An
 
 
 def choose_target(
-    db: StateDB, env: str, to: str | None, kept: KeptReleases | None = None
+    db: StateDB,
+    env: str,
+    to: str | None,
+    kept: KeptReleases | None = None,
+    config: Config | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(current release, target release); the target is the one before current unless named.
     Releases whose directory is gone are built again by ``kept`` (``shiplane.pipeline.
     kept_releases``); without it, as before anything is recorded, they count as buildable."""
-    current = serving_release(db, env, on_disk=False)
+    fix = kept_releases.fix_forward(config, env)
+    current = serving_release(db, env, on_disk=False, fix=fix)
     if kept is not None and (reason := kept.ensure(current)) is not None:
         raise ConfigError(
             f"the serving release {current['name']} is not on disk and cannot be built "
             f"again (its down migrations live there): {reason}",
             step="target",
-            next_action=f"deploy a fixed commit instead: shiplane deploy {env}",
+            next_action=fix,
         )
     releases = db.releases(env)
     if to is not None:
@@ -67,7 +75,7 @@ def choose_target(
                 for s in skipped
             ),
             step="target",
-            next_action="deploy a fixed commit instead: shiplane deploy " + env,
+            next_action=fix,
         )
     return current, target
 
@@ -77,7 +85,7 @@ class TargetStep(Step):
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         kept = KeptReleases(ctx.layout, ctx.config.app.name, ctx.env)
-        current, target = choose_target(ctx.db, ctx.env, ctx.options.get("to"), kept)
+        current, target = choose_target(ctx.db, ctx.env, ctx.options.get("to"), kept, ctx.config)
         if target["name"] == current["name"]:
             raise ConfigError(f"{target['name']} already serves {ctx.env}", step="target")
         labels = [m.label for m in discover_for(ctx.config, Path(target["path"]))]

@@ -78,3 +78,19 @@ def test_a_release_that_cannot_be_built_again_is_skipped_or_refused(app_repo: Ap
     assert [s["release"] for s in back.data["skipped"]] == [legacy["release"]]
     assert any(legacy["release"] in w and "skipped" in w for w in back.data["warnings"])
     assert _version(app_repo) == first["sha"]
+
+
+def test_nothing_to_roll_back_to_names_the_road_that_works(app_repo: AppRepo) -> None:
+    """In a gated env a deploy is refused: the next action of a rollback that has nowhere to
+    go is the promotion road, and each of its commands succeeds."""
+    without_checks(app_repo.path / "shiplane.toml")
+    road = "shiplane deploy dev && shiplane verify dev && shiplane promote prod"
+    for expected in ("nothing has been deployed", "no release older"):
+        refused = app_repo.shiplane("rollback", "prod")
+        assert refused.code == 64, refused.stdout
+        assert expected in refused.data["error"]["message"]
+        assert refused.data["error"]["next_action"] == road
+        for command in road.split(" && "):
+            followed = app_repo.shiplane(*command.split()[1:])
+            assert followed.code == 0, f"{command}: {followed.stdout}"
+    assert _version(app_repo) == app_repo.git("rev-parse", "HEAD")
