@@ -142,19 +142,33 @@ def drop_older_than(paths: Iterable[Path], cutoff: float) -> list[Path]:
     return dropped
 
 
-_OPEN: dict[Path, RotatingLog] = {}
+_OPEN: dict[Path, tuple[RotatingLog, int]] = {}
 _OPEN_LOCK = threading.Lock()
 
 
 def shared_log(path: Path, rotation: LogRotation) -> RotatingLog:
-    """The one writer of ``path`` in this process: instances of one release share their log,
-    and two writers rotating one file would each move the other's lines away."""
+    """The one writer of ``path`` in this process, for as long as one holder has not called
+    ``release_log``: instances of one release share their log, and two writers rotating one
+    file would each move the other's lines away."""
     with _OPEN_LOCK:
-        log = _OPEN.get(path)
-        if log is None:
-            log = _OPEN[path] = RotatingLog(path, rotation)
+        log, holders = _OPEN.get(path) or (RotatingLog(path, rotation), 0)
         log.rotation = rotation  # the newest deploy's settings
+        _OPEN[path] = (log, holders + 1)
         return log
+
+
+def release_log(path: Path) -> None:
+    """A holder is done; the last one closes the file (a pruned release's log must not stay
+    open, holding its disk space)."""
+    with _OPEN_LOCK:
+        log, holders = _OPEN.get(path) or (None, 0)
+        if log is None:
+            return
+        if holders > 1:
+            _OPEN[path] = (log, holders - 1)
+            return
+        del _OPEN[path]
+        log.close()
 
 
 def prune_deploy_logs(

@@ -24,7 +24,7 @@ from shiplane.databases import resolve_url
 from shiplane.launch import launcher
 from shiplane.launch.base import PIPE, STDOUT, Child, RunAs
 from shiplane.logs_read import tail_bytes
-from shiplane.logs_rotate import shared_log
+from shiplane.logs_rotate import release_log, shared_log
 from shiplane.procenv import child_environment
 from shiplane.targets.base import Address, Instance, InstanceSpec
 from shiplane.targets.health import HealthOutcome, HealthPolicy, probe_until_healthy
@@ -137,7 +137,8 @@ class ManagedProcess:
         # The server is the log's one writer, so it rotates it between two lines and the app
         # never waits on that (shiplane.logs_rotate).
         assert child.stdout is not None
-        log = shared_log(Path(self.spec.log_path), self.spec.log_rotation)
+        path = Path(self.spec.log_path)
+        log = shared_log(path, self.spec.log_rotation)
         prefix = f"[{self.id}] "
         try:
             with child.stdout as output:
@@ -145,6 +146,7 @@ class ManagedProcess:
                     text = prefix + redact(line.decode(errors="replace"))
                     log.write(text.encode())
         finally:
+            release_log(path)
             done.set()
 
     async def wait_healthy(self, path: str, policy: HealthPolicy) -> HealthOutcome:

@@ -14,7 +14,15 @@ from pydantic import ValidationError
 
 from shiplane.errors import ConfigError
 from shiplane.logs_read import Cursor, chain, read_since, start_of, tail
-from shiplane.logs_rotate import DAY, LogRotation, RotatingLog, prune_deploy_logs, rotated
+from shiplane.logs_rotate import (
+    DAY,
+    LogRotation,
+    RotatingLog,
+    prune_deploy_logs,
+    release_log,
+    rotated,
+    shared_log,
+)
 
 
 def _lines(path: Path) -> list[str]:
@@ -171,3 +179,30 @@ def test_rotation_settings_are_checked() -> None:
         LogRotation.model_validate({"keep": 0})
     with pytest.raises(ValidationError):
         LogRotation.model_validate({"max_size": 5})
+
+
+def _open_fds_on(path: Path) -> int:
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            count += os.readlink(fd) == str(path)
+        except OSError:
+            continue
+    return count
+
+
+def test_the_last_holder_of_a_shared_log_closes_it(tmp_path: Path) -> None:
+    """Instances of one release share one writer; once the last is gone the file is closed
+    (a pruned release's log must not hold its disk space)."""
+    path = tmp_path / "app-1.log"
+    first = shared_log(path, LogRotation())
+    second = shared_log(path, LogRotation())
+    assert first is second
+    first.write(b"one\n")
+    release_log(path)
+    second.write(b"two\n")
+    assert _open_fds_on(path) == 1
+    release_log(path)
+    assert _open_fds_on(path) == 0
+    assert path.read_text() == "one\ntwo\n"
