@@ -12,16 +12,24 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from shiplane.hostconfig import DEFAULT_ETC
-
-if TYPE_CHECKING:
-    from shiplane.hostinstall import InstallOptions
 
 PROGRAM = "shiplane"
 UNIT = f"{PROGRAM}.service"
 VERIFY_TIMEOUT = 60
+
+
+class InstallOptions(Protocol):
+    """What the units need of `server install`'s options (``shiplane.hostinstall``)."""
+
+    @property
+    def python(self) -> Path: ...
+    @property
+    def etc(self) -> Path: ...
+    @property
+    def log_dir(self) -> Path: ...
 
 
 def _command(options: InstallOptions) -> str:

@@ -1,8 +1,8 @@
 """Rollback's choice among kept releases when some directories are gone (a cleanup by hand, a
 host restored without them). A missing release is built again from its commit, as the server
-does for what serves when it starts (``shiplane.server.rebuild``); one that cannot be built
-again (its commit is gone, the kept build commands fail on it) is skipped over by a plain
-`rollback`, which says so, and refused by name when `--to` asks for it."""
+does for what serves when it starts (``shiplane.pipeline.rebuild_release``); one that cannot
+be built again (its commit is gone, the kept build commands fail on it) is skipped over by a
+plain `rollback`, which says so, and refused by name when `--to` asks for it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from shiplane.config.models import Config
 from shiplane.errors import ConfigError, ShiplaneError
 from shiplane.launch.base import RunAs
 from shiplane.layout import Layout
+from shiplane.pipeline import rebuild_release
 from shiplane.state.releases import previous_release
 
 
@@ -31,14 +32,12 @@ class KeptReleases:
     def ensure(self, release: dict[str, Any]) -> str | None:
         """None when ``release`` is on disk (again); else why it cannot be built again."""
         path = Path(release["path"])
-        # Imported here: the server's rebuild pulls in the launchers, which the preflight
-        # (which never rebuilds) has no need of.
-        from shiplane.server import rebuild
-
-        if path.is_dir() and not (path / rebuild.MARKER).exists():
+        if not rebuild_release.needed(path):
             return None
         try:
-            rebuild.rebuild_release(self.layout, RunAs(self.app, self.env), release["sha"], path)
+            rebuild_release.rebuild_release(
+                self.layout, RunAs(self.app, self.env), release["sha"], path
+            )
         except (ShiplaneError, OSError) as exc:
             return str(exc)
         self.rebuilt.append(release["name"])
