@@ -339,7 +339,12 @@ def test_supervisor_brings_a_killed_server_back_and_prod_serves_again(seeded: Se
                 break
         time.sleep(0.3)
     assert served == seeded.prod_sha, f"{served!r}\n{host.diagnostics()}"
-    assert "RUNNING" in host.supervisorctl("status", "shiplane").stdout
+    # supervisor saw the kill and counts the new server running once it lived startsecs (2 s).
+    assert "terminated by SIGKILL" in (host.supervisor / "supervisord.log").read_text()
+    deadline = time.monotonic() + 30
+    while "RUNNING" not in host.supervisorctl("status", "shiplane").stdout:
+        assert time.monotonic() < deadline, host.supervisorctl("status", "shiplane").stdout
+        time.sleep(0.3)
     _assert_prod_unchanged(seeded)
 
 
