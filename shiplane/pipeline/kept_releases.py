@@ -50,10 +50,10 @@ def named(target: dict[str, Any], kept: KeptReleases | None) -> dict[str, Any]:
     if kept is not None and reason is not None:
         raise ConfigError(
             f"release {target['name']} ({target['sha'][:7]}) is not on disk and cannot be "
-            f"built again: {reason}",
+            f"built again: {reason}. A plain rollback skips over it to the newest release "
+            "that can serve; `--to` takes another one (`shiplane history` lists them)",
             step="target",
-            next_action=f"roll back to another kept release: shiplane rollback {kept.env} --to "
-            "<release> (`shiplane history` lists them)",
+            next_action=f"shiplane rollback {kept.env}",
         )
     return target
 
