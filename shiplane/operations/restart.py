@@ -10,7 +10,9 @@ from shiplane.results import Result
 
 
 def restart(session: Session, env: str) -> Result:
-    serving_release(session.db, env)  # nothing serves: refused before anything is recorded
+    # Nothing serves: refused before anything is recorded (a serving release whose directory
+    # is gone is built again by the target step).
+    serving_release(session.db, env, on_disk=False)
     ctx = make_context(session, env, "restart", {})
     result = execute(ctx, "restart")
     instance = ctx.facts.instance

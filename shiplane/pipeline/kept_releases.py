@@ -6,6 +6,7 @@ plain `rollback`, which says so, and refused by name when `--to` asks for it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from shiplane.errors import ConfigError, ShiplaneError
 from shiplane.launch.base import RunAs
 from shiplane.layout import Layout
 from shiplane.pipeline import rebuild_release
+from shiplane.state.db import StateDB
 from shiplane.state.releases import previous_release
 
 
@@ -84,3 +86,24 @@ def fix_forward(config: Config | None, env: str) -> str:
     if source is None:
         return f"shiplane deploy {env}"
     return f"shiplane deploy {source} && shiplane verify {source} && shiplane promote {env}"
+
+
+def serving_on_disk(
+    db: StateDB,
+    env: str,
+    kept: KeptReleases,
+    serving_release: Callable[..., dict[str, Any]],
+    config: Config | None = None,
+) -> dict[str, Any]:
+    """What serves ``env``, built again first when its directory is gone (a restart starts
+    a fresh instance of it); ConfigError naming why when it cannot be."""
+    current = serving_release(db, env, on_disk=False)
+    reason = kept.ensure(current)
+    if reason is not None:
+        raise ConfigError(
+            f"the serving release {current['name']} is not on disk and cannot be built again: "
+            f"{reason}",
+            step="target",
+            next_action=fix_forward(config, env),
+        )
+    return current

@@ -165,7 +165,8 @@ class RestartTargetStep(Step):
     name = "target"
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        current = serving_release(ctx.db, ctx.env)
+        kept = KeptReleases(ctx.layout, ctx.config.app.name, ctx.env)
+        current = kept_releases.serving_on_disk(ctx.db, ctx.env, kept, serving_release, ctx.config)
         facts = ctx.facts
         facts.release, facts.release_dir, facts.sha = (
             current["name"],
@@ -180,5 +181,10 @@ class RestartTargetStep(Step):
             sha=current["sha"],
             previous_release=current["name"],
         )
-        data.update(target=current["name"], summary=f"restart {current['name']}")
+        data.update(
+            target=current["name"],
+            summary=f"restart {current['name']}"
+            + (" (built again: its directory was gone)" if kept.rebuilt else ""),
+            rebuilt=kept.rebuilt,
+        )
         return data

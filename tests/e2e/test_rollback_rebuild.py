@@ -94,3 +94,20 @@ def test_nothing_to_roll_back_to_names_the_road_that_works(app_repo: AppRepo) ->
             followed = app_repo.shiplane(*command.split()[1:])
             assert followed.code == 0, f"{command}: {followed.stdout}"
     assert _version(app_repo) == app_repo.git("rev-parse", "HEAD")
+
+
+def test_restart_builds_the_serving_release_again(app_repo: AppRepo) -> None:
+    """Deleted under a running server: the instance still runs from the deleted directory,
+    and a restart (a fresh instance of what serves) builds it again first."""
+    without_checks(app_repo.path / "shiplane.toml")
+    deployed = _deploy(app_repo)
+    release = app_repo.root / "dev" / "releases" / deployed["release"]
+    shutil.rmtree(release)
+
+    restarted = app_repo.shiplane("restart", "dev")
+    assert restarted.code == 0, restarted.stdout
+    target = next(s for s in restarted.data["steps"] if s["name"] == "target")
+    assert "built again" in target["detail"], target
+    assert (release / "app.py").is_file()
+    assert _version(app_repo) == deployed["sha"]
+    assert httpx.get(app_repo.url("dev", "/api/notes"), timeout=5).status_code == 200
