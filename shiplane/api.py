@@ -296,7 +296,18 @@ def history(
     return call("history", caller, config_path=config_path, env=env, limit=limit)
 
 
-def logs(caller: Caller, deployment_id: str, *, config_path: Path | None = None) -> Result:
+def logs(
+    caller: Caller,
+    deployment_id: str | None = None,
+    *,
+    env: str | None = None,
+    cursor: str | None = None,
+    lines: int = 100,
+    config_path: Path | None = None,
+) -> Result:
+    """One deployment's log, or with ``env`` the app's own output (from ``cursor`` on)."""
+    if env is not None:
+        return call("logs", caller, config_path=config_path, env=env, cursor=cursor, lines=lines)
     return call("logs", caller, config_path=config_path, deployment_id=deployment_id)
 
 
@@ -412,7 +423,7 @@ def server_config(
 
 def server_install(options: InstallOptions) -> Result:
     """Put this host in enforced mode (as root): the server's user and groups, its home, the
-    socket directory, the marker and the supervisor program. Idempotent."""
+    socket directory, the marker, the systemd unit and the supervisor program. Idempotent."""
 
     def run() -> Result:
         result = _results.Result(command="server install")

@@ -10,8 +10,9 @@ What it sets up, and why each piece:
 - the socket's directory, ``user:group`` 2750 (setgid: the socket takes the clients' group):
   clients of the group reach the socket (the server creates it 0660), nobody else sees it;
 - the marker ``/etc/shiplane/enforced`` (0644, see ``shiplane.hostconfig``);
-- a supervisor program that runs ``shiplane server --foreground --enforced`` as root: the server
-  forks its privileged broker, then drops to the user itself. Clients never start this server.
+- a systemd unit (checked with ``systemd-analyze verify`` where that tool exists) and a
+  supervisor program, each running ``shiplane server --foreground --enforced`` as root and
+  restarting it when it dies (``shiplane.hostunits``). Clients never start this server.
 
 Each step checks what is there first and only changes what differs, so running it again is
 safe and reports ``unchanged``.
@@ -31,13 +32,13 @@ from typing import Any
 
 from shiplane.errors import ConfigError, RefusedError, ShiplaneError
 from shiplane.hostconfig import DEFAULT_ETC, HostConfig, marker_path
+from shiplane.hostunits import PROGRAM, UNIT, supervisor_program, systemd_unit, verify_unit
 
 COMMAND_TIMEOUT = 60
 NOLOGIN = next(
     (p for p in ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false") if Path(p).exists()),
     "/bin/false",
 )
-PROGRAM = "shiplane"
 SBIN = ("/usr/sbin", "/sbin")
 
 
@@ -46,6 +47,7 @@ class InstallOptions:
     host: HostConfig
     etc: Path = DEFAULT_ETC
     supervisor_dir: Path = Path("/etc/supervisor/conf.d")
+    systemd_dir: Path = Path("/etc/systemd/system")
     log_dir: Path = Path("/var/log/shiplane")
     python: Path = Path("/usr/bin/python3")
     clients: tuple[str, ...] = ()
@@ -93,47 +95,28 @@ def install(options: InstallOptions) -> dict[str, Any]:
     report.note(
         f"supervisor program {program}", _write(program, supervisor_program(options), 0o644)
     )
+    unit = options.systemd_dir / UNIT
+    report.note(f"systemd unit {unit}", _write(unit, systemd_unit(options), 0o644))
     return {
         "changed": report.changed,
         "unchanged": report.unchanged,
         "marker": str(marker),
         "supervisor_program": str(program),
+        "systemd_unit": str(unit),
+        "systemd_check": verify_unit(unit),
         "home": str(host.home),
         "socket": str(host.socket),
         "user": host.user,
         "group": host.group,
         "apps_group": host.apps_group,
         "next_steps": [
-            "supervisorctl reread && supervisorctl update   # starts the server",
+            "systemctl daemon-reload && systemctl enable --now shiplane   # with systemd, or",
+            "supervisorctl reread && supervisorctl update   # without it: starts the server",
             f"usermod -aG {host.group} NAME   # each agent or person that may use shiplane",
             "shiplane tokens create --role person --label NAME   # as root, in an app's repo: "
             "the host's first token (the server token is root's to read)",
         ],
     }
-
-
-def supervisor_program(options: InstallOptions) -> str:
-    """The supervisor program. It runs as root on purpose: the server forks its privileged
-    broker (which starts app code as per-app users) before it drops to ``user`` itself.
-    A stop sends TERM to the server alone, which stops its instances in order; only after
-    ``stopwaitsecs`` does supervisor kill the whole group."""
-    lines = [
-        f"[program:{PROGRAM}]",
-        f"command={options.python} -m shiplane server --foreground --enforced",
-        "directory=/",
-        "autostart=true",
-        "autorestart=true",
-        "startsecs=2",
-        "stopsignal=TERM",
-        "stopwaitsecs=60",
-        "stopasgroup=false",
-        "killasgroup=true",
-        f"stdout_logfile={options.log_dir / 'server.log'}",
-        "redirect_stderr=true",
-    ]
-    if options.etc != DEFAULT_ETC:
-        lines.append(f'environment=SHIPLANE_ETC="{options.etc}"')
-    return "\n".join(lines) + "\n"
 
 
 def ensure_socket_dir(host: HostConfig, uid: int, gid: int) -> bool:

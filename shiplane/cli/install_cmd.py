@@ -37,6 +37,9 @@ def install(
     supervisor_dir: Annotated[
         Path, typer.Option("--supervisor-dir", help="supervisor's program directory.")
     ] = Path("/etc/supervisor/conf.d"),
+    systemd_dir: Annotated[
+        Path, typer.Option("--systemd-dir", help="Where the systemd unit goes.")
+    ] = Path("/etc/systemd/system"),
     log_dir: Annotated[
         Path, typer.Option("--log-dir", help="The server's log (root-owned).")
     ] = Path("/var/log/shiplane"),
@@ -50,7 +53,8 @@ def install(
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Run the server as its own OS user under supervisor (enforced mode). As root; idempotent."""
+    """Run the server as its own OS user under systemd or supervisor (enforced mode). As root;
+    idempotent: writes both a systemd unit and a supervisor program."""
     # The host config models (Pydantic) and the install itself: only for this command.
     from shiplane.hostconfig import parse_host_config
     from shiplane.hostinstall import InstallOptions
@@ -75,6 +79,7 @@ def install(
         host=host,
         etc=etc.absolute(),
         supervisor_dir=supervisor_dir.absolute(),
+        systemd_dir=systemd_dir.absolute(),
         log_dir=log_dir.absolute(),
         python=(python or Path(sys.executable)).absolute(),
         clients=tuple(client or ()),

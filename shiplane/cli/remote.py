@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -240,3 +241,53 @@ def follow_log(
         if (payload.get("deployment") or {}).get("status") != "running":
             return
         time.sleep(FOLLOW_INTERVAL)
+
+
+class _Stop(BaseException):
+    """SIGTERM while following: end as Ctrl-C does."""
+
+
+def follow_env_log(
+    env: str,
+    cursor: str | None,
+    lines: int,
+    caller: Caller,
+    config_path: Path | None,
+    host: str | None = None,
+) -> dict[str, Any]:
+    """Write the app's output in ``env`` to stderr as it grows (its last ``lines`` first,
+    unless ``cursor`` says where to go on from), until interrupted; the result then carries
+    the cursor where it stopped, so nothing is shown twice or skipped by the next reader."""
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise _Stop
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    payload: dict[str, Any] = {}
+    try:
+        while True:
+            args: dict[str, Any] = {"env": env, "lines": lines}
+            if cursor is not None:
+                args["cursor"] = cursor
+            payload = run_in_server("logs", caller, config_path=config_path, host=host, **args)
+            if not payload.get("ok"):
+                return payload
+            text = str(payload.get("log", ""))
+            sys.stderr.write(text)
+            sys.stderr.flush()
+            cursor = str(payload["cursor"])
+            if not text:
+                time.sleep(FOLLOW_INTERVAL)
+    except (KeyboardInterrupt, _Stop):
+        # Stopped before the first answer: nothing was shown, the cursor is the caller's.
+        payload = payload or Result(command="logs", env=env).to_dict()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    # What was shown went to stderr already; the JSON says where it stopped.
+    return {
+        **payload,
+        "log": "",
+        "cursor": cursor,
+        "followed": True,
+        "next_action": f"shiplane logs --env {env} --cursor {cursor}",
+    }

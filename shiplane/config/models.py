@@ -22,6 +22,7 @@ from shiplane.config.hosts import parse_host
 from shiplane.config.processes import ProcessesConfig
 from shiplane.config.static import check_static
 from shiplane.config.tls import TlsConfig
+from shiplane.logs_rotate import LogRotation
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 # The names shiplane/migrate/registry.py registers (it checks they match on import): a tuple
@@ -364,6 +365,8 @@ class Config(Strict):
                 ' app, e.g. [processes] web = "python -m gunicorn -b {host}:{port} app:app"'
             )
         return self
+
+    logs: LogRotation = Field(default_factory=LogRotation)
 
     @field_validator("environments")
     @classmethod

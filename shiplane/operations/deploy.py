@@ -8,7 +8,7 @@ from shiplane.config.loader import LoadedConfig
 from shiplane.errors import ConfigError, RefusedError
 from shiplane.gate.challenges import Binding
 from shiplane.gate.guard import gated_envs, promotion_road, read_pins
-from shiplane.operations import serving, watch
+from shiplane.operations import next_steps, serving, watch
 from shiplane.operations.decide import person_decision
 from shiplane.operations.execute import execute, make_context, refused_by_preflight
 from shiplane.operations.session import Session
@@ -87,4 +87,8 @@ def deploy(
     evidence = watch.after_switch(session, ctx, result, wait_watch)
     if evidence is not None:
         result.data["evidence"] = evidence
+    if result.ok and ctx.facts.sha:
+        result.data.update(
+            next_steps.after_deploy(loaded, session.db, env, ctx.facts.sha, evidence)
+        )
     return result

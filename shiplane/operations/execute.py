@@ -8,6 +8,7 @@ from typing import Any
 from shiplane.databases.env_database import database_url
 from shiplane.errors import LockHeldError, RollbackFailedError, ShiplaneError
 from shiplane.ids import new_id
+from shiplane.logs_rotate import prune_deploy_logs
 from shiplane.operations.session import Session
 from shiplane.operations.settings import settings_for
 from shiplane.operations.tls_check import check_tls
@@ -29,6 +30,7 @@ def make_context(session: Session, env: str, kind: str, options: dict[str, Any])
     running.claim(deployment_id)
     redact = settings.redactor()
     log = DeployLog(layout.deploy_log(env, deployment_id), redact)
+    prune_deploy_logs(layout.logs(env), session.loaded.config.logs, spare=[log.path])
     db.create_deployment(
         id=deployment_id,
         env=env,

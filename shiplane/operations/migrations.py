@@ -12,7 +12,10 @@ from typing import Any
 from shiplane import gitops
 from shiplane.backup import create_backup
 from shiplane.backup.encrypt import for_env
+from shiplane.config.models import Config
+from shiplane.databases import Database
 from shiplane.errors import ConfigError, MigrationError
+from shiplane.migrate.base import MigrationEngine
 from shiplane.migrate.lint import lint
 from shiplane.migrate.registry import discover_for, engine_for
 from shiplane.migrate.rehearse import rehearse
@@ -86,21 +89,7 @@ def _migrate(
         result.data["schema"] = schema_state(db, env, database)
         return result
     if action in ("lint", "rehearse"):
-        # What is about to ship: the sent commit's migrations, pending in this database.
-        work_files = discover_for(config, tree if tree is not None else serving)
-        pending = engine.plan(work_files).pending
-        if action == "lint":
-            findings = []
-            if engine.capabilities.lint:
-                findings = [f.to_dict() for m in pending for f in lint(m, database)]
-            else:
-                result.data["lint_skipped"] = (
-                    f"the {engine.name} migration engine cannot lint its sources"
-                )
-            result.data["lint"] = findings
-            result.data["blocking_for_gated_envs"] = [f for f in findings if not f["annotated"]]
-        else:
-            result.data["rehearsal"] = rehearse(database, work_files, engine.on)
+        _lint_or_rehearse(result, action, config, engine, database, tree or serving)
         return result
     if action == "down" and not engine.capabilities.revert:
         raise MigrationError(
@@ -138,3 +127,35 @@ def _migrate(
         result.data.update(engine.plan(files).to_dict())
         record_fingerprint(db, env, database.fingerprint(), f"migrate {action}")
     return result
+
+
+def _lint_or_rehearse(
+    result: Result,
+    action: str,
+    config: Config,
+    engine: MigrationEngine,
+    database: Database,
+    candidate_dir: Path,
+) -> None:
+    """Both look at the same thing: what is about to ship (the sent commit's migrations, or
+    what serves when none was sent) against this database. Its plan replaces the serving
+    release's in the result, so ``pending`` says what was linted or rehearsed."""
+    candidate = discover_for(config, candidate_dir)
+    plan = engine.plan(candidate)
+    result.data.update(plan.to_dict())
+    pending = plan.pending
+    if action == "lint":
+        findings = []
+        if engine.capabilities.lint:
+            findings = [f.to_dict() for m in pending for f in lint(m, database)]
+        else:
+            result.data["lint_skipped"] = (
+                f"the {engine.name} migration engine cannot lint its sources"
+            )
+        result.data["linted"] = len(pending) if engine.capabilities.lint else 0
+        result.data["lint"] = findings
+        result.data["blocking_for_gated_envs"] = [f for f in findings if not f["annotated"]]
+    else:
+        result.data["rehearsal"] = rehearse(database, candidate, engine.on)
+    if not plan.may_change:
+        result.data["note"] = f"no pending migrations: nothing to {action}"

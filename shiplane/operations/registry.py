@@ -21,6 +21,7 @@ from shiplane.state.db import StateDB
 if TYPE_CHECKING:
     from shiplane.operations import database as _database
     from shiplane.operations import deploy as _deploy
+    from shiplane.operations import env_logs as _env_logs
     from shiplane.operations import envvars as _envvars
     from shiplane.operations import maintenance as _maintenance
     from shiplane.operations import migrations as _migrations
@@ -40,6 +41,7 @@ else:
     # (shiplane.lazy); each operation's module loads when the operation is called.
     _database = lazy_module("shiplane.operations.database")
     _deploy = lazy_module("shiplane.operations.deploy")
+    _env_logs = lazy_module("shiplane.operations.env_logs")
     _envvars = lazy_module("shiplane.operations.envvars")
     _maintenance = lazy_module("shiplane.operations.maintenance")
     _migrations = lazy_module("shiplane.operations.migrations")
@@ -186,6 +188,26 @@ def _migrate_body(
     return _migrations.migrate(s, env, action, to, dry_run, source)
 
 
+def _logs_body(
+    s: Session,
+    deployment_id: str | None = None,
+    offset: int = 0,
+    env: str | None = None,
+    cursor: str | None = None,
+    lines: int = 100,
+) -> Result:
+    """One deployment's log, or (``env``) the app's own output."""
+    if env is not None:
+        return _env_logs.env_logs(s, env, cursor, lines)
+    if deployment_id is None:
+        raise ConfigError(
+            "which log? a deployment id, or --env ENV for the app's output",
+            step="usage",
+            next_action="shiplane history   # lists deployment ids",
+        )
+    return _status.logs(s, deployment_id, offset)
+
+
 def _check_tokens_create(
     _loaded: LoadedConfig, caller: Caller, role: str, label: str | None = None, **_: Any
 ) -> None:
@@ -215,9 +237,7 @@ OPERATIONS: dict[str, Operation] = {
     "history": Operation(
         lambda s, env=None, limit=20: _status.history(s, env, limit), recover=False
     ),
-    "logs": Operation(
-        lambda s, deployment_id, offset=0: _status.logs(s, deployment_id, offset), recover=False
-    ),
+    "logs": Operation(_logs_body, recover=False),
     "migrate": Operation(
         _migrate_body,
         check=lambda _loaded, _caller, action="status", to=None, **_: _migrations.check_migrate(

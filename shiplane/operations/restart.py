@@ -11,7 +11,9 @@ from shiplane.results import Result
 
 def restart(session: Session, env: str, wait_drain: bool = False) -> Result:
     """``wait_drain``: the result comes once the replaced instance drained, not at the switch."""
-    serving_release(session.db, env)  # nothing serves: refused before anything is recorded
+    # Nothing serves: refused before anything is recorded (a serving release whose directory
+    # is gone is built again by the target step).
+    serving_release(session.db, env, on_disk=False)
     ctx = make_context(session, env, "restart", {"wait_drain": wait_drain})
     result = execute(ctx, "restart")
     instance = ctx.facts.instance

@@ -25,7 +25,8 @@ def rollback(
 ) -> Result:
     """``keep_schema`` (the server's watch): refuse, before any traffic moves, a rollback
     that would need a destructive schema change (a ``down`` or a restore)."""
-    choose_target(session.db, env, to)  # bad input is refused before anything is recorded
+    # Bad input is refused before anything is recorded.
+    choose_target(session.db, env, to, config=session.loaded.config)
     if env in gated_envs(session.loaded, read_pins(session.db)) and (restore_db or discard_writes):
         # Putting an old database back discards writes: a person's decision in a gated env.
         person_decision(session, Binding("rollback", env, to or "", ""))
@@ -53,6 +54,14 @@ def rollback(
         recovered=session.recovered,
         # What a later deploy must not bring back without --include-rolled-back.
         rolled_back=(steps.get("rewind") or {}).get("rolled_back", []),
+        # Kept releases whose directory was gone: built again from their commit, or skipped.
+        rebuilt=(steps.get("target") or {}).get("rebuilt", []),
+        skipped=(steps.get("target") or {}).get("skipped", []),
+    )
+    result.warnings.extend(
+        f"release {s['release']} is not on disk and cannot be built again ({s['why']}): "
+        "skipped over it"
+        for s in result.data["skipped"]
     )
     return result
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shiplane.errors import ChecksFailedError, ConfigError
+from shiplane.operations import next_steps
 from shiplane.operations.session import Session
 from shiplane.operations.settings import settings_for
 from shiplane.results import Result
@@ -48,6 +49,10 @@ def verify(session: Session, env: str, only: str | None) -> Result:
     result.data["verification"] = stored
     if not stored["passed"]:
         result.fail(checks_failed(stored, "verify", f"fix it, `shiplane deploy {env}`, verify"))
+    elif only is None:
+        result.data.update(
+            next_steps.after_verify(loaded, db, session.layout.repo, env, state["sha"])
+        )
     return result
 
 

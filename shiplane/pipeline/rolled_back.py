@@ -64,12 +64,13 @@ def guard(
         ctx.log("brings back rolled-back commits on purpose: " + ", ".join(back))
         return
     named = ", ".join(f"{sha[:12]} (rolled back by {active[sha].rolled_back_by})" for sha in back)
+    # The next action is a command as it runs; the other road (leave them out) is said.
     raise RefusedError(
         f"{commits[0][:7]} brings back commit(s) rolled back from {ctx.env}: {named}; "
-        "nothing was changed",
+        f"nothing was changed. To bring them back on purpose: the next action; to leave them "
+        f"out: `git revert {' '.join(sha[:12] for sha in back)}`, then deploy again",
         step="resolve",
-        next_action=f"revert them (`git revert {' '.join(sha[:12] for sha in back)}`) and "
-        f"deploy again, or `shiplane {command} {ctx.env} {FLAG}` to bring them back on purpose",
+        next_action=f"shiplane {command} {ctx.env} {FLAG}",
     )
 
 

@@ -6,35 +6,55 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.backup.archive import list_backups
+from shiplane.config.models import Config
 from shiplane.errors import ConfigError
 from shiplane.gitops import server_repo
 from shiplane.migrate.registry import discover_for
-from shiplane.pipeline import rolled_back
+from shiplane.pipeline import kept_releases, rolled_back
 from shiplane.pipeline.context import Context
+from shiplane.pipeline.kept_releases import KeptReleases
 from shiplane.pipeline.saga import Step
 from shiplane.state.db import StateDB
-from shiplane.state.releases import previous_release
 
 
-def serving_release(db: StateDB, env: str) -> dict[str, Any]:
-    """The kept release that serves ``env`` (ConfigError when nothing does, or it is gone)."""
+def serving_release(
+    db: StateDB, env: str, on_disk: bool = True, fix: str | None = None
+) -> dict[str, Any]:
+    """The kept release that serves ``env`` (ConfigError when nothing does, or, with
+    ``on_disk``, when its directory is gone); ``fix`` is the command that deploys there."""
     state = db.env_state(env)
     if state is None or not state.get("release"):
         raise ConfigError(
             f"nothing has been deployed to {env!r} yet",
             step="target",
-            next_action=f"shiplane deploy {env}",
+            next_action=fix or f"shiplane deploy {env}",
         )
     release = next((r for r in db.releases(env) if r["name"] == state["release"]), None)
-    if release is None or not Path(release["path"]).is_dir():
+    if release is None or (on_disk and not Path(release["path"]).is_dir()):
         raise ConfigError(f"the serving release {state['release']} is not on disk", step="target")
     return release
 
 
-def choose_target(db: StateDB, env: str, to: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(current release, target release); the target is the one before current unless named."""
-    current = serving_release(db, env)
-    releases = [r for r in db.releases(env) if Path(r["path"]).is_dir()]
+def choose_target(
+    db: StateDB,
+    env: str,
+    to: str | None,
+    kept: KeptReleases | None = None,
+    config: Config | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(current release, target release); the target is the one before current unless named.
+    Releases whose directory is gone are built again by ``kept`` (``shiplane.pipeline.
+    kept_releases``); without it, as before anything is recorded, they count as buildable."""
+    fix = kept_releases.fix_forward(config, env)
+    current = serving_release(db, env, on_disk=False, fix=fix)
+    if kept is not None and (reason := kept.ensure(current)) is not None:
+        raise ConfigError(
+            f"the serving release {current['name']} is not on disk and cannot be built "
+            f"again (its down migrations live there): {reason}",
+            step="target",
+            next_action=fix,
+        )
+    releases = db.releases(env)
     if to is not None:
         matches = [r for r in releases if r["name"] == to or r["sha"].startswith(to)]
         if not matches:
@@ -44,22 +64,28 @@ def choose_target(db: StateDB, env: str, to: str | None) -> tuple[dict[str, Any]
                 step="target",
                 next_action=f"use one of: {names}",
             )
-        return current, matches[0]
-    older = previous_release(releases, current)
-    if older is None:
+        return current, kept_releases.named(matches[0], kept)
+    target = kept_releases.older(releases, current, kept)
+    if target is None:
+        skipped = kept.skipped if kept is not None else []
         raise ConfigError(
-            f"{env} has no release older than {current['name']} to roll back to",
+            f"{env} has no release older than {current['name']} to roll back to"
+            + "".join(
+                f"; {s['release']} is not on disk and cannot be built again: {s['why']}"
+                for s in skipped
+            ),
             step="target",
-            next_action="deploy a fixed commit instead: shiplane deploy " + env,
+            next_action=fix,
         )
-    return current, older
+    return current, target
 
 
 class TargetStep(Step):
     name = "target"
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        current, target = choose_target(ctx.db, ctx.env, ctx.options.get("to"))
+        kept = KeptReleases(ctx.layout, ctx.config.app.name, ctx.env)
+        current, target = choose_target(ctx.db, ctx.env, ctx.options.get("to"), kept, ctx.config)
         if target["name"] == current["name"]:
             raise ConfigError(f"{target['name']} already serves {ctx.env}", step="target")
         labels = [m.label for m in discover_for(ctx.config, Path(target["path"]))]
@@ -83,7 +109,11 @@ class TargetStep(Step):
             target_sha=target["sha"],
             current=current["name"],
             current_sha=current["sha"],
-            summary=f"{current['name']} -> {target['name']}",
+            summary=f"{current['name']} -> {target['name']}"
+            + "".join(f", skipped {s['release']} (cannot be built again)" for s in kept.skipped)
+            + (f", built again: {', '.join(kept.rebuilt)}" if kept.rebuilt else ""),
+            rebuilt=kept.rebuilt,
+            skipped=kept.skipped,
         )
         return data
 
@@ -135,7 +165,8 @@ class RestartTargetStep(Step):
     name = "target"
 
     def run(self, ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-        current = serving_release(ctx.db, ctx.env)
+        kept = KeptReleases(ctx.layout, ctx.config.app.name, ctx.env)
+        current = kept_releases.serving_on_disk(ctx.db, ctx.env, kept, serving_release, ctx.config)
         facts = ctx.facts
         facts.release, facts.release_dir, facts.sha = (
             current["name"],
@@ -150,5 +181,10 @@ class RestartTargetStep(Step):
             sha=current["sha"],
             previous_release=current["name"],
         )
-        data.update(target=current["name"], summary=f"restart {current['name']}")
+        data.update(
+            target=current["name"],
+            summary=f"restart {current['name']}"
+            + (" (built again: its directory was gone)" if kept.rebuilt else ""),
+            rebuilt=kept.rebuilt,
+        )
         return data

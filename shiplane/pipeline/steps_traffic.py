@@ -36,6 +36,7 @@ def instance_spec(ctx: Context, release: str, release_dir: str, sha: str) -> Ins
         stop_timeout=ctx.config.app.stop_timeout,
         drain_timeout=ctx.config.deploy.drain_timeout,
         log_path=str(ctx.layout.logs(ctx.env) / f"app-{release}.log"),
+        log_rotation=ctx.config.logs,
         health=ctx.config.app.health,
         monitor_interval=ctx.config.health.monitor_interval,
         static=ctx.config.app.static,

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shiplane.logs_rotate import LogRotation
+
 if TYPE_CHECKING:  # the health module brings httpx, which only a wait needs
     from shiplane.targets.health import HealthOutcome, HealthPolicy
 
@@ -54,6 +56,8 @@ class InstanceSpec(BaseModel):
     stop_timeout: float = 10.0
     drain_timeout: float = 30.0
     log_path: str
+    # How log_path rotates ([logs] of the config that deployed it).
+    log_rotation: LogRotation = Field(default_factory=LogRotation)
     health: str = "/"
     # Seconds between the server's probes of the serving instance (shiplane.server.health_monitor).
     monitor_interval: float = 5.0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import shlex
 import signal
@@ -27,6 +26,8 @@ from shiplane.databases import resolve_url
 from shiplane.errors import ShiplaneError
 from shiplane.launch import launcher
 from shiplane.launch.base import PIPE, STDOUT, Child, RunAs
+from shiplane.logs_read import tail_bytes
+from shiplane.logs_rotate import release_log, shared_log
 from shiplane.procenv import child_environment
 from shiplane.serversettings import PortRange
 from shiplane.targets.base import Address, Instance, InstanceSpec
@@ -163,16 +164,19 @@ class ManagedProcess:
 
     def _pump_output(self, child: Child, redact: Redactor, done: threading.Event) -> None:
         # A thread, not the event loop: the pipe may come from the broker as a plain file.
+        # The server is the log's one writer, so it rotates it between two lines and the app
+        # never waits on that (shiplane.logs_rotate).
         assert child.stdout is not None
         path = Path(self.spec.log_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+        log = shared_log(path, self.spec.log_rotation)
+        prefix = f"[{self.id}] "
         try:
-            with os.fdopen(fd, "a", encoding="utf-8") as log, child.stdout as output:
+            with child.stdout as output:
                 for line in output:
-                    log.write(f"[{self.id}] " + redact(line.decode(errors="replace")))
-                    log.flush()
+                    text = prefix + redact(line.decode(errors="replace"))
+                    log.write(text.encode())
         finally:
+            release_log(path)
             done.set()
 
     async def wait_healthy(self, path: str, policy: HealthPolicy) -> HealthOutcome:
@@ -205,10 +209,8 @@ class ManagedProcess:
         release; each line carries its instance's id)."""
         prefix = f"[{self.id}] "
         try:
-            with open(self.spec.log_path, "rb") as log:
-                # The end is enough: the log grows for as long as the release is deployed.
-                log.seek(max(0, log.seek(0, os.SEEK_END) - TAIL_BYTES))
-                text = log.read().decode(errors="replace")
+            # The end is enough (across a rotation that just happened).
+            text = tail_bytes(Path(self.spec.log_path), TAIL_BYTES)[0].decode(errors="replace")
         except OSError:
             return []
         return [line[len(prefix) :] for line in text.splitlines() if line.startswith(prefix)]

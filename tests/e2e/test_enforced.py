@@ -10,11 +10,16 @@ import json
 import os
 import secrets
 import shlex
+import shutil
+import signal
 import subprocess
+import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.app_repo import SHIPLANE, AppRepo, Run, make_repo, pids_under
@@ -303,7 +308,44 @@ def test_install_again_changes_nothing_and_needs_root(seeded: Seeded) -> None:
     program = (host.supervisor / "conf.d" / "shiplane.conf").read_text()
     assert "server --foreground --enforced" in program
     assert f'SHIPLANE_ETC="{host.etc}"' in program
+    unit = (host.base / "systemd" / "shiplane.service").read_text()
+    assert "ExecStart=" + str(host.python) + " -m shiplane server --foreground --enforced" in unit
+    assert again.data["systemd_unit"] == str(host.base / "systemd" / "shiplane.service")
+    expected = "ok" if shutil.which("systemd-analyze") else "skipped: systemd-analyze not found"
+    assert again.data["systemd_check"] == expected, again.data
     assert not Path("/tmp/no").exists()
+
+
+def test_supervisor_brings_a_killed_server_back_and_prod_serves_again(seeded: Seeded) -> None:
+    """The server under the program `server install` wrote, SIGKILLed (nothing of it runs its
+    shutdown): supervisor starts it again, and it restores what served."""
+    host = seeded.host
+    port = tomllib.loads((seeded.agent_repo / "shiplane.toml").read_text())["environments"]["prod"][
+        "port"
+    ]
+    old = host.server_pid()
+    assert old is not None
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    served: object = None
+    while time.monotonic() < deadline:
+        if host.server_pid() not in (None, old):
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/_deploy/version", timeout=2)
+                served = answer.json().get("sha") if answer.status_code == 200 else answer
+            except httpx.HTTPError as exc:
+                served = exc
+            if served == seeded.prod_sha:
+                break
+        time.sleep(0.3)
+    assert served == seeded.prod_sha, f"{served!r}\n{host.diagnostics()}"
+    # supervisor saw the kill and counts the new server running once it lived startsecs (2 s).
+    assert "terminated by SIGKILL" in (host.supervisor / "supervisord.log").read_text()
+    deadline = time.monotonic() + 30
+    while "RUNNING" not in host.supervisorctl("status", "shiplane").stdout:
+        assert time.monotonic() < deadline, host.supervisorctl("status", "shiplane").stdout
+        time.sleep(0.3)
+    _assert_prod_unchanged(seeded)
 
 
 def test_the_marker_stops_a_client_from_starting_a_private_server(tmp_path: Path) -> None:

@@ -248,7 +248,8 @@ class EnforcedHost:
             "root", "server", "install", "--user", self.server_user, "--group", self.group,
             "--apps-group", self.apps_group, "--home", str(self.home), "--socket",
             str(self.socket), "--etc", str(self.etc), "--supervisor-dir",
-            str(self.supervisor / "conf.d"), "--log-dir", str(self.log_dir), "--python",
+            str(self.supervisor / "conf.d"), "--systemd-dir", str(self.base / "systemd"),
+            "--log-dir", str(self.log_dir), "--python",
             str(self.python), *extra,
         )  # fmt: skip
 

@@ -3,7 +3,10 @@ client's own token."""
 
 from __future__ import annotations
 
+import configparser
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from shiplane.credentials import client_token, save_token
 from shiplane.errors import ConfigError
 from shiplane.hostconfig import HostConfig
 from shiplane.hostinstall import InstallOptions, check_groups, supervisor_program
+from shiplane.hostunits import systemd_unit, verify_unit
 
 
 def _host(**overrides: str) -> HostConfig:
@@ -40,6 +44,47 @@ def test_the_supervisor_program_runs_the_enforced_server_as_root() -> None:
     assert not any(line.startswith("environment=") for line in lines)  # /etc: nothing to say
     moved = supervisor_program(InstallOptions(host=_host(), etc=Path("/tmp/etc")))
     assert 'environment=SHIPLANE_ETC="/tmp/etc"' in moved.splitlines()
+
+
+def _unit(text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
+    parser.read_string(text)
+    return parser
+
+
+def test_the_systemd_unit_runs_and_restarts_the_enforced_server_as_root() -> None:
+    options = InstallOptions(host=_host(), python=Path("/opt/shiplane/bin/python"))
+    unit = _unit(systemd_unit(options))
+    service = unit["Service"]
+    assert (
+        service["ExecStart"]
+        == "/opt/shiplane/bin/python -m shiplane server --foreground --enforced"
+    )
+    # Root on purpose, as under supervisor: the server drops to its user after the broker forks.
+    assert service["User"] == "root"
+    assert service["Restart"] == "always"
+    assert service["KillMode"] == "mixed" and service["TimeoutStopSec"] == "60"
+    assert service["StandardOutput"] == "append:/var/log/shiplane/server.log"
+    assert "Environment" not in service
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+    moved = _unit(systemd_unit(InstallOptions(host=_host(), etc=Path("/tmp/etc"))))
+    assert moved["Service"]["Environment"] == '"SHIPLANE_ETC=/tmp/etc"'
+
+
+def test_systemd_analyze_checks_the_unit_or_is_said_to_be_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unit = tmp_path / "shiplane.service"
+    unit.write_text(systemd_unit(InstallOptions(host=_host(), python=Path(sys.executable))))
+    if shutil.which("systemd-analyze") is not None:
+        assert verify_unit(unit) == "ok"
+        broken = tmp_path / "broken.service"
+        broken.write_text(unit.read_text().replace("Restart=always", "Restart=sometimes"))
+        verdict = verify_unit(broken)
+        assert verdict.startswith("failed: ") and "sometimes" in verdict
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert verify_unit(unit) == "skipped: systemd-analyze not found"
 
 
 @pytest.mark.parametrize(
