@@ -98,6 +98,14 @@ class DeployConfig(Strict):
     drain_timeout: float = Field(default=30.0, ge=0, description="Seconds in-flight requests get.")
     releases_kept: int = Field(default=5, ge=1, description="Releases kept per environment.")
     build_timeout: float = Field(default=900.0, gt=0, description="Seconds per build command.")
+    standby: bool = Field(
+        default=True,
+        description="Keep the previous instance running, unrouted, after a switch (one host):"
+        " a rollback to it within standby_ttl is a front-door switch.",
+    )
+    standby_ttl: float = Field(
+        default=900.0, gt=0, description="Seconds a standby instance is kept before it stops."
+    )
 
 
 def _check_database_url(value: str | None) -> str | None:

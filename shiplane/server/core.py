@@ -28,8 +28,10 @@ from shiplane.layout import ServerLayout
 from shiplane.migrate.registry import release_engine
 from shiplane.server import rebuild
 from shiplane.server.drains import Drains
+from shiplane.server.env_report import connection_budget, memory
 from shiplane.server.health_monitor import HealthMonitor
 from shiplane.server.privileges import Enforcement
+from shiplane.server.standby import Standbys
 from shiplane.state.db import StateDB
 from shiplane.state.envvars import kept_layers
 from shiplane.state.maintenance import MaintenanceStore
@@ -87,7 +89,9 @@ class ServerCore:
         # Set once what state.db says serves has been started again after a (re)start: until
         # then a deploy would see no active instance and leave the restored one undrained.
         self.restored = asyncio.Event()
-        self.health = HealthMonitor(self._serving_instances)
+        self.standbys = Standbys(self.stop_instance)
+        # Standbys are probed like serving instances: a rollback trusts only a healthy one.
+        self.health = HealthMonitor(self._probed_instances)
 
     # instances ---------------------------------------------------------------------------
     async def start_instance(self, spec: InstanceSpec) -> ManagedProcess:
@@ -119,6 +123,9 @@ class ServerCore:
             db.close()
         return {**{k: v for k, v in secrets.items() if k not in plain}, **kept}
 
+    def _probed_instances(self) -> list[ManagedProcess]:
+        return [*self._serving_instances(), *self.standbys.instances()]
+
     def _serving_instances(self) -> list[ManagedProcess]:
         """The instances front doors route to now: what the health monitor watches."""
         ids = [a.instance_id for d in self.frontdoors.values() if (a := d.active()) is not None]
@@ -139,6 +146,7 @@ class ServerCore:
         return await instance.wait_healthy(path, policy)
 
     async def stop_instance(self, instance_id: str) -> bool:
+        self.standbys.forget(instance_id)
         instance = self.instances.pop(instance_id, None)
         if instance is None:
             return False
@@ -332,15 +340,28 @@ class ServerCore:
             return None
         return await self._restore_env(key, state)
 
-    async def drain(self, key: EnvKey, instance_id: str, timeout: float) -> bool:
+    async def drain(
+        self, key: EnvKey, instance_id: str, timeout: float, standby: float | None = None
+    ) -> bool:
+        """Let ``instance_id``'s requests finish, then stop it, or with ``standby`` (seconds)
+        keep it running unrouted that long (``shiplane.server.standby``)."""
         self._refuse_serving(key, instance_id)
         door = self.frontdoors.get(key)
         drained = await door.drain(instance_id, timeout) if door is not None else True
-        await self.stop_instance(instance_id)
+        instance = self.instances.get(instance_id)
+        if standby and instance is not None and instance.state == "running":
+            self.standbys.keep(key, instance, standby)
+        else:
+            await self.stop_instance(instance_id)
         return drained
 
     def drain_later(
-        self, key: EnvKey, instance_id: str, timeout: float, deployment_id: str | None
+        self,
+        key: EnvKey,
+        instance_id: str,
+        timeout: float,
+        deployment_id: str | None,
+        standby: float | None = None,
     ) -> asyncio.Task[bool]:
         """``drain`` as a task of the server's: the deploy that asks has its result already
         (or awaits the task, with ``--wait-drain``)."""
@@ -349,8 +370,41 @@ class ServerCore:
         if deployment_id:
             deploy_log = self.layout.app(key.app).deploy_log(key.env, deployment_id)
         return self.drains.start(
-            key, instance_id, lambda: self.drain(key, instance_id, timeout), deploy_log
+            key, instance_id, lambda: self.drain(key, instance_id, timeout, standby), deploy_log
         )
+
+    async def claim_standby(
+        self, key: EnvKey, spec: dict[str, Any]
+    ) -> tuple[ManagedProcess | None, str | None]:
+        """``key``'s standby when it can serve ``spec`` now (healthy by a probe made here),
+        taken off standby; else None and why. One of ``spec``'s release that cannot is
+        stopped: a fresh instance of that release starts instead."""
+        # A drain still running ends in the standby: wait for it (bounded by its timeouts).
+        await self.drains.settle(key)
+        standby = self.standbys.get(key)
+        if standby is None:
+            return None, "no standby instance"
+        health = await self.health.probe(standby.instance)
+        why = self.standbys.usable(standby, health.state, spec)
+        if why is None:
+            self.standbys.take(key)
+            return standby.instance, None
+        if standby.instance.spec.release == spec.get("release"):
+            log.warning("%s: standby %s not used: %s", key, standby.instance.id, why)
+            await self.stop_instance(standby.instance.id)
+        return None, why
+
+    def keep_standby(self, key: EnvKey, instance_id: str, ttl: float) -> bool:
+        """Put an instance a rollback claimed back on standby (the rollback was undone)."""
+        instance = self.instances.get(instance_id)
+        door = self.frontdoors.get(key)
+        active = door.active() if door is not None else None
+        if instance is None or instance.state != "running" or ttl <= 0:
+            return False
+        if active is not None and active.instance_id == instance_id:
+            return False
+        self.standbys.keep(key, instance, ttl)
+        return True
 
     def _refuse_serving(self, key: EnvKey, instance_id: str) -> None:
         door = self.frontdoors.get(key)
@@ -360,7 +414,13 @@ class ServerCore:
 
     # status providers --------------------------------------------------------------------
     def instances_of(self, key: EnvKey) -> list[ManagedProcess]:
-        return [i for i in self.instances.values() if (i.spec.app, i.spec.env) == key]
+        """The env's instances but its standby (status shows that one on its own)."""
+        standbys = self.standbys.ids()
+        return [
+            i
+            for i in self.instances.values()
+            if (i.spec.app, i.spec.env) == key and i.id not in standbys
+        ]
 
     async def env_status(self, key: EnvKey) -> dict[str, Any]:
         door = self.frontdoors.get(key)
@@ -372,6 +432,8 @@ class ServerCore:
             item["inflight"] = stats.inflight.get(item["id"], 0) if stats else 0
             item["serving"] = active is not None and active.instance_id == item["id"]
             item["draining"] = item["id"] in draining
+        standby = self.standbys.get(key)
+        serving = self.instances.get(active.instance_id) if active else None
         return {
             "app": key.app,
             "env": key.env,
@@ -380,6 +442,13 @@ class ServerCore:
             "health": await self.health_of(active.instance_id) if active else None,
             "requests": stats.requests if stats else 0,
             "instances": instances,
+            "standby": standby.describe(await self.health.report(standby.instance))
+            if standby
+            else None,
+            "memory": await asyncio.to_thread(
+                memory, serving, standby.instance if standby else None
+            ),
+            "connections": await connection_budget(serving),
             "front_door": self._door_status(door),
         }
 
@@ -488,6 +557,7 @@ class ServerCore:
 
     async def shutdown(self) -> None:
         await self.health.close()
+        await self.standbys.close()
         for door in self.frontdoors.values():
             await door.close()
         for listener in self.listeners.values():
