@@ -154,7 +154,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         """The env's standby, taken off standby to serve ``spec`` (a rollback), if it can."""
         await core.restored.wait()
         body = await request.json()
-        instance, why = await core.claim_standby(_key(request), dict(body["spec"]))
+        instance, why = await core.standbys.claim(_key(request), dict(body["spec"]))
         found = instance.as_instance().model_dump(mode="json") if instance else None
         pid = instance.process.pid if instance and instance.process else None
         return JSONResponse({"instance": found, "pid": pid, "reason": why})

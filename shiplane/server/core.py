@@ -28,7 +28,7 @@ from shiplane.layout import ServerLayout
 from shiplane.migrate.registry import release_engine
 from shiplane.server import rebuild
 from shiplane.server.drains import Drains
-from shiplane.server.env_report import connection_budget, memory
+from shiplane.server.env_report import runtime
 from shiplane.server.health_monitor import HealthMonitor
 from shiplane.server.privileges import Enforcement
 from shiplane.server.standby import Standbys
@@ -89,7 +89,7 @@ class ServerCore:
         # Set once what state.db says serves has been started again after a (re)start: until
         # then a deploy would see no active instance and leave the restored one undrained.
         self.restored = asyncio.Event()
-        self.standbys = Standbys(self.stop_instance)
+        self.standbys = Standbys(self.stop_instance, self._probe, self.drains.settle)
         # Standbys are probed like serving instances: a rollback trusts only a healthy one.
         self.health = HealthMonitor(self._probed_instances)
 
@@ -122,6 +122,9 @@ class ServerCore:
         finally:
             db.close()
         return {**{k: v for k, v in secrets.items() if k not in plain}, **kept}
+
+    async def _probe(self, instance: ManagedProcess) -> str:
+        return (await self.health.probe(instance)).state
 
     def _probed_instances(self) -> list[ManagedProcess]:
         return [*self._serving_instances(), *self.standbys.instances()]
@@ -373,38 +376,14 @@ class ServerCore:
             key, instance_id, lambda: self.drain(key, instance_id, timeout, standby), deploy_log
         )
 
-    async def claim_standby(
-        self, key: EnvKey, spec: dict[str, Any]
-    ) -> tuple[ManagedProcess | None, str | None]:
-        """``key``'s standby when it can serve ``spec`` now (healthy by a probe made here),
-        taken off standby; else None and why. One of ``spec``'s release that cannot is
-        stopped: a fresh instance of that release starts instead."""
-        # A drain still running ends in the standby: wait for it (bounded by its timeouts).
-        await self.drains.settle(key)
-        standby = self.standbys.get(key)
-        if standby is None:
-            return None, "no standby instance"
-        health = await self.health.probe(standby.instance)
-        why = self.standbys.usable(standby, health.state, spec)
-        if why is None:
-            self.standbys.take(key)
-            return standby.instance, None
-        if standby.instance.spec.release == spec.get("release"):
-            log.warning("%s: standby %s not used: %s", key, standby.instance.id, why)
-            await self.stop_instance(standby.instance.id)
-        return None, why
-
     def keep_standby(self, key: EnvKey, instance_id: str, ttl: float) -> bool:
         """Put an instance a rollback claimed back on standby (the rollback was undone)."""
         instance = self.instances.get(instance_id)
         door = self.frontdoors.get(key)
         active = door.active() if door is not None else None
-        if instance is None or instance.state != "running" or ttl <= 0:
+        if instance is None or (active is not None and active.instance_id == instance_id):
             return False
-        if active is not None and active.instance_id == instance_id:
-            return False
-        self.standbys.keep(key, instance, ttl)
-        return True
+        return self.standbys.keep_again(key, instance, ttl)
 
     def _refuse_serving(self, key: EnvKey, instance_id: str) -> None:
         door = self.frontdoors.get(key)
@@ -432,7 +411,6 @@ class ServerCore:
             item["inflight"] = stats.inflight.get(item["id"], 0) if stats else 0
             item["serving"] = active is not None and active.instance_id == item["id"]
             item["draining"] = item["id"] in draining
-        standby = self.standbys.get(key)
         serving = self.instances.get(active.instance_id) if active else None
         return {
             "app": key.app,
@@ -442,13 +420,7 @@ class ServerCore:
             "health": await self.health_of(active.instance_id) if active else None,
             "requests": stats.requests if stats else 0,
             "instances": instances,
-            "standby": standby.describe(await self.health.report(standby.instance))
-            if standby
-            else None,
-            "memory": await asyncio.to_thread(
-                memory, serving, standby.instance if standby else None
-            ),
-            "connections": await connection_budget(serving),
+            **await runtime(serving, self.standbys.get(key), self.health.report),
             "front_door": self._door_status(door),
         }
 

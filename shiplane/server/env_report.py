@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from shiplane.databases import resolve_url
+from shiplane.server.standby import Standby
 from shiplane.targets.processes import ManagedProcess
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -68,6 +70,20 @@ def _budget(url: str) -> dict[str, Any]:
     assert row is not None
     maximum, used, database = (int(v) for v in row)
     return {"max_connections": maximum, "connections": used, "database_connections": database}
+
+
+async def runtime(
+    serving: ManagedProcess | None,
+    standby: Standby | None,
+    health: Callable[[ManagedProcess], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """An env's ``standby`` (None without one), ``memory`` and ``connections``, for status."""
+    kept = standby.instance if standby is not None else None
+    return {
+        "standby": standby.describe(await health(kept)) if standby and kept else None,
+        "memory": await asyncio.to_thread(memory, serving, kept),
+        "connections": await connection_budget(serving),
+    }
 
 
 async def connection_budget(serving: ManagedProcess | None) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -51,8 +51,15 @@ class Standby:
 class Standbys:
     """Per environment key, the standby instance; ``stop`` ends an instance for good."""
 
-    def __init__(self, stop: Callable[[str], Coroutine[Any, Any, bool]]) -> None:
+    def __init__(
+        self,
+        stop: Callable[[str], Coroutine[Any, Any, bool]],
+        probe: Callable[[ManagedProcess], Awaitable[str]],
+        settle: Callable[[Any], Awaitable[Any]],
+    ) -> None:
         self._stop = stop
+        self._probe = probe  # the health monitor's probe: its state name
+        self._settle = settle  # waits for the env's drains still running
         self._kept: dict[Any, Standby] = {}
         self._tasks: set[asyncio.Task[bool]] = set()
 
@@ -83,9 +90,33 @@ class Standbys:
         self._kept[key] = standby
         log.info("%s: %s (%s) on standby for %gs", key, instance.id, instance.spec.release, ttl)
 
-    def take(self, key: Any) -> Standby | None:
-        """Remove ``key``'s standby from standby (it is about to serve, or to stop)."""
-        return self._drop(key)
+    async def claim(
+        self, key: Any, spec: dict[str, Any]
+    ) -> tuple[ManagedProcess | None, str | None]:
+        """``key``'s standby when it can serve ``spec`` now (healthy by a probe made here),
+        taken off standby; else None and why. One of ``spec``'s release that cannot is
+        stopped: a fresh instance of that release starts instead."""
+        # A drain still running ends in the standby: wait for it (bounded by its timeouts).
+        await self._settle(key)
+        standby = self._kept.get(key)
+        if standby is None:
+            return None, "no standby instance"
+        why = self.usable(standby, await self._probe(standby.instance), spec)
+        if why is None:
+            self._drop(key)
+            return standby.instance, None
+        if standby.instance.spec.release == spec.get("release"):
+            log.warning("%s: standby %s not used: %s", key, standby.instance.id, why)
+            self._drop(key)
+            await self._stop(standby.instance.id)
+        return None, why
+
+    def keep_again(self, key: Any, instance: ManagedProcess, ttl: float) -> bool:
+        """A claimed instance back on standby (its rollback was undone), when it still runs."""
+        if instance.state != "running" or ttl <= 0:
+            return False
+        self.keep(key, instance, ttl)
+        return True
 
     def forget(self, instance_id: str) -> None:
         """``instance_id`` is being stopped by someone else: it is no standby any more."""

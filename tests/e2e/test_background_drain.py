@@ -177,7 +177,8 @@ def test_wait_drain_returns_after_the_old_instance_finished(
     assert run.code == 0, run.stdout + run.stderr
     assert outcome["status"] == 200 and outcome["body"]["version"] == "1.0.0"
     assert outcome["finished"] <= deploy.returned
-    assert _drain_step(run.data)["detail"] == "drained"
+    # Drained, then kept warm for a rollback (the standby is not among the instances).
+    assert _drain_step(run.data)["detail"].startswith("drained")
     instances = _instances(app_repo)
     assert len(instances) == 1 and instances[0]["serving"] and not instances[0]["draining"]
 
