@@ -6,7 +6,9 @@ awaits the same task, so status shows every drain alike). Its outcome goes to th
 to the deployment's own log: the deployment succeeded at the switch, and a drain that goes wrong
 later never undoes it. A later start in the same environment waits for the env's pending drains
 first, so an environment never runs more than its serving instance, the new one and one
-draining.
+draining. A drain asked to keep its instance warm (``deploy.standby``) ends with the instance on
+standby instead of stopped (``shiplane.server.standby``), which replaces the env's previous
+standby: serving + new + one standby, at most.
 """
 
 from __future__ import annotations

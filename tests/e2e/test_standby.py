@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import psycopg
 
+from devtools.pgserver import PgServer
 from tests.e2e.test_undo_keeps_writes import RENAME, RENAMED_APP, settle, v2_files
+from tests.support.app_db import use_postgres
 from tests.support.app_repo import AppRepo
 from tests.support.wait import wait_for
 from tests.support.writer import writing
@@ -216,3 +219,22 @@ def test_a_rollback_with_a_newer_migration_still_holds(app_repo: AppRepo) -> Non
     assert database["hold_seconds"] is not None
     assert after[1] == before[1] and after[0] > before[0]
     assert version(app_repo) == "1.0.0"
+
+
+def test_status_shows_the_postgresql_connection_budget(
+    app_repo: AppRepo, postgres: PgServer
+) -> None:
+    no_checks(app_repo)
+    url = use_postgres(app_repo.path / "shiplane.toml", postgres, envs=("dev",))["dev"].url
+    assert url is not None
+    v1, _ = deploy_v1_then_v2(app_repo)
+    assert wait_for(lambda: (env_status(app_repo)["standby"] or {}).get("pid") == v1["pid"])
+    with psycopg.connect(url) as ours:  # one connection of our own, open while status reads
+        run = app_repo.shiplane("status", "dev")
+        row = ours.execute("SHOW max_connections").fetchone()
+    assert run.code == 0, run.stdout + run.stderr
+    budget = run.data["envs"]["dev"]["connections"]
+    assert row is not None and budget["max_connections"] == int(row[0])
+    assert budget["database_connections"] >= 1, budget
+    assert budget["connections"] >= budget["database_connections"]
+    assert postgres.password not in run.stdout + run.stderr
