@@ -109,14 +109,19 @@ def standby_healthy(app: Example) -> bool:
     return bool((standby.get("health") or {}).get("healthy"))
 
 
-def cycles(app: Example, count: int, warm: bool) -> list[tuple[float, dict[str, Any]]]:
-    """``count`` deploy + rollback cycles; (rollback wall time, its JSON) of each."""
+def cycles(
+    app: Example, count: int, warm: bool, floor: list[float]
+) -> list[tuple[float, dict[str, Any]]]:
+    """``count`` deploy + rollback cycles; (rollback wall time, its JSON) of each; the wall
+    time of `shiplane history` before each rollback goes to ``floor``."""
     samples = []
     for _ in range(count):
         app.shiplane("deploy", "dev", "--include-rolled-back")
         deadline = time.monotonic() + 60
         while warm and not standby_healthy(app) and time.monotonic() < deadline:
             time.sleep(0.1)
+        # The floor of any command through the server, next to each rollback.
+        floor.append(app.shiplane("history", "dev", "--limit", "1")[0])
         elapsed, data = app.shiplane("rollback", "dev")
         if data.get("standby") is not warm:
             raise SystemExit(
@@ -138,6 +143,7 @@ def main() -> None:
     app = fast_app(work)
     counts = {"total": 0, "failed": 0}
     stop = threading.Event()
+    floor: list[float] = []
 
     def client() -> None:
         with httpx.Client(timeout=10) as http:
@@ -156,10 +162,10 @@ def main() -> None:
         thread = threading.Thread(target=client)
         thread.start()
         try:
-            warm = cycles(app, args.cycles, warm=True)
+            warm = cycles(app, args.cycles, True, floor)
             config = app.repo / "shiplane.toml"
             config.write_text(config.read_text().replace("standby = true", "standby = false"))
-            cold = cycles(app, args.cycles, warm=False)
+            cold = cycles(app, args.cycles, False, floor)
         finally:
             stop.set()
             thread.join()
@@ -172,12 +178,15 @@ def main() -> None:
     start = statistics.median(starts)
     print(f"{'figure':52} value")
     print(f"{'app start-to-healthy (median of 5)':52} {start * 1000:8.0f} ms")
+    history = statistics.median(floor)
+    print(f"{'shiplane history (the CLI + server floor, median)':52} {history * 1000:8.0f} ms")
     for label, samples in (("standby", warm), ("standby = false", cold)):
         wall = statistics.median(s[0] for s in samples)
         inside = statistics.median(server_ms(s[1]) for s in samples)
         switch = statistics.median(s[1]["switch_ms"] for s in samples)
         print(f"{f'rollback wall, {label} (median of {len(samples)})':52} {wall * 1000:8.0f} ms")
         print(f"{'  / app start (ratio)':52} {wall / start:8.2f} x")
+        print(f"{'  minus the history floor':52} {(wall - history) * 1000:8.0f} ms")
         print(f"{'  of which the steps in the server (median)':52} {inside:8.0f} ms")
         print(f"{'  of which the switch step (median)':52} {switch:8.0f} ms")
         outside = statistics.median(s[0] * 1000 - server_ms(s[1]) for s in samples)

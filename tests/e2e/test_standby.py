@@ -238,3 +238,7 @@ def test_status_shows_the_postgresql_connection_budget(
     assert budget["database_connections"] >= 1, budget
     assert budget["connections"] >= budget["database_connections"]
     assert postgres.password not in run.stdout + run.stderr
+    # `server stop` ends the standby with everything else the server runs.
+    assert alive(v1["pid"])
+    app_repo.stop_server()
+    assert wait_for(lambda: not alive(v1["pid"]))
