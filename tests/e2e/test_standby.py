@@ -142,6 +142,21 @@ def test_rollback_in_the_window_switches_to_the_same_warm_process(app_repo: AppR
     assert after["standby"] is None and [i["id"] for i in after["instances"]] == [v1["id"]]
 
 
+def test_an_undone_rollback_puts_the_standby_back(app_repo: AppRepo) -> None:
+    no_checks(app_repo)
+    v1, v2 = deploy_v1_then_v2(app_repo)
+    assert wait_for(lambda: (env_status(app_repo)["standby"] or {}).get("pid") == v1["pid"])
+    run = app_repo.shiplane("rollback", "dev", extra_env={"SHIPLANE_FAULT": "smoke:fail"})
+    assert run.code == 4, run.stdout + run.stderr
+    assert any("back on standby" in u for u in run.data["error"]["undone"]), run.stdout
+    # v2 serves again and v1, the same process, waits on standby for the next try.
+    assert version(app_repo) == "2.0.0" and serving(app_repo)["pid"] == v2["pid"]
+    assert env_status(app_repo)["standby"]["pid"] == v1["pid"] and alive(v1["pid"])
+    again = app_repo.shiplane("rollback", "dev")
+    assert again.code == 0 and again.data["standby"] is True, again.stdout
+    assert serving(app_repo)["pid"] == v1["pid"]
+
+
 def test_standby_stops_when_its_time_is_up(app_repo: AppRepo) -> None:
     no_checks(app_repo, standby_ttl="10")
     v1, _ = deploy_v1_then_v2(app_repo)
