@@ -373,7 +373,11 @@ class ServerCore:
         if deployment_id:
             deploy_log = self.layout.app(key.app).deploy_log(key.env, deployment_id)
         return self.drains.start(
-            key, instance_id, lambda: self.drain(key, instance_id, timeout, standby), deploy_log
+            key,
+            instance_id,
+            lambda: self.drain(key, instance_id, timeout, standby),
+            deploy_log,
+            f"kept on standby for {standby:g}s" if standby else "stopped",
         )
 
     def keep_standby(self, key: EnvKey, instance_id: str, ttl: float) -> bool:

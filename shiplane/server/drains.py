@@ -37,12 +37,14 @@ class Drains:
         instance_id: str,
         drain: Callable[[], Awaitable[bool]],
         deploy_log: Path | None,
+        then: str = "stopped",
     ) -> asyncio.Task[bool]:
-        """Run ``drain`` (wait for in-flight requests, then stop) in the background; the task
-        says whether every request finished in time (False too when the drain failed)."""
+        """Run ``drain`` (wait for in-flight requests, then stop, or keep on standby: ``then``
+        says which, for the logs) in the background; the task says whether every request
+        finished in time (False too when the drain failed)."""
         tasks = self._pending.setdefault(key, {})
         if instance_id not in tasks:  # asked twice (a retried request): one drain is enough
-            run = self._run(key, instance_id, drain, deploy_log)
+            run = self._run(key, instance_id, drain, deploy_log, then)
             tasks[instance_id] = asyncio.create_task(run)
         return tasks[instance_id]
 
@@ -61,6 +63,7 @@ class Drains:
         instance_id: str,
         drain: Callable[[], Awaitable[bool]],
         deploy_log: Path | None,
+        then: str,
     ) -> bool:
         drained = False
         try:
@@ -70,9 +73,9 @@ class Drains:
             note = f"background drain of {instance_id} failed: {type(exc).__name__}: {exc}"
         else:
             note = (
-                f"background drain: {instance_id} drained and stopped"
+                f"background drain: {instance_id} drained and {then}"
                 if drained
-                else f"background drain: {instance_id} stopped with requests still in flight "
+                else f"background drain: {instance_id} {then} with requests still in flight "
                 "at the drain timeout"
             )
             log.info("%s: %s", key, note)

@@ -153,7 +153,7 @@ def test_deploy_returns_at_the_switch_and_the_old_instance_finishes_its_request(
     # Its own old instance drains in the background; then only the serving one is left.
     assert wait_for(lambda: len(_instances(app_repo)) == 1, timeout=60)
     log = (app_repo.root / "dev" / "logs" / f"deploy-{run.data['deployment_id']}.log").read_text()
-    assert f"background drain: {draining[0]['id']} drained and stopped" in log
+    assert f"background drain: {draining[0]['id']} drained and kept on standby" in log
 
 
 def test_wait_drain_returns_after_the_old_instance_finished(
