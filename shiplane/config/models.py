@@ -138,6 +138,14 @@ class DeployConfig(Strict):
         description="How far the 5xx rate may rise above the old version's before it is bad"
         " (0.1: ten points).",
     )
+    standby: bool = Field(
+        default=True,
+        description="Keep the previous instance running, unrouted, after a switch (one host):"
+        " a rollback to it within standby_ttl is a front-door switch.",
+    )
+    standby_ttl: float = Field(
+        default=900.0, gt=0, description="Seconds a standby instance is kept before it stops."
+    )
 
 
 def _check_database_url(value: str | None) -> str | None:

@@ -52,6 +52,10 @@ def rollback(
         release=ctx.facts.release,
         database=database,
         recovered=session.recovered,
+        # Within the standby window: the warm instance served, nothing was started.
+        standby=bool((steps.get("start") or {}).get("standby")),
+        standby_reason=(steps.get("start") or {}).get("standby_reason"),
+        switch_ms=_duration(session, ctx.deployment_id, "switch"),
         # What a later deploy must not bring back without --include-rolled-back.
         rolled_back=(steps.get("rewind") or {}).get("rolled_back", []),
         # Kept releases whose directory was gone: built again from their commit, or skipped.
@@ -64,6 +68,12 @@ def rollback(
         for s in result.data["skipped"]
     )
     return result
+
+
+def _duration(session: Session, deployment_id: str, step: str) -> int | None:
+    """How long ``step`` of the deployment took (ms), as recorded."""
+    record = next((s for s in session.db.steps(deployment_id) if s["name"] == step), None)
+    return int(record["duration_ms"]) if record and record["duration_ms"] is not None else None
 
 
 def _database_summary(data: dict[str, Any]) -> dict[str, Any]:

@@ -58,6 +58,7 @@ def status(session: Session, env: str | None) -> Result:
         processes = _processes(session, name, settings.env_config.port) if running else []
         holder = lock.holder(db, name)
         recorded_sha = state["sha"] if state else None
+        runtime = session.target.runtime(name) if running else {}
         envs[name] = {
             "release": state["release"] if state else None,
             "sha": recorded_sha,
@@ -69,6 +70,11 @@ def status(session: Session, env: str | None) -> Result:
             # What the server's monitor found: state, since, restarts, failures.
             "health": door["health"],
             "consistent": door["sha"] == recorded_sha,
+            # The warm instance a rollback switches to, what both cost in memory, and the
+            # PostgreSQL connection budget they draw on (shiplane.server.env_report).
+            "standby": runtime.get("standby"),
+            "memory": runtime.get("memory"),
+            "connections": runtime.get("connections"),
             "migrations": migrations,
             "schema": schema,
             "lock": holder["deployment_id"] if holder else None,

@@ -59,6 +59,7 @@ class Facts:
     spec: InstanceSpec | None = None
     instance: Instance | None = None
     previous_instance: str | None = None
+    standby: bool = False  # rollback: the instance is the warm standby (no start, no wait)
     pending: list[str] = field(default_factory=list)
     backup_id: str | None = None
     restore_from: str | None = None

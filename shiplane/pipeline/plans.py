@@ -20,6 +20,7 @@ from shiplane.pipeline.steps_source import (
     PromoteRefStep,
     ResolveStep,
 )
+from shiplane.pipeline.steps_standby import StandbyHealthStep, StandbyStartStep, StoppingDrainStep
 from shiplane.pipeline.steps_traffic import DrainStep, HealthStep, StartStep, SwitchStep
 from shiplane.pipeline.steps_verify import SmokeStep, VerifyStep
 
@@ -53,13 +54,14 @@ PLANS: dict[str, list[type[Step]]] = {
         BackupStep,
         # Code goes back first: the old release starts on the current schema, and the
         # schema step keeps it when that release passes its checks there (else: hold, down).
-        StartStep,
-        HealthStep,
+        # Within the standby window the start takes the warm instance: no start, no wait.
+        StandbyStartStep,
+        StandbyHealthStep,
         SchemaRollbackStep,
         SwitchStep,
         SmokeStep,
         WorkersStep,
-        DrainStep,
+        StoppingDrainStep,
         RecordStep,
         RewindStep,
     ],
@@ -73,7 +75,7 @@ PLANS: dict[str, list[type[Step]]] = {
         SwitchStep,
         SmokeStep,
         RestartWorkersStep,
-        DrainStep,
+        StoppingDrainStep,
         RecordStep,
     ],
 }

@@ -199,6 +199,14 @@ class DrainStep(Step):
 
     name = "drain"
     pivot = True
+    # Deploy and promote keep the old instance warm for a rollback; rollback and restart do
+    # not (what they leave is the release rolled back from, or the same one).
+    keeps_standby = True
+
+    def standby(self, ctx: Context) -> float | None:
+        """Seconds the drained instance stays on standby (None: it stops)."""
+        deploy = ctx.config.deploy
+        return deploy.standby_ttl if self.keeps_standby and deploy.standby else None
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
         return {"previous": ctx.facts.previous_instance}
@@ -211,11 +219,13 @@ class DrainStep(Step):
         timeout = ctx.config.deploy.drain_timeout
         wait = bool(ctx.options.get("wait_drain"))
         data["background"] = not wait
+        standby = self.standby(ctx)
+        data["standby_seconds"] = standby
         try:
             if wait:
-                data["drained"] = ctx.traffic().drain(previous, timeout)
+                data["drained"] = ctx.traffic().drain(previous, timeout, standby=standby)
             else:
-                ctx.traffic().drain_later(previous, timeout, ctx.deployment_id)
+                ctx.traffic().drain_later(previous, timeout, ctx.deployment_id, standby=standby)
         except ShiplaneError as exc:
             # The new version serves already: a drain that goes wrong leaves the old
             # instance to the server's supervision, it does not take the new one down.
@@ -229,4 +239,6 @@ class DrainStep(Step):
             data["summary"] = "drained"
         else:
             data["summary"] = f"drain timed out after {timeout:g}s"
+        if standby:
+            data["summary"] += f", then on standby for {standby:g}s"
         return data

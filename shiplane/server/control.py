@@ -140,8 +140,11 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         deployment_id = body.get("deployment_id")
         if deployment_id is not None and not DEPLOYMENT_ID.fullmatch(str(deployment_id)):
             return JSONResponse({"error": "malformed deployment_id"}, status_code=400)
+        standby = body.get("standby")
         try:
-            task = core.drain_later(key, instance_id, timeout, deployment_id)
+            task = core.drain_later(
+                key, instance_id, timeout, deployment_id, float(standby) if standby else None
+            )
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=409)
         if body.get("background"):
@@ -172,6 +175,20 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         except ShiplaneError as exc:  # the app's state.db cannot record it
             return JSONResponse({"error": f"cannot watch: {exc.message}"}, status_code=409)
         return JSONResponse(started)
+
+    async def claim_standby(request: Request) -> Response:
+        """The env's standby, taken off standby to serve ``spec`` (a rollback), if it can."""
+        await core.restored.wait()
+        body = await request.json()
+        instance, why = await core.standbys.claim(_key(request), dict(body["spec"]))
+        found = instance.as_instance().model_dump(mode="json") if instance else None
+        pid = instance.process.pid if instance and instance.process else None
+        return JSONResponse({"instance": found, "pid": pid, "reason": why})
+
+    async def keep_standby(request: Request) -> Response:
+        body = await request.json()
+        kept = core.keep_standby(_key(request), str(body["instance_id"]), float(body["ttl"]))
+        return JSONResponse({"kept": kept})
 
     async def hold(request: Request) -> Response:
         """Park new requests (bounded by ``timeout``), then wait until the in-flight ones
@@ -269,6 +286,8 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         Route("/apps/{app}/envs/{env}/tls/renew", renew_certificates, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/hold", hold, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/watch", watch, methods=["POST"]),
+        Route("/apps/{app}/envs/{env}/standby/claim", claim_standby, methods=["POST"]),
+        Route("/apps/{app}/envs/{env}/standby/keep", keep_standby, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/release", release, methods=["POST"]),
         Route("/apps/{app}/envs/{env}/maintenance", maintenance, methods=["POST"]),
         Route("/ops/{name}", operation, methods=["POST"]),

@@ -29,8 +29,10 @@ from shiplane.layout import ServerLayout
 from shiplane.migrate.registry import release_engine
 from shiplane.server import rebuild
 from shiplane.server.drains import Drains
+from shiplane.server.env_report import runtime
 from shiplane.server.health_monitor import HealthMonitor
 from shiplane.server.privileges import Enforcement
+from shiplane.server.standby import Standbys
 from shiplane.server.watch import Watches
 from shiplane.server.watch_sources import ServerView
 from shiplane.server.workers import WorkerPool
@@ -93,7 +95,9 @@ class ServerCore:
         # Set once what state.db says serves has been started again after a (re)start: until
         # then a deploy would see no active instance and leave the restored one undrained.
         self.restored = asyncio.Event()
-        self.health = HealthMonitor(self._serving_instances)
+        self.standbys = Standbys(self.stop_instance, self._probe, self.drains.settle)
+        # Standbys are probed like serving instances: a rollback trusts only a healthy one.
+        self.health = HealthMonitor(self._probed_instances)
         self.workers = WorkerPool(self.prepare_process, self.redactor)
         self.watches = Watches(
             ServerView(self.instances, self.health, self.frontdoors, self.layout)
@@ -136,6 +140,12 @@ class ServerCore:
             db.close()
         return {**{k: v for k, v in secrets.items() if k not in plain}, **kept}
 
+    async def _probe(self, instance: ManagedProcess) -> str:
+        return (await self.health.probe(instance)).state
+
+    def _probed_instances(self) -> list[ManagedProcess]:
+        return [*self._serving_instances(), *self.standbys.instances()]
+
     def _serving_instances(self) -> list[ManagedProcess]:
         """The instances front doors route to now: what the health monitor watches."""
         ids = [a.instance_id for d in self.frontdoors.values() if (a := d.active()) is not None]
@@ -156,6 +166,7 @@ class ServerCore:
         return await instance.wait_healthy(path, policy)
 
     async def stop_instance(self, instance_id: str) -> bool:
+        self.standbys.forget(instance_id)
         instance = self.instances.pop(instance_id, None)
         if instance is None:
             return False
@@ -354,15 +365,28 @@ class ServerCore:
             return None
         return await self._restore_env(key, state)
 
-    async def drain(self, key: EnvKey, instance_id: str, timeout: float) -> bool:
+    async def drain(
+        self, key: EnvKey, instance_id: str, timeout: float, standby: float | None = None
+    ) -> bool:
+        """Let ``instance_id``'s requests finish, then stop it, or with ``standby`` (seconds)
+        keep it running unrouted that long (``shiplane.server.standby``)."""
         self._refuse_serving(key, instance_id)
         door = self.frontdoors.get(key)
         drained = await door.drain(instance_id, timeout) if door is not None else True
-        await self.stop_instance(instance_id)
+        instance = self.instances.get(instance_id)
+        if standby and instance is not None and instance.state == "running":
+            self.standbys.keep(key, instance, standby)
+        else:
+            await self.stop_instance(instance_id)
         return drained
 
     def drain_later(
-        self, key: EnvKey, instance_id: str, timeout: float, deployment_id: str | None
+        self,
+        key: EnvKey,
+        instance_id: str,
+        timeout: float,
+        deployment_id: str | None,
+        standby: float | None = None,
     ) -> asyncio.Task[bool]:
         """``drain`` as a task of the server's: the deploy that asks has its result already
         (or awaits the task, with ``--wait-drain``)."""
@@ -371,8 +395,21 @@ class ServerCore:
         if deployment_id:
             deploy_log = self.layout.app(key.app).deploy_log(key.env, deployment_id)
         return self.drains.start(
-            key, instance_id, lambda: self.drain(key, instance_id, timeout), deploy_log
+            key,
+            instance_id,
+            lambda: self.drain(key, instance_id, timeout, standby),
+            deploy_log,
+            f"kept on standby for {standby:g}s" if standby else "stopped",
         )
+
+    def keep_standby(self, key: EnvKey, instance_id: str, ttl: float) -> bool:
+        """Put an instance a rollback claimed back on standby (the rollback was undone)."""
+        instance = self.instances.get(instance_id)
+        door = self.frontdoors.get(key)
+        active = door.active() if door is not None else None
+        if instance is None or (active is not None and active.instance_id == instance_id):
+            return False
+        return self.standbys.keep_again(key, instance, ttl)
 
     def _refuse_serving(self, key: EnvKey, instance_id: str) -> None:
         door = self.frontdoors.get(key)
@@ -382,7 +419,13 @@ class ServerCore:
 
     # status providers --------------------------------------------------------------------
     def instances_of(self, key: EnvKey) -> list[ManagedProcess]:
-        return [i for i in self.instances.values() if (i.spec.app, i.spec.env) == key]
+        """The env's instances but its standby (status shows that one on its own)."""
+        standbys = self.standbys.ids()
+        return [
+            i
+            for i in self.instances.values()
+            if (i.spec.app, i.spec.env) == key and i.id not in standbys
+        ]
 
     async def env_status(self, key: EnvKey) -> dict[str, Any]:
         door = self.frontdoors.get(key)
@@ -394,6 +437,7 @@ class ServerCore:
             item["inflight"] = stats.inflight.get(item["id"], 0) if stats else 0
             item["serving"] = active is not None and active.instance_id == item["id"]
             item["draining"] = item["id"] in draining
+        serving = self.instances.get(active.instance_id) if active else None
         return {
             "app": key.app,
             "env": key.env,
@@ -403,6 +447,7 @@ class ServerCore:
             "requests": stats.requests if stats else 0,
             "instances": instances,
             "workers": self.workers.listing(key),
+            **await runtime(serving, self.standbys.get(key), self.health.report),
             "front_door": self._door_status(door),
         }
 
@@ -516,6 +561,7 @@ class ServerCore:
     async def shutdown(self) -> None:
         await self.watches.close()
         await self.health.close()
+        await self.standbys.close()
         for door in self.frontdoors.values():
             await door.close()
         for listener in self.listeners.values():

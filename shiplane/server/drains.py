@@ -6,7 +6,9 @@ awaits the same task, so status shows every drain alike). Its outcome goes to th
 to the deployment's own log: the deployment succeeded at the switch, and a drain that goes wrong
 later never undoes it. A later start in the same environment waits for the env's pending drains
 first, so an environment never runs more than its serving instance, the new one and one
-draining.
+draining. A drain asked to keep its instance warm (``deploy.standby``) ends with the instance on
+standby instead of stopped (``shiplane.server.standby``), which replaces the env's previous
+standby: serving + new + one standby, at most.
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ class Drains:
         instance_id: str,
         drain: Callable[[], Awaitable[bool]],
         deploy_log: Path | None,
+        then: str = "stopped",
     ) -> asyncio.Task[bool]:
-        """Run ``drain`` (wait for in-flight requests, then stop) in the background; the task
-        says whether every request finished in time (False too when the drain failed)."""
+        """Run ``drain`` (wait for in-flight requests, then stop, or keep on standby: ``then``
+        says which, for the logs) in the background; the task says whether every request
+        finished in time (False too when the drain failed)."""
         tasks = self._pending.setdefault(key, {})
         if instance_id not in tasks:  # asked twice (a retried request): one drain is enough
-            run = self._run(key, instance_id, drain, deploy_log)
+            run = self._run(key, instance_id, drain, deploy_log, then)
             tasks[instance_id] = asyncio.create_task(run)
         return tasks[instance_id]
 
@@ -59,6 +63,7 @@ class Drains:
         instance_id: str,
         drain: Callable[[], Awaitable[bool]],
         deploy_log: Path | None,
+        then: str,
     ) -> bool:
         drained = False
         try:
@@ -68,9 +73,9 @@ class Drains:
             note = f"background drain of {instance_id} failed: {type(exc).__name__}: {exc}"
         else:
             note = (
-                f"background drain: {instance_id} drained and stopped"
+                f"background drain: {instance_id} drained and {then}"
                 if drained
-                else f"background drain: {instance_id} stopped with requests still in flight "
+                else f"background drain: {instance_id} {then} with requests still in flight "
                 "at the drain timeout"
             )
             log.info("%s: %s", key, note)

@@ -118,6 +118,15 @@ class Instance(BaseModel):
     restarts: int = 0  # crashes the supervisor restarted it after
 
 
+class StandbyClaim(BaseModel):
+    """What a rollback asked the target for: the env's warm standby, now its to serve, or
+    why there is none to use (``reason``)."""
+
+    instance: Instance | None = None
+    pid: int | None = None
+    reason: str | None = None
+
+
 class ActiveUpstream(BaseModel):
     """What an environment's front door routes to now."""
 
@@ -135,13 +144,25 @@ class TrafficControl(Protocol):
         """Route every new request to ``instance_id``; returns the previous instance's id."""
         ...
 
-    def drain(self, instance_id: str, timeout: float) -> bool:
-        """Wait for ``instance_id``'s in-flight requests, then stop it; False on timeout."""
+    def drain(self, instance_id: str, timeout: float, standby: float | None = None) -> bool:
+        """Wait for ``instance_id``'s in-flight requests, then stop it (with ``standby``:
+        keep it running unrouted that many seconds, for a rollback); False on timeout."""
         ...
 
-    def drain_later(self, instance_id: str, timeout: float, deployment_id: str) -> None:
+    def drain_later(
+        self, instance_id: str, timeout: float, deployment_id: str, standby: float | None = None
+    ) -> None:
         """``drain`` in the background and return at once; the outcome goes to the logs
         (``deployment_id``'s among them). A later start in the env waits for it."""
+        ...
+
+    def claim_standby(self, spec: InstanceSpec) -> StandbyClaim:
+        """The env's standby instance when it runs ``spec`` and is healthy now, taken off
+        standby (the caller switches to it); else why not. Never starts anything."""
+        ...
+
+    def keep_standby(self, instance_id: str, ttl: float) -> bool:
+        """Put an instance ``claim_standby`` gave back on standby (the rollback was undone)."""
         ...
 
     def hold(self, timeout: float) -> bool:
@@ -228,4 +249,10 @@ class DeployTarget(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """What status shows about the target itself: {"running": bool, ...}."""
+        ...
+
+    def runtime(self, env: str) -> dict[str, Any]:
+        """What status shows about ``env``'s processes: ``standby`` (release, pid,
+        expires_at, health), ``memory`` (RSS of serving + standby) and ``connections``
+        (PostgreSQL's budget); {} when the target cannot say."""
         ...

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from shiplane.errors import ConfigError, DeployFailedError, ServerError
 from shiplane.layout import Layout
-from shiplane.targets.base import ActiveUpstream, Instance, InstanceSpec
+from shiplane.targets.base import ActiveUpstream, Instance, InstanceSpec, StandbyClaim
 from shiplane.targets.control_client import ServerClient
 from shiplane.targets.health import HealthOutcome, HealthPolicy
 from shiplane.targets.local_workers import LocalProcesses
@@ -42,21 +42,39 @@ class LocalTraffic:
         previous: str | None = answer["previous"]
         return previous
 
-    def drain(self, instance_id: str, timeout: float) -> bool:
-        body = {"instance_id": instance_id, "timeout": timeout}
+    def drain(self, instance_id: str, timeout: float, standby: float | None = None) -> bool:
+        body = {"instance_id": instance_id, "timeout": timeout, "standby": standby}
         # Answered when the drain and the stop are over: give it both and more.
         wait = timeout + STOP_ALLOWANCE
         drained: bool = self.client.request("POST", f"{self.path}/drain", body, wait)["drained"]
         return drained
 
-    def drain_later(self, instance_id: str, timeout: float, deployment_id: str) -> None:
+    def drain_later(
+        self, instance_id: str, timeout: float, deployment_id: str, standby: float | None = None
+    ) -> None:
         body = {
             "instance_id": instance_id,
             "timeout": timeout,
             "background": True,
             "deployment_id": deployment_id,
+            "standby": standby,
         }
         self.client.request("POST", f"{self.path}/drain", body)
+
+    def claim_standby(self, spec: InstanceSpec) -> StandbyClaim:
+        if self.client.ping() is None:
+            return StandbyClaim(reason="the server is not running")
+        body = {"spec": spec.to_stored()}
+        # Bounded by a drain still ending there (the standby-to-be) and one probe.
+        answer = self.client.request("POST", f"{self.path}/standby/claim", body)
+        return StandbyClaim.model_validate(answer)
+
+    def keep_standby(self, instance_id: str, ttl: float) -> bool:
+        if self.client.ping() is None:
+            return False
+        body = {"instance_id": instance_id, "ttl": ttl}
+        kept: bool = self.client.request("POST", f"{self.path}/standby/keep", body)["kept"]
+        return kept
 
     def hold(self, timeout: float) -> bool:
         answer = self.client.request("POST", f"{self.path}/hold", {"timeout": timeout})
@@ -98,6 +116,13 @@ class LocalTarget:
     def describe(self) -> dict[str, Any]:
         info = self.client.ping()
         return {"running": info is not None, "pid": (info or {}).get("pid")}
+
+    def runtime(self, env: str) -> dict[str, Any]:
+        if self.client.ping() is None:
+            return {}
+        envs = self.client.request("GET", "/status").get("apps", {}).get(self.app, {})
+        status = envs.get(env) or {}
+        return {k: status.get(k) for k in ("standby", "memory", "connections")}
 
     def preflight(self, env: str, port: int, domains: tuple[str, ...] = ()) -> None:
         """The env's port must be free, or be our own front door for this env; its domains

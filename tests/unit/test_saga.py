@@ -19,7 +19,13 @@ from shiplane.pipeline.steps_traffic import DrainStep, StartStep, SwitchStep
 from shiplane.results import StepResult
 from shiplane.state import lock
 from shiplane.state.db import StateDB
-from shiplane.targets.base import ActiveUpstream, Address, Instance, InstanceSpec
+from shiplane.targets.base import (
+    ActiveUpstream,
+    Address,
+    Instance,
+    InstanceSpec,
+    StandbyClaim,
+)
 
 CONFIG = """
 [app]
@@ -53,13 +59,22 @@ class FakeFrontDoor:
         previous, self.routed, self.info = self.routed, instance_id, info
         return previous
 
-    def drain(self, instance_id: str, timeout: float) -> bool:
+    def drain(self, instance_id: str, timeout: float, standby: float | None = None) -> bool:
+        # No warm standby here: the saga's order is what these tests look at.
         self.drained.append(instance_id)
         self.target.stop(instance_id)
         return True
 
-    def drain_later(self, instance_id: str, timeout: float, deployment_id: str) -> None:
+    def drain_later(
+        self, instance_id: str, timeout: float, deployment_id: str, standby: float | None = None
+    ) -> None:
         self.drain(instance_id, timeout)
+
+    def claim_standby(self, spec: InstanceSpec) -> StandbyClaim:
+        return StandbyClaim(reason="the fake keeps no standby")
+
+    def keep_standby(self, instance_id: str, ttl: float) -> bool:
+        return False
 
     def hold(self, timeout: float) -> bool:
         self.held = timeout
