@@ -219,6 +219,7 @@ def test_restart_and_promote_wait_for_the_drain_when_asked(
     assert first.code == 0, first.stdout + first.stderr
     again = app_repo.shiplane("promote", "prod", "--redeploy", "--wait-drain")
     assert again.code == 0, again.stdout + again.stderr
-    assert _drain_step(again.data)["detail"] == "drained"
+    # A promotion is a deploy: the replaced instance, drained, stays on as the warm standby.
+    assert _drain_step(again.data)["detail"] == "drained, then on standby for 900s"
     prod = app_repo.shiplane("server", "status").data["envs"]["prod"]["instances"]
     assert [i["serving"] for i in prod] == [True]  # the replaced one is gone already
