@@ -136,6 +136,11 @@ class Listener:
             lambda: ClientProtocol(self), sock=sock, ssl=self.ssl_context
         )
 
+    def stop_accepting(self) -> None:
+        """Take no new connections; those open go on (a front-door worker leaving)."""
+        if self._server is not None:
+            self._server.close()
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()

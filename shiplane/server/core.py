@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from shiplane.frontdoor.listener import Listener, reserve_descriptors
 from shiplane.frontdoor.settings import DoorSettings
 from shiplane.frontdoor.static import for_release
 from shiplane.frontdoor.tls import CertificateStore, SniContext
+from shiplane.frontdoor.workers import WorkerFrontDoor
 from shiplane.launch import launcher
 from shiplane.launch.base import RunAs
 from shiplane.layout import ServerLayout
@@ -163,7 +165,11 @@ class ServerCore:
         if door is not None and door.settings == settings:
             return door
         self._check_claims(key, settings)
-        own = self._listener(key, settings.own_host, settings.port, settings)
+        if settings.workers > 1:
+            return self._worker_door(key, door, settings)
+        # From workers back to one process: the port's socket stays open across the change.
+        handed = door.hand_over(1)[0] if isinstance(door, WorkerFrontDoor) else None
+        own = self._listener(key, settings.own_host, settings.port, settings, sock=handed)
         shared = plain = tls = None
         if settings.shared_port is not None:
             https = settings.tls is not None
@@ -182,13 +188,7 @@ class ServerCore:
             )
             tls.start()  # own files that do not load raise here, before any traffic moves
 
-        async def status(_env: str) -> dict[str, Any]:
-            return await self.env_status(key)
-
-        async def migrations(_env: str) -> dict[str, Any]:
-            return await self.env_migrations(key)
-
-        endpoints = DeployEndpoints(key.env, self.token, status, migrations, self.health_of)
+        endpoints = self._endpoints(key)
         new = BuiltinFrontDoor(key.env, settings.port, endpoints.answer, settings=settings, tls=tls)
         new.attach(own)
         for joined in (shared, plain):
@@ -206,6 +206,43 @@ class ServerCore:
                 joined.add(new, settings.domains)
         self.frontdoors[key] = new
         return new
+
+    def _endpoints(self, key: EnvKey) -> DeployEndpoints:
+        async def status(_env: str) -> dict[str, Any]:
+            return await self.env_status(key)
+
+        async def migrations(_env: str) -> dict[str, Any]:
+            return await self.env_migrations(key)
+
+        return DeployEndpoints(key.env, self.token, status, migrations, self.health_of)
+
+    def _worker_door(
+        self, key: EnvKey, door: BuiltinFrontDoor | None, settings: DoorSettings
+    ) -> WorkerFrontDoor:
+        """``front_door.workers`` > 1 (frontdoor/workers.py): the workers take over the
+        sockets of a door with workers, or bind once a one-process door left the port."""
+        hook = self._endpoints(key).answer
+        retiring = None
+        if isinstance(door, WorkerFrontDoor):
+            new = WorkerFrontDoor(key.env, settings, hook, door.hand_over(settings.workers))
+        elif door is not None:
+            retiring = asyncio.create_task(self._retire(door))
+            new = WorkerFrontDoor(key.env, settings, hook, after=retiring)
+        else:
+            new = WorkerFrontDoor(key.env, settings, hook)
+        new.maintenance(*(door.maintenance_mode() if door else self._stored_maintenance(key)))
+        if door is not None:
+            new.switch(door.active())
+            if retiring is None:
+                self._background.add(asyncio.create_task(self._retire(door)))
+        self.frontdoors[key] = new
+        return new
+
+    async def confirmed(self, key: EnvKey) -> None:
+        """Return once the env's door serves every change made so far (all its workers)."""
+        door = self.frontdoors.get(key)
+        if door is not None:
+            await door.confirmed()
 
     def maintenance(self, key: EnvKey, on: bool, bypass: str | None) -> bool:
         """Put the env's door in or out of maintenance; False when it has no door yet (the
@@ -272,7 +309,13 @@ class ServerCore:
                     )
 
     def _listener(
-        self, key: EnvKey, host: str, port: int, settings: DoorSettings, https: bool = False
+        self,
+        key: EnvKey,
+        host: str,
+        port: int,
+        settings: DoorSettings,
+        https: bool = False,
+        sock: socket.socket | None = None,
     ) -> Listener:
         listener = self.listeners.get(port)
         if listener is not None:
@@ -289,7 +332,7 @@ class ServerCore:
             limits=settings.limits,
         )
         try:
-            sock = listener.bind()
+            sock = sock if sock is not None else listener.bind()
         except OSError as exc:
             raise PortInUse(f"port {port} for {key} is in use: {exc}") from exc
         self.listeners[port] = listener
@@ -406,6 +449,7 @@ class ServerCore:
             "maintenance": stats.maintenance,
             "tripped": dict(stats.tripped),
             "tls": door.certificates(),
+            **({"workers": door.worker_status()} if isinstance(door, WorkerFrontDoor) else {}),
         }
 
     async def env_migrations(self, key: EnvKey) -> dict[str, Any]:

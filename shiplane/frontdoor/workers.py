@@ -1,0 +1,324 @@
+"""The built-in front door as N worker processes (``front_door.workers = N``, N > 1).
+
+The server keeps the door's state (the active upstream with its static mounts, hold,
+maintenance) in this object, which is a ``BuiltinFrontDoor`` that serves nothing itself. It binds
+one listening socket per worker on the door's address with SO_REUSEPORT, so the kernel spreads
+connections over the workers, and hands each to a worker process (``worker.py``) with the state.
+A change (switch, hold, release, maintenance) is pushed to every worker; ``confirmed`` returns
+once each worker applied it (or died: its replacement starts from the state as it is then).
+
+Drain asks every worker to drain the instance and waits for all of them; the in-flight counts
+that ``stats`` (and so the hold) sees are the sum of what the workers last reported, and a
+worker reports after every change, so after a hold the sum only falls. /_deploy/* is asked of
+the server over the same pipe. Each worker writes its access-log lines to the env's file
+(O_APPEND: whole lines).
+
+The sockets outlive the workers: a crashed worker is started again on the same socket (the
+connections queued there wait for it), and a door replacing this one (the settings changed)
+takes the sockets over (``hand_over``), so the address never stops listening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shiplane.frontdoor.base import DeployHook, FrontDoorStats, Upstream
+from shiplane.frontdoor.builtin import BuiltinFrontDoor
+from shiplane.frontdoor.settings import DoorSettings
+from shiplane.frontdoor.worker import LINE_LIMIT, encode_upstream
+from shiplane.procenv import child_environment, die_with_parent
+
+log = logging.getLogger("shiplane.frontdoor")
+RESTART_BACKOFF = (0.1, 0.5, 2.0)  # seconds before starting a crashed worker again
+STOP_TIMEOUT = 15.0  # a leaving worker's in-flight grace (worker.STOP_GRACE) and some
+
+
+def bind_reuseport(host: str, port: int) -> socket.socket:
+    """A listening socket on (host, port) that other sockets of this user may share."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(False)
+    return sock
+
+
+@dataclass
+class Worker:
+    slot: int
+    sock: socket.socket
+    pid: int | None = None
+    restarts: int = 0
+    counts: dict[str, Any] = field(default_factory=dict)
+    writer: asyncio.StreamWriter | None = None
+    acks: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
+
+    def send(self, message: dict[str, Any]) -> None:
+        if self.writer is not None and not self.writer.is_closing():
+            self.writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+
+    def gone(self) -> None:
+        """The process ended: nothing it was asked will be answered, and it counts nothing."""
+        self.writer = None
+        self.pid = None
+        self.counts = {}
+        for future in self.acks.values():
+            if not future.done():
+                future.set_result(None)
+        self.acks.clear()
+
+
+class WorkerFrontDoor(BuiltinFrontDoor):
+    def __init__(
+        self,
+        env: str,
+        settings: DoorSettings,
+        deploy_hook: DeployHook,
+        sockets: list[socket.socket] | None = None,
+        after: Awaitable[object] | None = None,
+    ) -> None:
+        """``sockets``: taken over from the door this one replaces (more are bound as needed);
+        ``after``: what must end before binding (a single-process door leaving the port)."""
+        super().__init__(env, settings.port, deploy_hook, settings=settings)
+        self.workers: list[Worker] = []
+        self._sockets = list(sockets or [])
+        self._seq = 0
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._closing = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._started = asyncio.Event()
+        if after is None:
+            self._bind()  # now: "address in use" is the caller's error
+        self._spawn(self._start(after))
+
+    def _bind(self) -> None:
+        while len(self._sockets) < self.settings.workers:
+            self._sockets.append(bind_reuseport(self.settings.host, self.port))
+            self.port = self._sockets[0].getsockname()[1]  # port 0: what the first one got
+        for extra in self._sockets[self.settings.workers :]:
+            extra.close()
+        del self._sockets[self.settings.workers :]
+
+    async def _start(self, after: Awaitable[object] | None) -> None:
+        try:
+            if after is not None:
+                await after
+                self._bind()
+            self.workers = [Worker(n, sock) for n, sock in enumerate(self._sockets)]
+            for worker in self.workers:
+                self._spawn(self._supervise(worker))
+        finally:
+            self._started.set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # supervision -------------------------------------------------------------------------
+    async def _supervise(self, worker: Worker) -> None:
+        while not self._closing:
+            started = time.monotonic()
+            try:
+                await self._run(worker)
+            except (OSError, ValueError) as exc:
+                log.error("front door %s: worker %d failed: %s", self.env, worker.slot, exc)
+            finally:
+                worker.gone()
+            if self._closing:
+                return
+            if time.monotonic() - started > 10:
+                worker.restarts = 0  # it ran a while: start again at once
+            delay = RESTART_BACKOFF[min(worker.restarts, len(RESTART_BACKOFF) - 1)]
+            worker.restarts += 1
+            log.warning("front door %s: worker %d exited; restarting", self.env, worker.slot)
+            await asyncio.sleep(delay)
+
+    async def _run(self, worker: Worker) -> None:
+        ours, theirs = socket.socketpair()
+        fds = (theirs.fileno(), worker.sock.fileno())
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "shiplane.frontdoor.worker",
+                *map(str, fds),
+                pass_fds=fds,
+                stdin=asyncio.subprocess.DEVNULL,
+                env=child_environment(),
+                preexec_fn=die_with_parent,
+            )
+        finally:
+            theirs.close()
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=ours, limit=LINE_LIMIT)
+            # The state as it is now, then every change after it, in order, on the same pipe.
+            worker.writer = writer
+            worker.pid = process.pid
+            settings = {**self.settings.to_dict(), "port": self.port}
+            worker.send({**self._state(), "op": "init", "env": self.env, "settings": settings})
+            await self._listen(worker, reader)
+        finally:
+            if worker.writer is not None:
+                worker.writer.close()
+            with contextlib.suppress(ProcessLookupError):
+                if process.returncode is None and self._closing:
+                    await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "op": "state",
+            "upstream": encode_upstream(self._active),
+            "held": self._held,
+            "timeout": self.hold_timeout,
+            "on": self._maintenance,
+            "bypass": self._bypass.decode() if self._bypass else None,
+        }
+
+    async def _listen(self, worker: Worker, reader: asyncio.StreamReader) -> None:
+        while line := await reader.readline():
+            message = json.loads(line)
+            if "ack" in message:
+                worker.counts = message["stats"]
+                future = worker.acks.pop(int(message["ack"]), None)
+                if future is not None and not future.done():
+                    future.set_result(message["result"])
+            elif "stats" in message:
+                worker.counts = message["stats"]
+            elif "ask" in message:
+                self._spawn(self._answer(worker, message))
+
+    async def _answer(self, worker: Worker, message: dict[str, Any]) -> None:
+        status, payload = await self.deploy_hook()(
+            message["path"], message["client"], message["headers"], self._active
+        )
+        worker.send({"op": "answer", "id": message["ask"], "status": status, "payload": payload})
+
+    # pushing changes ---------------------------------------------------------------------
+    def _push(self, message: dict[str, Any]) -> list[asyncio.Future[Any]]:
+        """Send ``message`` to every running worker; the futures resolve on their acks."""
+        loop = asyncio.get_running_loop()
+        futures = []
+        for worker in self.workers:
+            if worker.writer is None:
+                continue  # starting: its init carries the state as it is when it starts
+            self._seq += 1
+            future: asyncio.Future[Any] = loop.create_future()
+            worker.acks[self._seq] = future
+            worker.send({**message, "seq": self._seq})
+            futures.append(future)
+        self._pending.update(futures)
+        return futures
+
+    async def confirmed(self) -> None:
+        await self._started.wait()
+        pending, self._pending = self._pending, set()
+        if pending:
+            await asyncio.gather(*pending)
+
+    def switch(self, upstream: Upstream | None) -> Upstream | None:
+        previous = super().switch(upstream)
+        self._push({"op": "switch", "upstream": encode_upstream(upstream)})
+        return previous
+
+    def hold(self, timeout: float | None = None) -> None:
+        super().hold(timeout)
+        self._push({"op": "hold", "timeout": self.hold_timeout})
+
+    def release(self) -> None:
+        super().release()
+        if not self._closing:
+            self._push({"op": "release"})
+
+    def maintenance(self, on: bool, bypass: str | None = None) -> None:
+        super().maintenance(on, bypass)
+        self._push({"op": "maintenance", "on": on, "bypass": bypass if on else None})
+
+    async def drain(self, instance_id: str, timeout: float) -> bool:
+        await self.confirmed()
+        results = await asyncio.gather(
+            *self._push({"op": "drain", "instance": instance_id, "timeout": timeout})
+        )
+        return all(result is not False for result in results)
+
+    # what the server reads ---------------------------------------------------------------
+    def stats(self) -> FrontDoorStats:
+        reports = [w.counts for w in self.workers if w.counts]
+        inflight: Counter[str] = Counter()
+        tripped: Counter[str] = Counter()
+        for report in reports:
+            inflight.update(report["inflight"])
+            tripped.update(report["tripped"])
+
+        def total(name: str) -> int:
+            return sum(int(r[name]) for r in reports)
+
+        return FrontDoorStats(
+            port=self.port,
+            requests=total("requests"),
+            inflight={k: v for k, v in inflight.items() if v},
+            switched_at=self._switched_at,
+            held=self._held,
+            waiting=total("waiting"),
+            held_timeouts=total("held_timeouts"),
+            tripped=dict(tripped),
+            websockets=total("websockets"),
+            connections=total("connections"),
+            maintenance=self._maintenance,
+        )
+
+    def worker_status(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "pid": w.pid,
+                "restarts": w.restarts,
+                "requests": w.counts.get("requests", 0),
+                "connections": w.counts.get("connections", 0),
+            }
+            for w in self.workers
+        ]
+
+    # leaving -----------------------------------------------------------------------------
+    def hand_over(self, count: int) -> list[socket.socket]:
+        """Give up to ``count`` listening sockets to the door replacing this one: they stay
+        open when this door closes (its workers stop accepting there, the new ones start)."""
+        given, self._sockets = self._sockets[:count], self._sockets[count:]
+        return given
+
+    async def close(self) -> None:
+        self._closing = True
+        await self._started.wait()
+        self.release()
+        for worker in self.workers:
+            if worker.writer is not None:
+                worker.writer.close()  # end of the pipe: the worker finishes and leaves
+        tasks = list(self._tasks)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for sock in self._sockets:  # not those handed over
+            sock.close()
+        self._sockets = []
+        self.pool.close()
+        if self.access is not None:
+            self.access.close()
