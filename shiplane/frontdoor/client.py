@@ -78,7 +78,7 @@ class Connection:
                 if self.writer.transport.get_write_buffer_size():
                     async with asyncio.timeout(limits.idle_timeout):
                         await self.writer.drain()  # a client that never reads is let go
-                if not keep:
+                if not keep or self.listener.leaving:
                     return
                 if self.owner is not None and self.owner.take_back():
                     handed_back = True
@@ -271,7 +271,7 @@ class ClientProtocol(asyncio.StreamReaderProtocol):
         self.exchange = None
         transport = self.transport
         assert transport is not None
-        if not keep:
+        if not keep or self.listener.leaving:
             transport.close()
         elif self.eof:
             # A client that half-closed after pipelining: the streamed mode answers what it
@@ -297,6 +297,16 @@ class ClientProtocol(asyncio.StreamReaderProtocol):
             self._feed(data)
         else:
             self._next()
+
+    def idle_for(self) -> float:
+        """Seconds this connection has waited for a request with nothing read of it (0: busy):
+        a leaving front-door worker closes those that waited a while."""
+        if not self.fast or self.exchange is not None or self.msgs.in_message or self.stash:
+            return 0.0
+        if self.deadline == math.inf:
+            return 0.0
+        # Idle, the timer runs out idle_timeout after the wait began (see ``_idle``).
+        return self.loop.time() - (self.deadline - self.limits.idle_timeout)
 
     # timers: one handle per connection, moved lazily (re-armed only when it fires early) ----
     def _arm(self, seconds: float) -> None:

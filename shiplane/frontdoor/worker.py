@@ -1,6 +1,8 @@
 """One front-door worker process (``front_door.workers = N``, N > 1): the same relay as the
 single-process door, on a listening socket of its own that shares the address with the other
-workers' (SO_REUSEPORT: the kernel spreads connections over them).
+workers' (SO_REUSEPORT: the kernel spreads connections over them). After the number of
+workers went down it serves several such sockets: closing one would reset the connections
+queued on it.
 
 The server owns the state and the sockets; a worker holds a copy of the state and nothing else.
 It talks to the server over one Unix socketpair in JSON lines:
@@ -8,14 +10,15 @@ It talks to the server over one Unix socketpair in JSON lines:
     server -> worker  {"op": "init", "env", "settings", "state"}   first, before any accept
                       {"op": "switch" | "hold" | "release" | "maintenance" | "drain", "seq", ...}
                       {"op": "answer", "id", "status", "payload"}   a /_deploy/* answer
+                      {"op": "leave"}                              stop accepting, finish, exit
     worker -> server  {"ready": pid}
                       {"ack": seq, "result", "stats"}              after the change took effect
                       {"stats": {...}}                             when its counts changed
                       {"ask": id, "path", "client", "headers"}     a /_deploy/* request
 
 A change is acknowledged only once applied, so a request read after the server's switch returned
-goes to the new upstream. The worker leaves when the socketpair closes (the server stopped, or
-died: nothing else holds the other end), after its in-flight requests finished (bounded).
+goes to the new upstream. The worker leaves when told to, or when the socketpair closes (the
+server died: nothing else holds the other end), after its in-flight requests finished (bounded).
 """
 
 from __future__ import annotations
@@ -33,12 +36,14 @@ from typing import Any
 
 from shiplane.frontdoor.base import Upstream
 from shiplane.frontdoor.builtin import BuiltinFrontDoor
+from shiplane.frontdoor.listener import Listener
 from shiplane.frontdoor.settings import DoorSettings
 from shiplane.frontdoor.static import StaticFiles
 
 LINE_LIMIT = 16 * 1024 * 1024  # a /_deploy/status answer can be long
 STATS_EVERY = 0.02  # seconds between two looks at the counts
 STOP_GRACE = 10.0  # seconds in-flight requests get when the worker leaves
+IDLE_CLOSE = 0.1  # seconds a connection waited for a request before a leaving worker closes it
 
 
 def encode_upstream(upstream: Upstream | None) -> dict[str, Any] | None:
@@ -149,7 +154,7 @@ async def report(door: BuiltinFrontDoor, link: Link) -> None:
             last = now
 
 
-async def run(control_fd: int, listen_fd: int) -> None:
+async def run(control_fd: int, listen_fds: list[int]) -> None:
     reader, writer = await asyncio.open_unix_connection(
         sock=socket.socket(fileno=control_fd), limit=LINE_LIMIT
     )
@@ -159,30 +164,38 @@ async def run(control_fd: int, listen_fd: int) -> None:
     door = BuiltinFrontDoor(init["env"], settings.port, link.ask, settings=settings)
     apply(door, init)
     # Only now, with the state in place, does this worker take connections.
-    door.listen(socket.socket(fileno=listen_fd))
+    for fd in listen_fds:
+        sock = socket.socket(fileno=fd)
+        host, port = sock.getsockname()[:2]
+        listener = Listener(host, port, limits=door.limits)
+        listener.add(door, ())
+        door.attach(listener)
+        await listener.start(sock)
     link.send({"ready": os.getpid()})
-    tasks: set[asyncio.Task[None]] = set()
     reporter = asyncio.create_task(report(door, link))
     stopping = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
-    reading = asyncio.create_task(read(reader, door, link, tasks))
-    stop = asyncio.create_task(stopping.wait())
-    await asyncio.wait({reading, stop}, return_when=asyncio.FIRST_COMPLETED)
-    stop.cancel()
-    reading.cancel()
+    # The pipe stays read while the worker leaves: a door replacing this one's keeps pushing
+    # its changes here until the last connection of this worker closed.
+    reading = asyncio.create_task(read(reader, door, link, stopping))
+    await stopping.wait()
     await leave(door)
+    reading.cancel()
     reporter.cancel()
     link.gone()
 
 
 async def read(
-    reader: asyncio.StreamReader, door: BuiltinFrontDoor, link: Link, tasks: set[asyncio.Task[None]]
+    reader: asyncio.StreamReader, door: BuiltinFrontDoor, link: Link, stopping: asyncio.Event
 ) -> None:
+    tasks: set[asyncio.Task[None]] = set()
     while line := await reader.readline():
         message = json.loads(line)
         op = message["op"]
         if op == "answer":
             link.answered(message)
+        elif op == "leave":
+            stopping.set()
         elif op == "drain":
             task = asyncio.create_task(drain(door, link, message))
             tasks.add(task)
@@ -190,17 +203,26 @@ async def read(
         else:
             apply(door, message)
             link.send({"ack": message["seq"], "result": True, "stats": counts(door)})
+    stopping.set()  # the server stopped (or died)
 
 
 async def leave(door: BuiltinFrontDoor) -> None:
     """Stop accepting (the socket stays open in the server and the other workers), let the
-    requests in flight finish, then close."""
+    requests in flight finish and close each connection once it waits for the next one, then
+    close what is left (bounded)."""
     for listener in door.listeners:
         listener.stop_accepting()
     deadline = time.monotonic() + STOP_GRACE
-    while any(door.stats().inflight.values()) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        for listener in door.listeners:
+            # A connection just accepted may have its request on the way: give it a moment.
+            listener.close_idle(IDLE_CLOSE)
+        if not any(listener.open for listener in door.listeners):
+            break
         await asyncio.sleep(0.02)
     await door.close()
+    for listener in door.listeners:
+        await listener.close()
 
 
 def main() -> None:
@@ -208,8 +230,8 @@ def main() -> None:
 
     # Ctrl-C reaches the whole process group: the server decides when its workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    control_fd, listen_fd = int(sys.argv[1]), int(sys.argv[2])
-    uvloop.run(run(control_fd, listen_fd))
+    control_fd, *listen_fds = map(int, sys.argv[1:])
+    uvloop.run(run(control_fd, listen_fds))
 
 
 if __name__ == "__main__":

@@ -28,19 +28,26 @@ import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
 from shiplane.frontdoor.base import DeployHook, FrontDoorStats, Upstream
 from shiplane.frontdoor.builtin import BuiltinFrontDoor
+from shiplane.frontdoor.listener import Listener
 from shiplane.frontdoor.settings import DoorSettings
-from shiplane.frontdoor.worker import LINE_LIMIT, encode_upstream
+from shiplane.frontdoor.worker import IDLE_CLOSE, LINE_LIMIT, encode_upstream
 from shiplane.procenv import child_environment, die_with_parent
 
 log = logging.getLogger("shiplane.frontdoor")
 RESTART_BACKOFF = (0.1, 0.5, 2.0)  # seconds before starting a crashed worker again
 STOP_TIMEOUT = 15.0  # a leaving worker's in-flight grace (worker.STOP_GRACE) and some
+
+
+async def settle(door: BuiltinFrontDoor, timeout: float) -> None:
+    """Wait (at most ``timeout`` s) until ``door`` has no request in flight."""
+    deadline = time.monotonic() + timeout
+    while any(door.stats().inflight.values()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
 
 
 def bind_reuseport(host: str, port: int) -> socket.socket:
@@ -63,8 +70,9 @@ def bind_reuseport(host: str, port: int) -> socket.socket:
 @dataclass
 class Worker:
     slot: int
-    sock: socket.socket
+    socks: list[socket.socket]
     pid: int | None = None
+    process: asyncio.subprocess.Process | None = None
     restarts: int = 0
     counts: dict[str, Any] = field(default_factory=dict)
     writer: asyncio.StreamWriter | None = None
@@ -91,41 +99,55 @@ class WorkerFrontDoor(BuiltinFrontDoor):
         env: str,
         settings: DoorSettings,
         deploy_hook: DeployHook,
-        sockets: list[socket.socket] | None = None,
-        after: Awaitable[object] | None = None,
+        previous: BuiltinFrontDoor | None = None,
     ) -> None:
-        """``sockets``: taken over from the door this one replaces (more are bound as needed);
-        ``after``: what must end before binding (a single-process door leaving the port)."""
+        """Bind (now: "address in use" is the caller's error) and start the workers.
+
+        ``previous``, the door this one replaces on the same port, keeps serving the
+        connections it has while they last, so neither the address nor a connection is cut:
+        a door with workers hands its sockets over and its leaving workers follow every change
+        made here; a one-process door's listener hands its socket over and routes the requests
+        left on its connections to this door, which relays them itself."""
         super().__init__(env, settings.port, deploy_hook, settings=settings)
-        self.workers: list[Worker] = []
-        self._sockets = list(sockets or [])
+        self._retiring: list[WorkerFrontDoor] = []
         self._seq = 0
         self._pending: set[asyncio.Future[Any]] = set()
         self._closing = False
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._started = asyncio.Event()
-        if after is None:
-            self._bind()  # now: "address in use" is the caller's error
-        self._spawn(self._start(after))
-
-    def _bind(self) -> None:
-        while len(self._sockets) < self.settings.workers:
-            self._sockets.append(bind_reuseport(self.settings.host, self.port))
+        self._sockets: list[socket.socket] = []
+        if isinstance(previous, WorkerFrontDoor) and previous.port == self.port:
+            self._sockets = previous.hand_over()
+            self._retiring.append(previous)
+        elif previous is not None:
+            self._take_listener(previous)
+        while len(self._sockets) < settings.workers:
+            self._sockets.append(bind_reuseport(settings.host, self.port))
             self.port = self._sockets[0].getsockname()[1]  # port 0: what the first one got
-        for extra in self._sockets[self.settings.workers :]:
-            extra.close()
-        del self._sockets[self.settings.workers :]
+        # Fewer workers than sockets (their number went down): some serve several.
+        count = settings.workers
+        self.workers = [Worker(n, self._sockets[n::count]) for n in range(count)]
+        for worker in self.workers:
+            self._spawn(self._supervise(worker))
 
-    async def _start(self, after: Awaitable[object] | None) -> None:
-        try:
-            if after is not None:
-                await after
-                self._bind()
-            self.workers = [Worker(n, sock) for n, sock in enumerate(self._sockets)]
-            for worker in self.workers:
-                self._spawn(self._supervise(worker))
-        finally:
-            self._started.set()
+    def _take_listener(self, previous: BuiltinFrontDoor) -> None:
+        own = next((x for x in previous.listeners if x.port == self.port), None)
+        taken = own.take_over() if own is not None else None
+        if own is None or taken is None:
+            return
+        self._sockets.append(taken)
+        own.remove(previous)
+        own.add(self, ())
+        self._spawn(self._let_go(own))
+
+    async def _let_go(self, listener: Listener) -> None:
+        """Close the handed-over listener's connections as each waits for a request (or at
+        the idle timeout), then the listener."""
+        deadline = time.monotonic() + self.limits.idle_timeout
+        while listener.open and time.monotonic() < deadline and not self._closing:
+            listener.close_idle(IDLE_CLOSE)
+            await asyncio.sleep(0.05)
+        listener.remove(self)
+        await listener.close()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -153,7 +175,7 @@ class WorkerFrontDoor(BuiltinFrontDoor):
 
     async def _run(self, worker: Worker) -> None:
         ours, theirs = socket.socketpair()
-        fds = (theirs.fileno(), worker.sock.fileno())
+        fds = (theirs.fileno(), *(sock.fileno() for sock in worker.socks))
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -172,15 +194,13 @@ class WorkerFrontDoor(BuiltinFrontDoor):
             # The state as it is now, then every change after it, in order, on the same pipe.
             worker.writer = writer
             worker.pid = process.pid
+            worker.process = process
             settings = {**self.settings.to_dict(), "port": self.port}
             worker.send({**self._state(), "op": "init", "env": self.env, "settings": settings})
             await self._listen(worker, reader)
         finally:
             if worker.writer is not None:
                 worker.writer.close()
-            with contextlib.suppress(ProcessLookupError):
-                if process.returncode is None and self._closing:
-                    await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
@@ -231,48 +251,70 @@ class WorkerFrontDoor(BuiltinFrontDoor):
         self._pending.update(futures)
         return futures
 
-    async def confirmed(self) -> None:
-        await self._started.wait()
-        pending, self._pending = self._pending, set()
-        if pending:
-            await asyncio.gather(*pending)
+    def _leaving(self) -> list[WorkerFrontDoor]:
+        """The replaced doors whose workers still serve connections: they follow this one."""
+        self._retiring = [door for door in self._retiring if door.workers_running()]
+        return self._retiring
 
     def switch(self, upstream: Upstream | None) -> Upstream | None:
         previous = super().switch(upstream)
         self._push({"op": "switch", "upstream": encode_upstream(upstream)})
+        for door in self._leaving():
+            door.switch(upstream)
         return previous
 
     def hold(self, timeout: float | None = None) -> None:
         super().hold(timeout)
         self._push({"op": "hold", "timeout": self.hold_timeout})
+        for door in self._leaving():
+            door.hold(timeout)
 
     def release(self) -> None:
         super().release()
-        if not self._closing:
-            self._push({"op": "release"})
+        self._push({"op": "release"})
+        for door in self._leaving():
+            door.release()
 
     def maintenance(self, on: bool, bypass: str | None = None) -> None:
         super().maintenance(on, bypass)
         self._push({"op": "maintenance", "on": on, "bypass": bypass if on else None})
+        for door in self._leaving():
+            door.maintenance(on, bypass)
+
+    async def confirmed(self) -> None:
+        pending, self._pending = self._pending, set()
+        await asyncio.gather(*pending, *(door.confirmed() for door in self._leaving()))
 
     async def drain(self, instance_id: str, timeout: float) -> bool:
+        """Drained once every worker (and this process, for a handed-over listener's
+        connections, and the replaced doors' leaving workers) has none in flight there."""
         await self.confirmed()
         results = await asyncio.gather(
-            *self._push({"op": "drain", "instance": instance_id, "timeout": timeout})
+            super().drain(instance_id, timeout),
+            *self._push({"op": "drain", "instance": instance_id, "timeout": timeout}),
+            *(door.drain(instance_id, timeout) for door in self._leaving()),
         )
         return all(result is not False for result in results)
 
     # what the server reads ---------------------------------------------------------------
     def stats(self) -> FrontDoorStats:
+        """The sums over the workers' last reports, this process's own relaying (a
+        handed-over listener's connections) and the replaced doors still leaving."""
+        own = super().stats()
+        parts = [door.stats() for door in self._leaving()]
         reports = [w.counts for w in self.workers if w.counts]
-        inflight: Counter[str] = Counter()
-        tripped: Counter[str] = Counter()
+        inflight: Counter[str] = Counter(own.inflight)
+        tripped: Counter[str] = Counter(own.tripped)
         for report in reports:
             inflight.update(report["inflight"])
             tripped.update(report["tripped"])
+        for part in parts:
+            inflight.update(part.inflight)
+            tripped.update(part.tripped)
 
         def total(name: str) -> int:
-            return sum(int(r[name]) for r in reports)
+            mine = int(getattr(own, name)) + sum(int(getattr(p, name)) for p in parts)
+            return mine + sum(int(r[name]) for r in reports)
 
         return FrontDoorStats(
             port=self.port,
@@ -288,6 +330,9 @@ class WorkerFrontDoor(BuiltinFrontDoor):
             maintenance=self._maintenance,
         )
 
+    def workers_running(self) -> bool:
+        return any(worker.writer is not None for worker in self.workers)
+
     def worker_status(self) -> list[dict[str, Any]]:
         return [
             {
@@ -300,21 +345,26 @@ class WorkerFrontDoor(BuiltinFrontDoor):
         ]
 
     # leaving -----------------------------------------------------------------------------
-    def hand_over(self, count: int) -> list[socket.socket]:
-        """Give up to ``count`` listening sockets to the door replacing this one: they stay
-        open when this door closes (its workers stop accepting there, the new ones start)."""
-        given, self._sockets = self._sockets[:count], self._sockets[count:]
+    def hand_over(self) -> list[socket.socket]:
+        """Give every listening socket to the door replacing this one (its workers stop
+        accepting there as they leave). All of them: a socket closed while in the address's
+        group would reset the connections queued on it."""
+        self._closing = True  # replaced: a worker that exits now is not started again
+        given, self._sockets = self._sockets, []
         return given
 
     async def close(self) -> None:
+        """The workers stop accepting, finish their requests and exit (a door that replaced
+        this one keeps pushing its changes to them meanwhile); past the bound they are killed."""
         self._closing = True
-        await self._started.wait()
-        self.release()
         for worker in self.workers:
-            if worker.writer is not None:
-                worker.writer.close()  # end of the pipe: the worker finishes and leaves
+            worker.send({"op": "leave"})
         tasks = list(self._tasks)
         if tasks:
+            _, late = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+            for worker in self.workers:
+                if late and worker.process is not None and worker.process.returncode is None:
+                    worker.process.kill()
             await asyncio.gather(*tasks, return_exceptions=True)
         for sock in self._sockets:  # not those handed over
             sock.close()

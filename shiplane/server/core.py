@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +23,7 @@ from shiplane.frontdoor.listener import Listener, reserve_descriptors
 from shiplane.frontdoor.settings import DoorSettings
 from shiplane.frontdoor.static import for_release
 from shiplane.frontdoor.tls import CertificateStore, SniContext
-from shiplane.frontdoor.workers import WorkerFrontDoor
+from shiplane.frontdoor.workers import WorkerFrontDoor, settle
 from shiplane.launch import launcher
 from shiplane.launch.base import RunAs
 from shiplane.layout import ServerLayout
@@ -165,11 +164,9 @@ class ServerCore:
         if door is not None and door.settings == settings:
             return door
         self._check_claims(key, settings)
-        if settings.workers > 1:
+        if settings.workers > 1 or isinstance(door, WorkerFrontDoor):
             return self._worker_door(key, door, settings)
-        # From workers back to one process: the port's socket stays open across the change.
-        handed = door.hand_over(1)[0] if isinstance(door, WorkerFrontDoor) else None
-        own = self._listener(key, settings.own_host, settings.port, settings, sock=handed)
+        own = self._listener(key, settings.own_host, settings.port, settings)
         shared = plain = tls = None
         if settings.shared_port is not None:
             https = settings.tls is not None
@@ -219,22 +216,15 @@ class ServerCore:
     def _worker_door(
         self, key: EnvKey, door: BuiltinFrontDoor | None, settings: DoorSettings
     ) -> WorkerFrontDoor:
-        """``front_door.workers`` > 1 (frontdoor/workers.py): the workers take over the
-        sockets of a door with workers, or bind once a one-process door left the port."""
-        hook = self._endpoints(key).answer
-        retiring = None
-        if isinstance(door, WorkerFrontDoor):
-            new = WorkerFrontDoor(key.env, settings, hook, door.hand_over(settings.workers))
-        elif door is not None:
-            retiring = asyncio.create_task(self._retire(door))
-            new = WorkerFrontDoor(key.env, settings, hook, after=retiring)
-        else:
-            new = WorkerFrontDoor(key.env, settings, hook)
+        """``front_door.workers`` > 1 (frontdoor/workers.py), or any number once the env had
+        workers (until a restart): the old door hands its port over without a gap."""
+        new = WorkerFrontDoor(key.env, settings, self._endpoints(key).answer, door)
         new.maintenance(*(door.maintenance_mode() if door else self._stored_maintenance(key)))
         if door is not None:
             new.switch(door.active())
-            if retiring is None:
-                self._background.add(asyncio.create_task(self._retire(door)))
+            # A one-process door's requests finish before it closes (the workers' own leave).
+            quiet = not isinstance(door, WorkerFrontDoor)
+            self._background.add(asyncio.create_task(self._retire(door, quiet)))
         self.frontdoors[key] = new
         return new
 
@@ -309,13 +299,7 @@ class ServerCore:
                     )
 
     def _listener(
-        self,
-        key: EnvKey,
-        host: str,
-        port: int,
-        settings: DoorSettings,
-        https: bool = False,
-        sock: socket.socket | None = None,
+        self, key: EnvKey, host: str, port: int, settings: DoorSettings, https: bool = False
     ) -> Listener:
         listener = self.listeners.get(port)
         if listener is not None:
@@ -332,7 +316,7 @@ class ServerCore:
             limits=settings.limits,
         )
         try:
-            sock = sock if sock is not None else listener.bind()
+            sock = listener.bind()
         except OSError as exc:
             raise PortInUse(f"port {port} for {key} is in use: {exc}") from exc
         self.listeners[port] = listener
@@ -341,7 +325,9 @@ class ServerCore:
         self._background.add(asyncio.create_task(listener.start(sock)))
         return listener
 
-    async def _retire(self, door: BuiltinFrontDoor) -> None:
+    async def _retire(self, door: BuiltinFrontDoor, quiet: bool = False) -> None:
+        if quiet:  # its connections close with its listener: let their requests finish
+            await settle(door, door.limits.upstream_read_timeout)
         await door.close()
         for listener in door.listeners:
             if listener.empty:

@@ -6,6 +6,7 @@ holds on both; a killed worker comes back; a stopped server leaves no worker."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -27,12 +28,9 @@ from tests.support.writer import writing
 
 def with_workers(app_repo: AppRepo, workers: int = 2) -> None:
     config = app_repo.path / "shiplane.toml"
-    text = config.read_text()
-    config.write_text(
-        text.replace(
-            "[environments.dev]\n", f"[environments.dev]\nfront_door = {{ workers = {workers} }}\n"
-        )
-    )
+    text = re.sub(r"front_door = \{ workers = \d+ \}\n", "", config.read_text())
+    line = f"front_door = {{ workers = {workers} }}\n"
+    config.write_text(text.replace("[environments.dev]\n", "[environments.dev]\n" + line))
 
 
 def door_status(app_repo: AppRepo) -> dict[str, Any]:
@@ -167,3 +165,21 @@ def test_a_killed_worker_comes_back_and_a_stopped_server_leaves_none(app_repo: A
     pids = [w["pid"] for w in door_status(app_repo)["workers"]]
     app_repo.stop_server()
     assert wait_for(lambda: not any(alive(pid) for pid in pids), timeout=20), pids
+
+
+def test_workers_come_and_go_with_the_config_while_the_port_serves(app_repo: AppRepo) -> None:
+    """1 -> 2 -> 1: the port's listening socket passes from the one-process door to the
+    workers and back, so no connection is refused in between."""
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    app_repo.git("checkout", "-q", "dev")
+    with hammering(app_repo.url("dev", "/api/version")) as hammer:
+        for workers, release in ((2, "2.0.0"), (1, "3.0.0")):
+            with_workers(app_repo, workers)
+            app_repo.commit(f"workers {workers}", {"VERSION": f"{release}\n"})
+            deploy = app_repo.shiplane("deploy", "dev")
+            assert deploy.code == 0, deploy.stdout
+            assert version(app_repo) == release
+            status = door_status(app_repo)
+            assert len(status.get("workers", [None])) == workers, status
+    assert hammer.failures == [], hammer.failures[:5]
+    assert {"1.0.0", "2.0.0", "3.0.0"} <= {v for _, v in hammer.seen}
