@@ -36,7 +36,7 @@ from typing import Any
 
 from shiplane.frontdoor.base import Upstream
 from shiplane.frontdoor.builtin import BuiltinFrontDoor
-from shiplane.frontdoor.listener import Listener
+from shiplane.frontdoor.listener import Listener, reserve_descriptors
 from shiplane.frontdoor.settings import DoorSettings
 from shiplane.frontdoor.static import StaticFiles
 
@@ -164,10 +164,11 @@ async def run(control_fd: int, listen_fds: list[int]) -> None:
     door = BuiltinFrontDoor(init["env"], settings.port, link.ask, settings=settings)
     apply(door, init)
     # Only now, with the state in place, does this worker take connections.
+    budget = reserve_descriptors()  # as the server does for its own door
     for fd in listen_fds:
         sock = socket.socket(fileno=fd)
         host, port = sock.getsockname()[:2]
-        listener = Listener(host, port, limits=door.limits)
+        listener = Listener(host, port, budget=budget, limits=door.limits)
         listener.add(door, ())
         door.attach(listener)
         await listener.start(sock)

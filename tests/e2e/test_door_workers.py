@@ -103,6 +103,9 @@ def test_two_workers_share_the_port_and_a_deploy_switches_both(app_repo: AppRepo
             assert client.get(app_repo.url("dev", "/api/version")).status_code == 200
     assert wait_for(lambda: all(w["requests"] >= 20 for w in door_status(app_repo)["workers"]))
     assert [w["pid"] for w in door_status(app_repo)["workers"]] == pids
+    # Each worker appends its own lines to the env's one access log.
+    log = (app_repo.root / "dev" / "logs" / "access.log").read_text().splitlines()
+    assert sum('"GET /api/version HTTP/1.1" 200' in line for line in log) >= 200
 
     app_repo.git("checkout", "-q", "dev")
     app_repo.commit("v2", {"VERSION": "2.0.0\n"})
