@@ -43,7 +43,9 @@ from shiplane.frontdoor.static import StaticFiles
 LINE_LIMIT = 16 * 1024 * 1024  # a /_deploy/status answer can be long
 STATS_EVERY = 0.02  # seconds between two looks at the counts
 STOP_GRACE = 10.0  # seconds in-flight requests get when the worker leaves
-IDLE_CLOSE = 0.1  # seconds a connection waited for a request before a leaving worker closes it
+# Seconds a connection waited for a request before a leaving worker closes it: long enough for
+# a client that just connected on a loaded machine to send its first one.
+IDLE_CLOSE = 1.0
 
 
 def encode_upstream(upstream: Upstream | None) -> dict[str, Any] | None:

@@ -40,6 +40,7 @@ from shiplane.procenv import child_environment, die_with_parent
 
 log = logging.getLogger("shiplane.frontdoor")
 RESTART_BACKOFF = (0.1, 0.5, 2.0)  # seconds before starting a crashed worker again
+CONFIRM_TIMEOUT = 10.0  # seconds a worker has to apply a change before it is restarted
 STOP_TIMEOUT = 15.0  # a leaving worker's in-flight grace (worker.STOP_GRACE) and some
 
 
@@ -72,8 +73,9 @@ class Worker:
     slot: int
     socks: list[socket.socket]
     pid: int | None = None
+    restarts: int = 0  # since the door opened
+    failing: int = 0  # exits in a row without running a while: the backoff step
     process: asyncio.subprocess.Process | None = None
-    restarts: int = 0
     counts: dict[str, Any] = field(default_factory=dict)
     writer: asyncio.StreamWriter | None = None
     acks: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
@@ -81,6 +83,11 @@ class Worker:
     def send(self, message: dict[str, Any]) -> None:
         if self.writer is not None and not self.writer.is_closing():
             self.writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
 
     def gone(self) -> None:
         """The process ended: nothing it was asked will be answered, and it counts nothing."""
@@ -111,7 +118,7 @@ class WorkerFrontDoor(BuiltinFrontDoor):
         super().__init__(env, settings.port, deploy_hook, settings=settings)
         self._retiring: list[WorkerFrontDoor] = []
         self._seq = 0
-        self._pending: set[asyncio.Future[Any]] = set()
+        self._pending: dict[asyncio.Future[Any], Worker] = {}  # changes not yet confirmed
         self._closing = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sockets: list[socket.socket] = []
@@ -167,8 +174,9 @@ class WorkerFrontDoor(BuiltinFrontDoor):
             if self._closing:
                 return
             if time.monotonic() - started > 10:
-                worker.restarts = 0  # it ran a while: start again at once
-            delay = RESTART_BACKOFF[min(worker.restarts, len(RESTART_BACKOFF) - 1)]
+                worker.failing = 0  # it ran a while: start again at once
+            delay = RESTART_BACKOFF[min(worker.failing, len(RESTART_BACKOFF) - 1)]
+            worker.failing += 1
             worker.restarts += 1
             log.warning("front door %s: worker %d exited; restarting", self.env, worker.slot)
             await asyncio.sleep(delay)
@@ -230,14 +238,19 @@ class WorkerFrontDoor(BuiltinFrontDoor):
                 self._spawn(self._answer(worker, message))
 
     async def _answer(self, worker: Worker, message: dict[str, Any]) -> None:
-        status, payload = await self.deploy_hook()(
-            message["path"], message["client"], message["headers"], self._active
-        )
+        try:
+            status, payload = await self.deploy_hook()(
+                message["path"], message["client"], message["headers"], self._active
+            )
+        except Exception:  # the worker's client gets an answer whatever went wrong here
+            log.exception("front door %s: %s failed", self.env, message["path"])
+            status, payload = 500, {"error": "the shiplane server failed to answer"}
         worker.send({"op": "answer", "id": message["ask"], "status": status, "payload": payload})
 
     # pushing changes ---------------------------------------------------------------------
-    def _push(self, message: dict[str, Any]) -> list[asyncio.Future[Any]]:
-        """Send ``message`` to every running worker; the futures resolve on their acks."""
+    def _push(self, message: dict[str, Any], confirm: bool = True) -> list[asyncio.Future[Any]]:
+        """Send ``message`` to every running worker; the futures resolve on their acks (those
+        of a change of state are what ``confirmed`` waits for; a drain's are not)."""
         loop = asyncio.get_running_loop()
         futures = []
         for worker in self.workers:
@@ -248,7 +261,8 @@ class WorkerFrontDoor(BuiltinFrontDoor):
             worker.acks[self._seq] = future
             worker.send({**message, "seq": self._seq})
             futures.append(future)
-        self._pending.update(futures)
+            if confirm:
+                self._pending[future] = worker
         return futures
 
     def _leaving(self) -> list[WorkerFrontDoor]:
@@ -282,8 +296,22 @@ class WorkerFrontDoor(BuiltinFrontDoor):
             door.maintenance(on, bypass)
 
     async def confirmed(self) -> None:
-        pending, self._pending = self._pending, set()
-        await asyncio.gather(*pending, *(door.confirmed() for door in self._leaving()))
+        """Every change so far applied by every worker. A worker that does not confirm in
+        time is killed: its replacement starts from the state as it is now."""
+        pending, self._pending = self._pending, {}
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=CONFIRM_TIMEOUT)
+            for future in late:
+                worker = pending[future]
+                log.error(
+                    "front door %s: worker %d confirmed no change in %g s; restarting it",
+                    self.env,
+                    worker.slot,
+                    CONFIRM_TIMEOUT,
+                )
+                worker.kill()
+            await asyncio.gather(*late)  # resolved as each killed worker's pipe closes
+        await asyncio.gather(*(door.confirmed() for door in self._leaving()))
 
     async def drain(self, instance_id: str, timeout: float) -> bool:
         """Drained once every worker (and this process, for a handed-over listener's
@@ -291,7 +319,7 @@ class WorkerFrontDoor(BuiltinFrontDoor):
         await self.confirmed()
         results = await asyncio.gather(
             super().drain(instance_id, timeout),
-            *self._push({"op": "drain", "instance": instance_id, "timeout": timeout}),
+            *self._push({"op": "drain", "instance": instance_id, "timeout": timeout}, False),
             *(door.drain(instance_id, timeout) for door in self._leaving()),
         )
         return all(result is not False for result in results)
