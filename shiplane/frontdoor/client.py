@@ -74,11 +74,13 @@ class Connection:
                     log.trip(exc.kind, f"{self.peer}: {exc.reason}")
                     await self.refuse(exc.status, exc.reason)
                     return
+                if self.listener.leaving:
+                    head.keep_alive = False  # see ``ClientProtocol._next``
                 keep = await self.dispatch(head)
                 if self.writer.transport.get_write_buffer_size():
                     async with asyncio.timeout(limits.idle_timeout):
                         await self.writer.drain()  # a client that never reads is let go
-                if not keep or self.listener.leaving:
+                if not keep:
                     return
                 if self.owner is not None and self.owner.take_back():
                     handed_back = True
@@ -236,6 +238,10 @@ class ClientProtocol(asyncio.StreamReaderProtocol):
         if events:
             head = events[0][1]
             assert isinstance(head, Head)
+            if self.listener.leaving:
+                # The answer says "connection: close": a client reusing the connection after a
+                # bare close would race the FIN with its next request.
+                head.keep_alive = False
             if len(events) >= 2 and events[1][0] == END and self._relay_fast(head):
                 return
             self._stream(self._connection().serve())
@@ -271,7 +277,7 @@ class ClientProtocol(asyncio.StreamReaderProtocol):
         self.exchange = None
         transport = self.transport
         assert transport is not None
-        if not keep or self.listener.leaving:
+        if not keep:
             transport.close()
         elif self.eof:
             # A client that half-closed after pipelining: the streamed mode answers what it

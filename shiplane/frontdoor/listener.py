@@ -158,8 +158,8 @@ class Listener:
                 writer.transport.close()
 
     def stop_accepting(self) -> None:
-        """Take no new connections; each open one closes after the response it is writing,
-        with the FIN right behind it, so its client sees it closed before reusing it."""
+        """Take no new connections; each open one closes after its next answer, which says
+        "connection: close" (those idle are for the caller to close: ``close_idle``)."""
         self.leaving = True
         if self._server is not None:
             self._server.close()

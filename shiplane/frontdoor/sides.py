@@ -39,7 +39,7 @@ class ListenerSide(replies.Listener, Protocol):
     @property
     def leaving(self) -> bool:
         """True once the listener stopped accepting to go away: each connection closes after
-        the response it is writing (its client then opens a new one, elsewhere)."""
+        its next answer, which says so (its client then opens a new one, elsewhere)."""
         ...
 
     def route(self, head: Head) -> RoutedSite | None: ...
