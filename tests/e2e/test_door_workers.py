@@ -180,11 +180,8 @@ def test_workers_come_and_go_with_the_config_while_the_port_serves(app_repo: App
         for workers, release in ((2, "2.0.0"), (1, "3.0.0")):
             with_workers(app_repo, workers)
             app_repo.commit(f"workers {workers}", {"VERSION": f"{release}\n"})
-            began = time.monotonic()
             deploy = app_repo.shiplane("deploy", "dev")
             assert deploy.code == 0, deploy.stdout
-            switched = [x for x in deploy.data["steps"] if x["name"] == "switch"]
-            print(f"workers {workers}: {began:.3f} .. {time.monotonic():.3f}", switched)
             assert version(app_repo) == release
             status = door_status(app_repo)
             assert len(status.get("workers", [None])) == workers, status
