@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/frontdoor.py [--seconds 5] [--connections 32] [--repeat 3] [--example]
      [--baseline DIR]  (DIR holds another checkout's ``shiplane`` package, run side by side)
+     [--workers N]  (the door with ``front_door.workers = N`` vs nginx with N worker processes)
 Needs Debian's wrk and nginx. Two backends: a fast one (nginx, 1 worker, `return 200`), and with
 --example the example app (gunicorn, 2 workers) deployed by shiplane. nginx (1 worker, keepalive
 upstream) and the front door (one process, uvloop, as the server runs it) proxy to the very same
@@ -31,7 +32,7 @@ from pathlib import Path
 from example import SHIPLANE, example, free_port
 
 NGINX = """daemon off;
-worker_processes 1;
+worker_processes {workers};
 pid {work}/nginx.pid;
 error_log {work}/nginx-error.log;
 events {{ worker_connections 1024; }}
@@ -93,11 +94,13 @@ http {{
 """
 
 
-def serve_door(upstream_port: int) -> None:
-    """A front door in this process, as the server runs it (uvloop); prints its port."""
+def serve_door(upstream_port: int, workers: int = 1) -> None:
+    """A front door in this process, as the server runs it (uvloop); prints its port. With
+    ``workers`` > 1, this process keeps the state and that many worker processes serve."""
     import asyncio
     import socket
     import sys
+    from dataclasses import replace
 
     import uvloop
 
@@ -115,10 +118,19 @@ def serve_door(upstream_port: int) -> None:
         async def hook(*_: object) -> tuple[int, dict[str, object]]:
             return 404, {}
 
-        settings = DoorSettings(port=port, limits=Limits(max_body=300 * MIB))
-        door = BuiltinFrontDoor("bench", port, hook, settings=settings)
-        door.listen(sock)
+        settings = DoorSettings(port=port, limits=Limits(max_body=300 * MIB), workers=workers)
+        door: BuiltinFrontDoor
+        if workers > 1:
+            from shiplane.frontdoor.workers import WorkerFrontDoor
+
+            sock.close()
+            door = WorkerFrontDoor("bench", replace(settings, port=0), hook)
+            port = door.port
+        else:
+            door = BuiltinFrontDoor("bench", port, hook, settings=settings)
+            door.listen(sock)
         door.switch(Upstream("fast", "127.0.0.1", upstream_port, {}))
+        await door.confirmed()
         print(port, flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
         await door.close()
@@ -263,14 +275,16 @@ def measured(url: str, pid: int, seconds: int, connections: int) -> dict[str, fl
     return result
 
 
-def start_door(backend: int, package_dir: str | None = None) -> tuple[subprocess.Popen[str], int]:
+def start_door(
+    backend: int, package_dir: str | None = None, workers: int = 1
+) -> tuple[subprocess.Popen[str], int]:
     """A door process in front of ``backend``; with ``package_dir``, that directory's shiplane
     package (another checkout: the door before a change) instead of this one."""
     env = dict(os.environ)
     if package_dir is not None:
         env["PYTHONPATH"] = package_dir
     door = subprocess.Popen(
-        [sys.executable, __file__, "--serve-door", str(backend)],
+        [sys.executable, __file__, "--serve-door", str(backend), str(workers)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -281,21 +295,22 @@ def start_door(backend: int, package_dir: str | None = None) -> tuple[subprocess
 
 
 def fast_backend(
-    work: Path, seconds: int, connections: int, repeat: int, baseline: str | None
-) -> tuple[list[dict[str, dict[str, float]]], dict[str, float]]:
+    work: Path, seconds: int, connections: int, repeat: int, baseline: str | None, workers: int
+) -> tuple[list[dict[str, dict[str, float]]], dict[str, float] | None]:
     """``repeat`` rounds, each with direct, nginx and the door side by side; then memory."""
     backend, proxy = free_port(), free_port()
     (work / "backend.conf").write_text(FAST_BACKEND.format(work=work, port=backend))
-    (work / "nginx.conf").write_text(NGINX.format(work=work, backend=backend, port=proxy))
+    config = NGINX.format(work=work, backend=backend, port=proxy, workers=workers)
+    (work / "nginx.conf").write_text(config)
     started = [
         subprocess.Popen(["nginx", "-c", str(work / name), "-p", str(work)])
         for name in ("backend.conf", "nginx.conf")
     ]
-    door, door_port = start_door(backend)
+    door, door_port = start_door(backend, workers=workers)
     doors = [door]
     try:
         if baseline is not None:
-            before, before_port = start_door(backend, baseline)
+            before, before_port = start_door(backend, baseline, workers)
             doors.append(before)
         time.sleep(1.0)
         pids = {
@@ -304,7 +319,7 @@ def fast_backend(
         }
         targets = {
             "direct (nginx return 200)": (backend, pids["backend"]),
-            "nginx proxy, 1 worker": (proxy, pids["proxy"]),
+            nginx_label(workers): (proxy, pids["proxy"]),
             "shiplane front door": (door_port, door.pid),
         }
         if baseline is not None:
@@ -319,7 +334,8 @@ def fast_backend(
             for name, (port, _) in targets.items():
                 results[name]["p50_c1"] = wrk(f"http://127.0.0.1:{port}/", 2, 1)["p50"]
             rounds.append(results)
-        return rounds, upload_and_flood(door.pid, door_port)
+        # Memory and descriptors are the one process's: measured with one.
+        return rounds, upload_and_flood(door.pid, door_port) if workers == 1 else None
     finally:
         for process in doors:
             assert process.stdin is not None and process.stdout is not None
@@ -329,6 +345,10 @@ def fast_backend(
         for process in started:
             process.terminate()
             process.wait(timeout=30)
+
+
+def nginx_label(workers: int) -> str:
+    return f"nginx proxy, {workers} worker{'s' if workers > 1 else ''}"
 
 
 def print_table(title: str, results: dict[str, dict[str, float]], base: str, direct: str) -> None:
@@ -364,14 +384,17 @@ def medians(rounds: list[dict[str, dict[str, float]]], base: str) -> dict[str, d
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--serve-door":
-        serve_door(int(sys.argv[2]))
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--serve-door":
+        serve_door(int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) == 4 else 1)
         return
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3, help="rounds, side by side each")
     parser.add_argument("--example", action="store_true", help="also the example app")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="door workers, and as many nginx workers"
+    )
     parser.add_argument(
         "--baseline",
         metavar="DIR",
@@ -385,9 +408,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="shiplane-bench-") as scratch:
         rounds, memory = fast_backend(
-            Path(scratch), args.seconds, args.connections, args.repeat, args.baseline
+            Path(scratch), args.seconds, args.connections, args.repeat, args.baseline, args.workers
         )
-    base, direct = "nginx proxy, 1 worker", "direct (nginx return 200)"
+    base, direct = nginx_label(args.workers), "direct (nginx return 200)"
     title = f"wrk -t2 -c{args.connections} -d{args.seconds}s GET / (backend: nginx return 200)"
     for number, results in enumerate(rounds, 1):
         print_table(f"{title}, round {number} of {len(rounds)}", results, base, direct)
@@ -401,13 +424,15 @@ def main() -> None:
             f"baseline door / nginx: {before['ratio']:.0%}; CPU per request"
             f" {before['cpu_us']:.1f} us -> {door['cpu_us']:.1f} us"
         )
-    print(
-        f"200 MB upload through the door: {memory['upload_s']:.1f} s, door peak RSS"
-        f" {memory['rss_before']:.0f} MiB before -> {memory['rss_peak']:.0f} MiB after"
-    )
-    print(
-        f"3000 slow clients held: the door process has {memory['flood_fds']:.0f} descriptors open"
-    )
+    if memory is not None:
+        print(
+            f"200 MB upload through the door: {memory['upload_s']:.1f} s, door peak RSS"
+            f" {memory['rss_before']:.0f} MiB before -> {memory['rss_peak']:.0f} MiB after"
+        )
+        print(
+            f"3000 slow clients held: the door process has {memory['flood_fds']:.0f}"
+            " descriptors open"
+        )
     if args.example:
         example_app(args)
 
@@ -432,7 +457,7 @@ def example_app(args: argparse.Namespace) -> None:
             backend = status["envs"]["dev"]["instances"][0]["port"]
             nginx_port = free_port()
             (work / "nginx.conf").write_text(
-                NGINX.format(work=work, backend=backend, port=nginx_port)
+                NGINX.format(work=work, backend=backend, port=nginx_port, workers=1)
             )
             nginx = subprocess.Popen(["nginx", "-c", str(work / "nginx.conf"), "-p", str(work)])
             time.sleep(0.5)

@@ -61,9 +61,17 @@ class FrontDoorConfig(BaseModel):
         default=5, ge=0, description="Retry-After seconds of a 503 (hold, maintenance)."
     )
 
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Front-door processes sharing the port (SO_REUSEPORT); 1: one, in the"
+        " server. More use more cores; not with domains or tls.",
+    )
+
     def limits(self) -> dict[str, Any]:
         """As shiplane.frontdoor.settings.Limits takes them."""
-        data = self.model_dump()
+        data = self.model_dump(exclude={"workers"})
         data["max_head"] = data.pop("max_head_bytes")
         data["max_body"] = data.pop("max_body_bytes")
         return data
@@ -137,6 +145,7 @@ def door_settings(
         "trusted_proxies": list(trusted),
         "limits": config.limits(),
         "tls": tls,
+        "workers": config.workers,
     }
 
 

@@ -312,6 +312,11 @@ class Environment(Strict):
         _, port = split_listen(self.listen)
         if self.tls is not None:
             self._check_tls(self.tls, port)  # first: its message says what HTTPS needs
+        if self.front_door.workers > 1 and (self.domains or self.tls is not None):
+            raise ValueError(
+                f"front_door.workers = {self.front_door.workers} serves the env's own port only;"
+                " with domains or tls keep workers = 1 (or put those behind another env)"
+            )
         if port is not None and port != self.port and not self.domains:
             raise ValueError(
                 f"listen = {self.listen!r} names port {port} but port = {self.port}; make them"

@@ -127,6 +127,10 @@ class BuiltinFrontDoor(FrontDoor):
     def active(self) -> Upstream | None:
         return self._active
 
+    async def confirmed(self) -> None:
+        """Return once every change so far serves: at once here, where the change is one
+        attribute of this process (``workers.WorkerFrontDoor`` waits for its workers)."""
+
     async def drain(self, instance_id: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         drained = True

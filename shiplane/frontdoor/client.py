@@ -74,6 +74,8 @@ class Connection:
                     log.trip(exc.kind, f"{self.peer}: {exc.reason}")
                     await self.refuse(exc.status, exc.reason)
                     return
+                if self.listener.leaving:
+                    head.keep_alive = False  # see ``ClientProtocol._next``
                 keep = await self.dispatch(head)
                 if self.writer.transport.get_write_buffer_size():
                     async with asyncio.timeout(limits.idle_timeout):
@@ -236,6 +238,10 @@ class ClientProtocol(asyncio.StreamReaderProtocol):
         if events:
             head = events[0][1]
             assert isinstance(head, Head)
+            if self.listener.leaving:
+                # The answer says "connection: close": a client reusing the connection after a
+                # bare close would race the FIN with its next request.
+                head.keep_alive = False
             if len(events) >= 2 and events[1][0] == END and self._relay_fast(head):
                 return
             self._stream(self._connection().serve())
@@ -297,6 +303,16 @@ class ClientProtocol(asyncio.StreamReaderProtocol):
             self._feed(data)
         else:
             self._next()
+
+    def idle_for(self) -> float:
+        """Seconds this connection has waited for a request with nothing read of it (0: busy):
+        a leaving front-door worker closes those that waited a while."""
+        if not self.fast or self.exchange is not None or self.msgs.in_message or self.stash:
+            return 0.0
+        if self.deadline == math.inf:
+            return 0.0
+        # Idle, the timer runs out idle_timeout after the wait began (see ``_idle``).
+        return self.loop.time() - (self.deadline - self.limits.idle_timeout)
 
     # timers: one handle per connection, moved lazily (re-armed only when it fires early) ----
     def _arm(self, seconds: float) -> None:

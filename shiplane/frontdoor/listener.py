@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import resource
 import socket
 import ssl
@@ -85,6 +86,7 @@ class Listener:
         # here, whatever their Host, and never reach a site (nor its redirect to HTTPS).
         self.challenges: Challenges | None = None
         self._server: asyncio.Server | None = None
+        self.leaving = False  # see ``stop_accepting``
 
     # routing table -----------------------------------------------------------------------
     def add(self, site: Site, domains: tuple[str, ...]) -> None:
@@ -135,6 +137,32 @@ class Listener:
         self._server = await loop.create_server(
             lambda: ClientProtocol(self), sock=sock, ssl=self.ssl_context
         )
+
+    def take_over(self) -> socket.socket | None:
+        """The listening socket, shared (SO_REUSEPORT) with front-door workers taking this
+        address over, so connections queue on without a gap; this listener stops accepting
+        (its open connections go on until it closes)."""
+        if self._server is None or not self._server.sockets:
+            return None
+        sock = socket.socket(fileno=os.dup(self._server.sockets[0].fileno()))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        self.stop_accepting()
+        return sock
+
+    def close_idle(self, waited: float) -> None:
+        """Close the connections that waited ``waited`` s for a request with none begun (a
+        front-door worker leaving: those busy finish first)."""
+        for writer in list(self.connections):
+            protocol = writer.transport.get_protocol()
+            if isinstance(protocol, ClientProtocol) and protocol.idle_for() > waited:
+                writer.transport.close()
+
+    def stop_accepting(self) -> None:
+        """Take no new connections; each open one closes after its next answer, which says
+        "connection: close" (those idle are for the caller to close: ``close_idle``)."""
+        self.leaving = True
+        if self._server is not None:
+            self._server.close()
 
     async def close(self) -> None:
         if self._server is not None:

@@ -64,6 +64,7 @@ class DoorSettings:
     limits: Limits = field(default_factory=Limits)
     access_log: str | None = None  # file path; rotated
     tls: TlsSettings | None = None  # HTTPS on ``shared_port``; plain HTTP on ``tls.http_port``
+    workers: int = 1  # over 1: that many processes share ``port`` (workers.py)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +83,7 @@ class DoorSettings:
             limits=limits,
             access_log=data.get("access_log"),
             tls=TlsSettings.from_dict(data["tls"]) if data.get("tls") else None,
+            workers=int(data.get("workers") or 1),
         )
 
     @property

@@ -94,6 +94,7 @@ class StaticFiles:
         ]
         # ``bytes.startswith`` takes a tuple: the relay's one check per request.
         self.prefixes = tuple(prefix for prefix, _ in self.mounts)
+        self.max_age = max_age
         self.cache_control = b"public, max-age=%d" % max_age
         self.idle_timeout = idle_timeout
         self._cache: dict[bytes, StaticFile] = {}

@@ -131,6 +131,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
             return JSONResponse({"error": str(exc)}, status_code=409)
         except ShiplaneError as exc:  # the door's own certificate files do not load
             return JSONResponse({"error": exc.message}, status_code=409)
+        await core.confirmed(_key(request))
         return JSONResponse({"previous": previous})
 
     async def drain(request: Request) -> Response:
@@ -200,6 +201,7 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
             return JSONResponse({"held": False, "settled": True})
         timeout = float(body["timeout"])
         door.hold(timeout)
+        await door.confirmed()
         deadline = time.monotonic() + timeout
         while any(door.stats().inflight.values()) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
@@ -210,12 +212,14 @@ def build_control_app(core: ServerCore, stop: asyncio.Event, runner: OperationRu
         door = core.frontdoors.get(_key(request))
         if door is not None:
             door.release()
+            await door.confirmed()
         return JSONResponse({"released": door is not None})
 
     async def maintenance(request: Request) -> Response:
         await core.restored.wait()
         body = await request.json()
         applied = core.maintenance(_key(request), bool(body["on"]), body.get("bypass"))
+        await core.confirmed(_key(request))
         return JSONResponse({"applied": applied})
 
     async def active(request: Request) -> Response:

@@ -23,6 +23,7 @@ from shiplane.frontdoor.listener import Listener, reserve_descriptors
 from shiplane.frontdoor.settings import DoorSettings
 from shiplane.frontdoor.static import for_release
 from shiplane.frontdoor.tls import CertificateStore, SniContext
+from shiplane.frontdoor.workers import WorkerFrontDoor, settle
 from shiplane.launch import launcher
 from shiplane.launch.base import RunAs
 from shiplane.layout import ServerLayout
@@ -187,6 +188,8 @@ class ServerCore:
         if door is not None and door.settings == settings:
             return door
         self._check_claims(key, settings)
+        if settings.workers > 1 or isinstance(door, WorkerFrontDoor):
+            return self._worker_door(key, door, settings)
         own = self._listener(key, settings.own_host, settings.port, settings)
         shared = plain = tls = None
         if settings.shared_port is not None:
@@ -206,13 +209,7 @@ class ServerCore:
             )
             tls.start()  # own files that do not load raise here, before any traffic moves
 
-        async def status(_env: str) -> dict[str, Any]:
-            return await self.env_status(key)
-
-        async def migrations(_env: str) -> dict[str, Any]:
-            return await self.env_migrations(key)
-
-        endpoints = DeployEndpoints(key.env, self.token, status, migrations, self.health_of)
+        endpoints = self._endpoints(key)
         new = BuiltinFrontDoor(key.env, settings.port, endpoints.answer, settings=settings, tls=tls)
         new.attach(own)
         for joined in (shared, plain):
@@ -230,6 +227,36 @@ class ServerCore:
                 joined.add(new, settings.domains)
         self.frontdoors[key] = new
         return new
+
+    def _endpoints(self, key: EnvKey) -> DeployEndpoints:
+        async def status(_env: str) -> dict[str, Any]:
+            return await self.env_status(key)
+
+        async def migrations(_env: str) -> dict[str, Any]:
+            return await self.env_migrations(key)
+
+        return DeployEndpoints(key.env, self.token, status, migrations, self.health_of)
+
+    def _worker_door(
+        self, key: EnvKey, door: BuiltinFrontDoor | None, settings: DoorSettings
+    ) -> WorkerFrontDoor:
+        """``front_door.workers`` > 1 (frontdoor/workers.py), or any number once the env had
+        workers (until a restart): the old door hands its port over without a gap."""
+        new = WorkerFrontDoor(key.env, settings, self._endpoints(key).answer, door)
+        new.maintenance(*(door.maintenance_mode() if door else self._stored_maintenance(key)))
+        if door is not None:
+            new.switch(door.active())
+            # A one-process door's requests finish before it closes (the workers' own leave).
+            quiet = not isinstance(door, WorkerFrontDoor)
+            self._background.add(asyncio.create_task(self._retire(door, quiet)))
+        self.frontdoors[key] = new
+        return new
+
+    async def confirmed(self, key: EnvKey) -> None:
+        """Return once the env's door serves every change made so far (all its workers)."""
+        door = self.frontdoors.get(key)
+        if door is not None:
+            await door.confirmed()
 
     def maintenance(self, key: EnvKey, on: bool, bypass: str | None) -> bool:
         """Put the env's door in or out of maintenance; False when it has no door yet (the
@@ -322,7 +349,9 @@ class ServerCore:
         self._background.add(asyncio.create_task(listener.start(sock)))
         return listener
 
-    async def _retire(self, door: BuiltinFrontDoor) -> None:
+    async def _retire(self, door: BuiltinFrontDoor, quiet: bool = False) -> None:
+        if quiet:  # its connections close with its listener: let their requests finish
+            await settle(door, door.limits.upstream_read_timeout)
         await door.close()
         for listener in door.listeners:
             if listener.empty:
@@ -467,6 +496,7 @@ class ServerCore:
             "maintenance": stats.maintenance,
             "tripped": dict(stats.tripped),
             "tls": door.certificates(),
+            **({"workers": door.worker_status()} if isinstance(door, WorkerFrontDoor) else {}),
         }
 
     async def env_migrations(self, key: EnvKey) -> dict[str, Any]:
