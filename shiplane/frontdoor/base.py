@@ -17,7 +17,7 @@ Adding an implementation (nginx is next):
 3. Serve ``/_deploy/*`` beside the proxy by handing those paths to a ``DeployHook``
    (``endpoints.DeployEndpoints.answer``); nginx routes ``location /_deploy/`` to a small listener
    that calls the same hook.
-4. Construct it where the server builds its front doors (``shiplane/server/core.py``); the rest of
+4. Construct it where the server builds its front doors (``shiplane/server/doors.py``); the rest of
    the server uses only the methods below.
 """
 
