@@ -101,3 +101,16 @@ def test_init_writes_a_config_that_deploys_with_no_edits(bare_app: tuple[AppRepo
         assert css.status_code == 200 and "font-family" in css.text
         # The door's ETag (a content hash), not WhiteNoise's ("mtime-size").
         assert re.fullmatch(r'"[0-9a-f]{24}"', css.headers["etag"]), css.headers
+
+    # The rest of the road with the same config: verify dev, then promote to the gated prod.
+    verified = app.shiplane("verify", "dev")
+    assert verified.code == 0, verified.stdout + verified.stderr
+    assert verified.data["next_action"] == "shiplane promote prod", verified.data
+    promoted = app.shiplane("promote", "prod")
+    assert promoted.code == 0, promoted.stdout + promoted.stderr
+    assert promoted.data["sha"] == deploy.data["sha"]
+    prod = httpx.get(app.url("prod", "/healthz"), timeout=5)
+    assert prod.status_code == 200, prod.text
+    if expected["static"]:
+        css = httpx.get(app.url("prod", "/static/notes/style.css"), timeout=5)
+        assert css.status_code == 200 and re.fullmatch(r'"[0-9a-f]{24}"', css.headers["etag"])
