@@ -110,6 +110,8 @@ def test_a_killed_worker_is_started_again_with_the_state_of_now() -> None:
         KeepAliveApp("b").running() as b,
         worker_door(a) as (runner, door),
     ):
+        # A worker still starting has no process yet (its init will carry the state).
+        assert wait_for(lambda: door.workers[0].process is not None, timeout=20)
         first = door.workers[0].process
         assert first is not None
         first.kill()

@@ -644,6 +644,7 @@ def test_slowloris_on_one_door_leaves_other_doors_and_the_control_api_answering(
         assert other.shiplane("deploy", "dev").code == 0
         server_pid = int((app_repo.home / "server.pid").read_text())
         victim = app_repo.ports["dev"]
+        flood_started = time.monotonic()
         for _ in range(3000):
             sock = socket.socket()
             sock.settimeout(5)
@@ -662,9 +663,12 @@ def test_slowloris_on_one_door_leaves_other_doors_and_the_control_api_answering(
         assert door["tripped"]["max_connections_per_client"] >= 2000
         descriptors = len(list(Path(f"/proc/{server_pid}/fd").iterdir()))
         assert descriptors < 600, descriptors
-        # Logged, but rate-limited: a flood cannot fill the disk.
+        # Logged, but rate-limited (LimitLog: 10 lines per 10 s window): a flood cannot fill
+        # the disk, however long a loaded machine takes to send it.
+        windows = int((time.monotonic() - flood_started) // 10) + 2
         log = (app_repo.home / "server.log").read_text()
-        assert "max_connections_per_client" in log and log.count("refused a connection") <= 20
+        assert "max_connections_per_client" in log
+        assert log.count("refused a connection") <= 10 * windows, windows
     finally:
         for sock in flood:
             sock.close()
