@@ -70,6 +70,11 @@ def example(work: Path, checks: bool = True, interval: str = "0.05") -> Example:
         .replace("interval = 0.2", f"interval = {interval}")
     )
     config.write_text(text if checks else text.split("# Checks:")[0])
+    return committed(repo, work, port)
+
+
+def committed(repo: Path, work: Path, port: int) -> Example:
+    """``repo`` as a git repository on branch dev with one commit, its server under ``work``."""
     env = {
         **os.environ,
         "SHIPLANE_HOME": str(work / "home"),

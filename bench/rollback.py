@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from typing import Any
 
 import httpx
 from deploy import app_start_to_healthy
-from example import SHIPLANE, Example, free_port
+from example import SHIPLANE, Example, committed, free_port
 
 FAST_APP = '''"""The fast backend: answers 200 to every request, on the port given as argv[1]."""
 import asyncio
@@ -82,19 +81,7 @@ def fast_app(work: Path) -> Example:
     (repo / "shiplane.toml").write_text(
         CONFIG.format(python=sys.executable, port=port, standby="true")
     )
-    env = {
-        **os.environ,
-        "SHIPLANE_HOME": str(work / "home"),
-        "GIT_AUTHOR_NAME": "b",
-        "GIT_AUTHOR_EMAIL": "b@x",
-        "GIT_COMMITTER_NAME": "b",
-        "GIT_COMMITTER_EMAIL": "b@x",
-    }
-    app = Example(repo, env, port)
-    app.git("init", "-q", "-b", "dev")
-    app.git("add", "-A")
-    app.git("commit", "-qm", "v1")
-    return app
+    return committed(repo, work, port)
 
 
 def standby_healthy(app: Example) -> bool:
