@@ -1,13 +1,18 @@
-"""The `shiplane` console entry point: `status` and `history` in their plain forms answer
-before Typer, Rich, Pydantic or httpx are imported (``shiplane.cli.fast_client``); every other
-command line, and every case the short road does not take, goes to the Typer app
+"""The `shiplane` console entry point: `status`, `history` and `rollback` in their plain forms
+answer before Typer, Rich, Pydantic or httpx are imported (``shiplane.cli.fast_client``); every
+other command line, and every case the short road does not take, goes to the Typer app
 (``shiplane.cli.main``) as if this module were not there.
 
 The plain forms, exactly what the Typer commands accept with these options (anything else,
 `--help` included, is Typer's to parse and to refuse):
 
-    shiplane status  [ENV] [--json] [--config PATH | -c PATH]
-    shiplane history [ENV] [--limit N] [--json] [--config PATH | -c PATH]
+    shiplane status   [ENV] [--json] [--config PATH | -c PATH]
+    shiplane history  [ENV] [--limit N] [--json] [--config PATH | -c PATH]
+    shiplane rollback ENV [--to REF] [--wait-drain] [--json] [--config PATH | -c PATH]
+
+`rollback` takes the short road only without a terminal on stderr (an agent, a script): a
+person at a terminal gets the full road's live progress. It is the command that has to be
+fast when it matters (the watch's and an agent's way back; bench/rollback.py).
 """
 
 from __future__ import annotations
@@ -18,7 +23,21 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-COMMANDS = ("status", "history")
+# Each plain command's arguments as the Typer command sends them when no option is given.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "status": {"env": None},
+    "history": {"env": None, "limit": 20},
+    "rollback": {
+        "env": None,
+        "to": None,
+        "restore_db": False,
+        "discard_writes": False,
+        "hold_timeout": None,
+        "wait_drain": False,
+    },
+}
+# Options that take a value, by the letter ``_set`` knows them by.
+VALUED = {"--config": "c", "-c": "c", "--limit": "l", "--to": "t"}
 
 
 @dataclass
@@ -33,21 +52,22 @@ class Plain:
 
 def parse(argv: list[str]) -> Plain | None:
     """``argv`` (after the program name) as a plain command, or None: Typer's to parse."""
-    if not argv or argv[0] not in COMMANDS or os.environ.get("SHIPLANE_HOST"):
+    if not argv or argv[0] not in DEFAULTS or os.environ.get("SHIPLANE_HOST"):
         return None  # --host (flag or variable) is a remote server: the full road's
-    plain = Plain(argv[0], {"env": None} | ({"limit": 20} if argv[0] == "history" else {}))
+    plain = Plain(argv[0], dict(DEFAULTS[argv[0]]))
     rest = iter(argv[1:])
     env_given = False
     for arg in rest:
+        option, equals, value = arg.partition("=")
         if arg == "--json":
             plain.as_json = True
-        elif arg in ("--config", "-c", "--limit"):
-            value = next(rest, "")
-            if not _set(plain, arg.lstrip("-")[0], value):
+        elif arg == "--wait-drain" and plain.name == "rollback":
+            plain.args["wait_drain"] = True
+        elif arg in VALUED:
+            if not _set(plain, VALUED[arg], next(rest, "")):
                 return None
-        elif arg.startswith(("--config=", "--limit=")):
-            option, _, value = arg.partition("=")
-            if not _set(plain, option[2], value):
+        elif equals and option.startswith("--") and option in VALUED:
+            if not _set(plain, VALUED[option], value):
                 return None
         elif arg.startswith("-c") and not arg.startswith("-c="):
             if not _set(plain, "c", arg[2:]):  # -cPATH
@@ -56,17 +76,24 @@ def parse(argv: list[str]) -> Plain | None:
             return None  # --help, an unknown option, `--`, a second argument
         else:
             plain.args["env"], env_given = arg, True
+    if plain.name == "rollback" and not env_given:
+        return None  # Typer's error: ENV is required
     return plain
 
 
 def _set(plain: Plain, option: str, value: str) -> bool:
-    """``--config``/``-c`` (``c``) or ``--limit`` (``l``) set to ``value``; False for a value
-    Typer would word an error about, or read differently."""
-    if option == "c" and value and not value.startswith("-"):
+    """``--config``/``-c`` (``c``), ``--limit`` (``l``) or ``--to`` (``t``) set to ``value``;
+    False for a value Typer would word an error about, or read differently."""
+    if not value or value.startswith("-"):
+        return False
+    if option == "c":
         plain.config = value
         return True
     if option == "l" and plain.name == "history" and value.isdigit():
         plain.args["limit"] = int(value)
+        return True
+    if option == "t" and plain.name == "rollback":
+        plain.args["to"] = value
         return True
     return False
 
@@ -74,6 +101,8 @@ def _set(plain: Plain, option: str, value: str) -> bool:
 def answer(plain: Plain) -> int | None:
     """Print the plain command's result as the Typer command would; its exit code, or None
     when the short road is not taken."""
+    if plain.name == "rollback" and sys.stderr.isatty():
+        return None  # a person at a terminal: the full road shows the steps as they run
     # Imported here, not at the top: `shiplane --help` and every other command skip it.
     from shiplane.cli.fast_client import ask
 

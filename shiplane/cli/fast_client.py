@@ -1,14 +1,18 @@
-"""The short road to this machine's server for read-only commands (`status`, `history`): the
-raw config and the files it names, sent over the control socket with the standard library only
+"""The short road to this machine's server for `status`, `history` and `rollback`: the raw
+config and the files it names, sent over the control socket with the standard library only
 (``shiplane.cli.fast_http``). No Pydantic, httpx or api boundary is imported: the server
-validates the config it receives anyway (``shiplane.config.snapshot.receive``) and
-answers with the same Result the full client would have relayed.
+validates the config it receives and makes every check of the operation anyway
+(``shiplane.config.snapshot.receive``, ``operations.boundary.run_operation``) and answers
+with the same Result the full client would have relayed.
 
 ``ask`` answers None whenever the short road is not the plain case (no config found, a config
 this module cannot read as TOML, an environment on another server, an enforced host, no server
-answering, a stopped server, a refused request). The caller then takes the full road
-(``shiplane.cli.main``), which validates, starts a missing server, and words every error. Both
-commands only read, so a request retried on the full road does nothing twice.
+answering, a stopped server, a request the server did not take). The caller then takes the full
+road (``shiplane.cli.main``), which validates, starts a missing server, and words every error.
+
+A read-only command may be asked again on the full road whatever went wrong. `rollback` may
+not: once the server has taken it (its answer began with 200), a lost answer is reported as the
+full road reports it (exit 7, recovery resolves what was left), never sent a second time.
 """
 
 from __future__ import annotations
@@ -16,15 +20,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from shiplane.caller import local_caller
-from shiplane.cli.fast_http import BadAnswer, post_events
+from shiplane.cli.fast_http import BadAnswer, NotTaken, connect, post_events
+from shiplane.cli.fast_refs import refs_back
 from shiplane.config.packing import named_files
 from shiplane.credentials import client_token
-from shiplane.errors import ShiplaneError
+from shiplane.errors import OperationInterrupted, ShiplaneError
+from shiplane.results import Result
 
 CONFIG_NAME = "shiplane.toml"  # shiplane.config.loader.CONFIG_NAME, without its Pydantic import
 DEFAULT_HOME = "~/.local/share/shiplane"  # shiplane.layout.DEFAULT_HOME, as above
@@ -34,6 +41,8 @@ SOCKET, PID, TOKEN = "server.sock", "server.pid", "server.token"
 # As the full client (targets.control_client.OPERATION_SILENCE): the server sends a heartbeat
 # every few seconds, so this long a silence means it stalled.
 SILENCE = 30.0
+# Commands that change something: never asked twice (see the module's docstring).
+MUTATING = frozenset({"rollback"})
 
 
 def ask(name: str, args: dict[str, Any], config: str | None) -> dict[str, Any] | None:
@@ -41,17 +50,43 @@ def ask(name: str, args: dict[str, Any], config: str | None) -> dict[str, Any] |
     home = _home()
     if home is None:
         return None
-    body = _body(name, args, config)
-    if body is None:
+    request = _body(name, args, config)
+    if request is None:
         return None
+    path, body = request
     token = _token(home)
     if token is None:
         return None
     try:
-        return _post(home / SOCKET, f"/ops/{name}", body, token)
+        sock = connect(home / SOCKET)
+    except OSError:
+        return None  # no server (or a stale socket): the full road starts or reaches one
+    try:
+        event = _post(sock, f"/ops/{name}", body, token)
+    except NotTaken:
+        return None  # refused before it ran (a token, a limit): the full road words it
     except (OSError, BadAnswer, ValueError, KeyError, AttributeError):
-        # No server (or a stale socket), or it went away: the full road starts or reaches one.
-        return None
+        event = None  # it went away, or answered what no server answers
+    finally:
+        sock.close()
+    if event is None:
+        return _interrupted(name, args) if name in MUTATING else None
+    result: dict[str, Any] = event["result"]
+    branches = event.get("branches")
+    if isinstance(branches, dict) and branches:  # an operation that moves env branches
+        warning = refs_back(path, branches)
+        if warning:
+            result["warnings"] = [*result.get("warnings", []), warning]
+    return result
+
+
+def _interrupted(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """As shiplane.cli.remote._send words an answer that ended without a result."""
+    error = OperationInterrupted(
+        f"the shiplane server ended {name} without a result",
+        next_action="run `shiplane status`: it recovers what the operation left",
+    )
+    return Result(command=name, env=args.get("env")).fail(error).to_dict()
 
 
 def _home() -> Path | None:
@@ -91,8 +126,11 @@ def _token(home: Path) -> str | None:
         return None
 
 
-def _body(name: str, args: dict[str, Any], config: str | None) -> dict[str, Any] | None:
-    """The request the full client would send (shiplane.cli.remote._send), or None."""
+def _body(
+    name: str, args: dict[str, Any], config: str | None
+) -> tuple[Path, dict[str, Any]] | None:
+    """The config's path and the request the full client would send
+    (shiplane.cli.remote._send), or None."""
     path = Path(config).resolve() if config is not None else _find_config(Path.cwd().resolve())
     try:
         text = path.read_text(encoding="utf-8") if path is not None else None
@@ -105,7 +143,7 @@ def _body(name: str, args: dict[str, Any], config: str | None) -> dict[str, Any]
         return None
     except (TypeError, AttributeError, ShiplaneError):
         return None  # a malformed table or client token: the full road says what is wrong
-    return {
+    return path, {
         "caller": dataclasses.asdict(local_caller()),
         "args": args,
         "config": {"path": str(path), "text": text, "files": files},
@@ -133,11 +171,13 @@ def _elsewhere(raw: dict[str, Any]) -> bool:
     )
 
 
-def _post(sock: Path, path: str, body: dict[str, Any], token: str) -> dict[str, Any] | None:
-    """POST the operation; its result event, or None when the stream ended without one."""
+def _post(
+    sock: socket.socket, path: str, body: dict[str, Any], token: str
+) -> dict[str, Any] | None:
+    """POST the operation; its result event (the env branches beside the result), or None
+    when the stream ended without one."""
     headers = {TOKEN_HEADER: token, "content-type": "application/json"}
     for event in post_events(sock, path, json.dumps(body).encode(), headers, SILENCE):
         if event.get("event") == "result":  # progress and heartbeats come before it
-            result = event["result"]
-            return result if isinstance(result, dict) else None
+            return event if isinstance(event.get("result"), dict) else None
     return None

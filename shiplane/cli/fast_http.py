@@ -24,32 +24,48 @@ class BadAnswer(Exception):
     """Not the answer of a shiplane server's control API."""
 
 
+class NotTaken(BadAnswer):
+    """The server answered with a status other than 200: it did not run the request (the
+    control API refuses a token, a size or a malformed body before an operation starts)."""
+
+
+def connect(path: Path) -> socket.socket:
+    """A connection to the Unix socket at ``path``; OSError when no server listens there."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(CONNECT_TIMEOUT)
+        sock.connect(str(path))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def post_events(
-    path: Path, target: str, body: bytes, headers: dict[str, str], silence: float
+    sock: socket.socket, target: str, body: bytes, headers: dict[str, str], silence: float
 ) -> Iterator[dict[str, Any]]:
-    """POST ``body`` to ``target`` on the socket at ``path``; the JSON events of a 200 answer
-    as they arrive (at most ``silence`` seconds apart). OSError when no server answers."""
+    """POST ``body`` to ``target`` over ``sock`` (from ``connect``); the JSON events of a
+    200 answer as they arrive (at most ``silence`` seconds apart)."""
     for value in (target, *headers, *headers.values()):
         if not value.isprintable() or not value.isascii():
-            raise BadAnswer("a header that cannot travel")  # never CR/LF into the head
+            raise NotTaken("a header that cannot travel")  # never CR/LF into the head; not sent
     head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     request = (
         f"POST {target} HTTP/1.1\r\nhost: shiplane\r\ncontent-length: {len(body)}\r\n"
         f"connection: close\r\n{head}\r\n"
     ).encode("ascii")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(CONNECT_TIMEOUT)
-        sock.connect(str(path))
-        sock.settimeout(silence)
-        sock.sendall(request + body)
-        with sock.makefile("rb") as reader:
-            yield from _events(reader)
+    sock.settimeout(silence)
+    sock.sendall(request + body)
+    with sock.makefile("rb") as reader:
+        yield from _events(reader)
 
 
 def _events(reader: BinaryIO) -> Iterator[dict[str, Any]]:
     status = _line(reader).split(None, 2)
-    if len(status) < 2 or not status[0].startswith(b"HTTP/1.") or status[1] != b"200":
-        raise BadAnswer(f"status {status[1:2]!r}")
+    if len(status) < 2 or not status[0].startswith(b"HTTP/1."):
+        raise BadAnswer(f"status line {status[:2]!r}")
+    if status[1] != b"200":
+        raise NotTaken(f"status {status[1]!r}")
     chunked, length = False, None
     while line := _line(reader).strip():
         name, _, value = line.partition(b":")

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from tests.support.app_repo import AppRepo
+from tests.support.faults import without_checks
 from tests.support.wait import wait_for
 
 # Runs the CLI as the `shiplane` console script would (ENTRY), then prints (last line) the
@@ -197,3 +198,104 @@ def test_no_server_and_none_can_start_is_exit_7(app_repo: AppRepo) -> None:
             assert "server not answering" in json.loads(printed)["error"]["message"]
             assert "shiplane.cli.main" in loaded
     assert not (app_repo.home / "server.sock").exists()
+
+
+def _two_releases(app_repo: AppRepo, **deploy: str) -> tuple[str, str]:
+    """dev deployed twice (v1, then v2) without checks, ``deploy`` settings in [deploy]; the
+    two shas."""
+    without_checks(app_repo.path / "shiplane.toml")
+    config = app_repo.path / "shiplane.toml"
+    extra = "".join(f"{key} = {value}\n" for key, value in deploy.items())
+    config.write_text(config.read_text().replace("[deploy]\n", "[deploy]\n" + extra, 1))
+    app_repo.git("commit", "-qam", "config for this test", "--allow-empty")
+    first = app_repo.shiplane("deploy", "dev")
+    assert first.code == 0, first.stdout
+    app_repo.git("checkout", "-q", "dev")
+    app_repo.commit("v2", {"VERSION": "2.0.0\n"})
+    second = app_repo.shiplane("deploy", "dev")
+    assert second.code == 0, second.stdout
+    return str(first.data["sha"]), str(second.data["sha"])
+
+
+def test_rollback_without_a_terminal_takes_the_short_road(app_repo: AppRepo) -> None:
+    """An agent's `rollback` (no terminal) answers over the stdlib client with the full road's
+    result and exit code, and moves refs/remotes/shiplane/dev as the full road does; a refused
+    one says what the full road says."""
+    v1, v2 = _two_releases(app_repo)
+    env, cwd = app_repo.env, str(app_repo.path)
+    assert app_repo.remote_branch("dev") == v2
+    loaded, code, printed = _run(["rollback", "dev", "--json"], cwd, env)
+    assert _offending(loaded, NOT_FOR_FAST) == []
+    fast = json.loads(printed)
+    assert (code, fast["ok"], fast["command"], fast["env"]) == (0, True, "rollback", "dev"), fast
+    assert fast["sha"] == v1 and fast["standby"] is True
+    branches = app_repo.git("--git-dir", str(app_repo.server_repo), "rev-parse", "refs/heads/dev")
+    assert app_repo.remote_branch("dev") == branches  # fetched back, as on the full road
+    # Forward again, and back on the full road: the same result, key for key.
+    app_repo.commit("v3", {"VERSION": "3.0.0\n"})
+    forward = app_repo.shiplane("deploy", "dev", "--include-rolled-back")
+    assert forward.code == 0, forward.data["error"]
+    _, full_code, full_out = _run(["rollback", "dev", "--json"], cwd, env, entry=FULL)
+    full = json.loads(full_out)
+    assert full_code == 0 and set(full) == set(fast), set(full) ^ set(fast)
+    assert [s["name"] for s in full["steps"]] == [s["name"] for s in fast["steps"]]
+    # Refused by the server (no such release): the full road's words and exit code.
+    for entry in (FAST, FULL):
+        loaded, code, printed = _run(["rollback", "dev", "--to", "nope", "--json"], cwd, env, entry)
+        refused = json.loads(printed)
+        assert (code, refused["ok"]) == (64, False), printed
+        assert "nope" in refused["error"]["message"]
+    assert "typer" in loaded  # the last one was the full road
+
+
+def test_a_rollback_the_server_took_is_never_sent_again(app_repo: AppRepo) -> None:
+    """The server dies while it runs the rollback (SIGKILL): the short road reports the lost
+    answer as the full road does (exit 7, recovery next) and does not hand the command to the
+    full road, which would start a server and roll back a second time."""
+    slow = 'sh -c "sleep 5; exec python -m gunicorn --bind 127.0.0.1:{port} --workers 1 app:app"'
+    config = app_repo.path / "shiplane.toml"
+    config.write_text(
+        config.read_text().replace(
+            'run = "python -m gunicorn --bind 127.0.0.1:{port} --workers 2 --graceful-timeout'
+            ' 10 app:app"',
+            f"run = '{slow}'",
+        )
+    )
+    _two_releases(app_repo, standby="false", watch="0")
+    pid = int((app_repo.home / "server.pid").read_text())
+    rollback = subprocess.Popen(
+        [sys.executable, "-c", PROBE.format(entry=FAST), "rollback", "dev", "--json"],
+        cwd=app_repo.path,
+        env=app_repo.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # v1 starts (5 s before it listens): the rollback is under way inside the server.
+        assert wait_for(lambda: _rollbacks(app_repo) == 1, timeout=30)
+        os.kill(pid, signal.SIGKILL)
+        out, err = rollback.communicate(timeout=60)
+    finally:
+        rollback.kill()
+    *printed, modules = out.strip().splitlines()
+    assert "shiplane.cli.main" not in json.loads(modules), err  # never handed to the full road
+    lost = json.loads(printed[0])
+    assert json.loads(printed[1])["exit"] == 7
+    assert lost["error"]["message"] == "the shiplane server ended rollback without a result"
+    assert lost["error"]["next_action"].startswith("run `shiplane status`")
+    assert not (app_repo.home / "server.pid").exists() or (
+        int((app_repo.home / "server.pid").read_text()) == pid
+    )  # nobody started a server
+    status = app_repo.shiplane("status", "dev")  # starts one, recovers what was left
+    assert status.code == 0, status.stdout
+    assert _rollbacks(app_repo) == 1  # one rollback, ever
+
+
+def _rollbacks(app_repo: AppRepo) -> int:
+    """How many rollbacks state.db records for dev (read directly: no server needed)."""
+    import sqlite3
+
+    with sqlite3.connect(app_repo.root / "state.db") as db:
+        row = db.execute("SELECT count(*) FROM deployments WHERE kind = 'rollback'").fetchone()
+    return int(row[0])

@@ -3,17 +3,21 @@ itself (the plain `status` and `history`), and that it leaves every other one to
 
 from __future__ import annotations
 
+import inspect
 import io
+import socket
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from shiplane.cli.fast import Plain, parse
-from shiplane.cli.fast_http import BadAnswer, _events, post_events
+from shiplane.cli.fast import DEFAULTS, Plain, parse
+from shiplane.cli.fast_http import BadAnswer, NotTaken, _events, post_events
 from shiplane.config.loader import load_config
 from shiplane.config.packing import named_files
 from shiplane.config.snapshot import pack
+
+ROLLBACK = DEFAULTS["rollback"]
 
 
 @pytest.mark.parametrize(
@@ -28,6 +32,15 @@ from shiplane.config.snapshot import pack
         (["history"], Plain("history", {"env": None, "limit": 20})),
         (["history", "prod", "--limit", "3"], Plain("history", {"env": "prod", "limit": 3})),
         (["history", "--limit=007", "--json"], Plain("history", {"env": None, "limit": 7}, True)),
+        (["rollback", "prod"], Plain("rollback", ROLLBACK | {"env": "prod"})),
+        (
+            ["rollback", "--to", "abc123", "dev", "--json", "--wait-drain"],
+            Plain("rollback", ROLLBACK | {"env": "dev", "to": "abc123", "wait_drain": True}, True),
+        ),
+        (
+            ["rollback", "dev", "--to=2-abc", "-c", "a.toml"],
+            Plain("rollback", ROLLBACK | {"env": "dev", "to": "2-abc"}, config="a.toml"),
+        ),
     ],
 )
 def test_plain_command_lines(argv: list[str], expected: Plain) -> None:
@@ -53,6 +66,16 @@ def test_plain_command_lines(argv: list[str], expected: Plain) -> None:
         ["history", "--limit", "-1"],
         ["history", "--limit"],
         ["status", "--jsonx"],
+        ["status", "--wait-drain"],  # rollback's option, not status's
+        ["status", "--to", "x"],
+        ["rollback"],  # ENV is required: Typer's error
+        ["rollback", "dev", "--to"],
+        ["rollback", "dev", "--to", "--json"],
+        ["rollback", "dev", "--wait-drain=1"],
+        ["rollback", "dev", "--restore-db"],  # a rarer form: the full road
+        ["rollback", "dev", "--discard-writes"],
+        ["rollback", "dev", "--totp"],  # a person's factor: the full road
+        ["rollback", "dev", "--hold-timeout", "5"],
     ],
 )
 def test_everything_else_goes_to_typer(argv: list[str]) -> None:
@@ -132,19 +155,21 @@ def test_the_raw_client_reads_chunked_and_plain_answers() -> None:
 
 
 def test_the_raw_client_refuses_what_is_not_an_answer() -> None:
-    with pytest.raises(BadAnswer):
+    with pytest.raises(NotTaken):  # refused before it ran: the full road may ask again
         _answer(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 2\r\n", b"{}")
-    with pytest.raises(BadAnswer):  # the server went away mid-chunk
+    with pytest.raises(BadAnswer) as cut:  # the server went away mid-chunk: taken, then lost
         _answer(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n", b'40\r\n{"event"')
-    with pytest.raises(BadAnswer):  # a token with a line break never reaches the head
-        list(post_events(Path("/nonexistent"), "/ops/status", b"{}", {"x": "a\r\nb: c"}, 1.0))
+    assert not isinstance(cut.value, NotTaken)
+    with pytest.raises(NotTaken), socket.socket() as sock:  # a line break never reaches the head
+        list(post_events(sock, "/ops/status", b"{}", {"x": "a\r\nb: c"}, 1.0))
 
 
 def test_the_short_road_names_what_the_full_one_does() -> None:
     """What fast_client restates to stay clear of Pydantic (the config loader, the layout)
     and of the server's modules agrees with them."""
-    from shiplane.cli import fast_client
+    from shiplane.cli import fast_client, fast_refs
     from shiplane.config import loader
+    from shiplane.gitops import server_repo
     from shiplane.layout import DEFAULT_HOME, ServerLayout
     from shiplane.server.control import TOKEN_HEADER
     from shiplane.targets.control_client import OPERATION_SILENCE
@@ -153,9 +178,21 @@ def test_the_short_road_names_what_the_full_one_does() -> None:
     assert Path(fast_client.DEFAULT_HOME) == DEFAULT_HOME
     assert fast_client.TOKEN_HEADER == TOKEN_HEADER
     assert fast_client.SILENCE == OPERATION_SILENCE
+    assert fast_refs.REMOTE_NAME == server_repo.REMOTE_NAME
     layout = ServerLayout(Path("/x"))
     assert (layout.socket, layout.pid, layout.token) == (
         Path("/x") / fast_client.SOCKET,
         Path("/x") / fast_client.PID,
         Path("/x") / fast_client.TOKEN,
     )
+
+
+def test_rollback_sends_the_arguments_the_typer_command_sends() -> None:
+    """The short road's rollback request carries exactly the Typer command's arguments, with
+    the same defaults (a new option there must be added here, or the server sees a difference)."""
+    from shiplane.cli import main
+
+    params = inspect.signature(main.rollback).parameters
+    client_only = {"passphrase", "ssh_key", "totp", "factor_file", "approver", "json_", "config"}
+    sent = {name: p.default for name, p in params.items() if name not in client_only}
+    assert sent == DEFAULTS["rollback"] | {"env": inspect.Parameter.empty}  # ENV is required
