@@ -8,7 +8,8 @@ The app is the fast backend: a stdlib asyncio server answering 200 to everything
 measured is shiplane's. Each cycle deploys v2 (v1 goes on standby), waits until the server's
 probe finds the standby healthy, then times `shiplane rollback dev --json` end to end: N cycles
 alone, N more while a client polls through the front door (about 50 requests a second; every
-answer that is not a 200 counts as failed), then N with `standby = false`.
+answer that is not a 200 counts as failed), then N with `standby = false`. The deploys of the
+unpolled cycles give the deploy overhead (deploy wall time minus the app's start-to-healthy).
 """
 
 from __future__ import annotations
@@ -98,13 +99,17 @@ def standby_healthy(app: Example) -> bool:
 
 
 def cycles(
-    app: Example, count: int, warm: bool, floor: list[float]
+    app: Example, count: int, warm: bool, floor: list[float], deploys: list[float]
 ) -> list[tuple[float, dict[str, Any]]]:
     """``count`` deploy + rollback cycles; (rollback wall time, its JSON) of each; the wall
-    time of `shiplane history` before each rollback goes to ``floor``."""
+    time of `shiplane history` before each rollback goes to ``floor``, each deploy's (no
+    checks, no migrations: issue 16's "deploy overhead" case) to ``deploys``."""
     samples = []
     for _ in range(count):
-        app.shiplane("deploy", "dev", "--include-rolled-back")
+        elapsed, deployed = app.shiplane("deploy", "dev", "--include-rolled-back")
+        if not deployed.get("ok"):
+            raise SystemExit(f"deploy failed: {deployed.get('error')}")
+        deploys.append(elapsed)
         deadline = time.monotonic() + 60
         while warm and not standby_healthy(app) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -132,6 +137,7 @@ def main() -> None:
     counts = {"total": 0, "failed": 0}
     stop = threading.Event()
     floor: list[float] = []
+    deploys: list[float] = []
 
     def client() -> None:
         with httpx.Client(timeout=10) as http:
@@ -152,17 +158,17 @@ def main() -> None:
         app.git("commit", "-qam", "v2")
         # Timed with no other traffic: the polling client slows the server's answers to the
         # CLI (one process proxies and answers) by more than the rollback itself takes.
-        warm = cycles(app, args.cycles, True, floor)
+        warm = cycles(app, args.cycles, True, floor, deploys)
         thread = threading.Thread(target=client)
         thread.start()
         try:
-            polled = cycles(app, args.cycles, True, [])
+            polled = cycles(app, args.cycles, True, [], [])
         finally:
             stop.set()
             thread.join()
         config = app.repo / "shiplane.toml"
         config.write_text(config.read_text().replace("standby = true", "standby = false"))
-        cold = cycles(app, args.cycles, False, floor)
+        cold = cycles(app, args.cycles, False, floor, deploys)
         release = next((work / "home" / "apps" / "fast" / "dev" / "releases").iterdir())
         starts = [
             app_start_to_healthy(release, f"{sys.executable} app.py {{port}}", "") for _ in range(5)
@@ -174,6 +180,9 @@ def main() -> None:
     print(f"{'app start-to-healthy (median of 5)':52} {start * 1000:8.0f} ms")
     history = statistics.median(floor)
     print(f"{'shiplane history (the CLI + server floor, median)':52} {history * 1000:8.0f} ms")
+    deploy = statistics.median(deploys)
+    print(f"{f'deploy wall, no checks (median of {len(deploys)})':52} {deploy * 1000:8.0f} ms")
+    print(f"{'  minus app start (the deploy overhead)':52} {(deploy - start) * 1000:8.0f} ms")
     runs = (("standby", warm), ("standby, client polling", polled), ("standby = false", cold))
     for label, samples in runs:
         wall = statistics.median(s[0] for s in samples)

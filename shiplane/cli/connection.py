@@ -117,7 +117,7 @@ class Local(Connection):
 
     def send_commits(self, user_repo: Path, app: str, shas: list[str]) -> None:
         repo = Layout(self.layout.root, app).repo
-        if not _writable(repo):
+        if not server_repo.writable(repo):
             # The server creates its repository (or it is not ours to write): over the socket.
             super().send_commits(user_repo, app, shas)
             return
@@ -138,12 +138,6 @@ class Local(Connection):
             *(f"refs/heads/{branch}" for branch in sorted(branches)),
             timeout=server_repo.PUSH_TIMEOUT,
         )
-
-
-def _writable(repo: Path) -> bool:
-    # os.access, not Path.is_file: on an enforced host the repository's directory is the
-    # server user's alone, and stat raises EACCES there (the answer is then "no").
-    return os.access(repo / "HEAD", os.R_OK) and os.access(repo, os.W_OK | os.X_OK)
 
 
 def remote_refs(user_repo: Path) -> dict[str, str]:

@@ -9,10 +9,12 @@ The plain forms, exactly what the Typer commands accept with these options (anyt
     shiplane status   [ENV] [--json] [--config PATH | -c PATH]
     shiplane history  [ENV] [--limit N] [--json] [--config PATH | -c PATH]
     shiplane rollback ENV [--to REF] [--wait-drain] [--json] [--config PATH | -c PATH]
+    shiplane deploy   ENV [--ref REF] [--include-rolled-back] [--redeploy] [--wait-drain]
+                      [--wait-watch] [--json] [--config PATH | -c PATH]
 
-`rollback` takes the short road only without a terminal on stderr (an agent, a script): a
-person at a terminal gets the full road's live progress. It is the command that has to be
-fast when it matters (the watch's and an agent's way back; bench/rollback.py).
+`rollback` and `deploy` take the short road only without a terminal on stderr (an agent, a
+script): a person at a terminal gets the full road's live progress. They are the commands
+whose time is the user's (issue 16: bench/rollback.py prints both).
 """
 
 from __future__ import annotations
@@ -35,9 +37,29 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "hold_timeout": None,
         "wait_drain": False,
     },
+    "deploy": {
+        "env": None,
+        "ref": None,
+        "force": False,
+        "accept_drift": False,
+        "include_rolled_back": False,
+        "redeploy": False,
+        "hold_timeout": None,
+        "wait_drain": False,
+        "wait_watch": False,
+    },
 }
-# Options that take a value, by the letter ``_set`` knows them by.
-VALUED = {"--config": "c", "-c": "c", "--limit": "l", "--to": "t"}
+# Options that take a value: the argument each sets (config: the path read here).
+VALUED = {"--config": "config", "-c": "config", "--limit": "limit", "--to": "to", "--ref": "ref"}
+# Flags of the plain forms, each for the commands whose DEFAULTS name its argument.
+FLAGS = {
+    "--wait-drain": "wait_drain",
+    "--wait-watch": "wait_watch",
+    "--include-rolled-back": "include_rolled_back",
+    "--redeploy": "redeploy",
+}
+# The commands that change something: never behind a terminal (see above).
+PROGRESS = ("rollback", "deploy")
 
 
 @dataclass
@@ -61,8 +83,8 @@ def parse(argv: list[str]) -> Plain | None:
         option, equals, value = arg.partition("=")
         if arg == "--json":
             plain.as_json = True
-        elif arg == "--wait-drain" and plain.name == "rollback":
-            plain.args["wait_drain"] = True
+        elif arg in FLAGS and FLAGS[arg] in plain.args:
+            plain.args[FLAGS[arg]] = True
         elif arg in VALUED:
             if not _set(plain, VALUED[arg], next(rest, "")):
                 return None
@@ -70,38 +92,41 @@ def parse(argv: list[str]) -> Plain | None:
             if not _set(plain, VALUED[option], value):
                 return None
         elif arg.startswith("-c") and not arg.startswith("-c="):
-            if not _set(plain, "c", arg[2:]):  # -cPATH
+            if not _set(plain, "config", arg[2:]):  # -cPATH
                 return None
         elif arg.startswith("-") or env_given:
             return None  # --help, an unknown option, `--`, a second argument
         else:
             plain.args["env"], env_given = arg, True
-    if plain.name == "rollback" and not env_given:
+    if plain.name in PROGRESS and not env_given:
         return None  # Typer's error: ENV is required
     return plain
 
 
 def _set(plain: Plain, option: str, value: str) -> bool:
-    """``--config``/``-c`` (``c``), ``--limit`` (``l``) or ``--to`` (``t``) set to ``value``;
-    False for a value Typer would word an error about, or read differently."""
+    """The config path, or argument ``option`` of the plain command, set to ``value``; False
+    for an option the command does not have, or a value Typer would word an error about or
+    read differently."""
     if not value or value.startswith("-"):
         return False
-    if option == "c":
+    if option == "config":
         plain.config = value
         return True
-    if option == "l" and plain.name == "history" and value.isdigit():
+    if option not in plain.args:
+        return False
+    if option == "limit":
+        if not value.isdigit():
+            return False
         plain.args["limit"] = int(value)
         return True
-    if option == "t" and plain.name == "rollback":
-        plain.args["to"] = value
-        return True
-    return False
+    plain.args[option] = value
+    return True
 
 
 def answer(plain: Plain) -> int | None:
     """Print the plain command's result as the Typer command would; its exit code, or None
     when the short road is not taken."""
-    if plain.name == "rollback" and sys.stderr.isatty():
+    if plain.name in PROGRESS and sys.stderr.isatty():
         return None  # a person at a terminal: the full road shows the steps as they run
     # Imported here, not at the top: `shiplane --help` and every other command skip it.
     from shiplane.cli.fast_client import ask

@@ -42,7 +42,7 @@ SOCKET, PID, TOKEN = "server.sock", "server.pid", "server.token"
 # every few seconds, so this long a silence means it stalled.
 SILENCE = 30.0
 # Commands that change something: never asked twice (see the module's docstring).
-MUTATING = frozenset({"rollback"})
+MUTATING = frozenset({"deploy", "rollback"})
 
 
 def ask(name: str, args: dict[str, Any], config: str | None) -> dict[str, Any] | None:
@@ -53,10 +53,18 @@ def ask(name: str, args: dict[str, Any], config: str | None) -> dict[str, Any] |
     request = _body(name, args, config)
     if request is None:
         return None
-    path, body = request
+    path, raw, body = request
     token = _token(home)
     if token is None:
         return None
+    prepared = None
+    if name == "deploy":  # the source and its commits first, as the full road sends them
+        from shiplane.cli.fast_deploy import prepare
+
+        prepared = prepare(raw, path, home, args)
+        if prepared is None:
+            return None
+        body["args"] = {**args, "source": prepared.source}
     try:
         sock = connect(home / SOCKET)
     except OSError:
@@ -69,14 +77,16 @@ def ask(name: str, args: dict[str, Any], config: str | None) -> dict[str, Any] |
         event = None  # it went away, or answered what no server answers
     finally:
         sock.close()
+    warnings = prepared.warnings() if prepared is not None else []
     if event is None:
         return _interrupted(name, args) if name in MUTATING else None
     result: dict[str, Any] = event["result"]
     branches = event.get("branches")
     if isinstance(branches, dict) and branches:  # an operation that moves env branches
         warning = refs_back(path, branches)
-        if warning:
-            result["warnings"] = [*result.get("warnings", []), warning]
+        warnings.extend([warning] if warning else [])
+    if warnings:
+        result["warnings"] = [*result.get("warnings", []), *warnings]
     return result
 
 
@@ -128,8 +138,8 @@ def _token(home: Path) -> str | None:
 
 def _body(
     name: str, args: dict[str, Any], config: str | None
-) -> tuple[Path, dict[str, Any]] | None:
-    """The config's path and the request the full client would send
+) -> tuple[Path, dict[str, Any], dict[str, Any]] | None:
+    """The config's path, its raw TOML and the request the full client would send
     (shiplane.cli.remote._send), or None."""
     path = Path(config).resolve() if config is not None else _find_config(Path.cwd().resolve())
     try:
@@ -143,15 +153,19 @@ def _body(
         return None
     except (TypeError, AttributeError, ShiplaneError):
         return None  # a malformed table or client token: the full road says what is wrong
-    return path, {
-        "caller": dataclasses.asdict(local_caller()),
-        "args": args,
-        "config": {"path": str(path), "text": text, "files": files},
-        "token": token,
-        "factor": None,
-        # Test-only; the server ignores it unless started with SHIPLANE_ALLOW_FAULTS=1.
-        "fault": os.environ.get("SHIPLANE_FAULT") or None,
-    }
+    return (
+        path,
+        raw,
+        {
+            "caller": dataclasses.asdict(local_caller()),
+            "args": args,
+            "config": {"path": str(path), "text": text, "files": files},
+            "token": token,
+            "factor": None,
+            # Test-only; the server ignores it unless started with SHIPLANE_ALLOW_FAULTS=1.
+            "fault": os.environ.get("SHIPLANE_FAULT") or None,
+        },
+    )
 
 
 def _find_config(here: Path) -> Path | None:

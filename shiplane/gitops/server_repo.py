@@ -24,8 +24,8 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from shiplane.config.models import Environment
 from shiplane.errors import GitError
 from shiplane.gitops.git import (
     branch_exists,
@@ -120,7 +120,21 @@ class SentSource:
         return [sha for sha in (self.sha, self.base) if sha is not None]
 
 
-def deploy_source(user_repo: Path, env_config: Environment, ref: str | None) -> SentSource:
+class EnvBranch(Protocol):
+    """What a deploy's source depends on in an environment's config (``config.models.Environment``
+    has it; the CLI's short road builds it from the raw TOML, without Pydantic)."""
+
+    @property
+    def branch(self) -> str: ...
+
+    @property
+    def gated(self) -> bool: ...
+
+    @property
+    def auto_merge(self) -> bool: ...
+
+
+def deploy_source(user_repo: Path, env_config: EnvBranch, ref: str | None) -> SentSource:
     """What ``shiplane deploy`` sends: ``--ref`` as it is (no branch moves); else the current
     branch merged into the env branch (auto_merge from a feature branch), or the user's env
     branch itself. A gated env's branch never moves on a deploy."""
@@ -140,7 +154,7 @@ def deploy_source(user_repo: Path, env_config: Environment, ref: str | None) -> 
 
 
 def locate_source(
-    repo_dir: Path, env_config: Environment, ref: str | None
+    repo_dir: Path, env_config: EnvBranch, ref: str | None
 ) -> tuple[Path, SentSource]:
     """The user's repository (its top) and ``deploy_source``'s answer, in one git process in
     every usual case; anything unusual (a missing branch, an unborn HEAD) takes the long way,
@@ -160,6 +174,13 @@ def locate_source(
         return facts.top, SentSource(sha=sha, ref=branch, merge_from=branch, base=None)
     top = ensure_repo(repo_dir)
     return top, deploy_source(top, env_config, ref)
+
+
+def writable(repo: Path) -> bool:
+    """Whether this user may push into the server's repository directly (single-user mode).
+    os.access, not Path.is_file: on an enforced host the repository's directory is the server
+    user's alone, and stat raises EACCES there (the answer is then "no")."""
+    return os.access(repo / "HEAD", os.R_OK) and os.access(repo, os.W_OK | os.X_OK)
 
 
 def push_commits(user_repo: Path, repo: Path, shas: list[str]) -> None:

@@ -10,10 +10,13 @@ import fcntl
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from typing import Any
+
+import httpx
 
 from tests.support.app_repo import AppRepo
 from tests.support.faults import without_checks
@@ -204,13 +207,13 @@ def _two_releases(app_repo: AppRepo, **deploy: str) -> tuple[str, str]:
     """dev deployed twice (v1, then v2) without checks, ``deploy`` settings in [deploy]; the
     two shas."""
     without_checks(app_repo.path / "shiplane.toml")
+    app_repo.git("checkout", "-q", "dev")  # both releases carry this config (from the commit)
     config = app_repo.path / "shiplane.toml"
     extra = "".join(f"{key} = {value}\n" for key, value in deploy.items())
     config.write_text(config.read_text().replace("[deploy]\n", "[deploy]\n" + extra, 1))
     app_repo.git("commit", "-qam", "config for this test", "--allow-empty")
     first = app_repo.shiplane("deploy", "dev")
     assert first.code == 0, first.stdout
-    app_repo.git("checkout", "-q", "dev")
     app_repo.commit("v2", {"VERSION": "2.0.0\n"})
     second = app_repo.shiplane("deploy", "dev")
     assert second.code == 0, second.stdout
@@ -263,6 +266,9 @@ def test_a_rollback_the_server_took_is_never_sent_again(app_repo: AppRepo) -> No
     )
     _two_releases(app_repo, standby="false", watch="0")
     pid = int((app_repo.home / "server.pid").read_text())
+    # v1 drained and stopped (no standby): the rollback starts it (5 s before it listens).
+    assert wait_for(lambda: len(_instances(app_repo)) == 1, timeout=30)
+    assert app_repo.shiplane("server", "status").data["envs"]["dev"]["standby"] is None
     rollback = subprocess.Popen(
         [sys.executable, "-c", PROBE.format(entry=FAST), "rollback", "dev", "--json"],
         cwd=app_repo.path,
@@ -273,7 +279,7 @@ def test_a_rollback_the_server_took_is_never_sent_again(app_repo: AppRepo) -> No
     )
     try:
         # v1 starts (5 s before it listens): the rollback is under way inside the server.
-        assert wait_for(lambda: _rollbacks(app_repo) == 1, timeout=30)
+        assert wait_for(lambda: _count(app_repo, "rollback") == 1, timeout=30)
         os.kill(pid, signal.SIGKILL)
         out, err = rollback.communicate(timeout=60)
     finally:
@@ -281,7 +287,7 @@ def test_a_rollback_the_server_took_is_never_sent_again(app_repo: AppRepo) -> No
     *printed, modules = out.strip().splitlines()
     assert "shiplane.cli.main" not in json.loads(modules), err  # never handed to the full road
     lost = json.loads(printed[0])
-    assert json.loads(printed[1])["exit"] == 7
+    assert json.loads(printed[1])["exit"] == 7, printed[0]
     assert lost["error"]["message"] == "the shiplane server ended rollback without a result"
     assert lost["error"]["next_action"].startswith("run `shiplane status`")
     assert not (app_repo.home / "server.pid").exists() or (
@@ -289,13 +295,86 @@ def test_a_rollback_the_server_took_is_never_sent_again(app_repo: AppRepo) -> No
     )  # nobody started a server
     status = app_repo.shiplane("status", "dev")  # starts one, recovers what was left
     assert status.code == 0, status.stdout
-    assert _rollbacks(app_repo) == 1  # one rollback, ever
+    assert _count(app_repo, "rollback") == 1  # one rollback, ever
 
 
-def _rollbacks(app_repo: AppRepo) -> int:
-    """How many rollbacks state.db records for dev (read directly: no server needed)."""
-    import sqlite3
+def _instances(app_repo: AppRepo) -> list[dict[str, Any]]:
+    run = app_repo.shiplane("server", "status")
+    assert run.code == 0, run.stdout
+    return list(run.data["envs"]["dev"]["instances"])
 
+
+def _count(app_repo: AppRepo, kind: str) -> int:
+    """How many operations of ``kind`` state.db records (read directly: no server needed)."""
+    if not (app_repo.root / "state.db").exists():
+        return 0
     with sqlite3.connect(app_repo.root / "state.db") as db:
-        row = db.execute("SELECT count(*) FROM deployments WHERE kind = 'rollback'").fetchone()
+        row = db.execute("SELECT count(*) FROM deployments WHERE kind = ?", (kind,)).fetchone()
     return int(row[0])
+
+
+def test_deploy_without_a_terminal_takes_the_short_road(app_repo: AppRepo) -> None:
+    """An agent's `deploy` from a feature branch (dev has auto_merge): the stdlib client sends
+    the commits and the request, the server merges and deploys, the env branch comes back into
+    refs/remotes/shiplane/dev, and an uncommitted change is warned about, as on the full road.
+    A gated environment is the full road's (and refused there)."""
+    without_checks(app_repo.path / "shiplane.toml")
+    env, cwd = app_repo.env, str(app_repo.path)
+    # The first deploy starts the server, which makes its repository: the full road's.
+    assert app_repo.shiplane("deploy", "dev").code == 0
+    app_repo.git("checkout", "-q", "-b", "feature/x")
+    feature = app_repo.commit("feature", {"FEATURE.txt": "x\n"})
+    (app_repo.path / "VERSION").write_text("9.9.9\n")  # uncommitted: not deployed
+    loaded, code, printed = _run(["deploy", "dev", "--json"], cwd, env)
+    assert _offending(loaded, NOT_FOR_FAST) == []
+    fast = json.loads(printed)
+    assert (code, fast["ok"]) == (0, True), printed
+    assert "the working tree has uncommitted changes: they were not deployed" in fast["warnings"]
+    merged = app_repo.remote_branch("dev")
+    assert merged == fast["sha"]  # the server's dev after the merge, fetched back
+    assert app_repo.git("merge-base", "--is-ancestor", feature, merged) == ""
+    served = httpx.get(app_repo.url("dev", "/_deploy/version"), timeout=5).json()["sha"]
+    assert served == merged
+    # The full road, for the same kind of deploy: the same keys and steps.
+    app_repo.commit("feature 2", {"FEATURE.txt": "y\n"})
+    (app_repo.path / "VERSION").write_text("9.9.8\n")
+    _, full_code, full_out = _run(["deploy", "dev", "--json"], cwd, env, entry=FULL)
+    full = json.loads(full_out)
+    assert full_code == 0 and set(full) == set(fast), set(full) ^ set(fast)
+    assert full["warnings"] == fast["warnings"]
+    assert [s["name"] for s in full["steps"]] == [s["name"] for s in fast["steps"]]
+    # Gated: promotion is its road; the short road hands it over untouched.
+    loaded, code, printed = _run(["deploy", "prod", "--json"], cwd, env)
+    assert code == 6 and "typer" in loaded, printed
+    assert "shiplane promote prod" in json.loads(printed)["error"]["next_action"]
+
+
+def test_a_deploy_the_server_took_is_never_sent_again(app_repo: AppRepo) -> None:
+    """The server dies during the deploy: exit 7 from the short road, and one deploy ever."""
+    without_checks(app_repo.path / "shiplane.toml")
+    assert app_repo.shiplane("deploy", "dev").code == 0  # the server and its repository
+    app_repo.slow_build(20)
+    app_repo.git("commit", "-qam", "a slow build")
+    pid = int((app_repo.home / "server.pid").read_text())
+    deploy = subprocess.Popen(
+        [sys.executable, "-c", PROBE.format(entry=FAST), "deploy", "dev", "--json"],
+        cwd=app_repo.path,
+        env=app_repo.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(lambda: _count(app_repo, "deploy") == 2, timeout=60)
+        os.kill(pid, signal.SIGKILL)
+        out, err = deploy.communicate(timeout=60)
+    finally:
+        deploy.kill()
+    *printed, modules = out.strip().splitlines()
+    assert "shiplane.cli.main" not in json.loads(modules), err
+    assert json.loads(printed[1])["exit"] == 7
+    assert json.loads(printed[0])["error"]["message"] == (
+        "the shiplane server ended deploy without a result"
+    )
+    assert app_repo.shiplane("status", "dev").code == 0  # a new server; recovery
+    assert _count(app_repo, "deploy") == 2  # the first, and the killed one: never sent again

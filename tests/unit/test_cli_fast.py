@@ -18,6 +18,7 @@ from shiplane.config.packing import named_files
 from shiplane.config.snapshot import pack
 
 ROLLBACK = DEFAULTS["rollback"]
+DEPLOY = DEFAULTS["deploy"]
 
 
 @pytest.mark.parametrize(
@@ -41,6 +42,23 @@ ROLLBACK = DEFAULTS["rollback"]
             ["rollback", "dev", "--to=2-abc", "-c", "a.toml"],
             Plain("rollback", ROLLBACK | {"env": "dev", "to": "2-abc"}, config="a.toml"),
         ),
+        (["deploy", "dev"], Plain("deploy", DEPLOY | {"env": "dev"})),
+        (
+            ["deploy", "--ref", "v2", "dev", "--include-rolled-back", "--wait-watch", "--json"],
+            Plain(
+                "deploy",
+                DEPLOY
+                | {"env": "dev", "ref": "v2", "include_rolled_back": True, "wait_watch": True},
+                True,
+            ),
+        ),
+        (
+            ["deploy", "dev", "--redeploy", "--wait-drain", "--ref=abc"],
+            Plain(
+                "deploy",
+                DEPLOY | {"env": "dev", "redeploy": True, "wait_drain": True, "ref": "abc"},
+            ),
+        ),
     ],
 )
 def test_plain_command_lines(argv: list[str], expected: Plain) -> None:
@@ -52,7 +70,7 @@ def test_plain_command_lines(argv: list[str], expected: Plain) -> None:
     [
         [],
         ["--help"],
-        ["deploy", "dev"],
+        ["verify", "dev"],
         ["--host", "u@h", "status"],  # a global option first: Typer's
         ["status", "--help"],
         ["status", "-h"],
@@ -76,6 +94,16 @@ def test_plain_command_lines(argv: list[str], expected: Plain) -> None:
         ["rollback", "dev", "--discard-writes"],
         ["rollback", "dev", "--totp"],  # a person's factor: the full road
         ["rollback", "dev", "--hold-timeout", "5"],
+        ["rollback", "dev", "--ref", "x"],  # deploy's option
+        ["rollback", "dev", "--redeploy"],
+        ["deploy"],
+        ["deploy", "dev", "--to", "x"],  # rollback's option
+        ["deploy", "dev", "--force"],  # a person's, with a factor: the full road
+        ["deploy", "dev", "--accept-drift"],
+        ["deploy", "dev", "--ssh-key", "k"],
+        ["deploy", "dev", "--ref"],
+        ["deploy", "dev", "--ref="],
+        ["history", "--limit=x"],
     ],
 )
 def test_everything_else_goes_to_typer(argv: list[str]) -> None:
@@ -167,10 +195,10 @@ def test_the_raw_client_refuses_what_is_not_an_answer() -> None:
 def test_the_short_road_names_what_the_full_one_does() -> None:
     """What fast_client restates to stay clear of Pydantic (the config loader, the layout)
     and of the server's modules agrees with them."""
-    from shiplane.cli import fast_client, fast_refs
-    from shiplane.config import loader
+    from shiplane.cli import fast_client, fast_deploy, fast_refs
+    from shiplane.config import loader, models
     from shiplane.gitops import server_repo
-    from shiplane.layout import DEFAULT_HOME, ServerLayout
+    from shiplane.layout import DEFAULT_HOME, Layout, ServerLayout
     from shiplane.server.control import TOKEN_HEADER
     from shiplane.targets.control_client import OPERATION_SILENCE
 
@@ -179,6 +207,8 @@ def test_the_short_road_names_what_the_full_one_does() -> None:
     assert fast_client.TOKEN_HEADER == TOKEN_HEADER
     assert fast_client.SILENCE == OPERATION_SILENCE
     assert fast_refs.REMOTE_NAME == server_repo.REMOTE_NAME
+    assert fast_deploy.NAME_RE.pattern == models.NAME_RE.pattern
+    assert Layout(Path("/x"), "app").repo == Path("/x/apps/app/repo.git")  # as fast_deploy
     layout = ServerLayout(Path("/x"))
     assert (layout.socket, layout.pid, layout.token) == (
         Path("/x") / fast_client.SOCKET,
@@ -187,12 +217,13 @@ def test_the_short_road_names_what_the_full_one_does() -> None:
     )
 
 
-def test_rollback_sends_the_arguments_the_typer_command_sends() -> None:
-    """The short road's rollback request carries exactly the Typer command's arguments, with
-    the same defaults (a new option there must be added here, or the server sees a difference)."""
+@pytest.mark.parametrize("command", ["rollback", "deploy"])
+def test_the_short_road_sends_the_arguments_the_typer_command_sends(command: str) -> None:
+    """The short road's request carries exactly the Typer command's arguments, with the same
+    defaults (a new option there must be added here, or the server sees a difference)."""
     from shiplane.cli import main
 
-    params = inspect.signature(main.rollback).parameters
+    params = inspect.signature(getattr(main, command)).parameters
     client_only = {"passphrase", "ssh_key", "totp", "factor_file", "approver", "json_", "config"}
     sent = {name: p.default for name, p in params.items() if name not in client_only}
-    assert sent == DEFAULTS["rollback"] | {"env": inspect.Parameter.empty}  # ENV is required
+    assert sent == DEFAULTS[command] | {"env": inspect.Parameter.empty}  # ENV is required
