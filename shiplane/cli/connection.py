@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from shiplane.cli.refs_back import remote_refs
 from shiplane.config.hosts import parse_host
 from shiplane.config.loader import LoadedConfig
 from shiplane.errors import ConfigError, GitError, ServerNotAnswering, ServerUnavailable
@@ -138,17 +139,6 @@ class Local(Connection):
             *(f"refs/heads/{branch}" for branch in sorted(branches)),
             timeout=server_repo.PUSH_TIMEOUT,
         )
-
-
-def remote_refs(user_repo: Path) -> dict[str, str]:
-    """The user's ``refs/remotes/shiplane/*``: the server's branches as last fetched back."""
-    prefix = f"refs/remotes/{server_repo.REMOTE_NAME}/"
-    listed = git(user_repo, "for-each-ref", "--format=%(refname) %(objectname)", prefix)
-    return {
-        ref.removeprefix(prefix): sha
-        for ref, _, sha in (line.partition(" ") for line in listed.splitlines() if line)
-        if ref != f"{prefix}HEAD"
-    }
 
 
 def host_for(host: str | None, loaded: LoadedConfig | None, env: str | None) -> str | None:

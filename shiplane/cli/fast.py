@@ -1,7 +1,7 @@
-"""The `shiplane` console entry point: `status`, `history` and `rollback` in their plain forms
-answer before Typer, Rich, Pydantic or httpx are imported (``shiplane.cli.fast_client``); every
-other command line, and every case the short road does not take, goes to the Typer app
-(``shiplane.cli.main``) as if this module were not there.
+"""The `shiplane` console entry point: `status`, `history`, `deploy` and `rollback` in their
+plain forms answer before Typer, Rich, Pydantic or httpx are imported
+(``shiplane.cli.fast_client``); every other command line, and every case the short road does
+not take, goes to the Typer app (``shiplane.cli.main``) as if this module were not there.
 
 The plain forms, exactly what the Typer commands accept with these options (anything else,
 `--help` included, is Typer's to parse and to refuse):
@@ -64,7 +64,7 @@ PROGRESS = ("rollback", "deploy")
 
 @dataclass
 class Plain:
-    """A plain `status` or `history` command line."""
+    """A plain command line of one of the DEFAULTS' commands."""
 
     name: str
     args: dict[str, Any] = field(default_factory=dict)

@@ -1,18 +1,22 @@
-"""The short road to this machine's server for `status`, `history` and `rollback`: the raw
-config and the files it names, sent over the control socket with the standard library only
-(``shiplane.cli.fast_http``). No Pydantic, httpx or api boundary is imported: the server
-validates the config it receives and makes every check of the operation anyway
-(``shiplane.config.snapshot.receive``, ``operations.boundary.run_operation``) and answers
-with the same Result the full client would have relayed.
+"""The short road to this machine's server for `status`, `history`, `deploy` and `rollback`
+(``shiplane.cli.fast``): the raw config and the files it names, sent over the control socket
+with the standard library only (``shiplane.cli.fast_http``). No Pydantic, httpx or api
+boundary is imported: the server validates the config it receives and makes every check of
+the operation anyway (``shiplane.config.snapshot.receive``,
+``operations.boundary.run_operation``) and answers with the same Result the full client would
+have relayed.
 
 ``ask`` answers None whenever the short road is not the plain case (no config found, a config
 this module cannot read as TOML, an environment on another server, an enforced host, no server
 answering, a stopped server, a request the server did not take). The caller then takes the full
 road (``shiplane.cli.main``), which validates, starts a missing server, and words every error.
 
-A read-only command may be asked again on the full road whatever went wrong. `rollback` may
-not: once the server has taken it (its answer began with 200), a lost answer is reported as the
-full road reports it (exit 7, recovery resolves what was left), never sent a second time.
+A deploy sends its commits first (``shiplane.cli.fast_deploy``). A read-only command may be
+asked again on the full road whatever went wrong. `deploy` and `rollback` may not: once the
+server has taken one (its answer began with 200), a lost answer is reported as the full road
+reports it (exit 7, recovery resolves what was left), never sent a second time; and once the
+result is in, nothing after it (the env branches fetched back, the working tree's warning)
+can lose it.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from shiplane.caller import local_caller
-from shiplane.cli.fast_http import BadAnswer, NotTaken, connect, post_events
-from shiplane.cli.fast_refs import refs_back
+from shiplane.cli.fast_http import NotTaken, connect, post_events
+from shiplane.cli.refs_back import PREFIX, fetch_back
 from shiplane.config.packing import named_files
 from shiplane.credentials import client_token
 from shiplane.errors import OperationInterrupted, ShiplaneError
@@ -66,36 +70,86 @@ def ask(name: str, args: dict[str, Any], config: str | None) -> dict[str, Any] |
             return None
         body["args"] = {**args, "source": prepared.source}
     try:
-        sock = connect(home / SOCKET)
-    except OSError:
-        return None  # no server (or a stale socket): the full road starts or reaches one
-    try:
-        event = _post(sock, f"/ops/{name}", body, token)
-    except NotTaken:
-        return None  # refused before it ran (a token, a limit): the full road words it
-    except (OSError, BadAnswer, ValueError, KeyError, AttributeError):
-        event = None  # it went away, or answered what no server answers
-    finally:
-        sock.close()
+        event, lost = _send(home / SOCKET, name, body, token)
+    except _NotSent:
+        if prepared is not None:
+            prepared.discard()
+        return None  # no server, or refused before it ran: the full road starts, or words it
     warnings = prepared.warnings() if prepared is not None else []
     if event is None:
-        return _interrupted(name, args) if name in MUTATING else None
-    result: dict[str, Any] = event["result"]
-    branches = event.get("branches")
-    if isinstance(branches, dict) and branches:  # an operation that moves env branches
-        warning = refs_back(path, branches)
-        warnings.extend([warning] if warning else [])
+        if name not in MUTATING:
+            return None
+        result = _interrupted(name, args, lost)
+    else:
+        result = event["result"]
+        warnings.extend(_fetch_back(path, event.get("branches")))
     if warnings:
         result["warnings"] = [*result.get("warnings", []), *warnings]
     return result
 
 
-def _interrupted(name: str, args: dict[str, Any]) -> dict[str, Any]:
-    """As shiplane.cli.remote._send words an answer that ended without a result."""
-    error = OperationInterrupted(
-        f"the shiplane server ended {name} without a result",
-        next_action="run `shiplane status`: it recovers what the operation left",
-    )
+class _NotSent(Exception):
+    """Nothing reached the server's operation: the full road may take the command."""
+
+
+def _send(
+    sock_path: Path, name: str, body: dict[str, Any], token: str
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The result event, or None and why it is missing (an exception's name, or None when the
+    answer ended without a result)."""
+    try:
+        sock = connect(sock_path)
+    except OSError as exc:
+        raise _NotSent from exc  # no server (or a stale socket)
+    try:
+        return _post(sock, f"/ops/{name}", body, token), None
+    except NotTaken as exc:
+        raise _NotSent from exc  # refused before it ran (a token, a limit)
+    except Exception as exc:  # taken, then lost: whatever it was, never sent again
+        return None, type(exc).__name__
+    finally:
+        sock.close()
+
+
+def _fetch_back(path: Path, branches: object) -> list[str]:
+    """The env branches into refs/remotes/shiplane/*, as the full road does; its warning."""
+    if not isinstance(branches, dict) or not branches:
+        return []  # an operation that moves no env branch
+    try:
+        warning = fetch_back(
+            path.parent, branches, lambda repo: _fetch_objects(path, repo, branches)
+        )
+    except Exception as exc:  # the operation is done: its result is printed whatever happens
+        warning = f"could not fetch the env branches back into {PREFIX}: {type(exc).__name__}"
+    return [warning] if warning else []
+
+
+def _fetch_objects(config_path: Path, user_repo: Path, branches: dict[str, str]) -> None:
+    """Commits this repository lacks, fetched as the full road fetches them: rare (they were
+    deployed from here), and the operation is done by then, so its imports cost nothing that
+    matters."""
+    from shiplane.cli.remote import connect as connect_server
+    from shiplane.config.loader import load_config
+
+    loaded = load_config(config_path)
+    connection = connect_server(None)
+    connection.open()
+    try:
+        connection.fetch_objects(user_repo, loaded.config.app.name, branches)
+    finally:
+        connection.close()
+
+
+def _interrupted(name: str, args: dict[str, Any], lost: str | None) -> dict[str, Any]:
+    """As the full road words an answer that broke off (``lost``: why), or ended without a
+    result (shiplane.targets.control_client.operation, shiplane.cli.remote._send)."""
+    if lost is not None:
+        message = f"the shiplane server stopped answering during {name}: {lost}"
+        hint = "run `shiplane status`: it restarts the server and recovers what the operation left"
+    else:
+        message = f"the shiplane server ended {name} without a result"
+        hint = "run `shiplane status`: it recovers what the operation left"
+    error = OperationInterrupted(message, next_action=hint)
     return Result(command=name, env=args.get("env")).fail(error).to_dict()
 
 

@@ -48,14 +48,18 @@ class Prepared:
     dirty: subprocess.Popen[str]
 
     def warnings(self) -> list[str]:
-        """The full road's warnings about the working tree."""
+        """The full road's warnings about the working tree (none when git could not tell)."""
         try:
             out, _ = self.dirty.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.dirty.kill()
-            self.dirty.communicate()
+        except (subprocess.TimeoutExpired, OSError, ValueError):
+            self.discard()
             return []
         return [DIRTY] if self.dirty.returncode == 0 and out.strip() else []
+
+    def discard(self) -> None:
+        """Nothing was sent: the full road looks again."""
+        self.dirty.kill()
+        self.dirty.communicate()
 
 
 def prepare(
@@ -64,7 +68,7 @@ def prepare(
     """The deploy's source, its commits sent to the server's repository; None: the full road."""
     env = _plain_env(raw, args.get("env"))
     app = (raw.get("app") or {}).get("name") if isinstance(raw.get("app"), dict) else None
-    if env is None or env.gated or not isinstance(app, str) or not NAME_RE.match(app):
+    if env is None or env.gated or not isinstance(app, str) or not NAME_RE.fullmatch(app):
         return None
     repo = home / "apps" / app / "repo.git"  # shiplane.layout.Layout.repo
     if not server_repo.writable(repo):
@@ -72,14 +76,15 @@ def prepare(
     try:
         user_repo, source = server_repo.locate_source(config_path.parent, env, args.get("ref"))
         server_repo.push_commits(user_repo, repo, source.shas)
-    except ShiplaneError:
+        dirty = subprocess.Popen(
+            ["git", "-C", str(user_repo), "status", "--porcelain", "--untracked-files=no"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            encoding="utf-8",
+            errors="replace",  # a file name in another encoding is still a change
+        )
+    except (ShiplaneError, OSError):
         return None  # the full road tries again and names what is wrong
-    dirty = subprocess.Popen(
-        ["git", "-C", str(user_repo), "status", "--porcelain", "--untracked-files=no"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
     return Prepared(dataclasses.asdict(source), dirty)
 
 

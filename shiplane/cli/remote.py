@@ -22,14 +22,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 #    operations' own modules (pipeline, checks, drivers) load lazily (shiplane.lazy).
 from shiplane import api, gitops
 from shiplane.caller import Caller
-from shiplane.cli.connection import Connection, Local, ensure_then, host_for, remote_refs
+from shiplane.cli.connection import Connection, Local, ensure_then, host_for
+from shiplane.cli.refs_back import fetch_back, remote_refs
 from shiplane.cli.ssh import Ssh
 from shiplane.config import snapshot
 from shiplane.config.hosts import parse_host
 from shiplane.config.loader import LoadedConfig, find_config, load_config
 from shiplane.credentials import client_token
 from shiplane.errors import OperationInterrupted, ShiplaneError
-from shiplane.gitops import bundles, server_repo
+from shiplane.gitops import server_repo
 from shiplane.layout import ServerLayout
 from shiplane.operations.boundary import guarded
 from shiplane.results import Result
@@ -149,7 +150,12 @@ def _send(
             refs: dict[str, str] | None = None
             if known is not None:
                 refs = _answer(known, refs)
-            warning = fetch_back(connection, loaded, app, branches, refs)
+            warning = fetch_back(
+                loaded.repo_dir,
+                branches,
+                lambda user_repo: connection.fetch_objects(user_repo, app, branches),
+                refs,
+            )
             warnings.extend([warning] if warning else [])
         return Result(command=name)
     raise OperationInterrupted(
@@ -164,38 +170,6 @@ def _answer(future: Future[T], default: T | None) -> T | None:
         return future.result(timeout=30)
     except (ShiplaneError, OSError, TimeoutError):
         return default
-
-
-def fetch_back(
-    connection: Connection,
-    loaded: LoadedConfig,
-    app: str,
-    branches: dict[str, str],
-    known_refs: dict[str, str] | None = None,
-) -> str | None:
-    """The server's env branches into the user's repository as refs/remotes/shiplane/*: nothing
-    to do when they already match (the usual redeploy), a ref update when the commits are here
-    (the client just sent them), a fetch (a bundle for a remote server) otherwise. A failure
-    is a warning: the operation itself is done."""
-    if known_refs == branches:
-        return None  # the usual redeploy: not even a git process
-    try:
-        user_repo = gitops.ensure_repo(loaded.repo_dir)
-        known = remote_refs(user_repo) if known_refs is None else known_refs
-        if known == branches:
-            return None
-        if bundles.present(user_repo, list(branches.values())) != set(branches.values()):
-            connection.fetch_objects(user_repo, app, branches)
-        prefix = f"refs/remotes/{server_repo.REMOTE_NAME}/"
-        commands = [f"update {prefix}{b} {sha}\n" for b, sha in sorted(branches.items())]
-        commands += [f"delete {prefix}{b}\n" for b in sorted(set(known) - set(branches))]
-        bundles.update_refs(user_repo, "".join(commands))
-    except ShiplaneError as exc:
-        return (
-            f"could not fetch the env branches back into refs/remotes/{server_repo.REMOTE_NAME}/:"
-            f" {exc.message}"
-        )
-    return None
 
 
 def _relay(

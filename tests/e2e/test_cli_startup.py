@@ -249,6 +249,15 @@ def test_rollback_without_a_terminal_takes_the_short_road(app_repo: AppRepo) -> 
         assert (code, refused["ok"]) == (64, False), printed
         assert "nope" in refused["error"]["message"]
     assert "typer" in loaded  # the last one was the full road
+    # A config outside any git repository: the refs cannot come back, which is a warning; the
+    # rollback's result is printed all the same.
+    outside = app_repo.path.parent / "elsewhere"
+    outside.mkdir()
+    (outside / "shiplane.toml").write_text((app_repo.path / "shiplane.toml").read_text())
+    _, code, printed = _run(["rollback", "dev", "-c", str(outside / "shiplane.toml")], cwd, env)
+    done = json.loads(printed)
+    assert (code, done["ok"]) == (0, True), printed
+    assert any("could not fetch the env branches back" in w for w in done["warnings"]), done
 
 
 def test_a_rollback_the_server_took_is_never_sent_again(app_repo: AppRepo) -> None:
@@ -288,7 +297,9 @@ def test_a_rollback_the_server_took_is_never_sent_again(app_repo: AppRepo) -> No
     assert "shiplane.cli.main" not in json.loads(modules), err  # never handed to the full road
     lost = json.loads(printed[0])
     assert json.loads(printed[1])["exit"] == 7, printed[0]
-    assert lost["error"]["message"] == "the shiplane server ended rollback without a result"
+    assert lost["error"]["message"].startswith(
+        "the shiplane server stopped answering during rollback:"
+    )
     assert lost["error"]["next_action"].startswith("run `shiplane status`")
     assert not (app_repo.home / "server.pid").exists() or (
         int((app_repo.home / "server.pid").read_text()) == pid
@@ -355,6 +366,7 @@ def test_a_deploy_the_server_took_is_never_sent_again(app_repo: AppRepo) -> None
     assert app_repo.shiplane("deploy", "dev").code == 0  # the server and its repository
     app_repo.slow_build(20)
     app_repo.git("commit", "-qam", "a slow build")
+    (app_repo.path / "VERSION").write_text("9.9.9\n")  # uncommitted: warned about, even now
     pid = int((app_repo.home / "server.pid").read_text())
     deploy = subprocess.Popen(
         [sys.executable, "-c", PROBE.format(entry=FAST), "deploy", "dev", "--json"],
@@ -373,8 +385,10 @@ def test_a_deploy_the_server_took_is_never_sent_again(app_repo: AppRepo) -> None
     *printed, modules = out.strip().splitlines()
     assert "shiplane.cli.main" not in json.loads(modules), err
     assert json.loads(printed[1])["exit"] == 7
-    assert json.loads(printed[0])["error"]["message"] == (
-        "the shiplane server ended deploy without a result"
+    lost = json.loads(printed[0])
+    assert lost["error"]["message"].startswith(
+        "the shiplane server stopped answering during deploy"
     )
+    assert lost["warnings"] == ["the working tree has uncommitted changes: they were not deployed"]
     assert app_repo.shiplane("status", "dev").code == 0  # a new server; recovery
     assert _count(app_repo, "deploy") == 2  # the first, and the killed one: never sent again

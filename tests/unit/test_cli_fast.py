@@ -195,9 +195,8 @@ def test_the_raw_client_refuses_what_is_not_an_answer() -> None:
 def test_the_short_road_names_what_the_full_one_does() -> None:
     """What fast_client restates to stay clear of Pydantic (the config loader, the layout)
     and of the server's modules agrees with them."""
-    from shiplane.cli import fast_client, fast_deploy, fast_refs
+    from shiplane.cli import fast_client, fast_deploy
     from shiplane.config import loader, models
-    from shiplane.gitops import server_repo
     from shiplane.layout import DEFAULT_HOME, Layout, ServerLayout
     from shiplane.server.control import TOKEN_HEADER
     from shiplane.targets.control_client import OPERATION_SILENCE
@@ -206,7 +205,6 @@ def test_the_short_road_names_what_the_full_one_does() -> None:
     assert Path(fast_client.DEFAULT_HOME) == DEFAULT_HOME
     assert fast_client.TOKEN_HEADER == TOKEN_HEADER
     assert fast_client.SILENCE == OPERATION_SILENCE
-    assert fast_refs.REMOTE_NAME == server_repo.REMOTE_NAME
     assert fast_deploy.NAME_RE.pattern == models.NAME_RE.pattern
     assert Layout(Path("/x"), "app").repo == Path("/x/apps/app/repo.git")  # as fast_deploy
     layout = ServerLayout(Path("/x"))
