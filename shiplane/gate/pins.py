@@ -3,7 +3,9 @@ tree's shiplane.toml cannot loosen it.
 
 What is pinned per gated environment (``protected``): ``promote_from``, ``requires_approval``,
 its branch, port, database URL (with its ``${SECRET}`` placeholders, never a value),
-``backup``, and where it answers (``listen``, ``domains``, ``tls``); the set of environments
+``backup``, the watch after each switch (``deploy.watch*``: an agent turning off the watch that
+would roll a bad prod version back is loosening prod), and where it answers (``listen``,
+``domains``, ``tls``); the set of environments
 and their branches (a new environment on a gated branch would be a side door); and the verify
 checks, by name and a hash of their definition (the required checks may grow, never shrink,
 without a person).
@@ -56,6 +58,12 @@ def protected(loaded: LoadedConfig, env: str) -> dict[str, Any]:
         "tls": environment.tls.model_dump(mode="json") if environment.tls else None,
         "environments": {name: e.branch for name, e in sorted(config.environments.items())},
         "checks": check_hashes(loaded),
+        "watch": {
+            "seconds": config.deploy.watch,
+            "failed_probes": config.deploy.watch_failed_probes,
+            "min_requests": config.deploy.watch_min_requests,
+            "error_rate": config.deploy.watch_error_rate,
+        },
     }
 
 
@@ -70,6 +78,9 @@ class Changes:
 # Settings where any change needs a person: no direction of change is safe to assume.
 _EXACT = ("branch", "port", "database_url", "listen", "domains")
 _ADDED_LATER = frozenset({"listen", "domains", "tls"})
+# The watch's settings, each with the direction that watches less: a shorter watch, or more
+# failed probes, requests or 5xx rate before it calls a version bad.
+_WATCH_LOOSER = {"seconds": -1, "failed_probes": 1, "min_requests": 1, "error_rate": 1}
 
 
 def compare(pinned: dict[str, Any], current: dict[str, Any]) -> Changes:
@@ -90,6 +101,8 @@ def compare(pinned: dict[str, Any], current: dict[str, Any]) -> Changes:
             loose.append(f"{key} {_shown(key, pinned.get(key))} -> {_shown(key, current.get(key))}")
     if "tls" in pinned:
         _compare_tls(pinned["tls"], current.get("tls"), changes)
+    if "watch" in pinned:  # a pin made before shiplane pinned the watch: the next pin takes it
+        _compare_watch(pinned["watch"], current.get("watch") or {}, changes)
     _compare_environments(pinned, current, changes)
     pinned_checks: dict[str, str] = pinned.get("checks") or {}
     current_checks: dict[str, str] = current.get("checks") or {}
@@ -121,6 +134,19 @@ def _compare_tls(was: dict[str, Any] | None, now_: dict[str, Any] | None, change
     if not less:
         changed = sorted(k for k in set(was) | set(now_) if was.get(k) != now_.get(k))
         changes.tightened.append(f"tls {', '.join(changed)} changed")
+
+
+def _compare_watch(was: dict[str, Any], now_: dict[str, Any], changes: Changes) -> None:
+    for key, looser in _WATCH_LOOSER.items():
+        before, after = was.get(key), now_.get(key)
+        if before == after or before is None or after is None:
+            continue
+        target = changes.loosened if (after - before) * looser > 0 else changes.tightened
+        target.append(f"deploy.{_watch_key(key)} {before:g} -> {after:g}")
+
+
+def _watch_key(key: str) -> str:
+    return "watch" if key == "seconds" else f"watch_{key}"
 
 
 def _hsts_seconds(value: Any) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +198,9 @@ def _missing(
         if loaded.config.deploy.watch > 0:
             return "it had no watch after its switch"
         return None  # deploy.watch = 0: nothing to wait for
+    planned = _watch_seconds(watch)
+    if planned is not None and planned + 1 < loaded.config.deploy.watch:
+        return f"its watch lasted {planned:.0f}s; deploy.watch is {loaded.config.deploy.watch:g}s"
     if watch["state"] == "running":
         return f"watch running until {watch['ends_at']}"
     if watch["state"] != "clean":
@@ -204,6 +208,16 @@ def _missing(
             f": {watch['reason']}" if watch["reason"] else ""
         )
     return None
+
+
+def _watch_seconds(watch: dict[str, Any]) -> float | None:
+    """How long the watch was set to last (None: its times cannot be read)."""
+    try:
+        started = datetime.fromisoformat(str(watch["started_at"]))
+        ends = datetime.fromisoformat(str(watch["ends_at"]))
+    except (KeyError, ValueError):
+        return None
+    return (ends - started).total_seconds()
 
 
 def pinned_checks_hold(loaded: LoadedConfig, db: StateDB, env: str) -> None:

@@ -353,3 +353,35 @@ def test_a_version_whose_health_probes_fail_is_rolled_back(app_repo: AppRepo) ->
     watch = run.data["watch"]
     assert watch["state"] == "rolled_back" and "health probes" in watch["reason"], watch
     assert serving_sha(app_repo) == good
+
+
+def test_a_watch_turned_off_or_shortened_does_not_open_prod(app_repo: AppRepo) -> None:
+    """The watch is part of prod's protection: `watch = 0` in the working tree is a loosening
+    (refused until a person runs `shiplane protect prod`), and a dev deploy that was watched
+    less than deploy.watch, or not at all, is no evidence for promoting it."""
+    tiny_app(app_repo, watch=5)
+    app_repo.commit("v2", {"VERSION": "2\n"})
+    assert app_repo.shiplane("deploy", "dev", "--wait-watch").code == 0
+    first = app_repo.shiplane("promote", "prod")
+    assert first.code == 0, first.stdout  # prod's protection is pinned, the watch with it
+    config = app_repo.path / "shiplane.toml"
+    good = config.read_text()
+    config.write_text(good.replace("watch = 5", "watch = 0"))
+    app_repo.commit("v3", {"VERSION": "3\n"})
+    unwatched = app_repo.shiplane("deploy", "dev")
+    assert unwatched.code == 0 and unwatched.data["watch"]["state"] == "disabled", unwatched.stdout
+    off = app_repo.shiplane("promote", "prod")
+    assert off.code == 6 and off.data["error"]["step"] == "protect", off.stdout
+    assert "deploy.watch 5 -> 0" in off.data["error"]["message"]
+    config.write_text(good)  # the pinned watch again: the unwatched deploy is no evidence
+    no_watch = app_repo.shiplane("promote", "prod")
+    assert no_watch.code == 6, no_watch.stdout
+    assert "it had no watch after its switch" in no_watch.data["error"]["message"]
+    config.write_text(good.replace("watch = 5", "watch = 1"))
+    short = app_repo.shiplane("deploy", "dev", "--redeploy", "--wait-watch")
+    assert short.code == 0 and short.data["watch"]["state"] == "clean", short.stdout
+    config.write_text(good)
+    shortened = app_repo.shiplane("promote", "prod")
+    assert shortened.code == 6, shortened.stdout
+    assert "its watch lasted 1s; deploy.watch is 5s" in shortened.data["error"]["message"]
+    assert serving_sha(app_repo, "prod") == first.data["sha"]  # prod never moved

@@ -126,3 +126,27 @@ def test_less_https_loosens_the_pin_new_certificate_files_do_not() -> None:
     assert weaker.loosened == ["tls.redirect_http true -> false", "tls.hsts 31536000 -> False"]
     older = compare(base, {**base, "tls": None})  # a pin from before TLS was pinned
     assert older.loosened == [] and older.tightened == []
+
+
+def test_a_weaker_watch_loosens_the_pin_a_stronger_one_tightens_it() -> None:
+    """The watch that would roll a bad prod version back is part of prod's protection: turned
+    off, shortened or made more tolerant is a loosening; an older pin without it takes it next."""
+    watch = {"seconds": 60.0, "failed_probes": 3, "min_requests": 20, "error_rate": 0.1}
+    base = {
+        "promote_from": "dev", "requires_approval": False, "branch": "main", "port": 8000,
+        "database_url": "sqlite:///x.db", "backup": True,
+        "environments": {"dev": "dev", "prod": "main"}, "checks": {},
+    }  # fmt: skip
+    pinned = {**base, "watch": watch}
+    for key, weaker in (("seconds", 0.0), ("failed_probes", 10), ("min_requests", 1000),
+                        ("error_rate", 0.9)):  # fmt: skip
+        changes = compare(pinned, {**base, "watch": {**watch, key: weaker}})
+        assert len(changes.loosened) == 1 and changes.tightened == [], (key, changes)
+    assert compare(pinned, {**base, "watch": {**watch, "seconds": 0.0}}).loosened == [
+        "deploy.watch 60 -> 0"
+    ]
+    stronger = {"seconds": 120.0, "failed_probes": 2, "min_requests": 10, "error_rate": 0.05}
+    changes = compare(pinned, {**base, "watch": stronger})
+    assert changes.loosened == [] and len(changes.tightened) == 4
+    older = compare(base, {**base, "watch": {**watch, "seconds": 0.0}})
+    assert older.loosened == []  # a pin from before the watch was pinned
