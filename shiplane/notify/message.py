@@ -32,9 +32,20 @@ def notice_from_result(event: str, app: str, result: dict[str, Any]) -> Notice:
         sha=_sha(result),
         step=error.get("step"),
         error=error.get("message"),
-        next_action=error.get("next_action") or _first(result.get("next_actions")),
+        next_action=_next_action(result, error),
         deployment_id=result.get("deployment_id"),
     )
+
+
+def _next_action(result: dict[str, Any], error: dict[str, Any]) -> str | None:
+    """What to do: the result's own word, else where its full story is."""
+    named = error.get("next_action") or result.get("next_action")
+    if named:
+        return str(named)
+    if _first(result.get("next_actions")):
+        return _first(result.get("next_actions"))
+    deployment_id = result.get("deployment_id")
+    return f"shiplane logs {deployment_id}" if error and deployment_id else None
 
 
 def build(notice: Notice, redact: Redactor) -> tuple[str, str]:

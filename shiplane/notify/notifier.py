@@ -62,5 +62,7 @@ class Notifier:
             log.warning("notify %s: %s", notice.event, redact(f"{type(exc).__name__}: {exc}"))
             return
         for delivery in deliveries:
-            if not delivery.ok:
+            if delivery.ok:
+                log.info("notify %s: sent to %s", notice.event, delivery.url)
+            else:
                 log.warning("notify %s to %s: %s", notice.event, delivery.url, delivery.error)
