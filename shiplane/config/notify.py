@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # Every event a notification can be about; the server decides which one a result is
 # (shiplane.notify.events).
@@ -44,27 +44,23 @@ class NotifyConfig(BaseModel):
         description="which events are sent; default: failures, rollbacks, alerts, approvals.",
     )
 
-    @field_validator("urls")
-    @classmethod
-    def _urls(cls, value: list[str]) -> list[str]:
-        if len(value) > MAX_URLS:
-            raise ValueError(f"notify.urls has {len(value)} URLs; keep at most {MAX_URLS}")
-        for url in value:
+    # One validator for the table, not one per field: a field's error would quote its value,
+    # and a notify URL is a token (the table's own message names only a URL's scheme).
+    @model_validator(mode="after")
+    def _check(self) -> NotifyConfig:
+        if len(self.urls) > MAX_URLS:
+            raise ValueError(f"urls has {len(self.urls)} URLs; keep at most {MAX_URLS}")
+        for url in self.urls:
             if "://" not in url or len(url) > MAX_URL_LENGTH:
-                # Only the scheme is named: the rest of a URL may be a token.
-                scheme = url.split(":", 1)[0][:20]
+                scheme = url.split("://", 1)[0] if "://" in url else "(none)"
                 raise ValueError(
-                    f"notify.urls: a value starting {scheme!r} is not an apprise URL"
-                    " (SCHEME://...; e.g. json://host/path or tgram://${BOT_TOKEN}/CHAT_ID)"
+                    f"urls: a URL with scheme {scheme[:20]!r} is not an apprise URL (SCHEME://...,"
+                    f" at most {MAX_URL_LENGTH} characters; e.g. json://host/path or"
+                    " tgram://${BOT_TOKEN}/CHAT_ID)"
                 )
-        return value
-
-    @field_validator("events")
-    @classmethod
-    def _events(cls, value: list[str]) -> list[str]:
-        for name in value:
+        for name in self.events:
             if name not in EVENTS:
                 raise ValueError(
-                    f"notify.events = {name!r} is not an event; use any of: {', '.join(EVENTS)}"
+                    f"events = {name!r} is not an event; use any of: {', '.join(EVENTS)}"
                 )
-        return value
+        return self

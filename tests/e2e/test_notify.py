@@ -117,7 +117,7 @@ def test_an_unknown_event_is_a_config_error(app_repo: AppRepo) -> None:
     run = app_repo.shiplane("notify", "test")
     assert run.code == 64, run.stdout
     message = run.data["error"]["message"]
-    assert "notify.events" in message and "'deploy_exploded'" in message
+    assert "notify: events = 'deploy_exploded'" in message
     assert "rolled_back_after_watch" in message  # the allowed names are listed
 
 
