@@ -12,6 +12,8 @@ def event_for(command: str, result: dict[str, Any]) -> str | None:
     """The event ``result`` (``Result.to_dict()`` of operation ``command``) is about."""
     exit_code = result.get("exit_code")
     error = result.get("error") or {}
+    if error.get("step") == "watch":
+        return None  # the watch tells of its own rollback (rolled_back_after_watch), once
     if command in ("promote", "approve"):
         if exit_code == 6 and error.get("step") == "approval":
             return "approval_needed" if command == "promote" else None

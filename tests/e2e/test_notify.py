@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import time
 
+from tests.e2e.test_undo_keeps_writes import RENAME, RENAMED_APP, smoke_only, v2_files
+from tests.e2e.test_watch import tiny_app
 from tests.support.app_repo import AppRepo
 from tests.support.ports import free_port
+from tests.support.reader import reading
 from tests.support.receiver import Received, receiver, silent_receiver
 from tests.support.wait import wait_for
 
@@ -137,3 +140,47 @@ def test_a_receiver_that_never_answers_does_not_slow_a_deploy(app_repo: AppRepo)
         assert wait_for(lambda: warning in _server_log(app_repo), timeout=20)
         assert TOKEN not in _server_log(app_repo)
         assert app_repo.shiplane("status", "dev").data["envs"]["dev"]["healthy"] is True
+
+
+def test_the_watchs_own_rollback_is_sent_once(app_repo: AppRepo) -> None:
+    tiny_app(app_repo, watch=10)
+    with receiver() as received:
+        config = app_repo.path / "shiplane.toml"
+        config.write_text(config.read_text() + f'\n[notify]\nurls = ["{received.url()}"]\n')
+        app_repo.commit(
+            "notify, and a version that crashes 3 s after the switch", {"CRASH_AFTER": "3"}
+        )
+        with reading(app_repo.url("dev", "/")):
+            run = app_repo.shiplane("deploy", "dev", "--wait-watch")
+        assert run.code == 4 and run.data["watch"]["state"] == "rolled_back", run.stdout
+        (message,) = _messages(received, 1)
+        assert message["title"].startswith("shiplane notes/dev")
+        assert message["title"].endswith(": rolled_back_after_watch")
+        assert "step watch:" in message["message"] and "crashed" in message["message"]
+        assert run.data["deployment_id"] in message["message"]
+        time.sleep(2)
+        assert len(received.messages) == 1  # not the deploy's exit 4 as well
+
+
+def test_a_watch_alert_is_sent_when_only_a_destructive_down_would_undo(app_repo: AppRepo) -> None:
+    smoke_only(app_repo)
+    with receiver() as received:
+        config = app_repo.path / "shiplane.toml"
+        config.write_text(
+            config.read_text().replace("[deploy]\n", "[deploy]\nwatch = 15\n")
+            + f'\n[notify]\nurls = ["{received.url()}"]\n'
+        )
+        assert app_repo.shiplane("deploy", "dev").code == 0
+        app_repo.git("checkout", "-q", "dev")
+        boom = {'@app.get("/healthz")': '@app.get("/boom")\ndef boom():\n    abort(500)\n\n\n'
+                '@app.get("/healthz")'}  # fmt: skip
+        app_repo.commit("v2: labels, and a route that fails", v2_files(app_repo, RENAME,
+                        {**RENAMED_APP, **boom}))  # fmt: skip
+        with reading(app_repo.url("dev", "/boom"), pause=0.05):
+            run = app_repo.shiplane("deploy", "dev", "--wait-watch")
+        assert run.code == 5 and run.data["watch"]["state"] == "alert", run.stdout
+        (message,) = _messages(received, 1)
+        assert message["title"].endswith(": watch_alert")
+        assert "not rolled back" in message["message"] and "rollback dev" in message["message"]
+        time.sleep(2)
+        assert len(received.messages) == 1

@@ -65,6 +65,7 @@ def test_a_url_that_is_not_one_names_its_scheme_only(tmp_path: Path) -> None:
             "approval_needed",
         ),
         ("approve", {"ok": False, "exit_code": 3, "error": {"step": "switch"}}, "promote_failed"),
+        ("deploy", {"ok": False, "exit_code": 4, "error": {"step": "watch"}}, None),
         ("rollback", {"ok": True, "exit_code": 0}, "rollback"),
         ("rollback", {"ok": False, "exit_code": 5, "error": {}}, "rollback_failed"),
         ("status", {"ok": False, "exit_code": 7, "error": {}}, None),
