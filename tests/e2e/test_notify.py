@@ -109,6 +109,7 @@ def test_notify_test_reports_each_url_and_fails_fast_on_a_dead_one(app_repo: App
         assert [u["ok"] for u in failed.data["urls"]] == [True, False]
         assert failed.data["urls"][1]["url"] == f"json://127.0.0.1:{dead}"
         assert f"json://127.0.0.1:{dead}" in failed.data["error"]["message"]
+        print(f"\nnotify test with a dead port: {took:.2f}s (the whole CLI call)")
         assert took < 15, took  # refused at once: no long wait on a dead port
         for shown in (ok, failed):
             assert TOKEN not in shown.stdout + shown.stderr
@@ -132,9 +133,12 @@ def test_a_receiver_that_never_answers_does_not_slow_a_deploy(app_repo: AppRepo)
         ended = time.time()
         assert run.code == 0, run.stdout
         assert wait_for(lambda: silent.connected, timeout=10)
-        # The message was on its way before the deploy returned, and the deploy did not wait
-        # for an answer that never comes (the read timeout is seconds, not this).
-        assert ended - silent.connected[0] < 1.0, ended - silent.connected[0]
+        # The message went out around the time the deploy returned (before or just after: it
+        # is sent in the background), and the deploy did not wait for an answer that never
+        # comes: had it waited, it would have returned READ_TIMEOUT (4 s) after the connection.
+        gap = ended - silent.connected[0]
+        print(f"\nhung receiver: the deploy returned {gap:.3f}s after the message left")
+        assert gap < 1.0, gap
         # The failure is a warning in the server log, naming the URL without its token.
         warning = f"notify deploy_succeeded to json://127.0.0.1:{silent.port}"
         assert wait_for(lambda: warning in _server_log(app_repo), timeout=20)
