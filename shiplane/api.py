@@ -58,6 +58,7 @@ __all__ = [
     "logs",
     "maintenance",
     "migrate",
+    "notify_test",
     "promote",
     "protect",
     "recover",
@@ -466,6 +467,13 @@ def restart(
         env=env,
         wait_drain=wait_drain,
     )
+
+
+def notify_test(
+    caller: Caller, env: str | None = None, *, config_path: Path | None = None
+) -> Result:
+    """Send one test message to every [notify] URL (placeholders from ``env``'s env file)."""
+    return call("notify_test", caller, config_path=config_path, env=env)
 
 
 def scale(

@@ -17,6 +17,7 @@
     ├── CertificateError          7   a TLS certificate could not be loaded, obtained or renewed
     ├── StateDamagedError         7   state.db damaged, empty or lost: `shiplane state restore`
     ├── StorageError              7   disk full, read-only, permission denied, I/O error
+    ├── NotifyFailed              7   a notification receiver did not take the message
     └── RollbackFailedError       5   CRITICAL: undo or rollback failed, a person must look
 
 Third-party exceptions are translated where they cross into shiplane
@@ -140,6 +141,13 @@ class StateDamagedError(ShiplaneError):
 class StorageError(ShiplaneError):
     """The file system refused a read or a write (disk full, read-only, permission denied, an
     I/O error): the message names the file; nothing the operation had not finished counts."""
+
+    exit_code = 7
+
+
+class NotifyFailed(ShiplaneError):
+    """A notification URL did not take a message (`shiplane notify test`): the message names
+    the URL by its scheme and host only, never its token."""
 
     exit_code = 7
 

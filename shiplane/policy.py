@@ -74,6 +74,7 @@ AGENT_ANYWHERE = frozenset(
         # data or config, and `off` undoes it (shiplane.operations.maintenance).
         "maintenance on",
         "maintenance off",
+        "notify test",  # a test message to the configured receivers; changes nothing
     }
 )
 

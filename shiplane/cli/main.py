@@ -33,6 +33,7 @@ from shiplane.cli.factor import (
     TotpOpt,
 )
 from shiplane.cli.git_remote_cmd import remote_app
+from shiplane.cli.notify_cmd import notify_app
 from shiplane.cli.options import (
     ConfigOpt,
     EnvArg,
@@ -65,6 +66,7 @@ app = typer.Typer(
 app.add_typer(server_app, name="server")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(env_app, name="env")
+app.add_typer(notify_app, name="notify")
 app.add_typer(remote_app, name="remote")
 app.add_typer(approvers_app, name="approvers")
 app.add_typer(state_app, name="state")

@@ -19,6 +19,7 @@ from shiplane.config.frontdoor import (
     split_listen,
 )
 from shiplane.config.hosts import parse_host
+from shiplane.config.notify import NotifyConfig
 from shiplane.config.processes import ProcessesConfig
 from shiplane.config.static import check_static
 from shiplane.config.tls import TlsConfig
@@ -357,6 +358,7 @@ class Config(Strict):
     environments: dict[str, Environment]
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     processes: ProcessesConfig = Field(default_factory=ProcessesConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     @property
     def web_command(self) -> str:

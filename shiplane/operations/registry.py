@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from shiplane.operations import envvars as _envvars
     from shiplane.operations import maintenance as _maintenance
     from shiplane.operations import migrations as _migrations
+    from shiplane.operations import notify_test as _notify_test
     from shiplane.operations import promote as _promote
     from shiplane.operations import protect as _protect
     from shiplane.operations import recover as _recover
@@ -61,6 +62,7 @@ else:
     _envvars = lazy_module("shiplane.operations.envvars")
     _maintenance = lazy_module("shiplane.operations.maintenance")
     _migrations = lazy_module("shiplane.operations.migrations")
+    _notify_test = lazy_module("shiplane.operations.notify_test")
     _promote = lazy_module("shiplane.operations.promote")
     _protect = lazy_module("shiplane.operations.protect")
     _recover = lazy_module("shiplane.operations.recover")
@@ -284,6 +286,9 @@ OPERATIONS: dict[str, Operation] = {
         command=lambda _args: "state restore",
     ),
     "restart": Operation(lambda s, env, wait_drain=False: _restart.restart(s, env, wait_drain)),
+    "notify_test": Operation(
+        lambda s, env=None: _notify_test.notify_test(s, env), command=lambda _args: "notify test"
+    ),
     "scale": Operation(
         lambda s, env, assignments: _scale.scale(s, env, assignments),
         check=lambda _loaded, _caller, assignments, **_: _scale.check_scale(assignments),

@@ -20,7 +20,7 @@ from shiplane.server.listener import Listener, unix_socket
 from shiplane.server.operations import OperationRunner
 from shiplane.server.peercred import PeerCredProtocol
 from shiplane.server.privileges import Enforcement, NotPermitted, enter
-from shiplane.server.watch_sources import watch_rollback
+from shiplane.server.watch_sources import watch_rollback, watch_tell
 from shiplane.targets import in_process
 
 
@@ -61,7 +61,7 @@ async def serve(layout: ServerLayout, enforcement: Enforcement | None = None) ->
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runner = OperationRunner()
-    core.watches.use(watch_rollback(runner, layout))
+    core.watches.use(watch_rollback(runner, layout), watch_tell(runner.notifier, layout))
     # Enforced: the clients' group connects (the directory gave the socket its group).
     socket_file = unix_socket(layout.socket, 0o660 if enforcement else 0o600)
     own_socket = os.stat(layout.socket).st_ino

@@ -25,6 +25,7 @@ from shiplane.errors import ConfigError, OperationInterrupted, ShiplaneError
 from shiplane.faultpoints import FAULT
 from shiplane.gitops import server_repo
 from shiplane.layout import Layout, shiplane_home
+from shiplane.notify.notifier import Notifier
 from shiplane.operations.boundary import log_crash
 from shiplane.operations.session import Presented
 from shiplane.pipeline.context import InjectedCrash
@@ -45,9 +46,12 @@ class OperationRunner:
         # Its own pool: the loop's default executor stays free for the server's own waits.
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="operation")
         self.allow_faults = os.environ.get("SHIPLANE_ALLOW_FAULTS") == "1"
+        # Sends in its own threads: an operation's result never waits for a receiver.
+        self.notifier = Notifier()
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.notifier.close()
 
     async def stream(
         self, name: str, request: dict[str, Any], peer: Presented | None = None
@@ -133,6 +137,7 @@ class OperationRunner:
         )
         if name in server_repo.MOVES_BRANCHES:
             extra["branches"] = _branches(loaded)
+        self.notifier.after_operation(name, loaded, result.to_dict())
         return result
 
 

@@ -39,6 +39,8 @@ TICK = 0.2  # seconds between looks: a crash is seen well within one health-moni
 ACTOR = "server:watch"
 
 Rollback = Callable[[str, str], Awaitable[dict[str, Any]]]
+# tell(app, env, event, detail): a notification about what the watch did (shiplane.notify).
+Tell = Callable[[str, str, str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -112,11 +114,13 @@ class Watches:
     def __init__(self, observed: Observed) -> None:
         self.observed = observed
         self.rollback: Rollback | None = None  # set by the server once operations can run
+        self.tell: Tell | None = None  # notifications; returns at once (sends in the background)
         self._running: dict[tuple[str, str], Watch] = {}
         self._ending: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak refs
 
-    def use(self, rollback: Rollback) -> None:
+    def use(self, rollback: Rollback, tell: Tell | None = None) -> None:
         self.rollback = rollback
+        self.tell = tell
 
     def running(self, app: str, env: str) -> Watch | None:
         return self._running.get((app, env))
@@ -224,6 +228,7 @@ class Watches:
                 await self._finish(
                     watch, "rolled_back", reason, rollback_id, sample=_counts(sample)
                 )
+                self._tell(watch, "rolled_back_after_watch", reason, rollback_id=rollback_id)
                 return
             if error.get("step") == "lock" and time.monotonic() < deadline:
                 if self.observed.serving(watch.app, watch.env) != watch.instance_id:
@@ -264,6 +269,20 @@ class Watches:
         await self._finish(
             watch, "alert", reason, rollback_id, not_rolled_back=why, sample=_counts(sample)
         )
+        self._tell(watch, "watch_alert", f"{reason}; not rolled back: {why}")
+
+    def _tell(self, watch: Watch, event: str, reason: str, **detail: Any) -> None:
+        if self.tell is None:
+            return
+        try:
+            self.tell(
+                watch.app,
+                watch.env,
+                event,
+                {"deployment_id": watch.deployment_id, "reason": reason, **detail},
+            )
+        except Exception:  # a notification never changes what the watch did
+            log.exception("%s/%s: the %s notification failed", watch.app, watch.env, event)
 
     async def _finish(
         self,

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from shiplane.caller import Caller
 from shiplane.config import snapshot
 from shiplane.errors import ShiplaneError
-from shiplane.server.watch import ACTOR, Rollback, Sample
+from shiplane.notify.message import Notice
+from shiplane.server.watch import ACTOR, Rollback, Sample, Tell
 
 if TYPE_CHECKING:
     from shiplane.config.loader import LoadedConfig
     from shiplane.frontdoor.builtin import BuiltinFrontDoor
     from shiplane.layout import ServerLayout
+    from shiplane.notify.notifier import Notifier
     from shiplane.results import Result
     from shiplane.server.health_monitor import HealthMonitor
     from shiplane.targets.processes import ManagedProcess
@@ -88,3 +90,27 @@ def watch_rollback(runner: Runner, layout: ServerLayout) -> Rollback:
         return result.to_dict()
 
     return rollback
+
+
+def watch_tell(notifier: Notifier, layout: ServerLayout) -> Tell:
+    """The watch's notifications, with the config the app's last client sent (read in the
+    notifier's thread, never on the event loop)."""
+
+    def tell(app: str, env: str, event: str, detail: dict[str, Any]) -> None:
+        rolled_back = event == "rolled_back_after_watch"
+        notice = Notice(
+            event=event,
+            app=app,
+            env=env,
+            step="watch",
+            error=str(detail.get("reason")),
+            next_action=(
+                f"shiplane status {env}; fix the version and deploy again"
+                if rolled_back
+                else f"a person decides: shiplane rollback {env} (its schema change is destructive)"
+            ),
+            deployment_id=detail.get("deployment_id"),
+        )
+        notifier.submit_loading(lambda: snapshot.load(layout.app(app).config_dir), notice)
+
+    return tell

@@ -39,6 +39,7 @@ AGENT = {
     "challenge": (True, True),
     "maintenance on": (True, True),  # as on Heroku: a collaborator's action
     "maintenance off": (True, True),
+    "notify test": (True, True),
     "deploy": (True, False),
     "verify": (True, False),
     "rollback": (True, False),
