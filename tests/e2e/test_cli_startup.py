@@ -278,25 +278,8 @@ def test_a_rollback_the_server_took_is_never_sent_again(app_repo: AppRepo) -> No
     # v1 drained and stopped (no standby): the rollback starts it (5 s before it listens).
     assert wait_for(lambda: len(_instances(app_repo)) == 1, timeout=30)
     assert app_repo.shiplane("server", "status").data["envs"]["dev"]["standby"] is None
-    rollback = subprocess.Popen(
-        [sys.executable, "-c", PROBE.format(entry=FAST), "rollback", "dev", "--json"],
-        cwd=app_repo.path,
-        env=app_repo.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        # v1 starts (5 s before it listens): the rollback is under way inside the server.
-        assert wait_for(lambda: _count(app_repo, "rollback") == 1, timeout=30)
-        os.kill(pid, signal.SIGKILL)
-        out, err = rollback.communicate(timeout=60)
-    finally:
-        rollback.kill()
-    *printed, modules = out.strip().splitlines()
-    assert "shiplane.cli.main" not in json.loads(modules), err  # never handed to the full road
-    lost = json.loads(printed[0])
-    assert json.loads(printed[1])["exit"] == 7, printed[0]
+    # v1 starts (5 s before it listens) while the rollback is under way inside the server.
+    lost = _killed_during(app_repo, pid, "rollback", 1)
     assert lost["error"]["message"].startswith(
         "the shiplane server stopped answering during rollback:"
     )
@@ -307,6 +290,30 @@ def test_a_rollback_the_server_took_is_never_sent_again(app_repo: AppRepo) -> No
     status = app_repo.shiplane("status", "dev")  # starts one, recovers what was left
     assert status.code == 0, status.stdout
     assert _count(app_repo, "rollback") == 1  # one rollback, ever
+
+
+def _killed_during(app_repo: AppRepo, pid: int, command: str, nth: int) -> dict[str, Any]:
+    """Run `command dev` on the short road; SIGKILL the server (``pid``) once state.db records
+    the ``nth`` operation of that kind; the JSON it printed (exit 7), after checking it never
+    handed the command to the full road."""
+    client = subprocess.Popen(
+        [sys.executable, "-c", PROBE.format(entry=FAST), command, "dev", "--json"],
+        cwd=app_repo.path,
+        env=app_repo.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(lambda: _count(app_repo, command) == nth, timeout=60)
+        os.kill(pid, signal.SIGKILL)
+        out, err = client.communicate(timeout=60)
+    finally:
+        client.kill()
+    *printed, modules = out.strip().splitlines()
+    assert "shiplane.cli.main" not in json.loads(modules), err  # never handed to the full road
+    assert json.loads(printed[1])["exit"] == 7, printed[0]
+    return dict(json.loads(printed[0]))
 
 
 def _instances(app_repo: AppRepo) -> list[dict[str, Any]]:
@@ -368,24 +375,7 @@ def test_a_deploy_the_server_took_is_never_sent_again(app_repo: AppRepo) -> None
     app_repo.git("commit", "-qam", "a slow build")
     (app_repo.path / "VERSION").write_text("9.9.9\n")  # uncommitted: warned about, even now
     pid = int((app_repo.home / "server.pid").read_text())
-    deploy = subprocess.Popen(
-        [sys.executable, "-c", PROBE.format(entry=FAST), "deploy", "dev", "--json"],
-        cwd=app_repo.path,
-        env=app_repo.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert wait_for(lambda: _count(app_repo, "deploy") == 2, timeout=60)
-        os.kill(pid, signal.SIGKILL)
-        out, err = deploy.communicate(timeout=60)
-    finally:
-        deploy.kill()
-    *printed, modules = out.strip().splitlines()
-    assert "shiplane.cli.main" not in json.loads(modules), err
-    assert json.loads(printed[1])["exit"] == 7
-    lost = json.loads(printed[0])
+    lost = _killed_during(app_repo, pid, "deploy", 2)
     assert lost["error"]["message"].startswith(
         "the shiplane server stopped answering during deploy"
     )
