@@ -382,3 +382,29 @@ def test_a_deploy_the_server_took_is_never_sent_again(app_repo: AppRepo) -> None
     assert lost["warnings"] == ["the working tree has uncommitted changes: they were not deployed"]
     assert app_repo.shiplane("status", "dev").code == 0  # a new server; recovery
     assert _count(app_repo, "deploy") == 2  # the first, and the killed one: never sent again
+
+
+def test_an_agent_that_drops_promote_from_gets_no_short_road_into_prod(app_repo: AppRepo) -> None:
+    """The short road reads "gated" from the raw TOML, which an agent controls: with
+    `promote_from` deleted from the working tree, `deploy prod` from a feature branch goes the
+    short way, and the server's pin refuses it (exit 6) before anything moves: prod's branch
+    in the server's repository and what prod serves stay as they were."""
+    without_checks(app_repo.path / "shiplane.toml")
+    assert app_repo.shiplane("deploy", "dev").code == 0  # pins prod's protection
+    assert app_repo.shiplane("verify", "dev").code == 0
+    promoted = app_repo.shiplane("promote", "prod")
+    assert promoted.code == 0, promoted.stdout
+    branches = app_repo.git("--git-dir", str(app_repo.server_repo), "for-each-ref", "refs/heads")
+    config = app_repo.path / "shiplane.toml"
+    config.write_text(config.read_text().replace('promote_from = "dev"', ""))
+    app_repo.git("checkout", "-q", "-b", "feature/sneak")
+    app_repo.commit("sneak", {"VERSION": "6.6.6\n"})
+    loaded, code, printed = _run(["deploy", "prod", "--json"], str(app_repo.path), app_repo.env)
+    assert "shiplane.cli.main" not in loaded  # the short road took it: the server decides
+    refused = json.loads(printed)
+    assert code == 6 and refused["ok"] is False, printed
+    assert "shiplane promote prod" in refused["error"]["next_action"]
+    after = app_repo.git("--git-dir", str(app_repo.server_repo), "for-each-ref", "refs/heads")
+    assert after == branches  # no env branch moved, main included
+    served = httpx.get(app_repo.url("prod", "/_deploy/version"), timeout=5).json()
+    assert served["sha"] == promoted.data["sha"]
