@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from tests.e2e.test_undo_keeps_writes import RENAME, RENAMED_APP, smoke_only, v2_files
-from tests.e2e.test_watch import tiny_app
+from tests.e2e.test_undo_keeps_writes import smoke_only
+from tests.e2e.test_watch import deploy_renaming_v2_that_fails, tiny_app
 from tests.support.app_repo import AppRepo
 from tests.support.ports import free_port
 from tests.support.reader import reading
@@ -175,13 +175,7 @@ def test_a_watch_alert_is_sent_when_only_a_destructive_down_would_undo(app_repo:
             + f'\n[notify]\nurls = ["{received.url()}"]\n'
         )
         assert app_repo.shiplane("deploy", "dev").code == 0
-        app_repo.git("checkout", "-q", "dev")
-        boom = {'@app.get("/healthz")': '@app.get("/boom")\ndef boom():\n    abort(500)\n\n\n'
-                '@app.get("/healthz")'}  # fmt: skip
-        app_repo.commit("v2: labels, and a route that fails", v2_files(app_repo, RENAME,
-                        {**RENAMED_APP, **boom}))  # fmt: skip
-        with reading(app_repo.url("dev", "/boom"), pause=0.05):
-            run = app_repo.shiplane("deploy", "dev", "--wait-watch")
+        run = deploy_renaming_v2_that_fails(app_repo)
         assert run.code == 5 and run.data["watch"]["state"] == "alert", run.stdout
         (message,) = _messages(received, 1)
         assert message["title"].endswith(": watch_alert")

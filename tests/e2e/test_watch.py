@@ -18,7 +18,7 @@ import jsonschema
 from shiplane.results_schema import result_schema
 from tests.e2e.test_tokens_cli import AGENT, bootstrap
 from tests.e2e.test_undo_keeps_writes import RENAME, RENAMED_APP, smoke_only, v2_files
-from tests.support.app_repo import SHIPLANE, AppRepo
+from tests.support.app_repo import SHIPLANE, AppRepo, Run
 from tests.support.reader import reading
 from tests.support.wait import wait_for
 
@@ -122,6 +122,19 @@ def tiny_app(app_repo: AppRepo, watch: float) -> None:
     first = app_repo.shiplane("deploy", "dev", "--wait-watch")
     assert first.code == 0, first.stdout
     assert first.data["watch"]["state"] == "clean", first.data["watch"]
+
+
+def deploy_renaming_v2_that_fails(app_repo: AppRepo) -> Run:
+    """Commit a v2 on dev that renames a column (going back would need its destructive
+    `down`) and has a route answering 500, and deploy it with `--wait-watch` while a client
+    reads that route: the watch sees the 5xx rate and can only alert."""
+    app_repo.git("checkout", "-q", "dev")
+    boom = {'@app.get("/healthz")': '@app.get("/boom")\ndef boom():\n    abort(500)\n\n\n'
+            '@app.get("/healthz")'}  # fmt: skip
+    app_repo.commit("v2: labels, and a route that fails", v2_files(app_repo, RENAME,
+                    {**RENAMED_APP, **boom}))  # fmt: skip
+    with reading(app_repo.url("dev", "/boom"), pause=0.05):
+        return app_repo.shiplane("deploy", "dev", "--wait-watch")
 
 
 def serving_sha(app_repo: AppRepo, env: str = "dev") -> str:
@@ -245,13 +258,7 @@ def test_a_watch_that_would_need_a_destructive_down_alerts_and_keeps_serving(
     # A note the old code reads back by its old column: it fails on v2's schema.
     created = httpx.post(app_repo.url("dev", "/api/notes"), json={"title": "kept"}, timeout=5)
     assert created.status_code == 201
-    app_repo.git("checkout", "-q", "dev")
-    boom = {'@app.get("/healthz")': '@app.get("/boom")\ndef boom():\n    abort(500)\n\n\n'
-            '@app.get("/healthz")'}  # fmt: skip
-    app_repo.commit("v2: labels, and a route that fails", v2_files(app_repo, RENAME,
-                    {**RENAMED_APP, **boom}))  # fmt: skip
-    with reading(app_repo.url("dev", "/boom"), pause=0.05):
-        run = app_repo.shiplane("deploy", "dev", "--wait-watch")
+    run = deploy_renaming_v2_that_fails(app_repo)
     assert run.code == 5, run.stdout
     watch = run.data["watch"]
     assert watch["state"] == "alert" and "5xx rate" in watch["reason"], watch
