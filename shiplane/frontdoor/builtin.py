@@ -263,14 +263,15 @@ class BuiltinFrontDoor(FrontDoor):
         self._requests += 1
         instance = upstream.instance_id
         self._inflight[instance] += 1
+        trusted = conn.peer in self.trusted
         exchange = Exchange(
             conn,
             head,
             (upstream.host, upstream.port),
             self.pool,
             self.limits,
-            self._forwarded(conn, head),
-            conn.peer in self.trusted,
+            self._forwarded(conn, head, trusted),
+            trusted,
             hsts,
         )
         try:
@@ -353,22 +354,30 @@ class BuiltinFrontDoor(FrontDoor):
             return None
         self._requests += 1
         self._inflight[upstream.instance_id] += 1
-        forwarded = self._forwarded(conn, head)
-        return upstream, request_bytes(head, forwarded, conn.peer in self.trusted)
+        trusted = bool(self.trusted.networks) and conn.peer in self.trusted
+        return upstream, request_bytes(head, self._forwarded(conn, head, trusted), trusted)
 
     def fast_done(self, conn: FastClient, head: Head, upstream: Upstream, outcome: Outcome) -> None:
-        self._inflight[upstream.instance_id] -= 1
+        instance = upstream.instance_id
+        self._inflight[instance] -= 1
         if outcome.failure:
             self.log.trip(outcome.failure, f"{upstream.host}:{upstream.port} for {conn.peer}")
-        self._count(upstream.instance_id, outcome.status)
+        status = outcome.status
+        if status > 0:  # as ``_count``, spelled out: this runs once per relayed request
+            counts = self._answered[instance]
+            counts[0] += 1
+            if status >= 500:
+                counts[1] += 1
         if self.access is not None:
             self.access.write(conn.peer, head, outcome)
 
-    def _forwarded(self, conn: Connection | FastClient, head: Head) -> list[tuple[bytes, bytes]]:
+    def _forwarded(
+        self, conn: Connection | FastClient, head: Head, trusted: bool
+    ) -> list[tuple[bytes, bytes]]:
         peer = conn.peer.encode()
         proto = conn.scheme
         host = head.get(b"host") or b"%s:%d" % (self.settings.host.encode(), self.port)
-        if conn.peer in self.trusted:
+        if trusted:
             earlier = head.get(b"x-forwarded-for")
             peer = earlier + b", " + peer if earlier else peer
             proto = head.get(b"x-forwarded-proto") or proto

@@ -77,7 +77,7 @@ def connection_tokens(head: Head) -> frozenset[bytes]:
 
 
 def request_bytes(head: Head, forwarded: list[tuple[bytes, bytes]], keep_forwarded: bool) -> bytes:
-    drop = connection_tokens(head)
+    drop = connection_tokens(head) if head.connection else NOTHING
     # Names dropped whatever their value; client-sent X-Forwarded-* are checked below.
     skip = HOP_BY_HOP | drop if drop else HOP_BY_HOP
     if keep_forwarded:

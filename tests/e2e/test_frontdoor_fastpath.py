@@ -133,6 +133,48 @@ def test_early_hints_before_a_get_are_forwarded_then_the_final_response() -> Non
         assert raw.accepted == 1  # the connection stayed in step: pooled and reused
 
 
+def test_response_heads_that_come_in_pieces_reach_the_client_rewritten() -> None:
+    """The fast path finds a head's end in the bytes llhttp accepted, across reads and after a
+    1xx; hop-by-hop headers go whether the head is the usual kind or needs the full rewrite."""
+    answers = [
+        b"HTTP/1.1 200 OK\r\nServer: raw\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+        b"Content-Length: 5\r\n\r\nplain",
+        b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\n"
+        b"Connection: keep-alive, X-Secret\r\nX-Secret: s\r\nContent-Length: 4\r\n\r\nfull",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Kept: k\r\n\r\n"
+        b"7\r\nchunked\r\n0\r\n\r\n",
+    ]
+    splits = [1, 7, 17, 30, 45, 60]  # some fall inside the 1xx, one right after it
+
+    def handle(conn: socket.socket, index: int) -> None:
+        turn = 0
+        while read_head(conn):
+            answer = answers[turn % len(answers)]
+            turn += 1
+            start = 0
+            for cut in [*splits, len(answer)]:
+                conn.sendall(answer[start:cut])
+                start = cut
+                time.sleep(0.01)  # each piece its own read
+
+    with RawUpstream(handle).running() as raw, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(raw.upstream()))
+        with Client(door.port) as client:
+            for _ in range(2):
+                got = [client.request("GET", "/") for _ in answers]
+                assert [(a.status, a.body) for a in got] == [
+                    (200, b"plain"),
+                    (200, b"full"),
+                    (200, b"chunked"),
+                ]
+                assert got[1].informational == [103]
+                assert got[0].headers["server"] == "raw" and got[2].headers["x-kept"] == "k"
+                for answer in got:
+                    assert "x-secret" not in answer.headers and "keep-alive" not in answer.headers
+                    assert answer.headers["connection"] == "keep-alive"
+        assert raw.accepted == 1  # every exchange ended clean: one pooled connection throughout
+
+
 def test_a_response_is_read_from_the_upstream_no_faster_than_the_client_takes_it() -> None:
     size = 256 << 20
     sent = [0]
