@@ -371,9 +371,8 @@ class BuiltinFrontDoor(FrontDoor):
         if self.access is not None:
             self.access.write(conn.peer, head, outcome)
 
-    def _forwarded(
-        self, conn: Connection | FastClient, head: Head, trusted: bool
-    ) -> list[tuple[bytes, bytes]]:
+    def _forwarded(self, conn: Connection | FastClient, head: Head, trusted: bool) -> bytes:
+        """The X-Forwarded-* lines the upstream gets (a trusted proxy's are extended)."""
         peer = conn.peer.encode()
         proto = conn.scheme
         host = head.get(b"host") or b"%s:%d" % (self.settings.host.encode(), self.port)
@@ -382,11 +381,11 @@ class BuiltinFrontDoor(FrontDoor):
             peer = earlier + b", " + peer if earlier else peer
             proto = head.get(b"x-forwarded-proto") or proto
             host = head.get(b"x-forwarded-host") or host
-        return [
-            (b"x-forwarded-for", peer),
-            (b"x-forwarded-proto", proto),
-            (b"x-forwarded-host", host),
-        ]
+        return b"x-forwarded-for: %s\r\nx-forwarded-proto: %s\r\nx-forwarded-host: %s\r\n" % (
+            peer,
+            proto,
+            host,
+        )
 
     def _log_access(self, conn: Connection, head: Head, exchange: Exchange) -> None:
         if self.access is not None:
