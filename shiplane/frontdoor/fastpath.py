@@ -262,8 +262,11 @@ class FastExchange:
             return
         parts = self.parts
         raw = parts[0] if len(parts) == 1 else b"".join(parts)
-        end = raw.find(b"\r\n\r\n") + 2  # llhttp accepted the head: it ends there
-        head = raw[:end]
+        # llhttp accepted the head: it begins at its status line (llhttp skips empty lines
+        # before one) and ends at the first empty line after that.
+        start = raw.find(b"HTTP/")
+        end = raw.find(b"\r\n\r\n", start) + 2
+        head = raw[start:end]
         status = parser.get_status_code()
         self.reusable = parser.should_keep_alive()
         self.head_done = True

@@ -134,12 +134,13 @@ def test_early_hints_before_a_get_are_forwarded_then_the_final_response() -> Non
 
 
 def test_response_heads_that_come_in_pieces_reach_the_client_rewritten() -> None:
-    """The fast path finds a head's end in the bytes llhttp accepted, across reads and after a
-    1xx; hop-by-hop headers go whether the head is the usual kind or needs the full rewrite."""
+    """The fast path finds a head in the bytes llhttp accepted, across reads, after a 1xx and
+    after the empty lines llhttp skips before a status line; hop-by-hop headers go whether the
+    head is the usual kind or needs the full rewrite."""
     answers = [
-        b"HTTP/1.1 200 OK\r\nServer: raw\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
-        b"Content-Length: 5\r\n\r\nplain",
-        b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\n"
+        b"\r\n\r\nHTTP/1.1 200 OK\r\nServer: raw\r\nConnection: keep-alive\r\n"
+        b"Keep-Alive: timeout=5\r\nContent-Length: 5\r\n\r\nplain",
+        b"\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\n\r\nHTTP/1.1 200 OK\r\n"
         b"Connection: keep-alive, X-Secret\r\nX-Secret: s\r\nContent-Length: 4\r\n\r\nfull",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Kept: k\r\n\r\n"
         b"7\r\nchunked\r\n0\r\n\r\n",
