@@ -354,20 +354,14 @@ class BuiltinFrontDoor(FrontDoor):
             return None
         self._requests += 1
         self._inflight[upstream.instance_id] += 1
-        trusted = bool(self.trusted.networks) and conn.peer in self.trusted
+        trusted = conn.peer in self.trusted
         return upstream, request_bytes(head, self._forwarded(conn, head, trusted), trusted)
 
     def fast_done(self, conn: FastClient, head: Head, upstream: Upstream, outcome: Outcome) -> None:
-        instance = upstream.instance_id
-        self._inflight[instance] -= 1
+        self._inflight[upstream.instance_id] -= 1
         if outcome.failure:
             self.log.trip(outcome.failure, f"{upstream.host}:{upstream.port} for {conn.peer}")
-        status = outcome.status
-        if status > 0:  # as ``_count``, spelled out: this runs once per relayed request
-            counts = self._answered[instance]
-            counts[0] += 1
-            if status >= 500:
-                counts[1] += 1
+        self._count(upstream.instance_id, outcome.status)
         if self.access is not None:
             self.access.write(conn.peer, head, outcome)
 

@@ -138,12 +138,10 @@ class Connection:
             self.writer.close()
 
 
-def _not_connected(data: bytes) -> None:
-    raise ConnectionError("not connected")
-
-
 class ClientProtocol(asyncio.StreamReaderProtocol):
     """A listener's client connection; see the module docstring."""
+
+    send: Callable[[bytes], object]  # the transport's write, set once connected
 
     def __init__(self, listener: ListenerSide) -> None:
         loop = asyncio.get_running_loop()
@@ -156,7 +154,6 @@ class ClientProtocol(asyncio.StreamReaderProtocol):
         self.scheme = b"https" if listener.ssl_context is not None else b"http"
         self.peer = ""
         self.transport: asyncio.Transport | None = None
-        self.send: Callable[[bytes], object] = _not_connected
         self.writer: asyncio.StreamWriter | None = None
         self.conn: Connection | None = None  # the streamed mode, made when first needed
         self.task: asyncio.Task[None] | None = None
@@ -300,8 +297,7 @@ class ClientProtocol(asyncio.StreamReaderProtocol):
         self.head_started = False
         self.wake_at(self.loop.time() + self.limits.idle_timeout)
         data, self.stash = self.stash, b""
-        if self.reading_paused:
-            self._resume_reading()
+        self._resume_reading()
         if data:
             self._feed(data)
         elif self.msgs.events or self.msgs.in_message:

@@ -78,7 +78,7 @@ def connection_tokens(head: Head) -> frozenset[bytes]:
 
 def request_bytes(head: Head, forwarded: bytes, keep_forwarded: bool) -> bytes:
     """The request head for the upstream; ``forwarded``: the door's X-Forwarded-* lines."""
-    drop = connection_tokens(head) if head.connection else NOTHING
+    drop = connection_tokens(head)
     # Names dropped whatever their value; client-sent X-Forwarded-* are checked below.
     skip = HOP_BY_HOP | drop if drop else HOP_BY_HOP
     if keep_forwarded:

@@ -19,6 +19,7 @@ on the streamed relay (exchange.py), whose rules this follows exactly:
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -34,6 +35,7 @@ from shiplane.frontdoor.settings import Limits
 from shiplane.frontdoor.wire import Head
 
 MAX_RESPONSE_HEAD = 1 << 20
+SKIPPED = re.compile(rb"[\r\n]*")  # what llhttp passes over before a status line
 
 
 class FastClient(Protocol):
@@ -84,6 +86,7 @@ class FastExchange:
         "extra",
         "framed",
         "head",
+        "head_at",
         "head_bytes",
         "head_done",
         "informational",
@@ -138,6 +141,7 @@ class FastExchange:
         self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
         self.parts: list[bytes] = []  # the response's reads from its start to its head's end
         self.head_bytes = 0
+        self.head_at = 0  # where the response begins in ``parts`` (after a 1xx, not at 0)
         self.received = False  # any byte of a response
         self.head_done = False
         self.informational = False
@@ -262,9 +266,11 @@ class FastExchange:
             return
         parts = self.parts
         raw = parts[0] if len(parts) == 1 else b"".join(parts)
-        # llhttp accepted the head: it begins at its status line (llhttp skips empty lines
-        # before one) and ends at the first empty line after that.
-        start = raw.find(b"HTTP/")
+        self.parts = [raw]
+        # llhttp accepted the head: it begins after the CRs and LFs llhttp skips before a
+        # status line, and ends at the first empty line after that.
+        skipped = SKIPPED.match(raw, self.head_at)
+        start = skipped.end() if skipped else self.head_at
         end = raw.find(b"\r\n\r\n", start) + 2
         head = raw[start:end]
         status = parser.get_status_code()
@@ -274,12 +280,14 @@ class FastExchange:
             if status == 101:
                 raise UpstreamFailed("101 to a request that asked for no upgrade")
             self.informational = True
-            rest = raw[end + 2 :]  # the final response's first bytes, if they came along
-            self.parts, self.head_bytes = [rest], len(rest)
+            # The final response begins after it, maybe in this read: an offset, not a copy,
+            # so that many 1xx in one read cost no more than one.
+            self.head_at = end + 2
+            self.head_bytes = len(raw) - self.head_at
             if self.head.version == "1.1":
                 self.client.send(response_head(parse_head(head), self.head)[0])
             return
-        self.parts = []
+        self.parts, self.head_at = [], 0
         outcome = self.outcome
         outcome.upstream_time = time.monotonic() - self.sent_at
         outcome.status, outcome.started = status, True
@@ -322,11 +330,8 @@ class FastExchange:
         """Pool the upstream connection only after a clean, complete exchange."""
         conn = self.conn
         assert conn is not None
-        self.done = True
-        self.parser = None  # see ``_end``
-        conn.protocol.sink = None
-        if self.paused:
-            self._stop(conn)
+        self._end()
+        self._stop(conn)
         clean = (
             self.reusable
             and not self.extra

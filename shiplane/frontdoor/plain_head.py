@@ -2,28 +2,29 @@
 
 The fast path (fastpath.py) lets llhttp parse a response without its per-header callbacks: one
 Python call per header, a ``Head`` and the rebuilt head cost more than everything else the relay
-does for a small response. llhttp still parses and checks every byte, and it refuses any head
-that is not strictly framed (a bare LF or CR, a folded line, whitespace before a colon, control
-bytes, a second Content-Length), so in a head it accepted each header is one ``\\r\\nName:value``
-line, and one regex over the head's bytes finds every hop-by-hop header in it.
+does for a small response. llhttp still parses and checks every byte. Past the empty lines it
+skips before a status line, it refuses any head that is not strictly framed (a bare LF or CR, a
+folded line, whitespace before a colon, control bytes, a second Content-Length), so in a head it
+accepted each header is one ``\\r\\nName:value`` line, and one regex over the head's bytes finds
+every hop-by-hop header in it.
 
 A head whose only hop-by-hop headers are Content-Length and a plain ``Connection: keep-alive`` or
 ``close`` (with ``Keep-Alive``) leaves the door as ``exchange.response_head`` would write it: the
 same lines in the same order, minus Connection and Keep-Alive, plus the door's own Connection
 line. Every other head (chunked or close-delimited bodies, Connection naming other headers,
-Upgrade, Trailer, TE, 1xx, 204, 304) goes through ``response_head``, on a ``Head`` that llhttp
-parses again from the same bytes (``parse_head``).
+Upgrade, Trailer, TE, 1xx, 204, 304, a status line other than HTTP/1.x, such as the RTSP/ and
+ICE/ ones llhttp also takes) goes through ``response_head``, on a ``Head`` that llhttp parses
+again from the same bytes (``parse_head``).
 """
 
 from __future__ import annotations
 
 import re
 
-from shiplane.frontdoor.wire import Head, MessageReader
+from shiplane.frontdoor.wire import HOP_BY_HOP, Head, MessageReader
 
 HOP_LINE = re.compile(
-    rb"\r\n(connection|keep-alive|proxy-connection|te|trailer|upgrade|transfer-encoding"
-    rb"|content-length):[ \t]*([^\r]*)",
+    rb"\r\n(" + b"|".join(re.escape(name) for name in sorted(HOP_BY_HOP)) + rb"):[ \t]*([^\r]*)",
     re.IGNORECASE,
 )
 DROPPED_LINE = re.compile(rb"\r\n(?:connection|keep-alive):[^\r]*", re.IGNORECASE)
@@ -53,7 +54,9 @@ def plain_head(head: bytes, keep_alive: bool) -> bytes | None:
     if drop:
         head = DROPPED_LINE.sub(b"", head)
     if not head.startswith(b"HTTP/1.1 "):
-        head = b"HTTP/1.1" + head[8:]  # "HTTP/1.0 200 OK": the door speaks 1.1 to the client
+        if not head.startswith(b"HTTP/1.0 "):
+            return None  # rebuilt from the status code by ``response_head``
+        head = b"HTTP/1.1" + head[8:]  # the door speaks 1.1 to the client
     return head + (KEEP if keep_alive else CLOSE)
 
 

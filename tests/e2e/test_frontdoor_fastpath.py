@@ -7,6 +7,7 @@ that they can break the rules the stdlib server keeps."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import socket
 import struct
 import threading
@@ -174,6 +175,47 @@ def test_response_heads_that_come_in_pieces_reach_the_client_rewritten() -> None
                     assert "x-secret" not in answer.headers and "keep-alive" not in answer.headers
                     assert answer.headers["connection"] == "keep-alive"
         assert raw.accepted == 1  # every exchange ended clean: one pooled connection throughout
+
+
+def test_a_status_line_llhttp_takes_that_is_not_http_cannot_smuggle_a_head() -> None:
+    """llhttp also takes RTSP/ and ICE/ status lines: such a response is rebuilt as HTTP/1.1
+    from its status code, and a head hidden in its body stays body."""
+    hidden = b"HTTP/1.1 204 No\r\nContent-Length: 0\r\nSet-Cookie: evil=1\r\n\r\n"
+    answers = [
+        b"RTSP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(hidden), hidden),
+        b"ICE/1.0 200 OK\r\nX-Note: HTTP/1.1 204 No\r\nContent-Length: 5\r\n\r\nhello",
+    ]
+
+    turns = itertools.count()  # across connections: a 1.0 status line may end each one
+
+    def handle(conn: socket.socket, index: int) -> None:
+        while read_head(conn):
+            conn.sendall(answers[next(turns) % len(answers)])
+
+    with RawUpstream(handle).running() as raw, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(raw.upstream()))
+        with Client(door.port) as client:
+            first, second = client.request("GET", "/"), client.request("GET", "/")
+            assert (first.status, first.body) == (200, hidden)
+            assert "set-cookie" not in first.headers
+            assert (second.status, second.body) == (200, b"hello")
+            assert second.headers["x-note"] == "HTTP/1.1 204 No"
+            assert client.request("GET", "/").body == hidden  # still in step
+
+
+def test_many_early_hints_in_one_read_are_all_forwarded() -> None:
+    hints = b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\n" * 500
+
+    def handle(conn: socket.socket, index: int) -> None:
+        while read_head(conn):
+            conn.sendall(hints + b"\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+    with RawUpstream(handle).running() as raw, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(raw.upstream()))
+        with Client(door.port) as client:
+            answer = client.request("GET", "/")
+        assert (answer.status, answer.body) == (200, b"ok")
+        assert answer.informational == [103] * 500
 
 
 def test_a_response_is_read_from_the_upstream_no_faster_than_the_client_takes_it() -> None:

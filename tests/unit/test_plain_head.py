@@ -30,6 +30,8 @@ NOT_PLAIN = [
     b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTE: trailers\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nUpgrade: h2c\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nProxy-Connection: keep-alive\r\n",
+    b"RTSP/1.0 200 OK\r\nContent-Length: 3\r\n",  # llhttp takes it; the door says HTTP/1.1
+    b"ICE/1.0 200 OK\r\nContent-Length: 3\r\n",
 ]
 
 
@@ -89,3 +91,4 @@ def test_a_head_with_more_to_rewrite_goes_to_response_head(head: bytes) -> None:
     assert plain_head(head, True) is None
     full, _ = response_head(parse_head(head), KEPT)
     assert b"x-secret" not in full.lower() and b"upgrade:" not in full.lower()
+    assert full.startswith(b"HTTP/1.1 200 ")
