@@ -263,14 +263,15 @@ class BuiltinFrontDoor(FrontDoor):
         self._requests += 1
         instance = upstream.instance_id
         self._inflight[instance] += 1
+        trusted = conn.peer in self.trusted
         exchange = Exchange(
             conn,
             head,
             (upstream.host, upstream.port),
             self.pool,
             self.limits,
-            self._forwarded(conn, head),
-            conn.peer in self.trusted,
+            self._forwarded(conn, head, trusted),
+            trusted,
             hsts,
         )
         try:
@@ -353,8 +354,8 @@ class BuiltinFrontDoor(FrontDoor):
             return None
         self._requests += 1
         self._inflight[upstream.instance_id] += 1
-        forwarded = self._forwarded(conn, head)
-        return upstream, request_bytes(head, forwarded, conn.peer in self.trusted)
+        trusted = conn.peer in self.trusted
+        return upstream, request_bytes(head, self._forwarded(conn, head, trusted), trusted)
 
     def fast_done(self, conn: FastClient, head: Head, upstream: Upstream, outcome: Outcome) -> None:
         self._inflight[upstream.instance_id] -= 1
@@ -364,20 +365,21 @@ class BuiltinFrontDoor(FrontDoor):
         if self.access is not None:
             self.access.write(conn.peer, head, outcome)
 
-    def _forwarded(self, conn: Connection | FastClient, head: Head) -> list[tuple[bytes, bytes]]:
+    def _forwarded(self, conn: Connection | FastClient, head: Head, trusted: bool) -> bytes:
+        """The X-Forwarded-* lines the upstream gets (a trusted proxy's are extended)."""
         peer = conn.peer.encode()
         proto = conn.scheme
         host = head.get(b"host") or b"%s:%d" % (self.settings.host.encode(), self.port)
-        if conn.peer in self.trusted:
+        if trusted:
             earlier = head.get(b"x-forwarded-for")
             peer = earlier + b", " + peer if earlier else peer
             proto = head.get(b"x-forwarded-proto") or proto
             host = head.get(b"x-forwarded-host") or host
-        return [
-            (b"x-forwarded-for", peer),
-            (b"x-forwarded-proto", proto),
-            (b"x-forwarded-host", host),
-        ]
+        return b"x-forwarded-for: %s\r\nx-forwarded-proto: %s\r\nx-forwarded-host: %s\r\n" % (
+            peer,
+            proto,
+            host,
+        )
 
     def _log_access(self, conn: Connection, head: Head, exchange: Exchange) -> None:
         if self.access is not None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from shiplane.frontdoor import replies
@@ -141,6 +141,8 @@ class Connection:
 class ClientProtocol(asyncio.StreamReaderProtocol):
     """A listener's client connection; see the module docstring."""
 
+    send: Callable[[bytes], object]  # the transport's write, set once connected
+
     def __init__(self, listener: ListenerSide) -> None:
         loop = asyncio.get_running_loop()
         self.reader = asyncio.StreamReader(limit=256 * 1024, loop=loop)
@@ -171,6 +173,7 @@ class ClientProtocol(asyncio.StreamReaderProtocol):
         super().connection_made(transport)
         transport = cast(asyncio.Transport, transport)  # uvloop's do not subclass asyncio's
         self.transport = transport
+        self.send = transport.write  # the fast exchange's writes, without a call of ours
         self.writer = asyncio.StreamWriter(transport, self, self.reader, self.loop)
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if peer else ""
@@ -256,7 +259,7 @@ class ClientProtocol(asyncio.StreamReaderProtocol):
         challenges = listener.challenges
         if challenges is not None and challenges.owns(head.target):
             return False
-        site = listener.route(head)
+        site: FastSite | None = listener.route(head)  # type: ignore[assignment]
         route = getattr(site, "fast_route", None)
         if route is None:
             return False
@@ -267,8 +270,8 @@ class ClientProtocol(asyncio.StreamReaderProtocol):
         events = self.msgs.events
         events.popleft()
         events.popleft()
-        self._disarm()
-        self.exchange = FastExchange(self, cast(FastSite, site), head, upstream, request)
+        self.deadline = math.inf  # the exchange sets its own (``wake_at``)
+        self.exchange = FastExchange(self, site, head, upstream, request)  # type: ignore[arg-type]
         self.exchange.begin()
         return True
 
@@ -289,19 +292,15 @@ class ClientProtocol(asyncio.StreamReaderProtocol):
         else:
             self._idle()
 
-    def write(self, data: bytes) -> None:
-        assert self.transport is not None
-        self.transport.write(data)
-
     def _idle(self) -> None:
         """Between requests: the idle timer runs until a head begins."""
         self.head_started = False
-        self._arm(self.limits.idle_timeout)
+        self.wake_at(self.loop.time() + self.limits.idle_timeout)
         data, self.stash = self.stash, b""
         self._resume_reading()
         if data:
             self._feed(data)
-        else:
+        elif self.msgs.events or self.msgs.in_message:
             self._next()
 
     def idle_for(self) -> float:
@@ -316,24 +315,33 @@ class ClientProtocol(asyncio.StreamReaderProtocol):
 
     # timers: one handle per connection, moved lazily (re-armed only when it fires early) ----
     def _arm(self, seconds: float) -> None:
-        self.deadline = self.loop.time() + seconds
-        if self.timer is not None and self.timer_at <= self.deadline:
+        self.wake_at(self.loop.time() + seconds)
+
+    def wake_at(self, when: float) -> None:
+        """The timer fires no later than ``when`` (while a fast exchange is pending, for it)."""
+        self.deadline = when
+        if self.timer is not None and self.timer_at <= when:
             return
         if self.timer is not None:
             self.timer.cancel()
-        self.timer = self.loop.call_at(self.deadline, self._expired)
-        self.timer_at = self.deadline
+        self.timer = self.loop.call_at(when, self._expired)
+        self.timer_at = when
 
     def _disarm(self) -> None:
         self.deadline = math.inf
 
     def _expired(self) -> None:
         self.timer = None
-        if not self.fast or self.exchange is not None or self.deadline == math.inf:
+        if not self.fast or self.deadline == math.inf:
             return
         if self.loop.time() < self.deadline:
             self.timer = self.loop.call_at(self.deadline, self._expired)
             self.timer_at = self.deadline
+            return
+        if self.exchange is not None:
+            again = self.exchange.timer_fired()
+            if again:
+                self.wake_at(again)
             return
         if self.msgs.in_message:
             self.listener.log.trip("header_timeout", f"{self.peer} sent no full head in time")

@@ -76,7 +76,8 @@ def connection_tokens(head: Head) -> frozenset[bytes]:
     return frozenset(token.strip().lower() for token in raw.split(b",") if token.strip())
 
 
-def request_bytes(head: Head, forwarded: list[tuple[bytes, bytes]], keep_forwarded: bool) -> bytes:
+def request_bytes(head: Head, forwarded: bytes, keep_forwarded: bool) -> bytes:
+    """The request head for the upstream; ``forwarded``: the door's X-Forwarded-* lines."""
     drop = connection_tokens(head)
     # Names dropped whatever their value; client-sent X-Forwarded-* are checked below.
     skip = HOP_BY_HOP | drop if drop else HOP_BY_HOP
@@ -89,15 +90,8 @@ def request_bytes(head: Head, forwarded: list[tuple[bytes, bytes]], keep_forward
             continue
         if not keep_forwarded and name.startswith(b"x-forwarded-"):
             continue  # the door sets these; a client must not choose its own address
-        append(name)
-        append(b": ")
-        append(value)
-        append(b"\r\n")
-    for name, value in forwarded:
-        append(name)
-        append(b": ")
-        append(value)
-        append(b"\r\n")
+        parts += (name, b": ", value, b"\r\n")
+    append(forwarded)
     if head.chunked:
         append(b"transfer-encoding: chunked\r\n")
     elif head.length is not None:
@@ -166,7 +160,7 @@ class Exchange:
         address: tuple[str, int],
         pool: Pool,
         limits: Limits,
-        forwarded: list[tuple[bytes, bytes]],
+        forwarded: bytes,
         keep_forwarded: bool,
         response_headers: tuple[tuple[bytes, bytes], ...] = (),
     ) -> None:

@@ -19,19 +19,23 @@ on the streamed relay (exchange.py), whose rules this follows exactly:
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import httptools
 
 from shiplane.frontdoor.base import Upstream
 from shiplane.frontdoor.exchange import NO_BODY_STATUSES, Outcome, response_head
+from shiplane.frontdoor.plain_head import parse_head, plain_head
 from shiplane.frontdoor.pool import Pool, UpstreamConn
 from shiplane.frontdoor.replies import json_reply
 from shiplane.frontdoor.settings import Limits
 from shiplane.frontdoor.wire import Head
 
 MAX_RESPONSE_HEAD = 1 << 20
+SKIPPED = re.compile(rb"[\r\n]*")  # what llhttp passes over before a status line
 
 
 class FastClient(Protocol):
@@ -41,7 +45,10 @@ class FastClient(Protocol):
     peer: str
     scheme: bytes
 
-    def write(self, data: bytes) -> None: ...
+    send: Callable[[bytes], object]  # the client transport's write
+
+    def wake_at(self, when: float) -> None:
+        """Have the connection's timer call ``timer_fired`` no later than ``when``."""
 
     def exchange_done(self, keep: bool) -> None: ...
 
@@ -77,7 +84,9 @@ class FastExchange:
         "connecting",
         "done",
         "extra",
+        "framed",
         "head",
+        "head_at",
         "head_bytes",
         "head_done",
         "informational",
@@ -86,17 +95,17 @@ class FastExchange:
         "mode",
         "outcome",
         "parser",
+        "parts",
         "paused",
         "pending",
         "pool",
         "pooled",
         "received",
         "request",
-        "response",
+        "reusable",
         "sent_at",
         "site",
         "timeout",
-        "timer",
         "upstream",
     )
 
@@ -123,20 +132,23 @@ class FastExchange:
         self.pooled = False
         self.done = False
         self.paused = False
-        self.timer: asyncio.TimerHandle | None = None
         self.last_read = 0.0
         self.sent_at = 0.0
         self._reset()
 
     def _reset(self) -> None:
+        # No on_header or on_status: llhttp then makes no Python call per header (plain_head).
         self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
-        self.response: Head | None = None
-        self.received = False  # any byte of a response
+        self.parts: list[bytes] = []  # the response's reads from its start to its head's end
         self.head_bytes = 0
+        self.head_at = 0  # where the response begins in ``parts`` (after a 1xx, not at 0)
+        self.received = False  # any byte of a response
         self.head_done = False
         self.informational = False
         self.complete = False
         self.extra = False  # bytes after the response: the connection cannot be reused
+        self.framed = False  # the body has a length or is chunked: it ends without a close
+        self.reusable = False  # the upstream keeps the connection open after the response
         self.mode = "none"
         self.pending = b""  # the final head, written with the first body bytes
 
@@ -175,20 +187,22 @@ class FastExchange:
         self.sent_at = time.monotonic()
         self.last_read = self.loop.time()
         conn.transport.write(self.request)
-        if self.timer is None:
-            self.timer = self.loop.call_at(self.last_read + self.timeout, self._check_timeout)
+        # The client connection's timer, not one of our own: one handle less per request.
+        self.client.wake_at(self.last_read + self.timeout)
 
-    def _check_timeout(self) -> None:
-        self.timer = None
+    def timer_fired(self) -> float:
+        """The client's timer ran out while this exchange was pending: the next time to look
+        again, or 0 when the upstream timed out (the exchange then failed)."""
         if self.done:
-            return
+            return 0.0
         due = self.last_read + self.timeout
+        now = self.loop.time()
         if self.paused:  # the client is slow, not the upstream
-            due = self.loop.time() + self.timeout
-        if self.loop.time() < due:
-            self.timer = self.loop.call_at(due, self._check_timeout)
-            return
+            due = now + self.timeout
+        if now < due:
+            return due
         self._fail(UpstreamFailed("upstream timed out", timeout=True))
+        return 0.0
 
     # the response (pool.Sink) -------------------------------------------------------------
     def upstream_data(self, data: bytes) -> None:
@@ -198,6 +212,7 @@ class FastExchange:
         self.last_read = self.loop.time()
         self.received = True
         if not self.head_done:
+            self.parts.append(data)
             self.head_bytes += len(data)
         try:
             parser.feed_data(data)
@@ -212,7 +227,7 @@ class FastExchange:
         elif not self.head_done and self.head_bytes > MAX_RESPONSE_HEAD:
             self._fail(UpstreamFailed("upstream failed: response head too large"))
         elif self.pending:
-            self.client.write(self.pending)  # the body is late: let the client see the head
+            self.client.send(self.pending)  # the body is late: let the client see the head
             self.pending = b""
 
     def upstream_lost(self) -> None:
@@ -227,18 +242,11 @@ class FastExchange:
             self._reset()
             self._connect()
             return
-        response = self.response
-        if (
-            self.head_done
-            and not self.informational
-            and response is not None
-            and response.length is None
-            and not response.chunked
-        ):
+        if self.head_done and not self.informational and not self.framed:
             # A body delimited by the close: it ended, and so does the client connection.
             self.outcome.keep_alive = False
             if self.pending:
-                self.client.write(self.pending)
+                self.client.send(self.pending)
             self.pending = b""
             self.complete = True
             self._finish()
@@ -250,39 +258,47 @@ class FastExchange:
         if self.complete:
             self.extra = True
             return
-        self.response = Head()
         self.head_done = False
 
-    def on_status(self, status: bytes) -> None:
-        assert self.response is not None
-        self.response.reason += status
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        response = self.response
-        assert response is not None
-        response.headers.append((name.lower(), value))
-
     def on_headers_complete(self) -> None:
-        response, parser = self.response, self.parser
-        if self.complete or response is None or parser is None:
+        parser = self.parser
+        if self.complete or parser is None:
             return
+        parts = self.parts
+        raw = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.parts = [raw]
+        # llhttp accepted the head: it begins after the CRs and LFs llhttp skips before a
+        # status line, and ends at the first empty line after that.
+        skipped = SKIPPED.match(raw, self.head_at)
+        start = skipped.end() if skipped else self.head_at
+        end = raw.find(b"\r\n\r\n", start) + 2
+        head = raw[start:end]
         status = parser.get_status_code()
-        response.status = status
-        response.version = parser.get_http_version()
-        response.keep_alive = parser.should_keep_alive()
-        response.frame()
+        self.reusable = parser.should_keep_alive()
         self.head_done = True
         if status < 200:
             if status == 101:
                 raise UpstreamFailed("101 to a request that asked for no upgrade")
             self.informational = True
+            # The final response begins after it, maybe in this read: an offset, not a copy,
+            # so that many 1xx in one read cost no more than one.
+            self.head_at = end + 2
+            self.head_bytes = len(raw) - self.head_at
             if self.head.version == "1.1":
-                self.client.write(response_head(response, self.head)[0])
+                self.client.send(response_head(parse_head(head), self.head)[0])
             return
+        self.parts, self.head_at = [], 0
         outcome = self.outcome
         outcome.upstream_time = time.monotonic() - self.sent_at
-        self.pending, self.mode = response_head(response, self.head)
         outcome.status, outcome.started = status, True
+        keep = self.head.keep_alive
+        plain = None if status in NO_BODY_STATUSES else plain_head(head, keep)
+        if plain is not None:
+            self.pending, self.mode, self.framed = plain, "length", True
+            return
+        response = parse_head(head)
+        self.pending, self.mode = response_head(response, self.head)
+        self.framed = response.length is not None or response.chunked
         if self.mode == "close":
             outcome.keep_alive = False
 
@@ -294,33 +310,32 @@ class FastExchange:
             body = b"%x\r\n%s\r\n" % (len(body), body)
         if self.pending:
             body, self.pending = self.pending + body, b""
-        self.client.write(body)
+        self.client.send(body)
 
     def on_message_complete(self) -> None:
         if self.complete:
             return
         if self.informational:
             self.informational = False  # the final response follows
-            self.head_bytes = 0
+            self.head_done = False
             return
         data = self.pending + b"0\r\n\r\n" if self.mode == "chunked" else self.pending
         if data:
-            self.client.write(data)
+            self.client.send(data)
         self.pending = b""
         self.complete = True
 
     # the end ------------------------------------------------------------------------------
     def _finish(self) -> None:
         """Pool the upstream connection only after a clean, complete exchange."""
-        conn, response = self.conn, self.response
-        assert conn is not None and response is not None
+        conn = self.conn
+        assert conn is not None
         self._end()
         self._stop(conn)
-        framed = response.length is not None or response.chunked
         clean = (
-            response.keep_alive
+            self.reusable
             and not self.extra
-            and (framed or response.status in NO_BODY_STATUSES)
+            and (self.framed or self.outcome.status in NO_BODY_STATUSES)
         )
         if clean:
             self.pool.put(conn)
@@ -339,7 +354,7 @@ class FastExchange:
         outcome.failure = "upstream_timeout" if exc.timeout else "upstream_error"
         if not outcome.started:
             outcome.status = 504 if exc.timeout else 502
-            self.client.write(json_reply(outcome.status, {"error": str(exc)}, False))
+            self.client.send(json_reply(outcome.status, {"error": str(exc)}, False))
         self.site.fast_done(self.client, self.head, self.upstream, outcome)
         self.client.exchange_done(False)
 
@@ -364,9 +379,6 @@ class FastExchange:
 
     def _stop(self, conn: UpstreamConn) -> None:
         conn.protocol.sink = None
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
         if self.paused:
             self.paused = False
             conn.transport.resume_reading()

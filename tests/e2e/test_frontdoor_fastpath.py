@@ -7,6 +7,7 @@ that they can break the rules the stdlib server keeps."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import socket
 import struct
 import threading
@@ -131,6 +132,90 @@ def test_early_hints_before_a_get_are_forwarded_then_the_final_response() -> Non
                 answer = client.request("GET", "/")
                 assert (answer.informational, answer.status, answer.body) == ([103], 200, b"ok")
         assert raw.accepted == 1  # the connection stayed in step: pooled and reused
+
+
+def test_response_heads_that_come_in_pieces_reach_the_client_rewritten() -> None:
+    """The fast path finds a head in the bytes llhttp accepted, across reads, after a 1xx and
+    after the empty lines llhttp skips before a status line; hop-by-hop headers go whether the
+    head is the usual kind or needs the full rewrite."""
+    answers = [
+        b"\r\n\r\nHTTP/1.1 200 OK\r\nServer: raw\r\nConnection: keep-alive\r\n"
+        b"Keep-Alive: timeout=5\r\nContent-Length: 5\r\n\r\nplain",
+        b"\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\n\r\nHTTP/1.1 200 OK\r\n"
+        b"Connection: keep-alive, X-Secret\r\nX-Secret: s\r\nContent-Length: 4\r\n\r\nfull",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Kept: k\r\n\r\n"
+        b"7\r\nchunked\r\n0\r\n\r\n",
+    ]
+    splits = [1, 7, 17, 30, 45, 60]  # some fall inside the 1xx, one right after it
+
+    def handle(conn: socket.socket, index: int) -> None:
+        turn = 0
+        while read_head(conn):
+            answer = answers[turn % len(answers)]
+            turn += 1
+            start = 0
+            for cut in [*splits, len(answer)]:
+                conn.sendall(answer[start:cut])
+                start = cut
+                time.sleep(0.01)  # each piece its own read
+
+    with RawUpstream(handle).running() as raw, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(raw.upstream()))
+        with Client(door.port) as client:
+            for _ in range(2):
+                got = [client.request("GET", "/") for _ in answers]
+                assert [(a.status, a.body) for a in got] == [
+                    (200, b"plain"),
+                    (200, b"full"),
+                    (200, b"chunked"),
+                ]
+                assert got[1].informational == [103]
+                assert got[0].headers["server"] == "raw" and got[2].headers["x-kept"] == "k"
+                for answer in got:
+                    assert "x-secret" not in answer.headers and "keep-alive" not in answer.headers
+                    assert answer.headers["connection"] == "keep-alive"
+        assert raw.accepted == 1  # every exchange ended clean: one pooled connection throughout
+
+
+def test_a_status_line_llhttp_takes_that_is_not_http_cannot_smuggle_a_head() -> None:
+    """llhttp also takes RTSP/ and ICE/ status lines: such a response is rebuilt as HTTP/1.1
+    from its status code, and a head hidden in its body stays body."""
+    hidden = b"HTTP/1.1 204 No\r\nContent-Length: 0\r\nSet-Cookie: evil=1\r\n\r\n"
+    answers = [
+        b"RTSP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(hidden), hidden),
+        b"ICE/1.0 200 OK\r\nX-Note: HTTP/1.1 204 No\r\nContent-Length: 5\r\n\r\nhello",
+    ]
+
+    turns = itertools.count()  # across connections: a 1.0 status line may end each one
+
+    def handle(conn: socket.socket, index: int) -> None:
+        while read_head(conn):
+            conn.sendall(answers[next(turns) % len(answers)])
+
+    with RawUpstream(handle).running() as raw, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(raw.upstream()))
+        with Client(door.port) as client:
+            first, second = client.request("GET", "/"), client.request("GET", "/")
+            assert (first.status, first.body) == (200, hidden)
+            assert "set-cookie" not in first.headers
+            assert (second.status, second.body) == (200, b"hello")
+            assert second.headers["x-note"] == "HTTP/1.1 204 No"
+            assert client.request("GET", "/").body == hidden  # still in step
+
+
+def test_many_early_hints_in_one_read_are_all_forwarded() -> None:
+    hints = b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\n" * 500
+
+    def handle(conn: socket.socket, index: int) -> None:
+        while read_head(conn):
+            conn.sendall(hints + b"\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+    with RawUpstream(handle).running() as raw, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(raw.upstream()))
+        with Client(door.port) as client:
+            answer = client.request("GET", "/")
+        assert (answer.status, answer.body) == (200, b"ok")
+        assert answer.informational == [103] * 500
 
 
 def test_a_response_is_read_from_the_upstream_no_faster_than_the_client_takes_it() -> None:

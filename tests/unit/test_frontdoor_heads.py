@@ -6,7 +6,7 @@ from __future__ import annotations
 from shiplane.frontdoor.exchange import request_bytes, response_head
 from shiplane.frontdoor.wire import END, HEAD, Head, MessageReader
 
-FORWARDED = [(b"x-forwarded-for", b"10.0.0.9"), (b"x-forwarded-proto", b"http")]
+FORWARDED = b"x-forwarded-for: 10.0.0.9\r\nx-forwarded-proto: http\r\n"
 
 
 def parsed(raw: bytes, response: bool = False) -> Head:
