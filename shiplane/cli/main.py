@@ -20,9 +20,9 @@ from typing import Annotated
 import typer
 from typer.exceptions import TyperException
 
-from shiplane.caller import local_caller
 from shiplane.cli import help_format, render
 from shiplane.cli.approvers_cmd import approvers_app
+from shiplane.cli.data_cmd import data_app
 from shiplane.cli.env_cmd import env_app
 from shiplane.cli.factor import (
     ApproverOpt,
@@ -33,6 +33,7 @@ from shiplane.cli.factor import (
     TotpOpt,
 )
 from shiplane.cli.git_remote_cmd import remote_app
+from shiplane.cli.logs_cmd import logs_app
 from shiplane.cli.notify_cmd import notify_app
 from shiplane.cli.options import (
     ConfigOpt,
@@ -44,13 +45,13 @@ from shiplane.cli.options import (
     RedeployOpt,
     WaitDrainOpt,
     WaitWatchOpt,
-    current_host,
     in_server,
 )
 from shiplane.cli.server_cmd import server_app
+from shiplane.cli.setup_cmd import setup_app
 from shiplane.cli.state_cmd import state_app
 from shiplane.cli.tokens_cmd import tokens_app
-from shiplane.errors import EXIT_CODES, ShiplaneError
+from shiplane.errors import ShiplaneError
 from shiplane.results import Result
 
 help_format.apply()
@@ -63,6 +64,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",  # paragraphs flow: docstrings wrap at 100 columns
 )
+# Top-level commands kept in modules of their own (no name: merged into `shiplane`).
+app.add_typer(logs_app)
+app.add_typer(data_app)
+app.add_typer(setup_app)
 app.add_typer(server_app, name="server")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(env_app, name="env")
@@ -93,11 +98,6 @@ def main(host: HostOpt = None) -> None:
     if host:
         # What the commands read (options.current_host), as if SHIPLANE_HOST had been set.
         os.environ["SHIPLANE_HOST"] = host
-
-
-def _finish(result: Result, as_json: bool) -> None:
-    render.emit(result, render.wants_json(as_json))
-    raise typer.Exit(result.exit_code)
 
 
 @app.command()
@@ -379,137 +379,6 @@ def history(
 
 
 @app.command()
-def logs(
-    deployment_id: Annotated[
-        str | None, typer.Argument(help="A deployment id from `history`.")
-    ] = None,
-    deployment: Annotated[
-        str | None, typer.Option("--deployment", "-d", help="The deployment id (same as ID).")
-    ] = None,
-    env: Annotated[
-        str | None,
-        typer.Option("--env", "-e", help="The app's own output in ENV (what serves), instead."),
-    ] = None,
-    follow: Annotated[
-        bool,
-        typer.Option(
-            "--follow",
-            "-f",
-            help="Stream the log to stderr: a deployment's until it ends, an env's until"
-            " interrupted (Ctrl-C, SIGTERM); then the JSON, with a cursor to go on from.",
-        ),
-    ] = False,
-    cursor: Annotated[
-        str | None,
-        typer.Option("--cursor", help="With --env: only what was written since this cursor."),
-    ] = None,
-    lines: Annotated[
-        int, typer.Option("--lines", "-n", help="With --env: how many last lines.")
-    ] = 100,
-    json_: JsonOpt = False,
-    config: ConfigOpt = None,
-) -> None:
-    """The full log of one deployment, or the app's output in an env (--env; rotated by size
-    and age, see [logs]); --follow streams either."""
-    wanted = deployment or deployment_id
-    if (wanted is None) == (env is None):
-        usage = ShiplaneError(
-            "which log? a deployment id, or --env ENV for the app's output (not both)",
-            step="usage",
-            next_action="shiplane history   # lists deployment ids",
-        )
-        _finish(Result(command="logs").fail(usage), json_)
-    if env is not None:
-        if follow:
-            from shiplane.cli.remote import follow_env_log  # the client's whole request path
-
-            payload = follow_env_log(env, cursor, lines, local_caller(), config, current_host())
-            render.emit(payload, render.wants_json(json_))
-            raise typer.Exit(int(payload.get("exit_code", 3)))
-        in_server("logs", json_, config, env=env, cursor=cursor, lines=lines)
-    assert wanted is not None
-    if follow:
-        from shiplane.cli.remote import follow_log  # the client's whole request path
-
-        follow_log(wanted, local_caller(), config, current_host())
-    in_server("logs", json_, config, deployment_id=wanted)
-
-
-@app.command()
-def migrate(
-    env: EnvArg,
-    action: Annotated[str, typer.Argument(help="status | up | down")] = "status",
-    to: Annotated[int | None, typer.Option(help="Target migration number.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, change nothing.")] = False,
-    rehearse: Annotated[
-        bool, typer.Option("--rehearse", help="up -> down -> up of pending ones on a copy.")
-    ] = False,
-    lint: Annotated[bool, typer.Option("--lint", help="Flag risky pending migrations.")] = False,
-    json_: JsonOpt = False,
-    config: ConfigOpt = None,
-) -> None:
-    """Migration status, apply/revert (backup first), --lint or --rehearse pending ones."""
-    if rehearse or lint:
-        action = "rehearse" if rehearse else "lint"
-    in_server("migrate", json_, config, env=env, action=action, to=to, dry_run=dry_run)
-
-
-@app.command()
-def backup(env: EnvArg, json_: JsonOpt = False, config: ConfigOpt = None) -> None:
-    """Back up ENV's database now (online, gzip, manifest with sha256)."""
-    in_server("backup", json_, config, env=env)
-
-
-@app.command()
-def backups(env: EnvArg, json_: JsonOpt = False, config: ConfigOpt = None) -> None:
-    """List ENV's backups, newest first."""
-    in_server("backups", json_, config, env=env)
-
-
-@app.command()
-def restore(
-    env: EnvArg,
-    backup_id: Annotated[str, typer.Argument(help="A backup id from `backups`.")],
-    yes: Annotated[
-        bool, typer.Option("--yes", help="Do not ask (required when not at a terminal).")
-    ] = False,
-    discard_writes: Annotated[
-        bool,
-        typer.Option(
-            "--discard-writes",
-            help="Restore even when the database was written since (saved first as pre-restore);"
-            " in a gated environment a person's, with a factor.",
-        ),
-    ] = False,
-    passphrase: PassphraseOpt = False,
-    ssh_key: SshKeyOpt = None,
-    totp: TotpOpt = False,
-    factor_file: FactorFileOpt = None,
-    approver: ApproverOpt = None,
-    json_: JsonOpt = False,
-    config: ConfigOpt = None,
-) -> None:
-    """Restore ENV's database from a backup (checksum verified; refused when written since)."""
-    if not yes:
-        if not sys.stdin.isatty():
-            usage = ShiplaneError(
-                "restore overwrites the database: pass --yes", next_action="re-run with --yes"
-            )
-            _finish(Result(command="restore", env=env).fail(usage), json_)
-        typer.confirm(f"Overwrite {env}'s database with backup {backup_id}?", abort=True)
-    in_server(
-        "restore",
-        json_,
-        config,
-        factor=FactorChoice(passphrase, ssh_key, totp, factor_file, approver),
-        challenge={"action": "restore", "env": env, "subject": backup_id},
-        env=env,
-        backup_id=backup_id,
-        discard_writes=discard_writes,
-    )
-
-
-@app.command()
 def recover(
     resolve: Annotated[
         str | None,
@@ -523,73 +392,6 @@ def recover(
     """Resolve deployments a killed shiplane left behind (also runs before every command);
     list failed undos that wait for a person."""
     in_server("recover", json_, config, resolve=resolve)
-
-
-@app.command()
-def init(
-    name: Annotated[str | None, typer.Option(help="App name (default: directory name).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the config and what was found; write nothing.")
-    ] = False,
-    dev_port: Annotated[int | None, typer.Option(help="dev's port (default: 8001).")] = None,
-    prod_port: Annotated[int | None, typer.Option(help="prod's port (default: 8000).")] = None,
-    dev_database_url: Annotated[
-        str | None,
-        typer.Option(
-            help="dev's database (e.g. postgresql://app:${DB_PASSWORD}@localhost/app_dev);"
-            " a ${VAR} comes from .env.dev.",
-        ),
-    ] = None,
-    prod_database_url: Annotated[
-        str | None, typer.Option(help="prod's database; a ${VAR} comes from .env.prod.")
-    ] = None,
-    no_probe: Annotated[
-        bool,
-        typer.Option(
-            "--no-probe",
-            help="Never start the app to find its health path (init does so once, on a copy of"
-            " the tree, when no health route can be read from the source).",
-        ),
-    ] = False,
-    json_: JsonOpt = False,
-) -> None:
-    """Detect the app in the current directory and write a commented shiplane.toml for it."""
-    from shiplane import api  # init runs here, not in a server: the operations
-
-    result = api.init(
-        local_caller(),
-        name=name,
-        force=force,
-        dry_run=dry_run,
-        dev_port=dev_port,
-        prod_port=prod_port,
-        probe=not no_probe,
-        dev_database_url=dev_database_url,
-        prod_database_url=prod_database_url,
-    )
-    if dry_run and result.ok and not render.wants_json(json_):
-        typer.echo(result.data["text"], nl=False)
-        return
-    _finish(result, json_)
-
-
-@app.command("exit-codes")
-def exit_codes(json_: JsonOpt = False) -> None:
-    """The exit codes every command uses."""
-    result = Result(command="exit-codes")
-    result.data["exit_codes"] = {str(k): v for k, v in EXIT_CODES.items()}
-    render.emit(result, render.wants_json(json_))
-
-
-@app.command()
-def schema(json_: JsonOpt = False) -> None:
-    """The JSON Schema every command's --json output follows (the envelope; commands add keys)."""
-    from shiplane.results_schema import result_schema
-
-    result = Result(command="schema")
-    result.data["schema"] = result_schema()
-    render.emit(result, render.wants_json(json_))
 
 
 def run() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -64,6 +64,12 @@ HostOpt = Annotated[
         "user@host:port (default: the environment's `server`, else this machine's).",
     ),
 ]
+
+
+def finish(result: Result, as_json: bool) -> NoReturn:
+    """Print ``result`` (JSON or text) and exit with its code."""
+    render.emit(result, render.wants_json(as_json))
+    raise typer.Exit(result.exit_code)
 
 
 def current_host() -> str | None:
