@@ -27,6 +27,12 @@ class Delivery:
     url: str  # shown(): scheme://host, redacted
     ok: bool
     error: str | None = None
+    config_error: bool = False  # the URL itself is wrong: trying again changes nothing
+
+    @property
+    def retry(self) -> bool:
+        """Worth another try: not delivered, and not for a reason in the config."""
+        return not self.ok and not self.config_error
 
     def to_dict(self) -> dict[str, object]:
         return {"url": self.url, "ok": self.ok, "error": self.error}
@@ -61,7 +67,9 @@ def send_one(template: str, url: str, title: str, body: str, redact: Redactor) -
     name = shown(template, redact)
     sender = apprise.Apprise()
     if not sender.add(url):
-        return Delivery(name, False, "apprise does not understand this URL (check its scheme)")
+        return Delivery(
+            name, False, "apprise does not understand this URL (check its scheme)", True
+        )
     for plugin in sender:
         plugin.socket_connect_timeout = CONNECT_TIMEOUT
         plugin.socket_read_timeout = READ_TIMEOUT
@@ -89,7 +97,7 @@ def send_all(
         try:
             resolved.append((template, resolve(template, secrets, env, redact)))
         except ConfigError as exc:
-            deliveries[index] = Delivery(shown(template, redact), False, exc.message)
+            deliveries[index] = Delivery(shown(template, redact), False, exc.message, True)
             resolved.append((template, ""))
     with ThreadPoolExecutor(max_workers=max(1, len(templates))) as pool:
         futures = {

@@ -88,6 +88,27 @@ def test_failures_and_rollbacks_are_sent_successes_are_not(app_repo: AppRepo) ->
         assert TOKEN not in _server_log(app_repo)
 
 
+def test_a_receiver_that_failed_gets_the_message_on_a_later_try(app_repo: AppRepo) -> None:
+    """A webhook down for a moment (two 503s) still gets the rollback's message, once."""
+    app_repo.git("checkout", "-q", "dev")
+    with receiver(refuse_first=2) as received:
+        _configure(app_repo, [received.url("/hook/${NOTIFY_TOKEN}")], events=["rollback"])
+        assert app_repo.shiplane("deploy", "dev").code == 0
+        app_repo.commit("v2", {"VERSION": "2.0.0\n"})
+        assert app_repo.shiplane("deploy", "dev").code == 0
+        started = time.monotonic()
+        rollback = app_repo.shiplane("rollback", "dev")
+        assert rollback.code == 0, rollback.stdout
+        assert time.monotonic() - started < 10  # the tries run in the background
+        (message,) = _messages(received, 1)
+        assert message["title"].endswith(": rollback")
+        assert received.attempts == 3
+        time.sleep(1)
+        assert len(received.messages) == 1
+    log = _server_log(app_repo)
+    assert log.count("(will try again)") == 2 and TOKEN not in log
+
+
 def test_notify_test_reports_each_url_and_fails_fast_on_a_dead_one(app_repo: AppRepo) -> None:
     dead = free_port()  # nobody listens here
     with receiver() as received:

@@ -20,19 +20,28 @@ from tests.support.ports import free_port
 class Received:
     port: int
     messages: list[dict[str, Any]] = field(default_factory=list)  # {"path", "body"}
+    attempts: int = 0  # posts received, refused ones included
 
     def url(self, path: str = "/hook") -> str:
         return f"json://127.0.0.1:{self.port}{path}"
 
 
 @contextmanager
-def receiver() -> Iterator[Received]:
+def receiver(refuse_first: int = 0) -> Iterator[Received]:
+    """Records every message; the first ``refuse_first`` posts get a 503 (a webhook that is
+    down for a moment)."""
     received = Received(free_port())
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(length) or b"{}")
+            received.attempts += 1
+            if received.attempts <= refuse_first:
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             received.messages.append({"path": self.path, "body": body})
             self.send_response(200)
             self.send_header("Content-Length", "0")
