@@ -11,8 +11,10 @@ on the streamed relay (exchange.py), whose rules this follows exactly:
   answering is retried once on a fresh one: these methods are idempotent);
 - 1xx answers are forwarded to HTTP/1.1 clients and the final response follows; a 101 to a
   request that asked for no upgrade is an upstream error;
-- the response head is framed by ``response_head`` (the door's own framing), a head over
-  1 MiB or bytes that are not HTTP are a 502, silence longer than the read timeout a 504;
+- the response head is framed by ``response_head`` (the door's own framing), or, for the usual
+  head, passed in the upstream's bytes with the same result (``plain_head``); a head over
+  1 MiB or bytes that are not HTTP are a 502, silence longer than the read timeout a 504 (on
+  the client connection's timer);
 - the upstream is read no faster than the client takes the response.
 """
 
