@@ -13,15 +13,7 @@ from shiplane.errors import ConfigError
 from shiplane.notify.events import event_for
 from shiplane.notify.message import Notice, build, notice_from_result
 from shiplane.notify.send import resolve, send_all, shown
-
-GOOD = """
-[app]
-name = "demo"
-run = "python -m http.server {port}"
-[environments.dev]
-branch = "dev"
-port = 8001
-"""
+from tests.unit.test_config import GOOD  # the minimal config, one copy
 
 
 def test_notify_defaults_to_no_urls_and_the_events_that_need_attention(tmp_path: Path) -> None:
