@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import random
+import re
 import socket
 import struct
 import threading
@@ -340,3 +342,53 @@ def test_a_kept_alive_client_is_held_switched_and_drained_like_any_other() -> No
             sender.join(10)
             assert slow_answer == [200]
             assert b'"name": "green"' in client.request("GET", "/id/4").body
+
+
+def _pipelined(port: int, ids: list[int], cut: int | None, problems: list[str]) -> None:
+    """Pipeline GET /id/N for ``ids`` and half-close; or vanish after ``cut`` bytes."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        data = b"".join(b"GET /id/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in ids)
+        if cut is not None:
+            sock.sendall(data[:cut])
+            return  # gone mid-head
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+        seen = [int(n) for n in re.findall(rb'"path": "/id/(\d+)"', got)]
+        if seen != ids:
+            problems.append(f"sent {ids[:3]}.. got {seen[:3]}.. ({len(seen)} of {len(ids)})")
+    finally:
+        sock.close()
+
+
+def _stalled_reader(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /chunked/2000 HTTP/1.1\r\nHost: x\r\n\r\n" * 20)
+        time.sleep(1.5)  # never reads a byte
+
+
+def test_pipelining_clients_that_vanish_or_stall_get_only_their_own_answers() -> None:
+    """90 clients pipelining up to 30 requests and half-closing, 30 leaving mid-head, 10 never
+    reading big answers, all at once: each answer reaches its own request, in order."""
+    with KeepAliveApp("blue").running() as blue, door_thread() as (runner, door):
+        runner.do(lambda: door.switch(blue.upstream))
+        problems: list[str] = []
+        rng = random.Random(7)
+        threads = []
+        for n in range(120):
+            ids = [n * 1000 + k for k in range(rng.randint(1, 30))]
+            cut = rng.randint(1, 200) if n % 4 == 0 else None
+            args = (door.port, ids, cut, problems)
+            threads.append(threading.Thread(target=_pipelined, args=args))
+        threads += [threading.Thread(target=_stalled_reader, args=(door.port,)) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert problems == []
+        with httpx.Client(base_url=f"http://127.0.0.1:{door.port}", timeout=10) as client:
+            for i in range(20):  # and it serves on
+                assert client.get(f"/id/{i}").json()["path"] == f"/id/{i}"
